@@ -1,0 +1,166 @@
+"""Settings from environment variables, validated once, with secrets kept out of every repr.
+
+The variable names are part of kukey's public interface. `Settings.from_env(env, need=...)` collects
+every problem and raises one ConfigError whose message has one line per problem, each naming its variable.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from bot.domain.secret import Secret
+from bot.errors import ConfigError
+
+DEFAULT_KUCOIN_URL = "https://api.kucoin.com"
+DEFAULT_SLACK_URL = "https://slack.com/api/"
+DEFAULT_DATABASE_URL = "sqlite:///kukey.db"
+
+# Groups of settings a command can require.
+KUCOIN = "kucoin"
+SLACK_SOCKET = "slack_socket"
+SLACK_HTTP = "slack_http"
+MASTER_KEY = "master_key"
+POLICY = "policy"
+
+
+@dataclass(frozen=True)
+class Settings:
+    kucoin_api_url: str = DEFAULT_KUCOIN_URL
+    kucoin_api_key: str = ""
+    kucoin_api_secret: Secret = field(default_factory=lambda: Secret(""))
+    kucoin_api_passphrase: Secret = field(default_factory=lambda: Secret(""))
+    slack_api_url: str = DEFAULT_SLACK_URL
+    slack_bot_token: Secret = field(default_factory=lambda: Secret(""))
+    slack_app_token: Secret = field(default_factory=lambda: Secret(""))
+    slack_signing_secret: Secret = field(default_factory=lambda: Secret(""))
+    database_url: str = DEFAULT_DATABASE_URL
+    policy_path: Path | None = None
+    master_key: Secret | None = None  # base64 text of 32 bytes; use master_key_bytes()
+    metrics_port: int | None = None
+    log_level: str = "INFO"
+
+    def master_key_bytes(self) -> bytes:
+        if self.master_key is None:
+            raise ConfigError("KUKEY_MASTER_KEY is not set", variable="KUKEY_MASTER_KEY")
+        return base64.b64decode(self.master_key.reveal())
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, need: Iterable[str] = ()) -> Settings:
+        env = os.environ if env is None else env
+        need = set(need)
+        problems: list[str] = []
+
+        def get(name: str) -> str:
+            return env.get(name, "").strip()
+
+        def required(name: str, group: str, hint: str) -> str:
+            value = get(name)
+            if not value and group in need:
+                problems.append(f"{name} is not set: {hint}")
+            return value
+
+        kucoin_url = get("KUCOIN_API_URL") or DEFAULT_KUCOIN_URL
+        if not _is_http_url(kucoin_url):
+            problems.append(f"KUCOIN_API_URL is not an http(s) URL: {kucoin_url!r}")
+        slack_url = get("SLACK_API_URL") or DEFAULT_SLACK_URL
+        if not _is_http_url(slack_url):
+            problems.append(f"SLACK_API_URL is not an http(s) URL: {slack_url!r}")
+        if not slack_url.endswith("/"):
+            slack_url += "/"
+
+        key = required("KUCOIN_API_KEY", KUCOIN, "the master account's API key")
+        secret = required("KUCOIN_API_SECRET", KUCOIN, "the master account's API secret")
+        passphrase = required("KUCOIN_API_PASSPHRASE", KUCOIN, "the master account's API passphrase")
+
+        bot_token = required("SLACK_BOT_TOKEN", SLACK_SOCKET if SLACK_SOCKET in need else SLACK_HTTP,
+                             "the bot token (xoxb-...) from the app's OAuth page")
+        if bot_token and not bot_token.startswith("xoxb-"):
+            problems.append("SLACK_BOT_TOKEN does not look like a bot token (it starts with xoxb-)")
+        app_token = required("SLACK_APP_TOKEN", SLACK_SOCKET, "an app-level token (xapp-...) with connections:write")
+        if app_token and not app_token.startswith("xapp-"):
+            problems.append("SLACK_APP_TOKEN does not look like an app-level token (it starts with xapp-)")
+        signing = required("SLACK_SIGNING_SECRET", SLACK_HTTP, "the app's signing secret (Basic Information page)")
+
+        database_url = get("KUKEY_DATABASE_URL") or DEFAULT_DATABASE_URL
+        if not database_url.startswith("sqlite:///"):
+            problems.append(f"KUKEY_DATABASE_URL must be a sqlite:/// URL, got {database_url!r}")
+
+        policy_text = get("KUKEY_POLICY")
+        policy_path = Path(policy_text) if policy_text else None
+        if POLICY in need:
+            if policy_path is None:
+                problems.append("KUKEY_POLICY is not set: the path of the policy TOML file")
+            elif not policy_path.is_file():
+                problems.append(f"KUKEY_POLICY points to {policy_text!r}, which is not a readable file")
+
+        master = _master_key(env, problems, required=MASTER_KEY in need)
+
+        metrics_port: int | None = None
+        port_text = get("KUKEY_METRICS_PORT")
+        if port_text:
+            if port_text.isdigit() and 0 <= int(port_text) <= 65535:
+                metrics_port = int(port_text)
+            else:
+                problems.append(f"KUKEY_METRICS_PORT must be a port number 0-65535, got {port_text!r}")
+        log_level = (get("KUKEY_LOG_LEVEL") or "INFO").upper()
+        if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            problems.append(f"KUKEY_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+
+        if problems:
+            first = problems[0].split(" ", 1)[0]
+            raise ConfigError("\n".join(problems), variable=first)
+        return cls(
+            kucoin_api_url=kucoin_url.rstrip("/"),
+            kucoin_api_key=key,
+            kucoin_api_secret=Secret(secret),
+            kucoin_api_passphrase=Secret(passphrase),
+            slack_api_url=slack_url,
+            slack_bot_token=Secret(bot_token),
+            slack_app_token=Secret(app_token),
+            slack_signing_secret=Secret(signing),
+            database_url=database_url,
+            policy_path=policy_path,
+            master_key=master,
+            metrics_port=metrics_port,
+            log_level=log_level,
+        )
+
+
+def _is_http_url(text: str) -> bool:
+    parsed = urlparse(text)
+    return parsed.scheme in {"http", "https"} and bool(parsed.netloc)
+
+
+def _master_key(env: Mapping[str, str], problems: list[str], *, required: bool) -> Secret | None:
+    inline = env.get("KUKEY_MASTER_KEY", "").strip()
+    path = env.get("KUKEY_MASTER_KEY_FILE", "").strip()
+    if inline and path:
+        problems.append("KUKEY_MASTER_KEY and KUKEY_MASTER_KEY_FILE are both set: keep one")
+        return None
+    name = "KUKEY_MASTER_KEY"
+    if path:
+        name = "KUKEY_MASTER_KEY_FILE"
+        try:
+            inline = Path(path).read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            problems.append(f"KUKEY_MASTER_KEY_FILE points to {path!r}, which cannot be read")
+            return None
+    if not inline:
+        if required:
+            problems.append("KUKEY_MASTER_KEY is not set: run `kukey keygen` and set it (or KUKEY_MASTER_KEY_FILE)")
+        return None
+    try:
+        raw = base64.b64decode(inline, validate=True)
+    except (binascii.Error, ValueError):
+        problems.append(f"{name} is not valid base64 (run `kukey keygen` for a new one)")
+        return None
+    if len(raw) != 32:
+        problems.append(f"{name} must be base64 of exactly 32 bytes, got {len(raw)} bytes")
+        return None
+    return Secret(inline)

@@ -1,0 +1,121 @@
+"""The exception tree. Every expected failure is one of these; the Slack layer maps them to sentences.
+
+    KukeyError
+    ├── ConfigError              a setting is missing or malformed (names the variable)
+    ├── UsageError               a /kukey or CLI command could not be parsed (message + the right form)
+    ├── PolicyError              the policy file is invalid (file, key, problem)
+    ├── Refused                  a rule says no (who may approve, limits, state); carries a reason code
+    ├── CryptoError              decryption failed: wrong master key, or ciphertext moved to another row
+    ├── StorageError             the database refused; AuditWriteError when the audit event failed
+    │   └── AuditWriteError
+    ├── SlackApiError            a Web API call failed (method, Slack error code)
+    └── KucoinError              KuCoin answered with an error or not at all (code, http status, path)
+        ├── KucoinAuthError          4000xx: key, signature, passphrase, timestamp, IP whitelist
+        ├── KucoinPermissionError    400007 / 403: the master key lacks a permission
+        ├── KucoinValidationError    400100: KuCoin's own message
+        ├── KucoinRateLimited        429000: retry_after seconds
+        ├── KucoinUnavailable        5xx, 500000/503000/504000, connection failures
+        └── KucoinOutcomeUnknown     a create timed out and could not be found again
+
+Messages never contain a secret, passphrase, signature, seed, code or token.
+"""
+
+from __future__ import annotations
+
+
+class KukeyError(Exception):
+    """Base of every expected kukey failure."""
+
+
+class ConfigError(KukeyError):
+    """A setting is missing or malformed."""
+
+    def __init__(self, message: str, *, variable: str | None = None) -> None:
+        super().__init__(message)
+        self.variable = variable
+
+
+class UsageError(KukeyError):
+    """A command could not be parsed; `usage` shows the right form."""
+
+    def __init__(self, message: str, *, usage: str = "") -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+class PolicyError(KukeyError):
+    """The policy file is invalid."""
+
+    def __init__(self, message: str, *, file: str = "", key: str = "") -> None:
+        super().__init__(message)
+        self.file = file
+        self.key = key
+
+
+class Refused(KukeyError):
+    """A rule said no. `reason` is a stable code (e.g. "self_approval"), the message is for people."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class CryptoError(KukeyError):
+    """Decryption or key handling failed."""
+
+
+class StorageError(KukeyError):
+    """The database refused a write."""
+
+
+class AuditWriteError(StorageError):
+    """The audit event could not be written, so the action did not happen."""
+
+
+class SlackApiError(KukeyError):
+    """A Slack Web API call failed."""
+
+    def __init__(self, message: str, *, method: str = "", error: str = "") -> None:
+        super().__init__(message)
+        self.method = method
+        self.error = error
+
+
+class KucoinError(KukeyError):
+    """KuCoin answered with an error, or did not answer."""
+
+    def __init__(
+        self, message: str, *, code: str = "", http_status: int | None = None, path: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.http_status = http_status
+        self.path = path
+
+
+class KucoinAuthError(KucoinError):
+    """Configuration or authentication problem (400001-400006, 400008, 400009, 411100)."""
+
+
+class KucoinPermissionError(KucoinError):
+    """The master key lacks a permission (400007, HTTP 403)."""
+
+
+class KucoinValidationError(KucoinError):
+    """KuCoin rejected a parameter (400100); the message is KuCoin's own."""
+
+
+class KucoinRateLimited(KucoinError):
+    """KuCoin's rate limit (429000); wait `retry_after` seconds."""
+
+    def __init__(self, message: str, *, retry_after: float, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class KucoinUnavailable(KucoinError):
+    """KuCoin is down, busy or unreachable."""
+
+
+class KucoinOutcomeUnknown(KucoinError):
+    """A create was sent, no answer came back, and the key could not be found by its remark."""

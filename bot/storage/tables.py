@@ -1,0 +1,130 @@
+"""SQLModel tables for kukey's state. Table classes are not domain objects; no plaintext secret lives here.
+
+Encrypted columns (`*_enc`) hold AES-256-GCM blobs from `bot.security.crypto.SecretBox`, bound to their
+row by associated data: KeyRecord.passphrase_enc to "key:<api_key>", Enrollment.seed_enc to
+"totp:<user_id>". `kukey rekey` re-encrypts exactly these columns.
+
+State changes are compare-and-set (`UPDATE ... WHERE id = ? AND state = ?`), see repositories.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class Request(SQLModel, table=True):
+    """A create / rotate / revoke request and where it stands."""
+
+    __tablename__ = "request"
+    id: str = Field(primary_key=True)  # e.g. "KK-7F3Q9C2M": also the KuCoin remark (<= 24 chars)
+    kind: str  # create | rotate | revoke
+    state: str = Field(index=True)
+    requester: str = Field(index=True)  # immutable Slack user id
+    sub_account: str = Field(index=True)
+    permissions: str = ""  # wire form, e.g. "General,Spot"
+    ips: str = ""  # comma-separated, full (KuCoin masks them on list)
+    expire_days: int | None = None  # None = never
+    reason: str = ""
+    approvals_needed: int = 1
+    incident: bool = False
+    target_api_key: str | None = None  # rotate/revoke: the existing key
+    revoke_all: bool = False
+    grace_minutes: int | None = None
+    new_api_key: str | None = None
+    granted_permissions: str | None = None
+    origin_channel: str = ""  # where the requester typed the command
+    channel: str = ""  # approvals channel of the posted request
+    thread_ts: str | None = None  # the posted request's ts (its thread)
+    dedupe_key: str | None = Field(default=None, unique=True)
+    created_at: datetime
+    expires_at: datetime
+    approved_at: datetime | None = None
+    reveal_deadline: datetime | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    resolution_note: str = ""
+    version: int = 0
+
+
+class Approval(SQLModel, table=True):
+    __tablename__ = "approval"
+    __table_args__ = (UniqueConstraint("request_id", "approver"),)
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: str = Field(foreign_key="request.id", index=True)
+    approver: str
+    totp_step: int
+    approved_at: datetime
+
+
+class Enrollment(SQLModel, table=True):
+    """A user's TOTP enrollment. The seed is encrypted, bound to the user id."""
+
+    __tablename__ = "enrollment"
+    user_id: str = Field(primary_key=True)
+    seed_enc: bytes
+    pending_seed_enc: bytes | None = None  # re-enrollment in progress
+    active: bool = False
+    created_at: datetime
+    confirmed_at: datetime | None = None
+    failures: int = 0
+    locked_until: datetime | None = None
+
+
+class TotpUse(SQLModel, table=True):
+    """One accepted code per user and time step: the unique constraint is the replay guard."""
+
+    __tablename__ = "totp_use"
+    __table_args__ = (UniqueConstraint("user_id", "step"),)
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str
+    step: int
+    used_at: datetime
+
+
+class KeyRecord(SQLModel, table=True):
+    """A sub-account key kukey knows of. The passphrase is encrypted, bound to the api key."""
+
+    __tablename__ = "api_key"
+    api_key: str = Field(primary_key=True)
+    sub_account: str = Field(index=True)
+    remark: str = ""
+    permissions: str = ""
+    ips: str = ""
+    expire_days: int | None = None
+    created_at: datetime
+    expires_at: datetime | None = None
+    passphrase_enc: bytes | None = None  # None for keys created outside kukey
+    request_id: str | None = None
+    requested_by: str | None = None
+    approved_by: str = ""  # comma-separated user ids
+    state: str = "active"  # active | revealed | delete_pending | deleted | gone (deleted outside kukey)
+    origin: str = "kukey"  # kukey | external
+    delete_after: datetime | None = None
+    deleted_at: datetime | None = None
+    version: int = 0
+
+
+class Job(SQLModel, table=True):
+    """A scheduled job; the scheduler survives restarts because its jobs live here."""
+
+    __tablename__ = "job"
+    __table_args__ = (UniqueConstraint("kind", "ref"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str
+    ref: str  # what the job is about: a request id, an api key, "global"
+    run_at: datetime = Field(index=True)
+    state: str = "pending"  # pending | running | done | failed
+    attempts: int = 0
+    lease_until: datetime | None = None
+    last_error: str = ""
+
+
+class Seen(SQLModel, table=True):
+    """De-duplication of Slack deliveries (trigger_id, action_ts): a second insert fails."""
+
+    __tablename__ = "seen"
+    key: str = Field(primary_key=True)
+    at: datetime

@@ -1,0 +1,25 @@
+"""Shared fixtures. Every test starts with a clean environment (no real credentials can leak in)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+_KEEP = {"PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV", "SYSTEMROOT",
+         "PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_CURRENT_TEST", "PYTEST_VERSION"}
+
+
+@pytest.fixture(autouse=True)
+def clean_environ() -> Iterator[None]:
+    """Remove every variable but the basics, so tests never see a developer's real tokens."""
+    saved = dict(os.environ)
+    for name in list(os.environ):
+        if name not in _KEEP:
+            del os.environ[name]
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
