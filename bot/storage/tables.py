@@ -1,8 +1,9 @@
 """SQLModel tables for kukey's state. Table classes are not domain objects; no plaintext secret lives here.
 
 Encrypted columns (`*_enc`) hold AES-256-GCM blobs from `bot.security.crypto.SecretBox`, bound to their
-row by associated data: KeyRecord.passphrase_enc to "key:<api_key>", Enrollment.seed_enc to
-"totp:<user_id>". `kukey rekey` re-encrypts exactly these columns.
+row by associated data: KeyRecord.passphrase_enc to "key:<api_key>", Enrollment.seed_enc and
+pending_seed_enc to "totp:<user_id>", Request.pending_passphrase_enc to "req:<id>".
+`kukey rekey` re-encrypts exactly these columns.
 
 State changes are compare-and-set (`UPDATE ... WHERE id = ? AND state = ?`), see repositories.
 """
@@ -46,6 +47,9 @@ class Request(SQLModel, table=True):
     resolved_at: datetime | None = None
     resolved_by: str | None = None
     resolution_note: str = ""
+    # While `revealing`: the new key's passphrase, encrypted (aad "req:<id>"), so that recovery after a
+    # crash can delete a key whose secret nobody received. Cleared once the key is recorded.
+    pending_passphrase_enc: bytes | None = None
     version: int = 0
 
 
