@@ -1,0 +1,160 @@
+"""Composition root: the only module that wires every layer together.
+
+`build(settings, ...)` returns a `Kukey` holding the Bolt app and the services; `start_http()` or
+`start_socket()` connects it to Slack; `stop()` drains the worker and the scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot.config import Settings
+from bot.domain.clock import Clock, SystemClock
+from bot.domain.policy import Policy, load_policy
+from bot.domain.requests import State
+from bot.kucoin.client import KucoinClient
+from bot.security.crypto import SecretBox
+from bot.services import keys as keys_service
+from bot.services import reveal as reveal_service
+from bot.services import revoke as revoke_service
+from bot.services import workflow as workflow_service
+from bot.services.deps import Deps
+from bot.services.enrollment import EnrollmentService
+from bot.services.inventory import Inventory, SubAccounts
+from bot.services.keys import KeyDeleter
+from bot.services.reveal import Reveal
+from bot.services.revoke import Revoker
+from bot.services.rotate import OldKeyDeletion
+from bot.services.rules import Rules
+from bot.services.scheduler import Scheduler
+from bot.services.workflow import Workflow
+from bot.slack import listeners
+from bot.slack.directory import SlackDirectory
+from bot.slack.notifier import SlackNotifier
+from bot.slack.transport import HttpTransport, SocketTransport
+from bot.storage import repos
+from bot.storage.audit import AuditLog
+from bot.storage.db import init_db, make_engine, session_scope
+
+log = logging.getLogger("kukey")
+WORKERS = 16
+
+
+@dataclass
+class Services:
+    deps: Deps
+    rules: Rules
+    workflow: Workflow
+    reveal: Reveal
+    revoker: Revoker
+    enrollment: EnrollmentService
+    inventory: Inventory
+    scheduler: Scheduler
+    notifier: SlackNotifier
+    sub_accounts: SubAccounts
+
+
+class Kukey:
+    def __init__(self, app: App, services: Services, slack: WebClient, settings: Settings,
+                 closers: list[Callable[[], Any]]) -> None:
+        self.app = app
+        self.services = services
+        self.slack = slack
+        self.settings = settings
+        self._closers = closers
+        self._transport: HttpTransport | SocketTransport | None = None
+
+    def start_background(self) -> None:
+        """Recover what a crash left in flight, then start the scheduler."""
+        svc = self.services
+        with session_scope(svc.deps.engine) as s:
+            interrupted = [r.id for r in repos.requests_in(s, states=[State.REVEALING], limit=1000)]
+        for request_id in interrupted:
+            svc.deps.later(svc.reveal.recover, request_id)
+        svc.deps.later(svc.sub_accounts.refresh)
+        svc.scheduler.start()
+
+    def start_http(self, *, host: str = "127.0.0.1", port: int = 0) -> HttpTransport:
+        self.start_background()
+        self._transport = HttpTransport(self.app, host=host, port=port).start()
+        return self._transport
+
+    def start_socket(self) -> SocketTransport:
+        self.start_background()
+        self._transport = SocketTransport(self.app, app_token=self.settings.slack_app_token.reveal(),
+                                          web_client=self.slack).start()
+        return self._transport
+
+    def stop(self) -> None:
+        if self._transport is not None:
+            self._transport.stop()
+        self.services.scheduler.stop()
+        self.services.deps.worker.shutdown(wait=True)  # type: ignore[attr-defined]
+        with session_scope(self.services.deps.engine) as s:
+            self.services.deps.audit.record(s, "kukey.stopped", actor="kukey")
+        for close in self._closers:
+            close()
+
+
+def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | None = None,
+          scheduler_interval: float = 1.0, kucoin_http: httpx.Client | None = None) -> Kukey:
+    clock = clock or SystemClock()
+    master = settings.master_key_bytes()
+    if policy is None:
+        assert settings.policy_path is not None
+        policy = load_policy(settings.policy_path)
+    engine = make_engine(settings.database_url)
+    init_db(engine)
+    audit = AuditLog(master, clock)
+    box = SecretBox(master)
+    with session_scope(engine) as s:
+        audit.record(s, "kukey.started", actor="kukey")
+        audit.record(s, "policy.loaded", actor="kukey", detail={"file": policy.file, "rules": len(policy.rules)})
+    current_policy = policy
+    slack = WebClient(token=settings.slack_bot_token.reveal(), base_url=settings.slack_api_url)
+    kucoin = KucoinClient(base_url=settings.kucoin_api_url, api_key=settings.kucoin_api_key,
+                          api_secret=settings.kucoin_api_secret, api_passphrase=settings.kucoin_api_passphrase,
+                          clock=clock, http=kucoin_http)
+    http = httpx.Client(timeout=10.0)
+    notifier = SlackNotifier(slack, lambda: current_policy, http=http)
+    directory = SlackDirectory(slack)
+    worker = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kukey-worker")
+    enrollment = EnrollmentService(engine=engine, audit=audit, box=box, clock=clock)
+    scheduler = Scheduler(engine=engine, clock=clock, interval=scheduler_interval)
+    deps = Deps(engine=engine, audit=audit, box=box, clock=clock, kucoin=kucoin, notifier=notifier,
+                directory=directory, policy=lambda: current_policy, enrollment=enrollment, worker=worker)
+    deps.jobs = scheduler
+    rules = Rules(policy=lambda: current_policy, directory=directory, kucoin=kucoin, engine=engine, clock=clock)
+    deleter = KeyDeleter(deps)
+    workflow = Workflow(deps, rules)
+    reveal = Reveal(deps, rules)
+    revoker = Revoker(deps, rules, deleter)
+    subs = SubAccounts(lambda: [a.sub_name for a in kucoin.list_sub_accounts()])
+    services = Services(deps=deps, rules=rules, workflow=workflow, reveal=reveal, revoker=revoker,
+                        enrollment=enrollment, inventory=Inventory(deps, rules, subs), scheduler=scheduler,
+                        notifier=notifier, sub_accounts=subs)
+    scheduler.on(workflow_service.EXPIRE_JOB, workflow.expire)
+    scheduler.on(workflow_service.LAPSE_JOB, workflow.lapse)
+    scheduler.on(reveal_service.RECOVER_JOB, reveal.recover)
+    scheduler.on(reveal_service.DELETE_OLD_JOB, OldKeyDeletion(deps, deleter).run)
+    scheduler.on(keys_service.RETRY_DELETE_JOB,
+                 lambda k: _raise_unless(deleter.delete(k, actor="kukey", request_id=None, why="retry").ok, k))
+    scheduler.on(revoke_service.REVOKE_JOB, revoker.run)
+    app = App(token=settings.slack_bot_token.reveal(), signing_secret=settings.slack_signing_secret.reveal() or None,
+              client=slack, process_before_response=False, token_verification_enabled=False,
+              request_verification_enabled=bool(settings.slack_signing_secret.reveal()))
+    listeners.register(app, services)
+    return Kukey(app, services, slack, settings, [kucoin.close, http.close, engine.dispose])
+
+
+def _raise_unless(ok: bool, api_key: str) -> None:
+    if not ok:
+        raise RuntimeError(f"delete of {api_key} failed; retrying")

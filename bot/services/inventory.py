@@ -1,0 +1,128 @@
+"""Read-side commands: list keys (KuCoin joined with kukey's records), pending, status, audit; plus the
+small audit records of the Slack edge (rejected input, wipes)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bot.domain.requests import OPEN_STATES, State
+from bot.domain.timeutil import fmt
+from bot.errors import KucoinError
+from bot.services.deps import Deps, view
+from bot.services.ports import RequestView
+from bot.services.rules import Rules
+from bot.storage import repos
+from bot.storage.db import session_scope
+from bot.storage.tables import KeyRecord
+
+MAX_LIST = 40
+
+
+def key_line(remote: Any, ours: KeyRecord | None) -> str:
+    """One key in `/kukey list`: KuCoin's view joined with kukey's record. Never a secret."""
+    perms = getattr(remote, "permissions", "")
+    perms_text = ",".join(sorted(str(p) for p in perms)) if not isinstance(perms, str) else perms
+    if ours is None:
+        return f"• `{remote.api_key}` {perms_text} — *not created by kukey* (no record, cannot revoke it)"
+    return (f"• `{remote.api_key}` {perms_text}, IPs {ours.ips or 'none'}; requested by <@{ours.requested_by}>,"
+            f" approved by {', '.join(f'<@{a}>' for a in ours.approved_by.split(',') if a) or '-'}; "
+            f"created {fmt(ours.created_at)}, expires {fmt(ours.expires_at) if ours.expires_at else 'never'}"
+            + (" — *deletion pending*" if ours.state == "delete_pending" else ""))
+
+
+def request_line(v: RequestView) -> str:
+    return (f"`{v.id}` {v.kind} *{v.sub_account}* by <@{v.requester}>: {v.state} "
+            f"({len(v.approvers)}/{v.approvals_needed} approvals)")
+
+
+class SubAccounts:
+    """KuCoin's sub-account names, cached; refreshed after the ack, never on the ack path."""
+
+    def __init__(self, fetch: Callable[[], list[str]], *, ttl: float = 300.0) -> None:
+        self._fetch = fetch
+        self._ttl = ttl
+        self._names: list[str] = []
+        self._at = 0.0
+        self._lock = threading.Lock()
+
+    def known(self) -> list[str] | None:
+        """The cached names, or None when never fetched (the parser then skips the existence check)."""
+        with self._lock:
+            return list(self._names) if self._at else None
+
+    def refresh(self) -> list[str]:
+        names = sorted(self._fetch())
+        with self._lock:
+            self._names, self._at = names, time.monotonic()
+        return names
+
+    def stale(self) -> bool:
+        return not self._at or time.monotonic() - self._at > self._ttl
+
+
+class Inventory:
+    def __init__(self, deps: Deps, rules: Rules, subs: SubAccounts) -> None:
+        self.d = deps
+        self.rules = rules
+        self.subs = subs
+
+    def list_text(self, user: str, sub: str | None) -> str:
+        names = [sub] if sub else (self.subs.known() or self.subs.refresh())
+        lines: list[str] = []
+        for name in names:
+            try:
+                remote = self.d.kucoin.list_keys(name)
+            except KucoinError as exc:
+                lines.append(f"*{name}*: KuCoin did not answer ({exc}).")
+                continue
+            with session_scope(self.d.engine) as s:
+                ours = {k.api_key: k for k in repos.keys_of(s, sub_account=name,
+                                                            states=("active", "delete_pending", "delivering"))}
+            lines.append(f"*{name}*: {len(remote)} key(s)")
+            for k in remote[:MAX_LIST]:
+                lines.append(key_line(k, ours.get(k.api_key)))
+        with session_scope(self.d.engine) as s:
+            self.d.audit.record(s, "inventory.listed", actor=user, sub_account=sub)
+        return "\n".join(lines) or "No sub-accounts."
+
+    def pending_text(self, user: str) -> str:
+        with session_scope(self.d.engine) as s:
+            rows = [view(s, r) for r in repos.requests_in(s, states=sorted(OPEN_STATES))]
+        if not rows:
+            return "No open requests."
+        return "Open requests:\n" + "\n".join(request_line(r) for r in rows)
+
+    def status_text(self, request_id: str) -> str:
+        with session_scope(self.d.engine) as s:
+            row = repos.get_request(s, request_id=request_id.upper())
+            if row is None:
+                return f"There is no request `{request_id}`."
+            v = view(s, row)
+        return request_line(v) + f"\nCreated {fmt(v.created_at)}; expires {fmt(v.expires_at)}" + (
+            f"; reveal by {fmt(v.reveal_deadline)}" if v.state == State.APPROVED else "")
+
+    def audit_text(self, user: str, n: int, sub: str | None) -> str:
+        decision = self.rules.may_audit(user)
+        with session_scope(self.d.engine) as s:
+            if not decision.allowed:
+                self.d.audit.record(s, "audit.refused", actor=user, outcome="refused",
+                                    detail={"why": decision.reason})
+                return decision.message
+            events = self.d.audit.events(s, limit=n, sub_account=sub, newest_first=True)
+            self.d.audit.record(s, "audit.viewed", actor=user, sub_account=sub, detail={"n": n})
+        if not events:
+            return "No audit events."
+        return "\n".join(f"`{e.seq}` {e.ts} {e.action} {e.actor} {e.request_id or ''} {e.api_key or ''} "
+                         f"{e.outcome}" for e in events)
+
+    def record_rejected(self, user: str, text: str, why: str, channel: str) -> None:
+        with session_scope(self.d.engine) as s:
+            self.d.audit.record(s, "command.rejected", actor=user, outcome="refused",
+                                detail={"text": text[:200], "why": why[:300], "channel": channel})
+
+    def record_wipe(self, user: str, request_id: str) -> None:
+        with session_scope(self.d.engine) as s:
+            self.d.audit.record(s, "reveal.wiped", actor=user, request_id=request_id or None)

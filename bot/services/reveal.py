@@ -1,0 +1,223 @@
+"""Reveal: create the key at KuCoin only when the requester is present, show it once, leave no orphan.
+
+    begin(request, user, code)   requester only; their TOTP (policy); CAS approved -> revealing, and the
+                                 new key's passphrase stored encrypted on the request (for recovery)
+    run(request, delivery)       create at KuCoin (remark = request id), record the key, show the secret
+                                 ephemerally, CAS revealing -> revealed. Any failure after KuCoin
+                                 created the key deletes it and returns the request to `approved`.
+    recover(request)             after a crash in `revealing`: find the key by remark, delete it, return
+                                 the request to `approved` and tell the requester.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from bot.domain.keys import KeySpec, permissions_from_wire, permissions_to_wire
+from bot.domain.requests import Kind, State
+from bot.domain.secret import Secret
+from bot.domain.timeutil import aware
+from bot.errors import KucoinError, KucoinValidationError, Refused
+from bot.kucoin.client import generate_passphrase
+from bot.services.deps import Deps, view
+from bot.services.enrollment import Lockout
+from bot.services.ports import Delivery, Outcome
+from bot.services.rules import Rules
+from bot.storage import repos
+from bot.storage.db import session_scope
+from bot.storage.tables import KeyRecord, Request
+
+log = logging.getLogger("kukey.reveal")
+DELETE_OLD_JOB = "delete_old_key"
+RECOVER_JOB = "recover_reveal"
+
+
+def _aad(request_id: str) -> str:
+    return f"req:{request_id}"
+
+
+class Reveal:
+    def __init__(self, deps: Deps, rules: Rules) -> None:
+        self.d = deps
+        self.rules = rules
+
+    def check(self, request_id: str, user: str) -> Outcome:
+        """May `user` reveal now? (The click: only the requester, only once, only in time.)"""
+        with session_scope(self.d.engine) as s:
+            row = repos.get_request(s, request_id=request_id)
+            if row is None:
+                return Outcome(False, f"Request {request_id} does not exist.", "unknown_request")
+            if row.requester != user:
+                self.d.audit.record(s, "reveal.refused", actor=user, request_id=request_id, outcome="refused",
+                                    sub_account=row.sub_account, detail={"why": "not_requester"})
+                return Outcome(False, "Only the requester can reveal this key.", "not_requester")
+            if row.state in (State.REVEALED, State.DONE) or row.new_api_key:
+                return Outcome(False, "This key was already revealed; it is shown only once.", "already_revealed")
+            if row.state == State.REVEALING:
+                return Outcome(False, "The key is being created right now.", "in_progress")
+            if row.state != State.APPROVED:
+                return Outcome(False, f"Request {request_id} is {row.state}; there is nothing to reveal.",
+                               "not_approved")
+            if row.reveal_deadline and aware(row.reveal_deadline) <= self.d.clock.now():
+                return Outcome(False, "The reveal window has passed; the approval lapsed.", "lapsed")
+            rule = self.rules.rule(row.sub_account)
+        return Outcome(True, data={"needs_totp": rule.require_requester_totp})
+
+    def begin(self, request_id: str, user: str, code: str | None) -> Outcome:
+        """Second factor (if the policy asks) then claim the reveal. Raises Refused for a modal error."""
+        pre = self.check(request_id, user)
+        if not pre.ok:
+            return pre
+        if pre.data["needs_totp"]:
+            if code is None:
+                return Outcome(False, "Your TOTP code is needed to reveal.", "code_required")
+            rule = self.rules.rule(self._sub(request_id))
+            self.d.enrollment.check(user, code, purpose="reveal", request_id=request_id,
+                                    lockout=Lockout(*self.rules.totp_lockout()))
+        passphrase = generate_passphrase()
+        with session_scope(self.d.engine) as s:
+            ok = repos.transition(s, request_id=request_id, src=State.APPROVED, dst=State.REVEALING,
+                                  pending_passphrase_enc=self.d.box.encrypt(passphrase, aad=_aad(request_id)))
+            if not ok:
+                return Outcome(False, "This key is already being revealed or was revealed.", "already_revealed")
+            repos.schedule(s, kind=RECOVER_JOB, ref=request_id, run_at=self.d.clock.now() + timedelta(minutes=5))
+            self.d.audit.record(s, "reveal.started", actor=user, request_id=request_id,
+                                sub_account=self._sub(request_id, s))
+        return Outcome(True, data={"passphrase": passphrase})
+
+    def run(self, request_id: str, delivery: Delivery, passphrase: Secret) -> None:
+        """Create, record, deliver; undo on any failure. Runs after the ack."""
+        with session_scope(self.d.engine) as s:
+            row = repos.get_request(s, request_id=request_id)
+            assert row is not None and row.state == State.REVEALING
+            spec = KeySpec(row.sub_account, permissions_from_wire(row.permissions),
+                           tuple(i for i in row.ips.split(",") if i), row.expire_days)
+        try:
+            created = self.d.kucoin.create_key(spec, passphrase=passphrase, remark=request_id)
+        except KucoinValidationError as exc:
+            self._give_back(request_id, "reveal.failed", str(exc), final=True)
+            return
+        except KucoinError as exc:
+            self._give_back(request_id, "reveal.failed", str(exc), final=False)
+            return
+        if getattr(created, "secret_lost", False) or created.api_secret is None:
+            self._delete_created(request_id, created.api_key, spec.sub_account, passphrase, why="secret_lost")
+            self._give_back(request_id, "reveal.failed", "KuCoin's answer was lost; the key was deleted.",
+                            final=False)
+            return
+        now = self.d.clock.now()
+        granted = frozenset(created.permissions)
+        with session_scope(self.d.engine) as s:
+            row = repos.get_request(s, request_id=request_id)
+            assert row is not None
+            approvers = ",".join(a.approver for a in repos.approvals_of(s, request_id=request_id))
+            s.add(KeyRecord(api_key=created.api_key, sub_account=spec.sub_account, remark=request_id,
+                            permissions=permissions_to_wire(granted), ips=",".join(spec.ips),
+                            expire_days=spec.expire_days, created_at=now,
+                            expires_at=(now + timedelta(days=spec.expire_days)) if spec.expire_days else None,
+                            passphrase_enc=self.d.box.encrypt(passphrase, aad=f"key:{created.api_key}"),
+                            request_id=request_id, requested_by=row.requester, approved_by=approvers,
+                            state="delivering"))
+            row.new_api_key, row.granted_permissions = created.api_key, permissions_to_wire(granted)
+            s.add(row)
+            self.d.audit.record(s, "key.created", actor="kukey", request_id=request_id,
+                                sub_account=spec.sub_account, api_key=created.api_key,
+                                detail={"permissions": permissions_to_wire(granted),
+                                        "requested": permissions_to_wire(spec.permissions),
+                                        "ips": ",".join(spec.ips), "expire_days": spec.expire_days,
+                                        "remark": request_id})
+            snapshot = view(s, row)
+        try:
+            self.d.notifier.deliver_secret(delivery, snapshot, {"api_key": created.api_key,
+                                                                "permissions": sorted(granted)},
+                                           created.api_secret, passphrase)
+        except Exception as exc:  # any delivery failure: the key must not outlive its undelivered secret
+            log.warning("secret delivery failed", extra={"request_id": request_id, "error": type(exc).__name__})
+            self._delete_created(request_id, created.api_key, spec.sub_account, passphrase, why="delivery_failed")
+            self._give_back(request_id, "reveal.failed", "the secret could not be shown to you", final=False)
+            return
+        self._finish(request_id, created.api_key)
+
+    def _finish(self, request_id: str, api_key: str) -> None:
+        now = self.d.clock.now()
+        with session_scope(self.d.engine) as s:
+            repos.key_transition(s, api_key=api_key, src=("delivering",), dst="active")
+            repos.transition(s, request_id=request_id, src=State.REVEALING, dst=State.REVEALED,
+                             pending_passphrase_enc=None, resolved_at=now)
+            repos.cancel_job(s, kind=RECOVER_JOB, ref=request_id)
+            repos.cancel_job(s, kind="lapse_approval", ref=request_id)
+            row = repos.get_request(s, request_id=request_id)
+            assert row is not None
+            self.d.audit.record(s, "key.revealed", actor=row.requester, request_id=request_id,
+                                sub_account=row.sub_account, api_key=api_key)
+            if row.kind == Kind.ROTATE and row.target_api_key:
+                when = now + timedelta(minutes=row.grace_minutes or 0)
+                repos.key_transition(s, api_key=row.target_api_key, src=("active",), dst="delete_pending",
+                                     delete_after=when)
+                repos.schedule(s, kind=DELETE_OLD_JOB, ref=row.target_api_key, run_at=when)
+                self.d.audit.record(s, "rotate.old_key_scheduled", actor="kukey", request_id=request_id,
+                                    sub_account=row.sub_account, api_key=row.target_api_key,
+                                    detail={"delete_at": when.isoformat(), "new_api_key": api_key})
+            snapshot = view(s, row)
+        self.d.notifier.event("revealed", snapshot)
+        if snapshot.kind == Kind.ROTATE and snapshot.target_api_key and not snapshot.grace_minutes:
+            self.d.later(self.d.jobs.run_now, DELETE_OLD_JOB, snapshot.target_api_key)
+
+    def _delete_created(self, request_id: str, api_key: str, sub: str, passphrase: Secret, *, why: str) -> None:
+        """Delete a key whose secret nobody received. Retries come from the recovery job if this fails."""
+        self.d.kucoin.delete_key(sub, api_key, passphrase)
+        with session_scope(self.d.engine) as s:
+            repos.key_transition(s, api_key=api_key, src=("delivering", "active"), dst="deleted",
+                                 deleted_at=self.d.clock.now())
+            row = repos.get_request(s, request_id=request_id)
+            if row is not None:
+                row.new_api_key, row.granted_permissions = None, None
+                s.add(row)
+            self.d.audit.record(s, "key.deleted", actor="kukey", request_id=request_id, sub_account=sub,
+                                api_key=api_key, detail={"why": why})
+
+    def _give_back(self, request_id: str, action: str, why: str, *, final: bool) -> None:
+        dst = State.FAILED if final else State.APPROVED
+        with session_scope(self.d.engine) as s:
+            current = repos.get_request(s, request_id=request_id)
+            deadline = current.reveal_deadline if current else None
+            if not final and deadline is not None and aware(deadline) <= self.d.clock.now():
+                dst = State.LAPSED  # the window closed while KuCoin was busy: the approval lapses
+            repos.transition(s, request_id=request_id, src=State.REVEALING, dst=dst, pending_passphrase_enc=None)
+            repos.cancel_job(s, kind=RECOVER_JOB, ref=request_id)
+            row = repos.get_request(s, request_id=request_id)
+            assert row is not None
+            self.d.audit.record(s, action, actor="kukey", request_id=request_id, sub_account=row.sub_account,
+                                outcome="failed", detail={"why": why, "final": final})
+            snapshot = view(s, row)
+        self.d.notifier.event("reveal_failed", snapshot, why=why, final=final)
+
+    def recover(self, request_id: str) -> None:
+        """A reveal was interrupted (crash): undo whatever KuCoin holds for it, and let the user retry."""
+        with session_scope(self.d.engine) as s:
+            row = repos.get_request(s, request_id=request_id)
+            if row is None or row.state != State.REVEALING:
+                return
+            sub, blob = row.sub_account, row.pending_passphrase_enc
+            key = row.new_api_key
+        passphrase = self.d.box.decrypt(blob, aad=_aad(request_id)) if blob else None
+        found = [k for k in self.d.kucoin.list_keys(sub) if getattr(k, "remark", "") == request_id]
+        for k in found:
+            if passphrase is None:
+                raise Refused("cannot delete an interrupted key without its passphrase", reason="no_passphrase")
+            self._delete_created(request_id, k.api_key, sub, passphrase, why="interrupted")
+        if key and not found:
+            with session_scope(self.d.engine) as s:
+                repos.key_transition(s, api_key=key, src=("delivering",), dst="deleted",
+                                     deleted_at=self.d.clock.now())
+        self._give_back(request_id, "reveal.recovered", "the reveal was interrupted", final=False)
+
+    def _sub(self, request_id: str, s: object = None) -> str:
+        if s is not None:
+            row = s.get(Request, request_id)  # type: ignore[attr-defined]
+            return str(row.sub_account)
+        with session_scope(self.d.engine) as s2:
+            row2 = repos.get_request(s2, request_id=request_id)
+            assert row2 is not None
+            return row2.sub_account

@@ -1,0 +1,104 @@
+"""Revoking keys: break-glass from an incident channel (responder + own TOTP, no second person), or as
+an approved request anywhere else. Every revoke is announced in the incident and approvals channels.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.domain import commands as cmds
+from bot.domain.requests import Kind, State
+from bot.errors import Refused
+from bot.services.deps import Deps, view
+from bot.services.enrollment import Lockout
+from bot.services.keys import KeyDeleter
+from bot.services.ports import Outcome
+from bot.services.rules import Rules
+from bot.storage import repos
+from bot.storage.db import session_scope
+from bot.storage.tables import Request
+
+REVOKE_JOB = "revoke"
+
+
+class Revoker:
+    def __init__(self, deps: Deps, rules: Rules, deleter: KeyDeleter) -> None:
+        self.d = deps
+        self.rules = rules
+        self.deleter = deleter
+
+    def is_incident(self, user: str, channel: str) -> bool:
+        return self.rules.may_revoke_alone(user, channel).allowed
+
+    def incident(self, user: str, channel: str, cmd: cmds.Revoke, code: str, *, dedupe_key: str | None) -> Outcome:
+        """Responder's own TOTP, then the keys are marked and deleted after the ack. Raises Refused inline."""
+        decision = self.rules.may_revoke_alone(user, channel)
+        if not decision.allowed:
+            raise Refused(decision.message, reason=decision.reason)
+        rule = self.rules.rule(cmd.sub_account)
+        step = self.d.enrollment.check(user, code, purpose="incident_revoke",
+                                       lockout=Lockout(*self.rules.totp_lockout()))
+        now = self.d.clock.now()
+        with session_scope(self.d.engine) as s:
+            if not cmd.all:
+                key = repos.get_key(s, api_key=cmd.api_key or "")
+                if key is None or key.sub_account != cmd.sub_account or key.state in ("deleted", "gone"):
+                    raise Refused(f"kukey holds no key {cmd.api_key} in {cmd.sub_account}.", reason="unknown_key")
+            row = Request(id=cmds.new_request_id(), kind=Kind.REVOKE.value, state=State.REVOKING.value,
+                          requester=user, sub_account=cmd.sub_account, reason=cmd.reason, approvals_needed=0,
+                          incident=True, target_api_key=cmd.api_key, revoke_all=cmd.all, origin_channel=channel,
+                          channel=channel, dedupe_key=dedupe_key, created_at=now, expires_at=now, approved_at=now)
+            s.add(row)
+            s.flush()
+            repos.schedule(s, kind=REVOKE_JOB, ref=row.id, run_at=now)
+            self.d.audit.record(s, "revoke.incident", actor=user, request_id=row.id, sub_account=cmd.sub_account,
+                                api_key=cmd.api_key, detail={"all": cmd.all, "reason": cmd.reason,
+                                                             "channel": channel, "second_factor": "totp",
+                                                             "step": step})
+        return Outcome(True, "Revoking now.", "revoking", {"request_id": row.id})
+
+    def run(self, request_id: str) -> None:
+        """Delete the request's key(s) and announce. Idempotent: a retry skips keys already deleted."""
+        with session_scope(self.d.engine) as s:
+            row = repos.get_request(s, request_id=request_id)
+            if row is None or row.state != State.REVOKING:
+                return
+            if row.revoke_all:
+                targets = [k.api_key for k in repos.keys_of(s, sub_account=row.sub_account,
+                                                               states=("active", "revealed", "delete_pending"))
+                           if k.passphrase_enc is not None]
+            else:
+                targets = [row.target_api_key] if row.target_api_key else []
+            sub, actor, incident = row.sub_account, row.requester, row.incident
+        results = self.deleter.delete_many(targets, actor=actor, request_id=request_id,
+                                           why="incident revoke" if incident else "revoke", incident=incident)
+        unknown = self._unmanaged(sub) if row.revoke_all else []
+        failed = [r for r in results if not r.ok]
+        with session_scope(self.d.engine) as s:
+            if failed:
+                repos.schedule(s, kind=REVOKE_JOB, ref=request_id,
+                               run_at=self.d.clock.now() + timedelta(minutes=1))
+            else:
+                repos.transition(s, request_id=request_id, src=State.REVOKING, dst=State.DONE,
+                                 resolved_at=self.d.clock.now())
+            self.d.audit.record(s, "revoke.finished" if not failed else "revoke.partial", actor="kukey",
+                                request_id=request_id, sub_account=sub,
+                                outcome="ok" if not failed else "failed",
+                                detail={"deleted": [r.api_key for r in results if r.ok],
+                                        "failed": [r.api_key for r in failed], "unmanaged": unknown,
+                                        "incident": incident})
+            row2 = repos.get_request(s, request_id=request_id)
+            assert row2 is not None
+            snapshot = view(s, row2)
+        self.d.notifier.event("revoked", snapshot, deleted=[r.api_key for r in results if r.ok],
+                              failed=[r.api_key for r in failed], unmanaged=unknown)
+
+    def _unmanaged(self, sub: str) -> list[str]:
+        """Keys at KuCoin that kukey holds no passphrase for (created outside kukey)."""
+        with session_scope(self.d.engine) as s:
+            ours = {k.api_key for k in repos.keys_of(s, sub_account=sub,
+                                                     states=("active", "revealed", "delete_pending", "deleted"))}
+        try:
+            return [k.api_key for k in self.d.kucoin.list_keys(sub) if k.api_key not in ours]
+        except Exception:  # listing is informational here; the revoke itself already happened
+            return []

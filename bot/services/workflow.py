@@ -1,0 +1,275 @@
+"""Requests and their approval: submit, approve (TOTP), deny, cancel, expire, lapse.
+
+Every state change is a compare-and-set plus its audit event in one transaction; notifications go out
+after the commit (nothing is reported to Slack as done before it is durable).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.exc import IntegrityError
+
+from bot.domain import commands as cmds
+from bot.domain import decisions
+from bot.domain.keys import KeySpec, expiry_from_wire, permissions_from_wire, permissions_to_wire
+from bot.domain.requests import Kind, State
+from bot.domain.timeutil import aware
+from bot.errors import Refused
+from bot.services.deps import Deps, view
+from bot.services.enrollment import Lockout
+from bot.services.ports import Outcome
+from bot.services.rules import Rules
+from bot.storage import repos
+from bot.storage.db import session_scope
+from bot.storage.tables import Request
+
+EXPIRE_JOB = "expire_request"
+LAPSE_JOB = "lapse_approval"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where and how a command arrived: channel, and the delivery's de-duplication key."""
+
+    channel: str
+    dedupe_key: str | None = None
+
+
+class Workflow:
+    def __init__(self, deps: Deps, rules: Rules) -> None:
+        self.d = deps
+        self.rules = rules
+
+    # --- submit -----------------------------------------------------------------------------------
+    def submit(self, actor: str, cmd: cmds.Create | cmds.Rotate | cmds.Revoke, origin: Origin) -> Outcome:
+        """Check a create/rotate/revoke against the policy and KuCoin, then post it for approval."""
+        try:
+            spec, kind, target = self._spec_for(actor, cmd)
+            rule = self.rules.check_request(actor, spec, kind=kind)
+        except Refused as exc:
+            self._refused(actor, cmd, exc, origin)
+            return Outcome(False, str(exc), exc.reason)
+        now = self.d.clock.now()
+        row = Request(
+            id=cmds.new_request_id(), kind=kind.value, state=State.PENDING.value, requester=actor,
+            sub_account=spec.sub_account, permissions=permissions_to_wire(spec.permissions),
+            ips=",".join(spec.ips), expire_days=spec.expire_days, reason=getattr(cmd, "reason", ""),
+            approvals_needed=rule.approvals, target_api_key=target,
+            revoke_all=bool(getattr(cmd, "all", False)), grace_minutes=getattr(cmd, "grace_minutes", None),
+            origin_channel=origin.channel, dedupe_key=origin.dedupe_key, created_at=now,
+            expires_at=now + timedelta(minutes=rule.request_ttl_minutes),
+        )
+        try:
+            with session_scope(self.d.engine) as s:
+                s.add(row)
+                s.flush()
+                repos.schedule(s, kind=EXPIRE_JOB, ref=row.id, run_at=aware(row.expires_at))
+                self.d.audit.record(s, "request.created", actor=actor, request_id=row.id,
+                                    sub_account=row.sub_account, api_key=target,
+                                    detail={"kind": row.kind, "permissions": row.permissions, "ips": row.ips,
+                                            "expire_days": row.expire_days, "reason": row.reason,
+                                            "approvals_needed": row.approvals_needed})
+                snapshot = view(s, row)
+        except IntegrityError:
+            with session_scope(self.d.engine) as s:
+                dup = repos.find_by_dedupe(s, dedupe_key=origin.dedupe_key or "")
+            return Outcome(True, "duplicate delivery", "duplicate", {"request_id": dup.id if dup else None})
+        channel, ts = self.d.notifier.post_request(snapshot)
+        with session_scope(self.d.engine) as s:
+            stored = repos.get_request(s, request_id=row.id)
+            assert stored is not None
+            stored.channel, stored.thread_ts = channel, ts
+            s.add(stored)
+            snapshot = view(s, stored)
+        self.d.notifier.event("submitted", snapshot)
+        return Outcome(True, "", "", {"request_id": row.id})
+
+    def _spec_for(self, actor: str, cmd: cmds.Create | cmds.Rotate | cmds.Revoke) -> tuple[KeySpec, Kind, str | None]:
+        if isinstance(cmd, cmds.Create):
+            assert cmd.spec is not None
+            return cmd.spec, Kind.CREATE, None
+        if isinstance(cmd, cmds.Rotate):
+            with session_scope(self.d.engine) as s:
+                key = repos.get_key(s, api_key=cmd.api_key)
+                if key is None or key.sub_account != cmd.sub_account or key.state not in ("active",):
+                    raise Refused(f"kukey holds no active key {cmd.api_key} in {cmd.sub_account}; it can rotate "
+                                  "only keys it created. See `/kukey list " + cmd.sub_account + "`.",
+                                  reason="unknown_key")
+                spec = KeySpec(cmd.sub_account, permissions_from_wire(key.permissions),
+                               tuple(i for i in key.ips.split(",") if i), key.expire_days)
+            return spec, Kind.ROTATE, cmd.api_key
+        spec = KeySpec(cmd.sub_account)
+        if not cmd.all:
+            with session_scope(self.d.engine) as s:
+                key = repos.get_key(s, api_key=cmd.api_key or "")
+                if key is None or key.sub_account != cmd.sub_account or key.state != "active":
+                    raise Refused(f"kukey holds no active key {cmd.api_key} in {cmd.sub_account} (it can revoke "
+                                  "only keys it holds a passphrase for).", reason="unknown_key")
+        return spec, Kind.REVOKE, cmd.api_key
+
+    def _refused(self, actor: str, cmd: object, exc: Refused, origin: Origin) -> None:
+        with session_scope(self.d.engine) as s:
+            self.d.audit.record(s, "command.refused", actor=actor, outcome="refused",
+                                sub_account=getattr(cmd, "sub_account", None) or getattr(
+                                    getattr(cmd, "spec", None), "sub_account", None),
+                                detail={"command": type(cmd).__name__.lower(), "why": exc.reason,
+                                        "message": str(exc), "channel": origin.channel})
+
+    # --- approve ----------------------------------------------------------------------------------
+    def may_start_approval(self, request_id: str, user: str) -> Outcome:
+        """Cheap checks when Approve is clicked, before the TOTP modal opens."""
+        with session_scope(self.d.engine) as s:
+            row = repos.get_request(s, request_id=request_id)
+            if row is None:
+                return Outcome(False, f"Request {request_id} does not exist.", "unknown_request")
+            approvers = tuple(a.approver for a in repos.approvals_of(s, request_id=request_id))
+            snapshot = view(s, row)
+        decision = self.rules.may_approve(snapshot, user, approvers=approvers, now=self.d.clock.now(),
+                                          enrolled=self.d.enrollment.is_enrolled(user))
+        if not decision.allowed:
+            self._record_refusal(user, "approve", snapshot, decision.reason, decision.message)
+            return Outcome(False, decision.message, decision.reason)
+        return Outcome(True)
+
+    def approve(self, request_id: str, user: str, code: str) -> Outcome:
+        """Approve with a TOTP code. Raises Refused for an inline modal error (wrong code, locked)."""
+        pre = self.may_start_approval(request_id, user)
+        if not pre.ok:
+            return pre
+        with session_scope(self.d.engine) as s:
+            row = repos.get_request(s, request_id=request_id)
+            assert row is not None
+            rule = self.rules.rule(row.sub_account)
+        lockout = Lockout(*self.rules.totp_lockout())
+        try:
+            step = self.d.enrollment.check(user, code, purpose="approve", lockout=lockout, request_id=request_id)
+        except Refused as exc:
+            if exc.reason == "locked_now":
+                self._event(request_id, "locked_out", user=user)
+            raise
+        now = self.d.clock.now()
+        with session_scope(self.d.engine) as s:
+            row = repos.get_request(s, request_id=request_id)
+            assert row is not None
+            if row.state != State.PENDING or aware(row.expires_at) <= now:
+                return Outcome(False, f"Request {request_id} is no longer pending ({row.state}).", "not_pending")
+            if not repos.add_approval(s, request_id=request_id, approver=user, step=step, at=now):
+                return Outcome(False, "You have already approved this request.", "already_approved")
+            count = repos.count_approvals(s, request_id=request_id)
+            self.d.audit.record(s, "request.approval", actor=user, request_id=request_id,
+                                sub_account=row.sub_account,
+                                detail={"second_factor": "totp", "step": step, "count": count,
+                                        "needed": row.approvals_needed})
+            complete = count >= row.approvals_needed
+            if complete:
+                self._complete_approval(s, row, now)
+            snapshot = view(s, row)
+        if not complete:
+            self.d.notifier.event("approval_added", snapshot, user=user)
+            return Outcome(True, "Approval recorded.", "partial", {"request_id": request_id})
+        if snapshot.kind == Kind.REVOKE:
+            from bot.services.revoke import REVOKE_JOB
+
+            self.d.later(self.d.jobs.run_now, REVOKE_JOB, request_id)
+        self.d.later(self.d.notifier.event, "approved", snapshot, user=user)
+        return Outcome(True, "Approved.", "approved", {"request_id": request_id})
+
+    def _complete_approval(self, s: object, row: Request, now: object) -> None:
+        from datetime import datetime
+
+        assert isinstance(now, datetime)
+        rule = self.rules.rule(row.sub_account)
+        if row.kind == Kind.REVOKE:
+            from bot.services.revoke import REVOKE_JOB
+
+            ok = repos.transition(s, request_id=row.id, src=State.PENDING, dst=State.REVOKING,  # type: ignore[arg-type]
+                                  approved_at=now)
+            if ok:
+                repos.schedule(s, kind=REVOKE_JOB, ref=row.id, run_at=now)  # type: ignore[arg-type]
+        else:
+            deadline = now + timedelta(minutes=rule.reveal_window_minutes)
+            ok = repos.transition(s, request_id=row.id, src=State.PENDING, dst=State.APPROVED,  # type: ignore[arg-type]
+                                  approved_at=now, reveal_deadline=deadline)
+            if ok:
+                repos.schedule(s, kind=LAPSE_JOB, ref=row.id, run_at=deadline)  # type: ignore[arg-type]
+        if not ok:
+            raise Refused("This request was resolved a moment ago.", reason="not_pending")
+        repos.cancel_job(s, kind=EXPIRE_JOB, ref=row.id)  # type: ignore[arg-type]
+        self.d.audit.record(s, "request.approved", actor="kukey", request_id=row.id,  # type: ignore[arg-type]
+                            sub_account=row.sub_account, detail={"kind": row.kind})
+
+    # --- deny / cancel / expire / lapse -------------------------------------------------------------
+    def deny(self, request_id: str, user: str, reason: str) -> Outcome:
+        with session_scope(self.d.engine) as s:
+            row = repos.get_request(s, request_id=request_id)
+            if row is None:
+                return Outcome(False, f"Request {request_id} does not exist.", "unknown_request")
+            decision = self.rules.may_deny(view(s, row), user)
+        if not decision.allowed:
+            self._record_refusal(user, "deny", None, decision.reason, decision.message, request_id=request_id)
+            return Outcome(False, decision.message, decision.reason)
+        return self._resolve(request_id, user, State.DENIED, "request.denied", note=reason[:300],
+                             src=(State.PENDING,))
+
+    def cancel(self, request_id: str, user: str) -> Outcome:
+        with session_scope(self.d.engine) as s:
+            row = repos.get_request(s, request_id=request_id)
+            if row is None:
+                return Outcome(False, f"Request {request_id} does not exist.", "unknown_request")
+            decision = self.rules.may_cancel(view(s, row), user)
+        if not decision.allowed:
+            self._record_refusal(user, "cancel", None, decision.reason, decision.message, request_id=request_id)
+            return Outcome(False, decision.message, decision.reason)
+        return self._resolve(request_id, user, State.CANCELLED, "request.cancelled",
+                             src=(State.PENDING, State.APPROVED))
+
+    def expire(self, request_id: str) -> None:
+        self._resolve(request_id, "kukey", State.EXPIRED, "request.expired", src=(State.PENDING,),
+                      only_if_due=True)
+
+    def lapse(self, request_id: str) -> None:
+        self._resolve(request_id, "kukey", State.LAPSED, "request.lapsed", src=(State.APPROVED,),
+                      only_if_due=True)
+
+    def _resolve(self, request_id: str, actor: str, dst: State, action: str, *, src: tuple[State, ...],
+                 note: str = "", only_if_due: bool = False) -> Outcome:
+        now = self.d.clock.now()
+        with session_scope(self.d.engine) as s:
+            row = repos.get_request(s, request_id=request_id)
+            if row is None:
+                return Outcome(False, f"Request {request_id} does not exist.", "unknown_request")
+            if only_if_due:
+                due = row.expires_at if dst == State.EXPIRED else row.reveal_deadline
+                if due is None or aware(due) > now:
+                    return Outcome(False, "not due", "not_due")
+            if not repos.transition(s, request_id=request_id, src=src, dst=dst, resolved_at=now,
+                                    resolved_by=actor, resolution_note=note):
+                return Outcome(False, f"Request {request_id} is already {row.state}.", "not_open")
+            for job in (EXPIRE_JOB, LAPSE_JOB):
+                repos.cancel_job(s, kind=job, ref=request_id)
+            self.d.audit.record(s, action, actor=actor, request_id=request_id, sub_account=row.sub_account,
+                                detail={"note": note} if note else None)
+            snapshot = view(s, row)
+        self.d.notifier.event(dst.value, snapshot, user=actor)
+        return Outcome(True, f"Request {request_id} {dst.value}.", dst.value)
+
+    def _record_refusal(self, user: str, what: str, req: object, reason: str, message: str, *,
+                        request_id: str | None = None) -> None:
+        rid = request_id or getattr(req, "id", None)
+        with session_scope(self.d.engine) as s:
+            self.d.audit.record(s, f"{what}.refused", actor=user, request_id=rid, outcome="refused",
+                                sub_account=getattr(req, "sub_account", None),
+                                detail={"why": reason, "message": message})
+
+    def _event(self, request_id: str, name: str, **fields: object) -> None:
+        with session_scope(self.d.engine) as s:
+            row = repos.get_request(s, request_id=request_id)
+            if row is None:
+                return
+            snapshot = view(s, row)
+        self.d.notifier.event(name, snapshot, **fields)
+
+
+__all__ = ["Origin", "Workflow", "decisions", "expiry_from_wire"]

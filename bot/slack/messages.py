@@ -1,0 +1,152 @@
+"""Every sentence kukey says to people, in one place. Pure functions of plain values."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from bot.domain.keys import PERMISSION_ORDER, Permission
+from bot.domain.requests import STATE_LABEL, State
+from bot.domain.timeutil import fmt
+from bot.services.ports import RequestView
+
+
+def who(user: str | None) -> str:
+    return f"<@{user}>" if user and user != "kukey" else "kukey"
+
+
+def perms(p: Iterable[Permission] | None) -> str:
+    chosen = set(p or ())
+    return ", ".join(x.value for x in PERMISSION_ORDER if x in chosen) or "General"
+
+
+def expiry(days: int | None) -> str:
+    return "never" if days is None else f"{days} days"
+
+
+def title(req: RequestView) -> str:
+    if req.kind == "rotate":
+        return f"Rotate key `{req.target_api_key}` in *{req.sub_account}*"
+    if req.kind == "revoke":
+        target = "every key" if req.revoke_all else f"key `{req.target_api_key}`"
+        return f"Revoke {target} in *{req.sub_account}*"
+    return f"New API key for *{req.sub_account}*"
+
+
+def summary(req: RequestView) -> str:
+    lines = [
+        f"{title(req)}  (request `{req.id}`)",
+        f"*Requester:* {who(req.requester)}",
+    ]
+    if req.kind != "revoke":
+        lines += [f"*Permissions:* {perms(req.permissions)}",
+                  f"*IP whitelist:* {', '.join(req.ips) or 'none'}",
+                  f"*Expires after:* {expiry(req.expire_days)}"]
+    if req.kind == "rotate":
+        lines.append(f"*Old key goes:* {'right after the new key is revealed' if not req.grace_minutes else f'{req.grace_minutes} min after the reveal'}")
+    lines += [f"*Reason:* {req.reason or '-'}",
+              f"*Approvals:* {len(req.approvers)} of {req.approvals_needed}"
+              + (f" ({', '.join(who(a) for a in req.approvers)})" if req.approvers else ""),
+              f"*Status:* {STATE_LABEL.get(State(req.state), req.state)}"]
+    if req.state == State.PENDING:
+        lines.append(f"*Request expires:* {fmt(req.expires_at)}")
+    if req.resolved_by and req.state in (State.DENIED, State.CANCELLED):
+        lines.append(f"*Decided by:* {who(req.resolved_by)} at {fmt(req.resolved_at)}"
+                     + (f": {req.resolution_note}" if req.resolution_note else ""))
+    if req.new_api_key:
+        lines.append(f"*New key:* `{req.new_api_key}`")
+    return "\n".join(lines)
+
+
+def event_thread(name: str, req: RequestView, f: dict[str, Any]) -> str | None:
+    """The thread note for an event (None: no note)."""
+    user = who(f.get("user"))
+    granted = perms(req.granted_permissions)
+    texts: dict[str, str | None] = {
+        "submitted": None,
+        "approval_added": f"{user} approved ({len(req.approvers)} of {req.approvals_needed}).",
+        "approved": f"{user} approved. Waiting for {who(req.requester)} to reveal the key "
+                    f"(until {fmt(req.reveal_deadline)}).",
+        "denied": f"Denied by {user} at {fmt(req.resolved_at)}: {req.resolution_note or 'no reason given'}.",
+        "expired": f"Expired at {fmt(req.resolved_at)}: nobody approved in time.",
+        "cancelled": f"Cancelled by {user} at {fmt(req.resolved_at)}.",
+        "lapsed": f"The approval lapsed at {fmt(req.resolved_at)}: the key was not revealed in time. "
+                  "Nothing was left at KuCoin.",
+        "locked_out": f"{user} entered too many wrong codes and is locked out for a while.",
+        "revealed": f"Key `{req.new_api_key}` was created and shown to {who(req.requester)} "
+                    f"with permissions {granted}.",
+        "reveal_failed": f"The reveal did not complete: {f.get('why')}. No key is left at KuCoin"
+                         + ("." if f.get("final") else "; the requester can try again."),
+        "old_key_scheduled": f"Old key `{req.target_api_key}` will be deleted at {f.get('when')}; "
+                             f"new key `{req.new_api_key}`.",
+        "old_key_deleted": f"Old key `{req.target_api_key}` was deleted at KuCoin. Rotation done "
+                           f"(new key `{req.new_api_key}`).",
+        "old_key_delete_failed": f"Deleting old key `{req.target_api_key}` failed ({f.get('error')}); "
+                                 "kukey will retry.",
+        "revoked": revoke_text(req, f),
+    }
+    return texts.get(name)
+
+
+def revoke_text(req: RequestView, f: dict[str, Any]) -> str:
+    deleted = f.get("deleted") or []
+    failed = f.get("failed") or []
+    unmanaged = f.get("unmanaged") or []
+    head = ":rotating_light: Incident revoke" if req.incident else "Revoke"
+    parts = [f"{head} in *{req.sub_account}* by {who(req.requester)} (request `{req.id}`): "
+             f"{len(deleted)} key(s) deleted" + (f": {', '.join(f'`{k}`' for k in deleted)}" if deleted else "")]
+    if failed:
+        parts.append(f"Failed, retrying: {', '.join(f'`{k}`' for k in failed)}")
+    if unmanaged:
+        parts.append("Not created by kukey, so it holds no passphrase for them: "
+                     + ", ".join(f"`{k}`" for k in unmanaged)
+                     + ". Delete them in KuCoin's web UI (API Management of the sub-account).")
+    if req.reason:
+        parts.append(f"Reason: {req.reason}")
+    return "\n".join(parts)
+
+
+def event_requester(name: str, req: RequestView, f: dict[str, Any]) -> str | None:
+    """What the requester is told privately about an event (None: nothing)."""
+    user = who(f.get("user"))
+    granted = req.granted_permissions
+    texts: dict[str, str | None] = {
+        "approval_added": f"{user} approved your request `{req.id}` "
+                          f"({len(req.approvers)} of {req.approvals_needed}).",
+        "denied": f"Your request `{req.id}` was denied by {user} at {fmt(req.resolved_at)}: "
+                  f"{req.resolution_note or 'no reason given'}.",
+        "expired": f"Your request `{req.id}` expired at {fmt(req.resolved_at)}: nobody approved it in time.",
+        "cancelled": f"Request `{req.id}` was cancelled by {user}.",
+        "lapsed": f"The approval of `{req.id}` lapsed: the key was not revealed in time. Ask again if you "
+                  "still need it.",
+        "reveal_failed": f"The key for `{req.id}` could not be shown: {f.get('why')}. No key was left at "
+                         "KuCoin." + ("" if f.get("final") else " Click *Reveal key* again to retry."),
+        "revealed": (f"Note: KuCoin granted {perms(granted)}, not everything you asked for "
+                     f"({perms(req.permissions)}).") if granted is not None and granted != req.permissions
+        else None,
+        "revoked": revoke_text(req, f) if not req.incident else None,
+    }
+    return texts.get(name)
+
+
+def approved_offer(req: RequestView, approver: str | None) -> str:
+    return (f"Your request `{req.id}` was approved by {who(approver)}. Click *Reveal key* to create it and see "
+            f"the secret once (until {fmt(req.reveal_deadline)}).")
+
+
+def submitted(req: RequestView, link: str) -> str:
+    return (f"Request `{req.id}` was posted for approval ({req.approvals_needed} approval(s) needed): {link}\n"
+            f"It expires at {fmt(req.expires_at)}. `/kukey cancel {req.id}` withdraws it.")
+
+
+def secret_text(req: RequestView, api_key: str, secret: str, passphrase: str, permissions: list[str]) -> str:
+    return (f"*Your new KuCoin API key* (request `{req.id}`, sub-account *{req.sub_account}*). "
+            "It is shown ONCE: store it in your password manager now, then click *Stored it - wipe*.\n"
+            f"*API key:* `{api_key}`\n*Secret:* `{secret}`\n*Passphrase:* `{passphrase}`\n"
+            f"*Permissions:* {', '.join(permissions)}")
+
+
+WORKING = "Working on it…"
+ONLY_REQUESTER = "Only the requester can reveal this key."
+WIPED = "Wiped. The key was shown once and is no longer displayed."
+INTERNAL = "Something went wrong on kukey's side; nothing was changed. The error was logged."
