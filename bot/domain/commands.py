@@ -199,7 +199,7 @@ def _fold(token: str) -> str:
 
 
 def _closest(word: str, choices: Collection[str]) -> str | None:
-    found = difflib.get_close_matches(word.lower(), [c.lower() for c in choices], n=1, cutoff=0.6)
+    found = difflib.get_close_matches(word.lower(), [c.lower() for c in choices], n=1, cutoff=0.7)
     if not found:
         return None
     return next(c for c in choices if c.lower() == found[0])
