@@ -1,0 +1,56 @@
+"""KuCoin's rate-limit pools: fixed windows starting at a pool's first request, weight per call."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PoolState:
+    """What the gw-ratelimit-* headers say after a request."""
+
+    limit: int
+    remaining: int
+    reset_ms: int
+    allowed: bool
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "gw-ratelimit-limit": str(self.limit),
+            "gw-ratelimit-remaining": str(self.remaining),
+            "gw-ratelimit-reset": str(self.reset_ms),
+        }
+
+
+class Pools:
+    """Fixed-window pools keyed by (owner, pool name); thread-safe."""
+
+    def __init__(self, *, window_ms: int, budgets: dict[str, int]) -> None:
+        self.window_ms = window_ms
+        self.budgets = dict(budgets)
+        self._lock = threading.Lock()
+        self._windows: dict[tuple[str, str], tuple[int, int]] = {}  # -> (window start ms, used)
+
+    def charge(self, owner: str, pool: str, weight: int, now_ms: int) -> PoolState:
+        """Spend `weight` if the window has room; `allowed` says whether it did."""
+        limit = self.budgets[pool]
+        with self._lock:
+            start, used = self._windows.get((owner, pool), (now_ms, 0))
+            if now_ms >= start + self.window_ms or now_ms < start:
+                start, used = now_ms, 0
+            allowed = used + weight <= limit
+            if allowed:
+                used += weight
+            self._windows[(owner, pool)] = (start, used)
+            return PoolState(limit, limit - used, start + self.window_ms - now_ms, allowed)
+
+    def exhausted(self, owner: str, pool: str, now_ms: int) -> PoolState:
+        """Headers of an exhausted pool (for injected 429s): remaining 0 until the window resets."""
+        limit = self.budgets[pool]
+        with self._lock:
+            start, _ = self._windows.get((owner, pool), (now_ms, 0))
+            if now_ms >= start + self.window_ms or now_ms < start:
+                start = now_ms
+            self._windows[(owner, pool)] = (start, limit)
+            return PoolState(limit, 0, start + self.window_ms - now_ms, False)
