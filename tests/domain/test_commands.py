@@ -1,4 +1,4 @@
-"""The /kukey parser: exact commands for good input, exact messages for bad input, and no crash on anything."""
+"""The /kukey parser: exact commands for good input, exact messages for bad input, never a crash."""
 
 from __future__ import annotations
 
@@ -124,8 +124,8 @@ BAD = [
     ("create alice01 perms=", "Option `perms=` has no value.", CREATE),
     ("create al!ce", "`al!ce` is not a sub-account name (letters, digits, `_.-`, at most 32 characters).",
      CREATE),
-    ("create <@U123ABC>", "`‹@U123ABC›` is not a sub-account name (letters, digits, `_.-`, at most 32 "
-                          "characters).", CREATE),
+    ("create <@U123ABC>", "`\u2039@U123ABC\u203a` is not a sub-account name (letters, digits, `_.-`, "
+                          "at most 32 characters).", CREATE),
     ("rotate alice01", "Missing apiKey: the 24-character key to replace (see `list`).", ROTATE),
     ("rotate", "Missing sub-account and apiKey.", ROTATE),
     ("rotate alice01 12345", "`12345` is not a KuCoin apiKey: those are 24 hexadecimal characters.", ROTATE),
@@ -196,7 +196,7 @@ def test_echoed_input_is_shortened() -> None:
 
 
 def test_request_ids_are_well_formed_unique_and_fit_the_kucoin_remark() -> None:
-    """new_request_id makes KK- plus 8 Crockford base32 characters, which is_request_id accepts in any case."""
+    """new_request_id makes KK- and 8 Crockford base32 characters; is_request_id accepts any case."""
     ids = {new_request_id() for _ in range(500)}
     assert len(ids) == 500
     for rid in ids:
@@ -249,7 +249,7 @@ def test_any_text_parses_or_raises_usage_error(text: str) -> None:
 @settings(max_examples=600, deadline=None)
 @given(STRUCTURED, st.sampled_from([None, SUBS, ()]))
 def test_grammar_shaped_text_parses_or_raises_usage_error(text: str, subs: tuple[str, ...] | None) -> None:
-    """Text built from the grammar's own words parses stably or raises UsageError, with or without a sub-account list."""
+    """Grammar-shaped text parses stably or raises UsageError, with or without known sub-accounts."""
     try:
         first = parse(text, sub_accounts=subs)
     except UsageError:
@@ -259,7 +259,8 @@ def test_grammar_shaped_text_parses_or_raises_usage_error(text: str, subs: tuple
 
 @settings(max_examples=200, deadline=None)
 @given(st.sampled_from(SUBS[:2]), st.sets(st.sampled_from(list(Permission)), max_size=5),
-       st.lists(st.ip_addresses().map(str), max_size=20), st.sampled_from(["30", "90", "180", "360", "never"]),
+       st.lists(st.ip_addresses().map(str), max_size=20),
+       st.sampled_from(["30", "90", "180", "360", "never"]),
        st.lists(st.from_regex(r"[a-z]{1,10}", fullmatch=True), max_size=8))
 def test_well_formed_create_round_trips(sub: str, perms: set[Permission], ips: list[str], expire: str,
                                         words: list[str]) -> None:
