@@ -137,7 +137,7 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     workflow = Workflow(deps, rules)
     reveal = Reveal(deps, rules)
     revoker = Revoker(deps, rules, deleter)
-    subs = SubAccounts(lambda: [a.sub_name for a in kucoin.list_sub_accounts()])
+    subs = SubAccounts(lambda: [a.name for a in kucoin.list_sub_accounts()])
     services = Services(deps=deps, rules=rules, workflow=workflow, reveal=reveal, revoker=revoker,
                         enrollment=enrollment, inventory=Inventory(deps, rules, subs), scheduler=scheduler,
                         notifier=notifier, sub_accounts=subs)

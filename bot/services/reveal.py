@@ -19,7 +19,7 @@ from bot.domain.requests import Kind, State
 from bot.domain.secret import Secret
 from bot.domain.timeutil import aware
 from bot.errors import KucoinError, KucoinValidationError, Refused
-from bot.kucoin.client import generate_passphrase
+from bot.kucoin.models import generate_passphrase
 from bot.services.deps import Deps, view
 from bot.services.enrollment import Lockout
 from bot.services.ports import Delivery, Outcome

@@ -1,0 +1,40 @@
+"""`kukey run [--http --port N]`: start the bot (Socket Mode by default)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+
+from bot import config
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("run", help="run the bot (Socket Mode; --http for HTTP mode)")
+    p.add_argument("--http", action="store_true", help="serve Slack's requests on /slack/events")
+    p.add_argument("--host", default="0.0.0.0", help="HTTP mode: address to bind (default 0.0.0.0)")
+    p.add_argument("--port", type=int, default=3000, help="HTTP mode: port (default 3000)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from bot.app import build
+    from bot.logs import configure_logging
+
+    need = [config.KUCOIN, config.MASTER_KEY, config.POLICY,
+            config.SLACK_HTTP if args.http else config.SLACK_SOCKET]
+    settings = config.Settings.from_env(need=need)
+    configure_logging(settings.log_level)
+    kukey = build(settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if args.http:
+        transport = kukey.start_http(host=args.host, port=args.port)
+        print(f"kukey: listening on http://{args.host}:{transport.port}/slack/events", flush=True)
+    else:
+        kukey.start_socket()
+        print("kukey: connected to Slack (Socket Mode)", flush=True)
+    stop.wait()
+    kukey.stop()
+    return 0
