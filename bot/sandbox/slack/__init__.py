@@ -1,1 +1,27 @@
-"""sandbox/slack."""
+"""A Slack stand-in for the demo and the tests: a Web API + Socket Mode server, and a driver.
+
+    SlackFake      the workspace on 127.0.0.1 (fake.py): Web API, response_url, Socket Mode, queries
+    SlackDriver    what Slack sends to the app (driver.py): slash, click, submit, close, send_raw
+    sign           Slack's v0 request signature (payloads.py)
+
+Error names follow Slack's documentation: invalid_trigger_id (unknown), exchanged_trigger_id (used
+twice), expired_trigger_id (older than 3 s); response_url answers HTTP 404 used_url on the 6th use,
+404 expired_url after 30 minutes, 404 no_service for an unknown URL.
+"""
+
+from bot.sandbox.slack.driver import Ack, SlackDriver
+from bot.sandbox.slack.failures import AckTimeout, NoModal, NoSuchButton, SlackDriverError, SlackRejected
+from bot.sandbox.slack.fake import SlackFake
+from bot.sandbox.slack.payloads import sign
+
+__all__ = [
+    "Ack",
+    "AckTimeout",
+    "NoModal",
+    "NoSuchButton",
+    "SlackDriver",
+    "SlackDriverError",
+    "SlackFake",
+    "SlackRejected",
+    "sign",
+]
