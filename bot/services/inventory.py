@@ -15,6 +15,7 @@ from bot.services.deps import Deps, view
 from bot.services.ports import RequestView
 from bot.services.rules import Rules
 from bot.storage import repos
+from bot.storage.audit import events as audit_events
 from bot.storage.db import session_scope
 from bot.storage.tables import KeyRecord
 
@@ -111,7 +112,7 @@ class Inventory:
                 self.d.audit.record(s, "audit.refused", actor=user, outcome="refused",
                                     detail={"why": decision.reason})
                 return decision.message
-            events = self.d.audit.events(s, limit=n, sub_account=sub, newest_first=True)
+            events = audit_events(s, limit=n, sub_account=sub, newest_first=True)
             self.d.audit.record(s, "audit.viewed", actor=user, sub_account=sub, detail={"n": n})
         if not events:
             return "No audit events."

@@ -1,0 +1,186 @@
+"""`KukeyWorld`: start the KuCoin sandbox and the Slack fake, write a policy, run the real bot against
+them over real HTTP (or Socket Mode), and drive it with signed requests like Slack."""
+
+from __future__ import annotations
+
+import base64
+import os
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyotp
+
+from bot.config import Settings
+from bot.domain.clock import Clock, FakeClock
+
+# The cast of every story: Slack user ids (immutable), names, and roles.
+REQUESTER, APPROVER, APPROVER2, RESPONDER, OUTSIDER, ADMIN = (
+    "U0ALICE01", "U0BOB0001", "U0CAROL01", "U0DAVE001", "U0EVE0001", "U0FRANK01")
+NAMES = {REQUESTER: "alice", APPROVER: "bob", APPROVER2: "carol", RESPONDER: "dave", OUTSIDER: "eve",
+         ADMIN: "frank"}
+APPROVALS, INCIDENT, AUDIT, TRADING = "C0APPROVALS", "C0INCIDENT", "C0AUDITLOG", "C0TRADING"
+APPROVER_GROUP = "S0APPROVERS"
+
+
+def default_policy(**rule: Any) -> str:
+    extra = "\n".join(f"{k} = {_toml(v)}" for k, v in rule.items())
+    return textwrap.dedent(f"""\
+        approvals_channel = "{APPROVALS}"
+        incident_channels = ["{INCIDENT}"]
+        audit_channel = "{AUDIT}"
+
+        [groups]
+        approvers = ["{APPROVER_GROUP}"]
+        responders = ["{RESPONDER}"]
+        admins = ["{ADMIN}"]
+
+        [[rules]]
+        match = "*"
+        allowed_permissions = ["General", "Spot", "Futures", "Margin"]
+        max_expire_days = "never"
+        """) + extra + "\n"
+
+
+def _toml(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
+    return str(v)
+
+
+@dataclass
+class KukeyWorld:
+    """Everything a story needs. Use as a context manager; `stop()` tears it all down."""
+
+    home: Path
+    policy_text: str = field(default_factory=default_policy)
+    socket: bool = False
+    clock: Clock = field(default_factory=lambda: FakeClock(datetime.now(UTC)))
+    scheduler_interval: float = 0.05
+    sandbox_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from bot.sandbox.kucoin.sandbox import KucoinSandbox
+        from bot.sandbox.slack.fake import SlackFake
+
+        self.master_key = base64.b64encode(os.urandom(32)).decode()
+        self.sandbox = KucoinSandbox(**self.sandbox_kwargs).start()
+        self.fake = SlackFake().start()
+        for uid, name in NAMES.items():
+            self.fake.add_user(uid, name)
+        everyone = list(NAMES)
+        self.fake.add_channel(APPROVALS, "kukey-approvals", members=everyone)
+        self.fake.add_channel(INCIDENT, "incident", members=everyone)
+        self.fake.add_channel(AUDIT, "kukey-audit", members=[ADMIN])
+        self.fake.add_channel(TRADING, "trading", members=everyone)
+        self.fake.add_usergroup(APPROVER_GROUP, "approvers", users=[APPROVER, APPROVER2])
+        self.policy_path = self.home / "policy.toml"
+        self.policy_path.write_text(self.policy_text)
+        self.db_path = self.home / "kukey.db"
+        self.seeds: dict[str, str] = {}
+        self.bot: Any = None
+        self.driver: Any = None
+        self.start_bot()
+
+    # --- the bot ----------------------------------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        creds = self.sandbox.master_credentials
+        env = {
+            "KUCOIN_API_URL": self.sandbox.url, "KUCOIN_API_KEY": creds.api_key,
+            "KUCOIN_API_SECRET": creds.api_secret.reveal(), "KUCOIN_API_PASSPHRASE": creds.api_passphrase.reveal(),
+            "SLACK_API_URL": self.fake.api_url, "SLACK_BOT_TOKEN": self.fake.bot_token,
+            "SLACK_SIGNING_SECRET": self.fake.signing_secret, "SLACK_APP_TOKEN": self.fake.app_token,
+            "KUKEY_DATABASE_URL": f"sqlite:///{self.db_path}", "KUKEY_POLICY": str(self.policy_path),
+            "KUKEY_MASTER_KEY": self.master_key,
+        }
+        return env
+
+    def start_bot(self) -> None:
+        from bot.app import build
+        from bot.sandbox.slack.driver import SlackDriver
+
+        settings = Settings.from_env(self.env(), need=["kucoin", "master_key", "policy", "slack_http"])
+        self.bot = build(settings, clock=self.clock, scheduler_interval=self.scheduler_interval)
+        if self.socket:
+            self.bot.start_socket()
+            self.driver = SlackDriver(self.fake, socket=True)
+        else:
+            transport = self.bot.start_http()
+            self.driver = SlackDriver(self.fake, url=transport.url)
+
+    def stop_bot(self) -> None:
+        if self.bot is not None:
+            self.bot.stop()
+            self.bot = None
+
+    def stop(self) -> None:
+        self.stop_bot()
+        self.fake.stop()
+        self.sandbox.stop()
+
+    def __enter__(self) -> KukeyWorld:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- people -----------------------------------------------------------------------------------
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def advance(self, seconds: float) -> None:
+        """Move the bot's clock (a FakeClock) forward; the scheduler sees it on its next tick."""
+        assert isinstance(self.clock, FakeClock), "advance() needs a FakeClock"
+        self.clock.advance(timedelta(seconds=seconds))
+
+    def code(self, user: str, *, offset_steps: int = 0, fresh: bool = True) -> str:
+        """The user's TOTP code at the bot's time. `fresh` first moves the clock to the next 30 s step,
+        as a person waits for a new code, since a code is never accepted twice."""
+        if fresh and isinstance(self.clock, FakeClock):
+            self.advance(30)
+        totp = pyotp.TOTP(self.seeds[user])
+        return totp.at(self.clock.now().timestamp() + 30 * offset_steps)
+
+    def enroll(self, user: str, channel: str = TRADING) -> None:
+        """`/kukey enroll`, read the seed from the private message, confirm a real code."""
+        self.driver.slash(user, channel, "enroll")
+        seed = _seed_from(" ".join(e.content for e in self.fake.ephemerals(user)))
+        assert seed, f"no seed shown to {user}"
+        self.seeds[user] = seed
+        self.driver.click(user, "Confirm code")
+        result = self.submit(user, {"code": self.code(user)})
+        assert not result.errors, result
+
+    def submit(self, user: str, values: dict[str, Any], *, callback_id: str | None = None) -> Any:
+        """Wait for the user's modal to open (the bot opens it right after its ack), then submit it."""
+        self.wait(lambda: (m := self.fake.modal(user)) is not None
+                  and (callback_id is None or m.spec.get("callback_id") == callback_id),
+                  what=f"modal for {user}")
+        return self.driver.submit(user, values)
+
+    def wait(self, predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+        return self.fake.wait_for(predicate, timeout=timeout, what=what)
+
+
+def _all_text(node: Any) -> str:
+    if isinstance(node, str):
+        return node
+    if isinstance(node, dict):
+        return " ".join(_all_text(v) for v in node.values())
+    if isinstance(node, list):
+        return " ".join(_all_text(v) for v in node)
+    return ""
+
+
+def _seed_from(text: str) -> str | None:
+    import re
+
+    m = re.search(r"Seed \(base32\):\*? `([A-Z2-7]{16,})`", text)
+    return m.group(1) if m else None
