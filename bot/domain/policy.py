@@ -242,7 +242,9 @@ class _Reader:
         for key in table:
             if key in allowed:
                 continue
-            if not prefix and key in _RULE_KEYS:
+            if prefix == "defaults" and key == "match":
+                hint = ": each [[rules]] entry has its own `match`"
+            elif not prefix and key in _RULE_KEYS:
                 hint = ": it belongs in [defaults] or in a [[rules]] entry"
             elif prefix and key in _TOP_KEYS:
                 hint = ": it is a top-level setting"
@@ -344,22 +346,20 @@ class _Reader:
 
     def rule_fields(self, table: Mapping[str, object], prefix: str,
                     groups: Mapping[str, tuple[str, ...]]) -> dict[str, Any]:
+        """The rule settings present in `table`, validated, in file order."""
         out: dict[str, Any] = {}
-        for name, (low, high) in _RULE_INTS.items():
-            if name in table:
-                out[name] = self.integer(table[name], f"{prefix}.{name}", low, high, 1)
-        for name in _RULE_BOOLS:
-            if name in table:
-                out[name] = self.boolean(table[name], f"{prefix}.{name}")
-        if "allowed_permissions" in table:
-            out["allowed_permissions"] = self.permissions(table["allowed_permissions"],
-                                                          f"{prefix}.allowed_permissions")
-        if "max_expire_days" in table:
-            out["max_expire_days"] = self.expiry(table["max_expire_days"], f"{prefix}.max_expire_days")
-        if "approver_group" in table:
-            key = f"{prefix}.approver_group"
-            out["approver_group"], out["approver_ids"] = self.approver_group(table["approver_group"], key,
-                                                                             groups)
+        for name, value in table.items():
+            key = f"{prefix}.{name}"
+            if name in _RULE_INTS:
+                out[name] = self.integer(value, key, *_RULE_INTS[name], default=1)
+            elif name in _RULE_BOOLS:
+                out[name] = self.boolean(value, key)
+            elif name == "allowed_permissions":
+                out[name] = self.permissions(value, key)
+            elif name == "max_expire_days":
+                out[name] = self.expiry(value, key)
+            elif name == "approver_group":
+                out["approver_group"], out["approver_ids"] = self.approver_group(value, key, groups)
         return out
 
     def pattern(self, value: object, key: str) -> str:
