@@ -119,7 +119,8 @@ def load_policy_text(text: str, *, file: str = "<policy>") -> Policy:
         raise PolicyErrors([problem(file, "", "TOML nested too deeply")]) from None
     except ValueError as exc:  # TOMLDecodeError, and int() refusing a 5000-digit number
         found = re.search(r"at line (\d+)", str(exc))
-        key = f"line {found.group(1)}" if found else ""
+        line = found.group(1) if found else str(max(1, len(text.splitlines())))
+        key = f"line {line}" if found or "end of document" in str(exc) else ""
         raise PolicyErrors([problem(file, key, f"TOML syntax error: {exc}")]) from None
     return policy_from_dict(data, file=file)
 
