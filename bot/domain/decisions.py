@@ -47,7 +47,7 @@ class Decision:
     @classmethod
     def all_of(cls, decisions: Iterable[Decision], ok: str = "") -> Decision:
         """Yes when every decision is yes; otherwise no, with the first reason and every message."""
-        refused = tuple(d for d in decisions if not d.allowed)
+        refused = tuple(part for d in decisions if not d.allowed for part in (d.parts or (d,)))
         if not refused:
             return cls.yes(ok)
         return cls(False, refused[0].reason, " ".join(d.message for d in refused), refused)
