@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 _MASK: Final = "**redacted**"
@@ -42,3 +43,23 @@ class Secret:
 
     def __reduce__(self) -> object:
         raise TypeError("Secret values are not picklable")
+
+
+# Field names that say "this holds a secret" (logs redact such fields; the audit log refuses them).
+_SECRET_WORDS: Final = ("secret", "passphrase", "password", "signature", "token", "seed")
+_CODE_CONTEXT: Final = frozenset({"totp", "otp", "mfa", "2fa", "auth", "verification", "backup", "recovery"})
+
+
+def is_secret_name(name: str) -> bool:
+    """True when a field name says it holds a secret: secret, passphrase, password, signature, token,
+    seed anywhere in it; a `sign` part; or a one-time `code` (`code`, `totp_code`, `authCode`; not
+    `kucoin_code` or `error_code`, which are error codes)."""
+    lowered = name.lower()
+    if any(word in lowered for word in _SECRET_WORDS):
+        return True
+    parts = [p for p in re.split(r"[^a-z0-9]+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()) if p]
+    if "sign" in parts:
+        return True
+    if "code" in parts or "codes" in parts:
+        return len(parts) == 1 or bool(_CODE_CONTEXT.intersection(parts))
+    return False
