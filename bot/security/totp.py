@@ -20,8 +20,7 @@ from bot.errors import CryptoError
 
 STEP_SECONDS: Final = 30
 DIGITS: Final = 6
-_CODE: Final = re.compile(r"[0-9]{6}")
-_SEPARATORS: Final = str.maketrans("", "", " -\u00a0\u202f")
+_CODE: Final = re.compile(r"([0-9]{3})[ \u00a0\u202f-]?([0-9]{3})")
 
 
 def new_seed() -> Secret:
@@ -62,14 +61,16 @@ def current_code(seed: Secret, at: datetime) -> str:
 def match_step(seed: Secret, code: str, at: datetime, *, drift_steps: int = 1) -> int | None:
     """The step within +-drift_steps of `at` whose code equals `code`, or None.
 
-    Spaces and dashes inside the code are ignored ("123 456"); anything else that is not six ASCII
-    digits is refused without raising. Every candidate step is compared in constant time.
+    Surrounding whitespace and one space or dash in the middle ("123 456") are accepted; anything
+    else that is not six ASCII digits is refused without raising. Each candidate step is compared in
+    constant time.
     """
     totp = _totp(seed)
     now = step_of(at)
-    typed = code.translate(_SEPARATORS) if isinstance(code, str) else ""
-    if not _CODE.fullmatch(typed):
+    shape = _CODE.fullmatch(code.strip()) if isinstance(code, str) else None
+    if shape is None:
         return None
+    typed = shape.group(1) + shape.group(2)
     found: int | None = None
     drift = max(0, drift_steps)
     candidates = sorted(range(max(0, now - drift), now + drift + 1), key=lambda s: abs(s - now))
