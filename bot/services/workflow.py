@@ -84,6 +84,9 @@ class Workflow:
             s.add(stored)
             snapshot = view(s, stored)
         self.d.notifier.event("submitted", snapshot)
+        if snapshot.state != State.PENDING:
+            # Someone acted between the post and storing its ts: bring the parent and thread up to date.
+            self.d.notifier.event(snapshot.state, snapshot, user=snapshot.resolved_by, catch_up=True)
         return Outcome(True, "", "", {"request_id": row.id})
 
     def _spec_for(self, actor: str, cmd: cmds.Create | cmds.Rotate | cmds.Revoke) -> tuple[KeySpec, Kind, str | None]:

@@ -43,6 +43,8 @@ class SlackNotifier:
         note = messages.event_thread(name, req, fields)
         if note and req.thread_ts and req.channel and not req.incident:
             self._safe("chat_postMessage", channel=req.channel, thread_ts=req.thread_ts, text=note)
+        if fields.get("catch_up"):
+            return  # the people concerned were told when it happened; only the thread was behind
         if name == "submitted":
             link = self._permalink(req)
             self.tell(req.requester, messages.submitted(req, link), channel=req.origin_channel)

@@ -184,3 +184,55 @@ def _seed_from(text: str) -> str | None:
 
     m = re.search(r"Seed \(base32\):\*? `([A-Z2-7]{16,})`", text)
     return m.group(1) if m else None
+
+
+class Story:
+    """Short verbs for the steps people take, on top of a KukeyWorld."""
+
+    def __init__(self, world: KukeyWorld) -> None:
+        self.w = world
+
+    def request(self, text: str, user: str = REQUESTER, channel: str = TRADING) -> Any:
+        """Type a /kukey create|rotate|revoke and wait for it to appear in the approvals channel."""
+        before = len(self.w.fake.messages(APPROVALS))
+        ack = self.w.driver.slash(user, channel, text)
+        assert ack.ok, ack
+        return self.w.wait(lambda: self.w.fake.messages(APPROVALS)[before]
+                           if len(self.w.fake.messages(APPROVALS)) > before else None, what="request posted")
+
+    def approve(self, post: Any, user: str, code: str | None = None) -> Any:
+        self.w.driver.click(user, "Approve", channel=APPROVALS, ts=post.ts)
+        return self.w.submit(user, {"code": code or self.w.code(user)})
+
+    def private(self, user: str, needle: str) -> Any:
+        """Wait for a private (ephemeral or DM) message to `user` that contains `needle`."""
+        def find() -> Any:
+            for e in self.w.fake.ephemerals(user):
+                if needle in e.content:
+                    return e
+            dm = self.w.fake.dm(user)
+            return next((m for m in self.w.fake.messages(dm) if needle in m.content), None)
+        return self.w.wait(find, what=f"{user} is told {needle!r}")
+
+    def in_thread(self, post: Any, needle: str) -> Any:
+        return self.w.wait(lambda: next((m for m in self.w.fake.thread(APPROVALS, post.ts) if needle in m.content),
+                                        None), what=f"thread says {needle!r}")
+
+    def reveal(self, user: str = REQUESTER) -> str:
+        """Click Reveal key, give the TOTP code, return the apiKey shown in the secret message."""
+        import re
+
+        self.private(user, "Reveal key")
+        self.w.driver.click(user, "Reveal key")
+        result = self.w.submit(user, {"code": self.w.code(user)})
+        assert not result.errors, result.errors
+        shown = self.private(user, "Secret")
+        match = re.search(r"API key:\*? `([0-9a-f]{24})`", shown.content)
+        assert match, shown.content
+        return match.group(1)
+
+    def create_key(self, text: str = "create alpha-trading perms=Spot ips=203.0.113.5 expire=30 bot",
+                   approver: str = APPROVER) -> str:
+        post = self.request(text)
+        assert not self.approve(post, approver).errors
+        return self.reveal()

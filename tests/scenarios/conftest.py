@@ -7,10 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from bot.testing.world import KukeyWorld
+from bot.testing.world import APPROVER, APPROVER2, REQUESTER, RESPONDER, KukeyWorld, Story
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[KukeyWorld]:
     with KukeyWorld(home=tmp_path) as w:
         yield w
+
+
+@pytest.fixture
+def story(world: KukeyWorld) -> Story:
+    """The world with the requester, both approvers and the responder enrolled."""
+    for user in (REQUESTER, APPROVER, APPROVER2, RESPONDER):
+        world.enroll(user)
+    return Story(world)

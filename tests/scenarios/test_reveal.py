@@ -1,0 +1,67 @@
+"""Reveal exactly once, only to the requester, and never leave a key nobody received."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlencode
+
+from bot.sandbox.slack import payloads
+from bot.sandbox.slack.model import Ref
+from bot.testing.world import APPROVER, OUTSIDER, REQUESTER, Story
+
+CREATE = "create alpha-trading perms=Spot ips=203.0.113.5 expire=30 market making"
+
+
+def _approved(story: Story, text: str = CREATE) -> object:
+    post = story.request(text)
+    assert not story.approve(post, APPROVER).errors
+    story.private(REQUESTER, "Reveal key")
+    return post
+
+
+def test_second_reveal_refused(story: Story) -> None:
+    """After the reveal, clicking Reveal again gets "already revealed" and KuCoin holds one key."""
+    _approved(story)
+    story.reveal()
+    story.w.driver.click(REQUESTER, "Reveal key")
+    story.private(REQUESTER, "already revealed")
+    assert len(story.w.sandbox.keys("alpha-trading")) == 1
+
+
+def test_reveal_by_another_user_refused(story: Story) -> None:
+    """A click on the requester's Reveal button by anyone else (a signed payload as Slack would send it if
+    they could see it) is refused, and no key is created."""
+    _approved(story)
+    offer = story.private(REQUESTER, "Reveal key")
+    world = story.w
+    with world.fake.world.transaction() as w:
+        button = next(b for b in offer.buttons if b.label == "Reveal key")
+        url = w.issue_response_url(world.fake.base_url, OUTSIDER, offer.channel,
+                                   Ref(offer.channel, offer.ts, ephemeral=True), None).url
+        payload = payloads.block_actions(w, user=OUTSIDER, button=button, source=offer,
+                                         trigger_id=w.issue_trigger(OUTSIDER), response_url=url,
+                                         token=world.fake.verification_token)
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    assert world.driver.send_raw(body, world.driver.signed_headers(body)).status == 200
+    story.private(OUTSIDER, "Only the requester")
+    assert world.fake.modal(OUTSIDER) is None
+    assert world.sandbox.keys("alpha-trading") == []
+
+
+def test_reveal_window_lapses_with_nothing_at_kucoin(story: Story) -> None:
+    """Not revealed within the window: the approval lapses, the thread says so, KuCoin has no key."""
+    post = _approved(story)
+    story.w.advance(16 * 60)
+    story.in_thread(post, "lapsed")
+    story.private(REQUESTER, "lapsed")
+    story.w.driver.click(REQUESTER, "Reveal key")
+    story.private(REQUESTER, "nothing to reveal")
+    assert story.w.sandbox.keys("alpha-trading") == []
+
+
+def test_fewer_permissions_granted_are_reported(story: Story) -> None:
+    """KuCoin drops Futures on a spot-only sub-account; the requester and the thread are told."""
+    post = _approved(story, "create beta-spot perms=Spot,Futures ips=203.0.113.5 expire=30")
+    story.reveal()
+    story.private(REQUESTER, "not everything you asked for")
+    story.in_thread(post, "with permissions General, Spot")
