@@ -211,9 +211,10 @@ class Event:
 
 
 def events(session: Session, *, since: datetime | None = None, limit: int | None = None,
-           sub_account: str | None = None, newest_first: bool = False) -> list[Event]:
-    """Events in seq order (or newest first), optionally from a time on and for one sub-account."""
-    stmt = select(*[col(getattr(AuditEvent, c)) for c in COLUMNS])
+           sub_account: str | None = None, newest_first: bool = False, after_seq: int = 0) -> list[Event]:
+    """Events in seq order (or newest first), optionally from a time on, for one sub-account, and after
+    a seq (to page through a long log)."""
+    stmt = select(*[col(getattr(AuditEvent, c)) for c in COLUMNS]).where(col(AuditEvent.seq) > after_seq)
     if since is not None:
         stmt = stmt.where(col(AuditEvent.ts) >= format_ts(since))
     if sub_account is not None:
@@ -376,3 +377,10 @@ def _retired_keys(rows: Iterable[tuple[Any, Any]], master_key: bytes) -> dict[st
             keys[str(kid)] = None
     return keys
 
+
+__all__ = [
+    "AUDIT_KEY_PURPOSE", "COLUMNS", "GENESIS", "PARALLEL_MIN", "REKEYED", "SCHEMA_GUARDS", "SYSTEM_ACTOR",
+    "AuditEvent", "AuditKey", "AuditLog", "Event", "VerifyResult", "audit_key_for", "canonical_detail",
+    "content", "events", "format_checkpoint", "format_ts", "head", "parse_checkpoint", "rekey_audit", "sign",
+    "verify",
+]

@@ -1,0 +1,161 @@
+"""`kukey audit verify|export|tail`: check the audit chain, export it, read its latest events.
+
+The database comes from KUKEY_DATABASE_URL; `verify` also needs the master key (KUKEY_MASTER_KEY or
+KUKEY_MASTER_KEY_FILE). Exit codes: 0 fine, 1 the chain is broken, 2 bad input or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from bot import config
+from bot.domain.clock import Clock, SystemClock
+from bot.errors import ConfigError, StorageError, UsageError
+from bot.storage import audit
+from bot.storage.db import make_engine, session_scope
+
+_DURATION = re.compile(r"(\d+)\s*([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_SINCE_HELP = ("an ISO-8601 time (UTC unless it has an offset), e.g. 2026-01-31T09:00, "
+               "or a duration back from now: 90m, 24h, 7d")
+_PAGE = 5000
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("audit", help="verify, export or read the audit log")
+    actions = parser.add_subparsers(dest="audit_action", metavar="ACTION", required=True,
+                                    parser_class=type(parser))
+    verify = actions.add_parser("verify", help="walk the hash chain; exit 1 naming the first broken event")
+    verify.add_argument("--checkpoint", metavar="N:HASH",
+                        help="a posted checkpoint: also detects a cut tail or a rewritten log")
+    verify.set_defaults(func=verify_command)
+    export = actions.add_parser("export", help="print events as JSON lines or CSV")
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument("--since", metavar="TIME", help=_SINCE_HELP)
+    export.set_defaults(func=export_command)
+    tail = actions.add_parser("tail", help="print the latest events, oldest first")
+    tail.add_argument("-n", type=int, default=20, metavar="N", help="how many events (default 20)")
+    tail.add_argument("--sub-account", metavar="NAME", help="only events about this sub-account")
+    tail.set_defaults(func=tail_command)
+
+
+def verify_command(args: argparse.Namespace) -> int:
+    checkpoint = audit.parse_checkpoint(args.checkpoint) if args.checkpoint is not None else None
+    settings = config.Settings.from_env(need=[config.MASTER_KEY])
+    engine = open_database(settings.database_url)
+    try:
+        result = audit.verify(engine, master_key=settings.master_key_bytes(), checkpoint=checkpoint)
+    finally:
+        engine.dispose()
+    if result.ok:
+        print(f"OK: {result.count} events verified; checkpoint {result.checkpoint}")
+        return 0
+    where = "" if result.first_bad_seq is None else f" at event {result.first_bad_seq}"
+    print(f"BROKEN{where}: {result.problem}")
+    if result.count:
+        print(f"events 1-{result.count} verify; the last good checkpoint is {result.checkpoint}")
+    return 1
+
+
+def export_command(args: argparse.Namespace) -> int:
+    since = parse_since(args.since, SystemClock()) if args.since is not None else None
+    settings = config.Settings.from_env()
+    engine = open_database(settings.database_url)
+    try:
+        rows = _all_events(engine, since)
+        if args.format == "csv":
+            writer = csv.writer(sys.stdout, lineterminator="\n")
+            writer.writerow(audit.COLUMNS)
+            for event in rows:
+                writer.writerow([_raw(event, name) for name in audit.COLUMNS])
+        else:
+            for event in rows:
+                print(json.dumps(event.as_dict(), ensure_ascii=False))
+    finally:
+        engine.dispose()
+    return 0
+
+
+def tail_command(args: argparse.Namespace) -> int:
+    if args.n < 1:
+        raise UsageError(f"-n must be at least 1, got {args.n}", usage="kukey audit tail [-n N]")
+    settings = config.Settings.from_env()
+    engine = open_database(settings.database_url)
+    try:
+        with _reading(), session_scope(engine) as session:
+            latest = audit.events(session, limit=args.n, sub_account=args.sub_account, newest_first=True)
+    finally:
+        engine.dispose()
+    for event in reversed(latest):
+        print(format_event(event))
+    return 0
+
+
+def format_event(event: audit.Event) -> str:
+    """One human-readable line: seq, time, actor, action, outcome, the ids present, the detail."""
+    parts = [str(event.seq), event.ts, event.actor, event.action, event.outcome]
+    parts += [f"{name}={getattr(event, name)}" for name in ("request_id", "sub_account", "api_key")
+              if getattr(event, name)]
+    if event.detail:
+        parts.append(json.dumps(event.detail, sort_keys=True, ensure_ascii=False))
+    return "  ".join(parts)
+
+
+def parse_since(text: str, clock: Clock) -> datetime:
+    """An aware datetime from an ISO-8601 time (naive = UTC) or a duration back from now (24h, 7d)."""
+    cleaned = text.strip()
+    duration = _DURATION.fullmatch(cleaned)
+    if duration:
+        return clock.now() - timedelta(**{_UNITS[duration.group(2)]: int(duration.group(1))})
+    try:
+        when = datetime.fromisoformat(cleaned)
+    except ValueError:
+        raise UsageError(f"--since {text!r} is not a time", usage=f"--since TIME: {_SINCE_HELP}") from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
+
+
+def open_database(url: str) -> Engine:
+    """An engine for an EXISTING database file (the CLI must not create an empty one by mistake)."""
+    path = url.removeprefix("sqlite:///")
+    if path != ":memory:" and not Path(path).is_file():
+        raise ConfigError(f"KUKEY_DATABASE_URL points to {path!r}, which does not exist",
+                          variable="KUKEY_DATABASE_URL")
+    return make_engine(url)
+
+
+def _all_events(engine: Engine, since: datetime | None) -> Iterator[audit.Event]:
+    after = 0
+    while True:
+        with _reading(), session_scope(engine) as session:
+            page = audit.events(session, since=since, limit=_PAGE, after_seq=after)
+        yield from page
+        if len(page) < _PAGE:
+            return
+        after = page[-1].seq
+
+
+def _raw(event: audit.Event, name: str) -> object:
+    if name == "detail":
+        return json.dumps(event.detail, sort_keys=True, separators=(",", ":"))
+    value = getattr(event, name)
+    return "" if value is None else value
+
+
+@contextmanager
+def _reading() -> Iterator[None]:
+    """Turns "no such table" and the like into one clear StorageError."""
+    try:
+        yield
+    except OperationalError as exc:
+        raise StorageError(f"the database has no readable audit log ({exc.orig})") from exc
