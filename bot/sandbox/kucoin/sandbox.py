@@ -160,9 +160,10 @@ class KucoinSandbox:
             return Answer(0, None, hang=fault.hang)
         if fault.kind == "error":
             return Answer(fault.status, {"code": fault.code, "msg": "Internal error (injected)"})
+        if not fault.headers:  # server overload: the pool is untouched and no headers are sent
+            return Answer(429, {"code": "429000", "msg": "Too Many Requests"})
         pool = self.pools.exhausted(self._owner(req.headers, client_ip), MANAGEMENT, self.now_ms())
-        headers = pool.headers() if fault.headers else {}
-        return Answer(429, {"code": "429000", "msg": "Too Many Requests"}, headers)
+        return Answer(429, {"code": "429000", "msg": "Too Many Requests"}, pool.headers())
 
     def _owner(self, headers: Mapping[str, str], client_ip: str) -> str:
         with self.world.lock:

@@ -45,7 +45,7 @@ class SandboxServer:
     def start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self._httpd.serve_forever, name="kucoin-sandbox", daemon=True
+                target=self._httpd.serve_forever, args=(0.05,), name="kucoin-sandbox", daemon=True
             )
             self._thread.start()
 
