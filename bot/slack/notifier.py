@@ -91,6 +91,9 @@ class SlackNotifier:
         if resp.status_code != 200:
             raise SlackApiError("Slack refused to show the key", method="response_url",
                                 error=f"http_{resp.status_code}")
+        # The offer with the Reveal button is spent: replace it, so no stale button stays on screen.
+        self.respond(delivery.response_url, {"replace_original": True,
+                                             "text": f"Key for `{req.id}` revealed (shown once, below)."})
 
     def respond(self, response_url: str, payload: dict[str, Any]) -> bool:
         try:

@@ -223,13 +223,20 @@ class Story:
         import re
 
         self.private(user, "Reveal key")
+        before = {e.ts for e in self.w.fake.ephemerals(user) if "Secret" in e.content}
         self.w.driver.click(user, "Reveal key")
         result = self.w.submit(user, {"code": self.w.code(user)})
         assert not result.errors, result.errors
-        shown = self.private(user, "Secret")
+        shown = self.w.wait(lambda: next((e for e in reversed(self.w.fake.ephemerals(user))
+                                          if "Secret" in e.content and e.ts not in before), None),
+                            what="the secret is shown")
         match = re.search(r"API key:\*? `([0-9a-f]{24})`", shown.content)
         assert match, shown.content
-        return match.group(1)
+        api_key = match.group(1)
+        self.w.wait(lambda: any(f"Key `{api_key}` was created" in m.content
+                                for p in self.w.fake.messages(APPROVALS)
+                                for m in self.w.fake.thread(APPROVALS, p.ts)), what="reveal recorded")
+        return api_key
 
     def create_key(self, text: str = "create alpha-trading perms=Spot ips=203.0.113.5 expire=30 bot",
                    approver: str = APPROVER) -> str:

@@ -20,12 +20,19 @@ def _approved(story: Story, text: str = CREATE) -> object:
 
 
 def test_second_reveal_refused(story: Story) -> None:
-    """After the reveal, clicking Reveal again gets "already revealed" and KuCoin holds one key."""
+    """A second Reveal click (the same click delivered again, or a double click) gets "already revealed";
+    KuCoin holds exactly one key and the offer's button is gone after the reveal."""
     _approved(story)
-    story.reveal()
-    story.w.driver.click(REQUESTER, "Reveal key")
+    world = story.w
+    click = world.driver.click(REQUESTER, "Reveal key")
+    assert not world.submit(REQUESTER, {"code": world.code(REQUESTER)}).errors
+    story.private(REQUESTER, "Secret")
+    world.wait(lambda: not any("Reveal key" in e.button_labels for e in world.fake.ephemerals(REQUESTER)),
+               what="the Reveal button is gone")
+    body = urlencode({"payload": json.dumps(click.request)}).encode()
+    assert world.driver.send_raw(body, world.driver.signed_headers(body)).status == 200
     story.private(REQUESTER, "already revealed")
-    assert len(story.w.sandbox.keys("alpha-trading")) == 1
+    assert len(world.sandbox.keys("alpha-trading")) == 1
 
 
 def test_reveal_by_another_user_refused(story: Story) -> None:
