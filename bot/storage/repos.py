@@ -144,6 +144,16 @@ def claim_due(session: Session, *, now: datetime, lease_until: datetime, limit: 
     return claimed
 
 
+def claim_one(session: Session, *, kind: str, ref: str, now: datetime, lease_until: datetime) -> int | None:
+    """Claim the pending job of `kind` about `ref` right now (for work started right after an ack)."""
+    job = session.exec(select(Job).where(Job.kind == kind, Job.ref == ref, Job.state == "pending")).first()
+    if job is None:
+        return None
+    stmt = (update(Job).where(col(Job.id) == job.id, col(Job.state) == "pending")
+            .values(state="running", lease_until=lease_until, attempts=job.attempts + 1))
+    return job.id if session.execute(stmt).rowcount == 1 else None  # type: ignore[attr-defined]
+
+
 def finish_job(session: Session, *, job_id: int, retry_at: datetime | None = None, error: str = "") -> None:
     values: dict[str, Any] = {"lease_until": None, "last_error": error[:500]}
     if retry_at is None:
