@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/kukey demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 tests
+	$(BIN)/python -m pytest -q -n 2 tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check bot tests
