@@ -21,6 +21,7 @@ _MAX_BODY = 2_000_000
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # bursts of concurrent calls must not hit SYN retries
     allow_reuse_address = True
     world: World
     api: WebApi
@@ -114,8 +115,8 @@ class HttpServer:
     def __init__(self, world: World, api: WebApi) -> None:
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.world, self._server.api = world, api
-        self._thread = threading.Thread(target=self._server.serve_forever, name="slack-fake-http",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="slack-fake-http", daemon=True)
 
     @property
     def base_url(self) -> str:

@@ -26,6 +26,9 @@ from bot.sandbox.slack.model import Envelope
 from bot.sandbox.slack.world import World
 
 _HOST = "applink-sandbox"
+# Slack pings its Socket Mode clients too. A short interval matters for slack_sdk's builtin client: its
+# close() waits for the reader thread, which blocks in recv() (3 s timeout) until a frame arrives.
+_PING_INTERVAL = 0.25
 
 
 class SocketModeServer:
@@ -59,7 +62,8 @@ class SocketModeServer:
 
     async def _main(self) -> None:
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        async with serve(self._serve, "127.0.0.1", 0, process_request=self._admit, close_timeout=1) as server:
+        async with serve(self._serve, "127.0.0.1", 0, process_request=self._admit, close_timeout=1,
+                         ping_interval=_PING_INTERVAL) as server:
             self.port = server.sockets[0].getsockname()[1]
             self._ready.set()
             await self._stop.wait()
