@@ -65,6 +65,7 @@ class KukeyWorld:
     clock: Clock = field(default_factory=lambda: FakeClock(datetime.now(UTC)))
     scheduler_interval: float = 0.05
     sandbox_kwargs: dict[str, Any] = field(default_factory=dict)
+    run_bot: bool = True  # False: the test starts the bot itself (e.g. `kukey run` in a subprocess)
 
     def __post_init__(self) -> None:
         from bot.sandbox.kucoin.sandbox import KucoinSandbox
@@ -87,7 +88,8 @@ class KukeyWorld:
         self.seeds: dict[str, str] = {}
         self.bot: Any = None
         self.driver: Any = None
-        self.start_bot()
+        if self.run_bot:
+            self.start_bot()
 
     # --- the bot ----------------------------------------------------------------------------------
     def env(self) -> dict[str, str]:
@@ -114,6 +116,15 @@ class KukeyWorld:
         else:
             transport = self.bot.start_http()
             self.driver = SlackDriver(self.fake, url=transport.url)
+
+    def spawn(self, *args: str, extra_env: dict[str, str] | None = None) -> Any:
+        """Start `kukey <args>` as a real process against this world; returns the Popen (text mode)."""
+        import subprocess
+        import sys
+
+        env = {**os.environ, **self.env(), **(extra_env or {})}
+        return subprocess.Popen([sys.executable, "-m", "bot", *args], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
 
     def stop_bot(self) -> None:
         if self.bot is not None:
