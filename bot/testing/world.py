@@ -86,6 +86,7 @@ class KukeyWorld:
         self.policy_path.write_text(self.policy_text)
         self.db_path = self.home / "kukey.db"
         self.seeds: dict[str, str] = {}
+        self.codes: list[str] = []  # every TOTP code a person typed, for leak scans
         self.bot: Any = None
         self.driver: Any = None
         if self.run_bot:
@@ -157,7 +158,9 @@ class KukeyWorld:
         if fresh and isinstance(self.clock, FakeClock):
             self.advance(30)
         totp = pyotp.TOTP(self.seeds[user])
-        return totp.at(self.clock.now().timestamp() + 30 * offset_steps)
+        code = totp.at(self.clock.now().timestamp() + 30 * offset_steps)
+        self.codes.append(code)
+        return code
 
     def enroll(self, user: str, channel: str = TRADING) -> None:
         """`/kukey enroll`, read the seed from the private message, confirm a real code."""
