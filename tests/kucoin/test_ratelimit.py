@@ -1,0 +1,82 @@
+"""The client-side rate gate and the backoff policy, driven by a FakeClock."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+import pytest
+
+from bot.domain.clock import FakeClock
+from bot.kucoin.ratelimit import BudgetExceeded, RateGate, RateHeaders, RetryPolicy
+from tests.kucoin.helpers import Sleeps
+
+
+def _headers(remaining: int, reset_ms: int, limit: int = 2000) -> RateHeaders:
+    return RateHeaders(limit=limit, remaining=remaining, reset_ms=reset_ms)
+
+
+def test_reserve_spends_known_budget_then_waits_for_reset(clock: FakeClock, sleeps: Sleeps) -> None:
+    """Weight is taken from the known budget; when too little is left, the gate sleeps until the reset."""
+    gate = RateGate(clock, sleeps)
+    assert gate.reserve(30, max_wait=60) == (0.0, True)
+    gate.update(_headers(remaining=50, reset_ms=10_000), probe=True)
+    assert gate.reserve(30, max_wait=60) == (0.0, False)
+    assert gate.snapshot()[0] == 20
+    waited, probe = gate.reserve(30, max_wait=60)
+    assert waited == pytest.approx(10.0) and probe and sleeps.waits == [pytest.approx(10.0)]
+
+
+def test_reserve_refuses_a_wait_beyond_the_budget(clock: FakeClock, sleeps: Sleeps) -> None:
+    """If the reset is further than max_wait, BudgetExceeded carries the wait and nothing sleeps."""
+    gate = RateGate(clock, sleeps)
+    gate.reserve(20, max_wait=60)
+    gate.update(_headers(remaining=0, reset_ms=25_000), probe=True)
+    with pytest.raises(BudgetExceeded) as info:
+        gate.reserve(20, max_wait=5)
+    assert info.value.retry_after == pytest.approx(25.0) and sleeps.waits == []
+
+
+def test_only_one_probe_while_the_budget_is_unknown(clock: FakeClock, sleeps: Sleeps) -> None:
+    """While the first call is in flight, a second caller waits for its answer before spending."""
+    gate = RateGate(clock, sleeps, probe_wait=0.01)
+    assert gate.reserve(30, max_wait=60)[1] is True
+    done = threading.Event()
+    result: list[tuple[float, bool]] = []
+
+    def second() -> None:
+        result.append(gate.reserve(30, max_wait=60))
+        done.set()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    assert not done.wait(0.1)
+    gate.update(_headers(remaining=100, reset_ms=30_000), probe=True)
+    assert done.wait(2)
+    thread.join()
+    assert result == [(0.0, False)] and gate.snapshot()[0] == 70
+
+
+def test_stale_headers_never_raise_the_local_count(clock: FakeClock, sleeps: Sleeps) -> None:
+    """An answer from earlier in the same window cannot give back weight already reserved."""
+    gate = RateGate(clock, sleeps)
+    gate.reserve(20, max_wait=1)
+    gate.update(_headers(remaining=100, reset_ms=20_000), probe=True)
+    gate.reserve(20, max_wait=1)
+    gate.reserve(20, max_wait=1)
+    gate.update(_headers(remaining=80, reset_ms=19_990), probe=False)
+    assert gate.snapshot()[0] == 60
+    clock.advance(21)
+    gate.update(_headers(remaining=1980, reset_ms=30_000), probe=False)
+    assert gate.snapshot()[0] == 1980
+
+
+@pytest.mark.parametrize(("attempt", "low", "high"), [(1, 0.25, 0.5), (2, 0.5, 1.0), (3, 1.0, 2.0),
+                                                       (5, 4.0, 8.0), (9, 4.0, 8.0)])
+def test_backoff_grows_with_jitter_and_is_capped(attempt: int, low: float, high: float) -> None:
+    """Backoff doubles per attempt, stays within [ceiling/2, ceiling], and is capped at max_delay."""
+    policy = RetryPolicy()
+    rng = random.Random(attempt)
+    delays = [policy.backoff(attempt, rng) for _ in range(200)]
+    assert all(low <= d <= high for d in delays)
+    assert len(set(delays)) > 100
