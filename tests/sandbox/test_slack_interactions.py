@@ -16,12 +16,13 @@ from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
 
 from bot.domain.clock import FakeClock
-from bot.sandbox.slack import NoSuchButton, SlackDriver, SlackFake
+from bot.sandbox.slack import NoSuchButton, SlackDriver, SlackDriverError, SlackFake
 from tests.sandbox.slack_fixtures import (
     ALICE,
     APPROVALS,
     BOB,
     MODAL,
+    SECRET,
     bolt_app,
     button_blocks,
     populated,
@@ -243,3 +244,13 @@ def test_block_actions_payloads_have_slacks_shape(env: Env) -> None:
     env.client.chat_postEphemeral(channel=APPROVALS, user=BOB, text="eph", blocks=button_blocks("Approve"))
     private = env.driver.click(BOB, "Approve").request
     assert private["container"]["is_ephemeral"] is True and "message" not in private
+
+
+def test_commands_work_in_the_bots_dm_but_not_in_hidden_channels(env: Env) -> None:
+    """A command in the bot's DM is answered there; a private channel the user is not in is out of reach."""
+    dm = env.fake.dm(BOB)
+    hook = WebhookClient(env.driver.slash(BOB, dm, "status").request["response_url"])
+    hook.send(text="all good")
+    assert [(e.channel, e.text) for e in env.fake.ephemerals(BOB)] == [(dm, "all good")]
+    with pytest.raises(SlackDriverError, match="cannot see it"):
+        env.driver.slash(BOB, SECRET, "status")

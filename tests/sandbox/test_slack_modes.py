@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from urllib.parse import urlencode
@@ -63,6 +64,24 @@ def test_bolt_accepts_signed_requests_and_refuses_forged_ones(fake: SlackFake) -
         assert driver.send_raw(body + b"&x=1", driver.signed_headers(body)).status == 401
         stale = driver.signed_headers(body, timestamp=int(time.time()) - 6 * 60)
         assert driver.send_raw(body, stale).status == 401
+
+
+def test_a_slow_ack_over_http_times_out(fake: SlackFake) -> None:
+    """An app that has not answered within the driver's deadline makes the driver raise AckTimeout."""
+    release = threading.Event()
+    app = bolt_app(fake)
+
+    @app.command("/kukey")
+    def command(ack: BoltAck) -> None:
+        release.wait(5)
+        ack()
+
+    with serve_http(app) as url:
+        try:
+            with pytest.raises(AckTimeout):
+                SlackDriver(fake, url, ack_timeout=0.2).slash(ALICE, APPROVALS, "")
+        finally:
+            release.set()
 
 
 def test_socket_url_is_plain_ws_and_bolts_builtin_handler_uses_it(fake: SlackFake) -> None:

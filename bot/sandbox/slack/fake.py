@@ -114,13 +114,13 @@ class SlackFake:
         with self.world.transaction() as w:
             w.users[id] = User(id, name, real_name or name.title(), deleted=deleted, email=email)
 
-    def add_channel(self, id: str, name: str, *, members: Iterable[str] = (),
+    def add_channel(self, id: str, name: str, members: Iterable[str] = (), *,
                     is_private: bool = False) -> None:
         with self.world.transaction() as w:
             w.channels[id] = Channel(id, name, set(members), is_private=is_private,
                                      created=int(self.clock.now().timestamp()))
 
-    def add_usergroup(self, id: str, handle: str, *, users: Iterable[str] = ()) -> None:
+    def add_usergroup(self, id: str, handle: str, users: Iterable[str] = ()) -> None:
         with self.world.transaction() as w:
             w.usergroups[id] = Usergroup(id, handle, list(users))
 

@@ -230,7 +230,7 @@ class Envelope:
 
     id: str
     type: str
-    payload: dict[str, Any]
+    payload: dict[str, Any] = field(repr=False)  # carries a response_url
     acked: bool = False
     late: bool = False
     ack_payload: dict[str, Any] | None = None

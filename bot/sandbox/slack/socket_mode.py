@@ -55,7 +55,7 @@ class SocketModeServer:
     def stop(self) -> None:
         if self._loop is not None and self._stop is not None and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=10)
+            self._thread.join(timeout=10)
 
     def _run(self) -> None:
         asyncio.run(self._main())
