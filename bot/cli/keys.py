@@ -111,7 +111,7 @@ def rekey_database(session: Session, *, old_master: bytes, new_master: bytes, cl
         pending += 1
     session.flush()
     seq = rekey_audit(session, old_master=old_master, new_master=new_master, clock=clock,
-                      detail={"passphrases": passphrases, "seeds": seeds, "pending": pending})
+                      detail={"keys": passphrases, "enrollments": seeds, "pending": pending})
     return RekeyReport(passphrases, seeds, pending, key_id(old_master), key_id(new_master), seq)
 
 
