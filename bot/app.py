@@ -20,6 +20,7 @@ from bot.config import Settings
 from bot.domain.clock import Clock, SystemClock
 from bot.domain.policy import Policy, load_policy
 from bot.domain.requests import State
+from bot.errors import KukeyError
 from bot.kucoin.client import KucoinClient
 from bot.security.crypto import SecretBox
 from bot.services import keys as keys_service
@@ -98,8 +99,11 @@ class Kukey:
             self._transport.stop()
         self.services.scheduler.stop()
         self.services.deps.worker.shutdown(wait=True)  # type: ignore[attr-defined]
-        with session_scope(self.services.deps.engine) as s:
-            self.services.deps.audit.record(s, "kukey.stopped", actor="kukey")
+        try:
+            with session_scope(self.services.deps.engine) as s:
+                self.services.deps.audit.record(s, "kukey.stopped", actor="kukey")
+        except KukeyError as exc:  # shutting down anyway; the missing stop event is itself evidence
+            log.error("could not record the stop in the audit log", extra={"error": str(exc)})
         for close in self._closers:
             close()
 

@@ -89,7 +89,7 @@ class CommandHandler:
         try:
             text = self._run(user, cmd, origin, respond)
         except KukeyError as exc:
-            text = str(exc)
+            text = messages.for_user(exc)
         except Exception:
             log.exception("command failed", extra={"command": type(cmd).__name__})
             text = messages.INTERNAL
@@ -114,3 +114,12 @@ class CommandHandler:
         if out.ok:
             return ""  # the requester gets the confirmation with the link from the notifier
         return out.message
+
+    def submit_from_form(self, user: str, cmd: Any, origin: Origin) -> None:
+        """The create form has no response_url: a refusal reaches the requester as a private note."""
+        try:
+            text = self.submit_and_tell(user, cmd, origin, None)
+        except KukeyError as exc:
+            text = messages.for_user(exc)
+        if text:
+            self.svc.notifier.tell(user, text, channel=origin.channel)

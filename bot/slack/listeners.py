@@ -68,8 +68,8 @@ def register(app: App, svc: Services) -> None:
         rid, user = _meta(view).get("r", ""), body["user"]["id"]
         try:
             out = svc.workflow.approve(rid, user, _code(view))
-        except Refused as exc:
-            ack(response_action="errors", errors={ids.CODE_BLOCK: str(exc)})
+        except KukeyError as exc:
+            ack(response_action="errors", errors={ids.CODE_BLOCK: messages.for_user(exc)})
             return
         if not out.ok:
             ack(response_action="errors", errors={ids.CODE_BLOCK: out.message})
@@ -117,8 +117,8 @@ def register(app: App, svc: Services) -> None:
         meta, user = _meta(view), body["user"]["id"]
         try:
             out = svc.reveal.begin(meta.get("r", ""), user, _code(view))
-        except Refused as exc:
-            ack(response_action="errors", errors={ids.CODE_BLOCK: str(exc)})
+        except KukeyError as exc:
+            ack(response_action="errors", errors={ids.CODE_BLOCK: messages.for_user(exc)})
             return
         if not out.ok:
             ack(response_action="errors", errors={ids.CODE_BLOCK: out.message})
@@ -144,8 +144,8 @@ def register(app: App, svc: Services) -> None:
     def on_enroll_code(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         try:
             svc.enrollment.confirm(body["user"]["id"], _code(view))
-        except Refused as exc:
-            ack(response_action="errors", errors={ids.CODE_BLOCK: str(exc)})
+        except KukeyError as exc:
+            ack(response_action="errors", errors={ids.CODE_BLOCK: messages.for_user(exc)})
             return
         ack(response_action="clear")
         url = _meta(view).get("u")
@@ -165,8 +165,8 @@ def register(app: App, svc: Services) -> None:
         user = body["user"]["id"]
         try:
             new = svc.enrollment.start(user, account=body["user"].get("username") or user, current_code=_code(view))
-        except Refused as exc:
-            ack(response_action="errors", errors={ids.CODE_BLOCK: str(exc)})
+        except KukeyError as exc:
+            ack(response_action="errors", errors={ids.CODE_BLOCK: messages.for_user(exc)})
             return
         ack(response_action="update", view=blocks.reenroll_new_modal(new.uri.reveal(), new.seed.reveal(),
                                                                       _meta(view)))
@@ -178,8 +178,8 @@ def register(app: App, svc: Services) -> None:
             cmd = cmds.parse(meta.get("t", ""))
             assert isinstance(cmd, cmds.Revoke)
             out = svc.revoker.incident(user, meta.get("c", ""), cmd, _code(view), dedupe_key=meta.get("d"))
-        except (Refused, UsageError) as exc:
-            ack(response_action="errors", errors={ids.CODE_BLOCK: str(exc)})
+        except KukeyError as exc:
+            ack(response_action="errors", errors={ids.CODE_BLOCK: messages.for_user(exc)})
             return
         ack()
         svc.deps.later(svc.scheduler.run_now, "revoke", out.data["request_id"])
@@ -191,12 +191,11 @@ def register(app: App, svc: Services) -> None:
         try:
             cmd = cmds.parse(text, sub_accounts=svc.sub_accounts.known())
         except UsageError as exc:
-            ack(response_action="errors", errors={ids.SUB_BLOCK: str(exc)[:150]})
+            ack(response_action="errors", errors={ids.SUB_BLOCK: messages.for_user(exc)[:150]})
             return
         ack()
         assert isinstance(cmd, cmds.Create)
-        svc.deps.later(commands.submit_and_tell, user, cmd, Origin(meta.get("c", ""), body.get("trigger_id")),
-                       None)
+        svc.deps.later(commands.submit_from_form, user, cmd, Origin(meta.get("c", ""), body.get("trigger_id")))
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any], logger: logging.Logger) -> None:

@@ -150,3 +150,19 @@ WORKING = "Working on it…"
 ONLY_REQUESTER = "Only the requester can reveal this key."
 WIPED = "Wiped. The key was shown once and is no longer displayed."
 INTERNAL = "Something went wrong on kukey's side; nothing was changed. The error was logged."
+
+
+def for_user(exc: Exception) -> str:
+    """The one place a typed failure becomes a sentence for the person who acted."""
+    from bot.errors import AuditWriteError, KucoinOutcomeUnknown, KucoinRateLimited, KucoinUnavailable, StorageError
+
+    if isinstance(exc, AuditWriteError):
+        return ("kukey could not write its audit log, so nothing was done (fail closed). "
+                "Please tell a kukey admin.")
+    if isinstance(exc, StorageError):
+        return "kukey's database refused the change, so nothing was done. Please try again."
+    if isinstance(exc, KucoinRateLimited):
+        return f"KuCoin is busy (rate limited); try again in {max(1, round(exc.retry_after))} s."
+    if isinstance(exc, KucoinUnavailable | KucoinOutcomeUnknown):
+        return "KuCoin is not answering right now; nothing was lost. Please try again in a minute."
+    return str(exc)
