@@ -27,6 +27,7 @@ from bot.services import keys as keys_service
 from bot.services import reveal as reveal_service
 from bot.services import revoke as revoke_service
 from bot.services import workflow as workflow_service
+from bot.services.checkpoints import CHECKPOINT_JOB, Checkpoints
 from bot.services.deps import Deps
 from bot.services.enrollment import EnrollmentService
 from bot.services.inventory import Inventory, SubAccounts
@@ -61,6 +62,7 @@ class Services:
     scheduler: Scheduler
     notifier: SlackNotifier
     sub_accounts: SubAccounts
+    checkpoints: Checkpoints
 
 
 class Kukey:
@@ -81,6 +83,7 @@ class Kukey:
         for request_id in interrupted:
             svc.deps.later(svc.reveal.recover, request_id)
         svc.deps.later(svc.sub_accounts.refresh)
+        svc.checkpoints.ensure_scheduled()
         svc.scheduler.start()
 
     def start_http(self, *, host: str = "127.0.0.1", port: int = 0) -> HttpTransport:
@@ -144,7 +147,7 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     subs = SubAccounts(lambda: [a.name for a in kucoin.list_sub_accounts()])
     services = Services(deps=deps, rules=rules, workflow=workflow, reveal=reveal, revoker=revoker,
                         enrollment=enrollment, inventory=Inventory(deps, rules, subs), scheduler=scheduler,
-                        notifier=notifier, sub_accounts=subs)
+                        notifier=notifier, sub_accounts=subs, checkpoints=Checkpoints(deps))
     scheduler.on(workflow_service.EXPIRE_JOB, workflow.expire)
     scheduler.on(workflow_service.LAPSE_JOB, workflow.lapse)
     scheduler.on(reveal_service.RECOVER_JOB, reveal.recover)
@@ -152,6 +155,7 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     scheduler.on(keys_service.RETRY_DELETE_JOB,
                  lambda k: _raise_unless(deleter.delete(k, actor="kukey", request_id=None, why="retry").ok, k))
     scheduler.on(revoke_service.REVOKE_JOB, revoker.run)
+    scheduler.on(CHECKPOINT_JOB, services.checkpoints.run)
     app = App(token=settings.slack_bot_token.reveal(), signing_secret=settings.slack_signing_secret.reveal() or None,
               client=slack, process_before_response=False, token_verification_enabled=False,
               request_verification_enabled=bool(settings.slack_signing_secret.reveal()))

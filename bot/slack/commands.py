@@ -106,7 +106,10 @@ class CommandHandler:
         if isinstance(cmd, cmds.Cancel):
             return self.svc.workflow.cancel(cmd.request_id, user).message
         if isinstance(cmd, cmds.Audit):
-            return self.svc.inventory.audit_text(user, cmd.n, cmd.sub_account)
+            text = self.svc.inventory.audit_text(user, cmd.n, cmd.sub_account)
+            if self.svc.rules.may_audit(user).allowed:
+                text += f"\nCheckpoint posted to the audit channel: `{self.svc.checkpoints.post(actor=user)}`"
+            return text
         return ""
 
     def submit_and_tell(self, user: str, cmd: Any, origin: Origin, _: object) -> str:

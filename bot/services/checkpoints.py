@@ -1,0 +1,46 @@
+"""Audit checkpoints: the chain head (count and hash) posted to the policy's audit channel, periodically
+and on demand, so that rewriting the whole file or cutting its tail is detectable later with
+`kukey audit verify --checkpoint N:HASH`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.services.deps import Deps
+from bot.storage import repos
+from bot.storage.audit import format_checkpoint, head
+from bot.storage.db import session_scope
+
+CHECKPOINT_JOB = "audit_checkpoint"
+GLOBAL = "global"
+
+
+class Checkpoints:
+    def __init__(self, deps: Deps) -> None:
+        self.d = deps
+
+    def ensure_scheduled(self) -> None:
+        """At start: make sure the periodic job exists (a restart keeps an already scheduled one)."""
+        with session_scope(self.d.engine) as s:
+            if not any(j.kind == CHECKPOINT_JOB for j in repos.pending_jobs(s)):
+                repos.schedule(s, kind=CHECKPOINT_JOB, ref=GLOBAL, run_at=self._next())
+
+    def post(self, actor: str = "kukey") -> str:
+        """Record a checkpoint event, then post the head (which includes that event) to the audit channel."""
+        with session_scope(self.d.engine) as s:
+            self.d.audit.record(s, "audit.checkpoint", actor=actor)
+            count, digest = head(s)
+        checkpoint = format_checkpoint(count, digest)
+        channel = self.d.policy().audit_channel
+        if channel:
+            self.d.notifier.announce([channel], f"Audit checkpoint `{checkpoint}` "
+                                                f"(verify with `kukey audit verify --checkpoint {checkpoint}`)")
+        return checkpoint
+
+    def run(self, _: str) -> None:
+        self.post()
+        with session_scope(self.d.engine) as s:
+            repos.schedule(s, kind=CHECKPOINT_JOB, ref=GLOBAL, run_at=self._next())
+
+    def _next(self):  # type: ignore[no-untyped-def]
+        return self.d.clock.now() + timedelta(minutes=self.d.policy().checkpoint_minutes)
