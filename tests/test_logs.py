@@ -16,6 +16,15 @@ from bot.domain.secret import Secret
 from bot.logs import MASK, RedactionFilter, configure_logging, redact, register_secret
 
 LOGGER = logging.getLogger("kukey.test")
+SHAPES = [
+    ("slack bot token", "xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOpQrStUvWx"),
+    ("slack user token", "xoxp-1234-5678-90ab-cdef"),
+    ("slack app token", "xapp-1-A0123456789-1234567890123-abcdef0123456789"),
+    ("otpauth uri", "otpauth://totp/kukey:U012AB3CD?secret=JBSWY3DPEHPK3PXP&issuer=kukey"),
+    ("uuid (kucoin api secret)", str(uuid.uuid4())),
+    ("base32 totp seed", base64.b32encode(os.urandom(20)).decode()),
+    ("44-char base64 (KC-API-SIGN)", base64.b64encode(os.urandom(32)).decode()),
+]
 
 
 @pytest.fixture
@@ -61,15 +70,7 @@ def test_registered_values_are_removed_everywhere(stream: io.StringIO) -> None:
     assert line["note"] == [f"x{MASK}y"]
 
 
-@pytest.mark.parametrize(("kind", "secret"), [
-    ("slack bot token", "xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOpQrStUvWx"),
-    ("slack user token", "xoxp-1234-5678-90ab-cdef"),
-    ("slack app token", "xapp-1-A0123456789-1234567890123-abcdef0123456789"),
-    ("otpauth uri", "otpauth://totp/kukey:U012AB3CD?secret=JBSWY3DPEHPK3PXP&issuer=kukey"),
-    ("uuid (kucoin api secret)", str(uuid.uuid4())),
-    ("base32 totp seed", base64.b32encode(os.urandom(20)).decode()),
-    ("44-char base64 (KC-API-SIGN)", base64.b64encode(os.urandom(32)).decode()),
-])
+@pytest.mark.parametrize(("kind", "secret"), SHAPES, ids=[kind for kind, _ in SHAPES])
 def test_secret_shaped_strings_are_masked(stream: io.StringIO, kind: str, secret: str) -> None:
     """Each secret shape is masked in the message (it was never registered)."""
     LOGGER.info("got %s: %s done", kind, secret)
