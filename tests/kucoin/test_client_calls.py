@@ -5,8 +5,10 @@ from __future__ import annotations
 import string
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
+from bot.config import Settings
 from bot.domain.clock import FakeClock
 from bot.domain.keys import KeySpec, Permission
 from bot.domain.secret import Secret
@@ -151,10 +153,18 @@ def test_generate_passphrase_shape() -> None:
 
 def test_client_works_with_an_injected_http_client(make_client: MakeClient) -> None:
     """An injected httpx.Client is used and left open for its owner to close."""
-    import httpx
-
     with httpx.Client() as http:
         client = make_client(http=http)
         assert client.whoami().is_master
         client.close()
         assert not http.is_closed
+
+
+def test_from_settings_uses_the_configured_url_and_key(sandbox: KucoinSandbox, clock: FakeClock) -> None:
+    """A client built from Settings talks to KUCOIN_API_URL with the configured master key."""
+    creds = sandbox.master_credentials
+    settings = Settings.from_env({"KUCOIN_API_URL": sandbox.url, "KUCOIN_API_KEY": creds.api_key,
+                                  "KUCOIN_API_SECRET": creds.api_secret.reveal(),
+                                  "KUCOIN_API_PASSPHRASE": creds.api_passphrase.reveal()})
+    with KucoinClient.from_settings(settings, clock=clock) as client:
+        assert client.whoami().api_key == creds.api_key

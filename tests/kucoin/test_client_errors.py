@@ -131,3 +131,11 @@ def test_unknown_code_is_a_plain_kucoin_error(client: KucoinClient, sandbox: Kuc
         client.whoami()
     assert type(info.value) is KucoinError
     assert (info.value.code, info.value.http_status) == ("499999", 400)
+
+
+def test_http_200_with_an_error_code_is_not_success(client: KucoinClient, sandbox: KucoinSandbox) -> None:
+    """A business error KuCoin sends with HTTP 200 still raises (success needs 2xx AND 200000)."""
+    sandbox.fail_next(status=200, code="400100", path="/api/v1/sub/api-key")
+    with pytest.raises(KucoinValidationError) as info:
+        client.list_keys("alpha-trading")
+    assert (info.value.code, info.value.http_status) == ("400100", 200)

@@ -84,3 +84,15 @@ def test_bad_control_requests_are_refused(kucoin_env: Env) -> None:
     assert control.post("/_sandbox/faults", json={"explode": {}}).status_code == 400
     assert control.post("/_sandbox/faults", json={"fail_next": {"bogus": 1}}).status_code == 400
     assert control.get("/_sandbox/nothing").status_code == 404
+
+
+def test_latency_can_target_one_endpoint(kucoin_env: Env) -> None:
+    """Latency set for one path delays only that path."""
+    sandbox, client, _, _ = kucoin_env
+    client.whoami()
+    sandbox.set_latency(0.25, "/api/v1/sub/api-key")
+    started = time.monotonic()
+    client.whoami()
+    fast = time.monotonic() - started
+    client.list_keys("alpha-trading")
+    assert fast < 0.2 <= time.monotonic() - started - fast
