@@ -41,7 +41,7 @@ from bot.services.workflow import Workflow
 from bot.slack import listeners
 from bot.slack.directory import SlackDirectory
 from bot.slack.notifier import SlackNotifier
-from bot.slack.transport import HttpTransport, SocketTransport
+from bot.slack.transport import HttpTransport, SocketTransport, slack_precheck
 from bot.storage import repos
 from bot.storage.audit import AuditLog
 from bot.storage.db import init_db, make_engine, session_scope
@@ -88,7 +88,9 @@ class Kukey:
 
     def start_http(self, *, host: str = "127.0.0.1", port: int = 0) -> HttpTransport:
         self.start_background()
-        self._transport = HttpTransport(self.app, host=host, port=port).start()
+        secret = self.settings.slack_signing_secret.reveal()
+        self._transport = HttpTransport(self.app, host=host, port=port,
+                                        precheck=slack_precheck(secret) if secret else None).start()
         return self._transport
 
     def start_socket(self) -> SocketTransport:
@@ -156,7 +158,9 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
                  lambda k: _raise_unless(deleter.delete(k, actor="kukey", request_id=None, why="retry").ok, k))
     scheduler.on(revoke_service.REVOKE_JOB, revoker.run)
     scheduler.on(CHECKPOINT_JOB, services.checkpoints.run)
-    app = App(token=settings.slack_bot_token.reveal(), signing_secret=settings.slack_signing_secret.reveal() or None,
+    bolt_log = logging.getLogger("kukey.bolt")
+    bolt_log.setLevel(logging.ERROR)  # the transport logs each refused request once; Bolt would repeat it
+    app = App(logger=bolt_log, token=settings.slack_bot_token.reveal(), signing_secret=settings.slack_signing_secret.reveal() or None,
               client=slack, process_before_response=False, token_verification_enabled=False,
               request_verification_enabled=bool(settings.slack_signing_secret.reveal()))
     listeners.register(app, services)

@@ -27,6 +27,54 @@ EVENTS_PATH = "/slack/events"
 # (status, content type, body) for GET endpoints such as /healthz and /metrics
 GetRoute = Callable[[], tuple[int, str, bytes]]
 AckObserver = Callable[[float, int], None]
+Precheck = Callable[[bytes, Any], "tuple[int, str] | None"]
+
+
+def slack_precheck(signing_secret: str, *, now: Callable[[], float] = time.time) -> Precheck:
+    """Refuse, before Bolt sees it, what Slack would never send: a missing or wrong signature, a timestamp
+    more than 5 minutes off, a body changed after signing, or an interaction payload that is not JSON.
+    One log line per refusal (by the transport), no audit event: forged traffic must not flood the log."""
+    from urllib.parse import parse_qs
+
+    from slack_sdk.signature import SignatureVerifier
+
+    verifier = SignatureVerifier(signing_secret, clock=_Clock(now))
+
+    def check(raw: bytes, headers: Any) -> tuple[int, str] | None:
+        timestamp = headers.get("X-Slack-Request-Timestamp") or ""
+        signature = headers.get("X-Slack-Signature") or ""
+        if not timestamp or not signature:
+            return 401, "missing signature headers"
+        if not timestamp.isdigit() or abs(now() - int(timestamp)) > 300:
+            return 401, "stale or invalid timestamp"
+        if not verifier.is_valid(raw, timestamp, signature):
+            return 401, "invalid signature"
+        try:
+            form = parse_qs(raw.decode("utf-8"), strict_parsing=False)
+        except UnicodeDecodeError:
+            return 400, "body is not UTF-8"
+        if "payload" in form:
+            import json
+
+            try:
+                payload = json.loads(form["payload"][0])
+            except ValueError:
+                return 400, "payload is not JSON"
+            if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
+                return 400, "payload has no type"
+        elif "command" not in form and "type" not in raw.decode("utf-8", "replace")[:200]:
+            return 400, "neither a command nor an interaction"
+        return None
+
+    return check
+
+
+class _Clock:
+    def __init__(self, now: Callable[[], float]) -> None:
+        self._now = now
+
+    def now(self) -> float:
+        return self._now()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -70,7 +118,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._send(413, b"payload too large")
             return
-        body = self.rfile.read(length).decode("utf-8", errors="replace")
+        raw = self.rfile.read(length)
+        problem = self.server.precheck(raw, self.headers) if self.server.precheck else None
+        if problem is not None:
+            status, reason = problem
+            log.warning("slack request refused", extra={"status": status, "reason": reason})
+            self._send(status, reason.encode())
+            return
+        body = raw.decode("utf-8", errors="replace")
         headers = {k.lower(): [v] for k, v in self.headers.items()}
         bolt_response = self.server.app.dispatch(BoltRequest(body=body, headers=headers))
         status = bolt_response.status
@@ -88,6 +143,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
     app: App
+    precheck: Precheck | None
     get_routes: dict[str, GetRoute]
     on_ack: AckObserver | None
 
@@ -96,9 +152,11 @@ class HttpTransport:
     """Serves `/slack/events` (and GET routes) on host:port in a background thread."""
 
     def __init__(self, app: App, *, host: str = "127.0.0.1", port: int = 0,
-                 get_routes: dict[str, GetRoute] | None = None, on_ack: AckObserver | None = None) -> None:
+                 get_routes: dict[str, GetRoute] | None = None, on_ack: AckObserver | None = None,
+                 precheck: Precheck | None = None) -> None:
         self._server = _Server((host, port), _Handler)
         self._server.app = app
+        self._server.precheck = precheck
         self._server.get_routes = dict(get_routes or {})
         self._server.on_ack = on_ack
         self._thread: threading.Thread | None = None
