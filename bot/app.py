@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -78,10 +79,8 @@ class Kukey:
     def start_background(self) -> None:
         """Recover what a crash left in flight, then start the scheduler."""
         svc = self.services
-        with session_scope(svc.deps.engine) as s:
-            interrupted = [r.id for r in repos.requests_in(s, states=[State.REVEALING], limit=1000)]
-        for request_id in interrupted:
-            svc.deps.later(svc.reveal.recover, request_id)
+        # What a crash left in flight is in the job table (recover_reveal, revoke, delete_old_key...):
+        # the scheduler reclaims each job once its lease expires, in this process or another one.
         svc.deps.later(svc.sub_accounts.refresh)
         svc.checkpoints.ensure_scheduled()
         svc.scheduler.start()
@@ -137,9 +136,11 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     directory = SlackDirectory(slack)
     worker = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kukey-worker")
     enrollment = EnrollmentService(engine=engine, audit=audit, box=box, clock=clock)
-    scheduler = Scheduler(engine=engine, clock=clock, interval=scheduler_interval)
+    lease = timedelta(seconds=settings.lease_seconds)
+    scheduler = Scheduler(engine=engine, clock=clock, interval=scheduler_interval, lease=lease)
     deps = Deps(engine=engine, audit=audit, box=box, clock=clock, kucoin=kucoin, notifier=notifier,
-                directory=directory, policy=lambda: current_policy, enrollment=enrollment, worker=worker)
+                directory=directory, policy=lambda: current_policy, enrollment=enrollment, worker=worker,
+                lease=lease)
     deps.jobs = scheduler
     rules = Rules(policy=lambda: current_policy, directory=directory, kucoin=kucoin, engine=engine, clock=clock)
     deleter = KeyDeleter(deps)

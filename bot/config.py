@@ -44,6 +44,7 @@ class Settings:
     master_key: Secret | None = None  # base64 text of 32 bytes; use master_key_bytes()
     metrics_port: int | None = None
     log_level: str = "INFO"
+    lease_seconds: int = 120
 
     def master_key_bytes(self) -> bytes:
         if self.master_key is None:
@@ -112,6 +113,14 @@ class Settings:
         if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             problems.append(f"KUKEY_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
 
+        lease_text = get("KUKEY_LEASE_SECONDS")
+        lease_seconds = 120
+        if lease_text:
+            if lease_text.isdigit() and 1 <= int(lease_text) <= 3600:
+                lease_seconds = int(lease_text)
+            else:
+                problems.append(f"KUKEY_LEASE_SECONDS must be 1-3600 seconds, got {lease_text!r}")
+
         if problems:
             first = problems[0].split(" ", 1)[0]
             raise ConfigError("\n".join(problems), variable=first)
@@ -129,6 +138,7 @@ class Settings:
             master_key=master,
             metrics_port=metrics_port,
             log_level=log_level,
+            lease_seconds=lease_seconds,
         )
 
 

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -36,6 +37,8 @@ class Deps:
     enrollment: EnrollmentService
     worker: Executor
     jobs: Any = None  # the Scheduler (run_now); set by the composition root
+    # How long a claimed job or reveal may run before another process treats its owner as crashed.
+    lease: timedelta = timedelta(minutes=2)
 
     def later(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Run slow work after the ack, on the worker pool; failures are logged, never lost silently."""

@@ -81,7 +81,7 @@ class Reveal:
                                   pending_passphrase_enc=self.d.box.encrypt(passphrase, aad=_aad(request_id)))
             if not ok:
                 return Outcome(False, "This key is already being revealed or was revealed.", "already_revealed")
-            repos.schedule(s, kind=RECOVER_JOB, ref=request_id, run_at=self.d.clock.now() + timedelta(minutes=5))
+            repos.schedule(s, kind=RECOVER_JOB, ref=request_id, run_at=self.d.clock.now() + self.d.lease)
             self.d.audit.record(s, "reveal.started", actor=user, request_id=request_id,
                                 sub_account=self._sub(request_id, s))
         return Outcome(True, data={"passphrase": passphrase})

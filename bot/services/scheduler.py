@@ -21,7 +21,8 @@ LEASE = timedelta(minutes=2)
 
 
 class Scheduler:
-    def __init__(self, *, engine: object, clock: Clock, interval: float = 1.0) -> None:
+    def __init__(self, *, engine: object, clock: Clock, interval: float = 1.0, lease: timedelta = LEASE) -> None:
+        self._lease = lease
         self._engine = engine
         self._clock = clock
         self._interval = interval
@@ -50,14 +51,14 @@ class Scheduler:
         """Claim the job of `kind` about `ref` and run it at once; no-op if another worker holds it."""
         now = self._clock.now()
         with session_scope(self._engine) as s:
-            job_id = repos.claim_one(s, kind=kind, ref=ref, now=now, lease_until=now + LEASE)
+            job_id = repos.claim_one(s, kind=kind, ref=ref, now=now, lease_until=now + self._lease)
         if job_id is not None:
             self._run(kind, ref, job_id=job_id)
 
     def tick(self) -> int:
         now = self._clock.now()
         with session_scope(self._engine) as s:
-            jobs = [(j.id, j.kind, j.ref) for j in repos.claim_due(s, now=now, lease_until=now + LEASE)]
+            jobs = [(j.id, j.kind, j.ref) for j in repos.claim_due(s, now=now, lease_until=now + self._lease)]
         for job_id, kind, ref in jobs:
             self._run(kind, ref, job_id=job_id)
         return len(jobs)
