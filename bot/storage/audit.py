@@ -20,6 +20,9 @@ Master key rotation (`kukey rekey`) keeps the chain verifiable with only the cur
     by record() (fail closed) until it restarts with the new key.
 Checkpoints ("N:HASH", the count and the head hash, posted elsewhere) detect a cut tail or a file
 rewritten from scratch: verify(checkpoint=...) fails unless event N exists with that hash.
+
+The hashing and the streaming walk live in bot.storage.audit_chain (stdlib only): verify() of a long
+log hands seq ranges to worker processes and joins their results, naming the same first broken event.
 """
 
 from __future__ import annotations

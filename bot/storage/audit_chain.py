@@ -73,9 +73,10 @@ class Span:
     problem: str = ""
 
 
-def walk(rows: Iterable[tuple[Any, ...]], *, lo: int, prev: str | None, keys: Mapping[str, bytes | None],
-         retired: Mapping[str, int], current_id: str, checkpoint: tuple[int, str] | None) -> Span:
-    """Verify consecutive events from seq `lo`; `prev` is the hash event lo must link to (None: the caller
+def walk(rows: Iterable[tuple[Any, ...]], *, lo: int, hi: int, prev: str | None,
+         keys: Mapping[str, bytes | None], retired: Mapping[str, int], current_id: str,
+         checkpoint: tuple[int, str] | None) -> Span:
+    """Verify events lo..hi in seq order; `prev` is the hash event lo must link to (None: the caller
     links it). Stops at the first broken event."""
     bases = {kid: hmac.new(key, digestmod=hashlib.sha256) for kid, key in keys.items() if key is not None}
     cp_seq, cp_hash = checkpoint or (0, "")
@@ -87,7 +88,7 @@ def walk(rows: Iterable[tuple[Any, ...]], *, lo: int, prev: str | None, keys: Ma
     for seq, ts, actor, action, req, sub, api, outcome, detail, kid, prev_hash, mac in rows:
         if seq != expected:
             if isinstance(seq, int) and seq > expected:
-                return bad(expected, f"event {expected} is missing (the next is {seq}): deleted")
+                return bad(expected, _missing(expected))
             return bad(seq, f"event {seq} appears out of order after event {expected - 1}: inserted")
         if seq == lo:
             first_prev = prev_hash
@@ -109,6 +110,8 @@ def walk(rows: Iterable[tuple[Any, ...]], *, lo: int, prev: str | None, keys: Ma
         if seq == cp_seq and mac != cp_hash:
             return bad(seq, f"event {seq} differs from the checkpoint: the log was rewritten")
         last, expected = mac, expected + 1
+    if expected <= hi:
+        return bad(expected, _missing(expected))
     return Span(lo, expected - lo, first_prev, last)
 
 
@@ -116,7 +119,7 @@ def walk_db(conn: Any, lo: int, hi: int, keys: Mapping[str, bytes | None], retir
             current_id: str, checkpoint: tuple[int, str] | None) -> Span:
     """walk() over seq lo..hi of an open sqlite3 connection (from lo=1: also anything below 1)."""
     rows = conn.execute(SELECT_RANGE, (lo if lo > 1 else -(2**63), hi))
-    return walk(rows, lo=lo, prev=GENESIS if lo == 1 else None, keys=keys, retired=retired,
+    return walk(rows, lo=lo, hi=hi, prev=GENESIS if lo == 1 else None, keys=keys, retired=retired,
                 current_id=current_id, checkpoint=checkpoint)
 
 
@@ -135,14 +138,17 @@ def join(spans: Iterable[Span]) -> Span:
     """Combine consecutive spans (the first linked to GENESIS) into one, naming the first problem."""
     good, last = 0, GENESIS
     for span in spans:
-        gap_at_start = span.bad_seq == span.lo and span.first_prev is None
-        if not gap_at_start and span.first_prev is not None and span.lo > 1 and span.first_prev != last:
+        if span.first_prev is not None and span.lo > 1 and span.first_prev != last:
             return Span(1, good, GENESIS, last, span.lo, unlinked(span.lo))
         if span.bad_seq is not None:
             return Span(1, good + span.good, GENESIS, span.last_hash if span.good else last,
                         span.bad_seq, span.problem)
         good, last = good + span.good, span.last_hash or last
     return Span(1, good, GENESIS, last)
+
+
+def _missing(seq: int) -> str:
+    return f"event {seq} is missing: deleted"
 
 
 def unlinked(seq: int) -> str:

@@ -158,6 +158,8 @@ def test_parallel_verify_agrees_on_a_clean_chain(engine: Engine, workers: int) -
     "UPDATE audit_event SET seq = -1 WHERE seq = 30; UPDATE audit_event SET seq = 30 WHERE seq = 31; "
     "UPDATE audit_event SET seq = 31 WHERE seq = -1",  # swap across the boundary of two ranges
     "DELETE FROM audit_event WHERE seq = 31",  # the first event of the second range
+    "DELETE FROM audit_event WHERE seq BETWEEN 28 AND 30",  # the last events of the first range
+    "DELETE FROM audit_event WHERE seq BETWEEN 21 AND 40",  # the whole middle range of three
     "UPDATE audit_event SET actor = 'U0' WHERE seq = 45",
 ])
 def test_parallel_verify_names_the_same_event(engine: Engine, evil: sqlite3.Connection, tamper: str) -> None:
@@ -166,3 +168,4 @@ def test_parallel_verify_names_the_same_event(engine: Engine, evil: sqlite3.Conn
     single = verify(engine, master_key=MASTER, workers=1)
     assert not single.ok
     assert verify(engine, master_key=MASTER, workers=2) == single
+    assert verify(engine, master_key=MASTER, workers=3) == single
