@@ -161,6 +161,16 @@ class AuditLog:
             reason = str(exc.orig) if isinstance(exc, DBAPIError) else type(exc).__name__
             raise AuditWriteError(f"the audit event {action!r} could not be written: {reason}") from exc
 
+    def head(self, session: Session) -> tuple[int, str]:
+        """Same as the module's head(): (count, head hash)."""
+        return head(session)
+
+    def events(self, session: Session, *, since: datetime | None = None, limit: int | None = None,
+               sub_account: str | None = None, newest_first: bool = False, after_seq: int = 0) -> list[Event]:
+        """Same as the module's events()."""
+        return events(session, since=since, limit=limit, sub_account=sub_account, newest_first=newest_first,
+                      after_seq=after_seq)
+
     def _append(self, session: Session, action: str, actor: str, request_id: str | None,
                 sub_account: str | None, api_key: str | None, outcome: str, detail: str) -> int:
         conn = session.connection()

@@ -107,6 +107,8 @@ def test_events_filters_by_time_sub_account_and_limit(engine: Engine, clock: Fak
         assert [e.seq for e in audit.events(s, sub_account="sub-b")] == [5, 6]
         assert [e.seq for e in audit.events(s, limit=2, newest_first=True)] == [6, 5]
         assert [e.seq for e in audit.events(s, after_seq=4)] == [5, 6]
+        assert log.events(s, sub_account="sub-a", limit=1) == audit.events(s, limit=1)
+        assert log.head(s) == audit.head(s)
 
 
 @pytest.mark.parametrize("detail", [
