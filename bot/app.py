@@ -29,6 +29,7 @@ from bot.services import reveal as reveal_service
 from bot.services import revoke as revoke_service
 from bot.services import workflow as workflow_service
 from bot.services.checkpoints import CHECKPOINT_JOB, Checkpoints
+from bot.services.reconcile import RECONCILE_JOB, Reconciler
 from bot.services.deps import Deps
 from bot.services.enrollment import EnrollmentService
 from bot.services.inventory import Inventory, SubAccounts
@@ -64,6 +65,7 @@ class Services:
     notifier: SlackNotifier
     sub_accounts: SubAccounts
     checkpoints: Checkpoints
+    reconciler: Reconciler
 
 
 class Kukey:
@@ -83,6 +85,7 @@ class Kukey:
         # the scheduler reclaims each job once its lease expires, in this process or another one.
         svc.deps.later(svc.sub_accounts.refresh)
         svc.checkpoints.ensure_scheduled()
+        svc.reconciler.ensure_scheduled()
         svc.scheduler.start()
 
     def start_http(self, *, host: str = "127.0.0.1", port: int = 0) -> HttpTransport:
@@ -150,7 +153,8 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     subs = SubAccounts(lambda: [a.name for a in kucoin.list_sub_accounts()])
     services = Services(deps=deps, rules=rules, workflow=workflow, reveal=reveal, revoker=revoker,
                         enrollment=enrollment, inventory=Inventory(deps, rules, subs), scheduler=scheduler,
-                        notifier=notifier, sub_accounts=subs, checkpoints=Checkpoints(deps))
+                        notifier=notifier, sub_accounts=subs, checkpoints=Checkpoints(deps),
+                        reconciler=Reconciler(deps, lambda: subs.known() or subs.refresh()))
     scheduler.on(workflow_service.EXPIRE_JOB, workflow.expire)
     scheduler.on(workflow_service.LAPSE_JOB, workflow.lapse)
     scheduler.on(reveal_service.RECOVER_JOB, reveal.recover)
@@ -159,6 +163,7 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
                  lambda k: _raise_unless(deleter.delete(k, actor="kukey", request_id=None, why="retry").ok, k))
     scheduler.on(revoke_service.REVOKE_JOB, revoker.run)
     scheduler.on(CHECKPOINT_JOB, services.checkpoints.run)
+    scheduler.on(RECONCILE_JOB, services.reconciler.job)
     bolt_log = logging.getLogger("kukey.bolt")
     bolt_log.setLevel(logging.ERROR)  # the transport logs each refused request once; Bolt would repeat it
     app = App(logger=bolt_log, token=settings.slack_bot_token.reveal(), signing_secret=settings.slack_signing_secret.reveal() or None,

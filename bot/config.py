@@ -25,6 +25,7 @@ DEFAULT_DATABASE_URL = "sqlite:///kukey.db"
 KUCOIN = "kucoin"
 SLACK_SOCKET = "slack_socket"
 SLACK_HTTP = "slack_http"
+SLACK_API = "slack_api"  # Web API calls only (bot token), no inbound transport
 MASTER_KEY = "master_key"
 POLICY = "policy"
 
@@ -79,8 +80,8 @@ class Settings:
         secret = required("KUCOIN_API_SECRET", KUCOIN, "the master account's API secret")
         passphrase = required("KUCOIN_API_PASSPHRASE", KUCOIN, "the master account's API passphrase")
 
-        bot_token = required("SLACK_BOT_TOKEN", SLACK_SOCKET if SLACK_SOCKET in need else SLACK_HTTP,
-                             "the bot token (xoxb-...) from the app's OAuth page")
+        slack_group = next((g for g in (SLACK_SOCKET, SLACK_HTTP, SLACK_API) if g in need), SLACK_API)
+        bot_token = required("SLACK_BOT_TOKEN", slack_group, "the bot token (xoxb-...) from the app's OAuth page")
         if bot_token and not bot_token.startswith("xoxb-"):
             problems.append("SLACK_BOT_TOKEN does not look like a bot token (it starts with xoxb-)")
         app_token = required("SLACK_APP_TOKEN", SLACK_SOCKET, "an app-level token (xapp-...) with connections:write")

@@ -26,7 +26,7 @@ def key_line(remote: Any, ours: KeyRecord | None) -> str:
     """One key in `/kukey list`: KuCoin's view joined with kukey's record. Never a secret."""
     perms = getattr(remote, "permissions", "")
     perms_text = ",".join(sorted(str(p) for p in perms)) if not isinstance(perms, str) else perms
-    if ours is None:
+    if ours is None or ours.origin == "external":
         return f"• `{remote.api_key}` {perms_text} — *not created by kukey* (no record, cannot revoke it)"
     return (f"• `{remote.api_key}` {perms_text}, IPs {ours.ips or 'none'}; requested by <@{ours.requested_by}>,"
             f" approved by {', '.join(f'<@{a}>' for a in ours.approved_by.split(',') if a) or '-'}; "

@@ -119,6 +119,15 @@ class KucoinSandbox:
         with self.world.lock:
             return [k.public_state() for k in self.world.subs[sub_name].keys.values()]
 
+    def remove_key_out_of_band(self, sub_name: str, api_key: str) -> bool:
+        """What happens outside the API: a person deletes a key in KuCoin's web UI (no passphrase needed
+        there), or KuCoin removes an idle trading key without an IP whitelist after 30 days."""
+        with self.world.lock:
+            sub = self.world.subs[sub_name]
+            gone = sub.keys.pop(api_key, None)
+            self.world.keys.pop(api_key, None)
+            return gone is not None
+
     def call_counts(self) -> dict[str, int]:
         with self._stats_lock:
             return dict(self._counts)
