@@ -22,6 +22,15 @@ from bot.storage.tables import KeyRecord
 MAX_LIST = 40
 
 
+def _scrub(text: str) -> str:
+    """What a person typed may hold a code or a pasted secret: keep it out of the permanent record."""
+    import re
+
+    from bot.logs import redact
+
+    return re.sub(r"(?<!\d)\d{6}(?!\d)", "******", redact(text))
+
+
 def key_line(remote: Any, ours: KeyRecord | None) -> str:
     """One key in `/kukey list`: KuCoin's view joined with kukey's record. Never a secret."""
     perms = getattr(remote, "permissions", "")
@@ -122,7 +131,7 @@ class Inventory:
     def record_rejected(self, user: str, text: str, why: str, channel: str) -> None:
         with session_scope(self.d.engine) as s:
             self.d.audit.record(s, "command.rejected", actor=user, outcome="refused",
-                                detail={"text": text[:200], "why": why[:300], "channel": channel})
+                                detail={"text": _scrub(text)[:200], "why": _scrub(why)[:300], "channel": channel})
 
     def record_wipe(self, user: str, request_id: str) -> None:
         with session_scope(self.d.engine) as s:

@@ -87,6 +87,8 @@ class KukeyWorld:
         self.db_path = self.home / "kukey.db"
         self.seeds: dict[str, str] = {}
         self.codes: list[str] = []  # every TOTP code a person typed, for leak scans
+        self._steps: dict[str, set[int]] = {}
+        self.process: Any = None
         self.bot: Any = None
         self.driver: Any = None
         if self.run_bot:
@@ -127,6 +129,40 @@ class KukeyWorld:
         return subprocess.Popen([sys.executable, "-m", "bot", *args], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
 
+    def start_process(self, **extra_env: str) -> None:
+        """Run the bot as `kukey run --http` in its own process (real clock) and point the driver at it."""
+        import re
+
+        from bot.sandbox.slack.driver import SlackDriver
+
+        self.process = self.spawn("run", "--http", "--host", "127.0.0.1", "--port", "0",
+                                  extra_env={"KUKEY_LEASE_SECONDS": "2", **extra_env})
+        assert self.process.stdout is not None
+        seen = []
+        for line in self.process.stdout:
+            seen.append(line)
+            match = re.search(r"listening on (http://\S+/slack/events)", line)
+            if match:
+                self.driver = SlackDriver(self.fake, url=match.group(1))
+                import threading
+
+                out = self.process.stdout
+                self.process_output = seen
+                threading.Thread(target=lambda: seen.extend(out), daemon=True).start()  # keep the pipe drained
+                return
+        raise AssertionError("`kukey run` did not start:\n" + "".join(seen))
+
+    def kill_process(self) -> None:
+        """kill -9: no shutdown code runs, exactly like a crash."""
+        import signal
+
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+            if self.process.stdout:
+                self.process.stdout.close()
+            self.process = None
+
     def stop_bot(self) -> None:
         if self.bot is not None:
             self.bot.stop()
@@ -134,6 +170,7 @@ class KukeyWorld:
 
     def stop(self) -> None:
         self.stop_bot()
+        self.kill_process()
         self.fake.stop()
         self.sandbox.stop()
 
@@ -154,11 +191,22 @@ class KukeyWorld:
 
     def code(self, user: str, *, offset_steps: int = 0, fresh: bool = True) -> str:
         """The user's TOTP code at the bot's time. `fresh` first moves the clock to the next 30 s step,
-        as a person waits for a new code, since a code is never accepted twice."""
+        as a person waits for a new code, since a code is never accepted twice. On a real clock (a bot
+        in another process) `fresh` picks a step within the accepted drift that this user has not used
+        yet (now, then +1, then -1), instead of waiting 30 s."""
+        totp = pyotp.TOTP(self.seeds[user])
+        now = self.clock.now().timestamp()
         if fresh and isinstance(self.clock, FakeClock):
             self.advance(30)
-        totp = pyotp.TOTP(self.seeds[user])
-        code = totp.at(self.clock.now().timestamp() + 30 * offset_steps)
+            now = self.clock.now().timestamp()
+        elif fresh:
+            step = int(now // 30)
+            used = self._steps.setdefault(user, set())
+            choice = next((step + d for d in (0, 1, -1) if step + d not in used), None)
+            assert choice is not None, f"{user} used every code the drift window allows; wait 30 s"
+            used.add(choice)
+            offset_steps = choice - step
+        code = totp.at(now + 30 * offset_steps)
         self.codes.append(code)
         return code
 
