@@ -28,7 +28,8 @@ METHOD_SCOPES: dict[str, str | None] = {
     "usergroups.users.list": "usergroups:read",
     "users.info": "users:read",
 }
-# Called by Bolt itself, not by kukey's code: App() checks its token with auth.test at startup.
+# Called outside the scanned forms: Bolt's App() checks its token with auth.test at startup, and
+# `kukey doctor` posts auth.test with httpx.
 CALLED_BY_BOLT = {"auth.test"}
 # `apps.connections.open` (Socket Mode) uses the app-level token, which carries connections:write.
 APP_TOKEN_METHODS = {"apps.connections.open"}
