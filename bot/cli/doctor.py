@@ -72,7 +72,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def doctor_command(args: argparse.Namespace) -> int:
     # Each failure is reported as a check line; without a handler, Python would also print the KuCoin
     # client's warnings to stderr. Records still reach any handler configured on the root logger.
-    logging.getLogger("bot.kucoin").addHandler(logging.NullHandler())
+    kucoin_log = logging.getLogger("bot.kucoin")
+    if not any(isinstance(h, logging.NullHandler) for h in kucoin_log.handlers):
+        kucoin_log.addHandler(logging.NullHandler())
     results = run_checks(os.environ, http_mode=args.http)
     for result in results:
         print("\n".join(result.lines()), flush=True)
@@ -114,7 +116,7 @@ def _settings(env: Mapping[str, str], names: Iterable[str], need: Iterable[str] 
 
 def check_settings(env: Mapping[str, str], *, http_mode: bool) -> Result:
     name = "settings"
-    _settings(env, ("SLACK_APP_TOKEN", "KUKEY_METRICS_PORT", "KUKEY_LOG_LEVEL"))
+    _settings(env, ("SLACK_APP_TOKEN", "KUKEY_METRICS_PORT", "KUKEY_LOG_LEVEL", "KUKEY_LEASE_SECONDS"))
     mode, needed = ("HTTP", "SLACK_SIGNING_SECRET") if http_mode else ("Socket Mode", "SLACK_APP_TOKEN")
     if not env.get(needed, "").strip():
         hint = ("the signing secret on the app's Basic Information page" if http_mode else
