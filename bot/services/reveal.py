@@ -18,7 +18,7 @@ from bot.domain.keys import KeySpec, permissions_from_wire, permissions_to_wire
 from bot.domain.requests import Kind, State
 from bot.domain.secret import Secret
 from bot.domain.timeutil import aware
-from bot.errors import KucoinError, KucoinValidationError, Refused
+from bot.errors import KucoinError, KucoinOutcomeUnknown, KucoinValidationError, Refused
 from bot.kucoin.models import generate_passphrase
 from bot.services.deps import Deps, view
 from bot.services.enrollment import Lockout
@@ -98,12 +98,21 @@ class Reveal:
         except KucoinValidationError as exc:
             self._give_back(request_id, "reveal.failed", str(exc), final=True)
             return
+        except KucoinOutcomeUnknown:
+            # KuCoin may hold a key whose secret nobody can receive: stay `revealing` and let the recovery
+            # job look for it by its remark (and delete it) before the requester may try again.
+            with session_scope(self.d.engine) as s:
+                repos.schedule(s, kind=RECOVER_JOB, ref=request_id, run_at=self.d.clock.now() + timedelta(seconds=10))
+                self.d.audit.record(s, "reveal.outcome_unknown", actor="kukey", request_id=request_id,
+                                    sub_account=spec.sub_account, outcome="failed")
+            self._event(request_id, "reveal_checking")
+            return
         except KucoinError as exc:
             self._give_back(request_id, "reveal.failed", str(exc), final=False)
             return
         if getattr(created, "secret_lost", False) or created.api_secret is None:
             self._delete_created(request_id, created.api_key, spec.sub_account, passphrase, why="secret_lost")
-            self._give_back(request_id, "reveal.failed", "KuCoin's answer was lost; the key was deleted.",
+            self._give_back(request_id, "reveal.failed", "KuCoin's answer was lost, so its secret cannot be shown; that key was deleted",
                             final=False)
             return
         now = self.d.clock.now()
@@ -212,6 +221,13 @@ class Reveal:
                 repos.key_transition(s, api_key=key, src=("delivering",), dst="deleted",
                                      deleted_at=self.d.clock.now())
         self._give_back(request_id, "reveal.recovered", "the reveal was interrupted", final=False)
+
+    def _event(self, request_id: str, name: str) -> None:
+        with session_scope(self.d.engine) as s:
+            row = repos.get_request(s, request_id=request_id)
+            assert row is not None
+            snapshot = view(s, row)
+        self.d.notifier.event(name, snapshot)
 
     def _sub(self, request_id: str, s: object = None) -> str:
         if s is not None:

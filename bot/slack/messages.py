@@ -125,6 +125,8 @@ def event_requester(name: str, req: RequestView, f: dict[str, Any]) -> str | Non
                      f"({perms(req.permissions)}).") if granted is not None and granted != req.permissions
         else None,
         "revoked": revoke_text(req, f) if not req.incident else None,
+        "reveal_checking": f"KuCoin did not confirm the key for `{req.id}`. kukey is checking whether it was "
+                           "created (and will delete it if so); you will be told when you can try again.",
     }
     return texts.get(name)
 

@@ -72,7 +72,8 @@ class KukeyWorld:
         from bot.sandbox.slack.fake import SlackFake
 
         self.master_key = base64.b64encode(os.urandom(32)).decode()
-        self.sandbox = KucoinSandbox(**self.sandbox_kwargs).start()
+        # KuCoin's clock follows the bot's (a FakeClock jumps; real clocks don't), like two NTP-synced hosts
+        self.sandbox = KucoinSandbox(**{"clock": self.clock, **self.sandbox_kwargs}).start()
         self.fake = SlackFake().start()
         for uid, name in NAMES.items():
             self.fake.add_user(uid, name)
