@@ -23,6 +23,8 @@ from bot.domain.policy import Policy, load_policy
 from bot.domain.requests import State
 from bot.errors import KukeyError
 from bot.kucoin.client import KucoinClient
+from bot.metrics import Metrics, MetricsServer
+from bot.metrics import routes as metrics_routes
 from bot.security.crypto import SecretBox
 from bot.services import keys as keys_service
 from bot.services import reveal as reveal_service
@@ -70,7 +72,9 @@ class Services:
 
 class Kukey:
     def __init__(self, app: App, services: Services, slack: WebClient, settings: Settings,
-                 closers: list[Callable[[], Any]]) -> None:
+                 closers: list[Callable[[], Any]], metrics: Metrics) -> None:
+        self.metrics = metrics
+        self._metrics_server: MetricsServer | None = None
         self.app = app
         self.services = services
         self.slack = slack
@@ -87,11 +91,18 @@ class Kukey:
         svc.checkpoints.ensure_scheduled()
         svc.reconciler.ensure_scheduled()
         svc.scheduler.start()
+        if self.settings.metrics_port is not None:
+            self._metrics_server = MetricsServer("0.0.0.0", self.settings.metrics_port, self.routes()).start()
+
+    def routes(self) -> dict[str, Any]:
+        """GET /healthz (the database answers) and /metrics (Prometheus text)."""
+        return metrics_routes(self.metrics, lambda: _healthy(self.services.deps.engine))
 
     def start_http(self, *, host: str = "127.0.0.1", port: int = 0) -> HttpTransport:
         self.start_background()
         secret = self.settings.slack_signing_secret.reveal()
-        self._transport = HttpTransport(self.app, host=host, port=port,
+        self._transport = HttpTransport(self.app, host=host, port=port, get_routes=self.routes(),
+                                        on_ack=self.metrics.slack_ack,
                                         precheck=slack_precheck(secret) if secret else None).start()
         return self._transport
 
@@ -104,6 +115,8 @@ class Kukey:
     def stop(self) -> None:
         if self._transport is not None:
             self._transport.stop()
+        if self._metrics_server is not None:
+            self._metrics_server.stop()
         self.services.scheduler.stop()
         self.services.deps.worker.shutdown(wait=True)  # type: ignore[attr-defined]
         try:
@@ -124,7 +137,8 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
         policy = load_policy(settings.policy_path)
     engine = make_engine(settings.database_url)
     init_db(engine)
-    audit = AuditLog(master, clock)
+    metrics = Metrics()
+    audit = CountedAudit(AuditLog(master, clock), metrics)
     box = SecretBox(master)
     with session_scope(engine) as s:
         audit.record(s, "kukey.started", actor="kukey")
@@ -133,7 +147,7 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     slack = WebClient(token=settings.slack_bot_token.reveal(), base_url=settings.slack_api_url)
     kucoin = KucoinClient(base_url=settings.kucoin_api_url, api_key=settings.kucoin_api_key,
                           api_secret=settings.kucoin_api_secret, api_passphrase=settings.kucoin_api_passphrase,
-                          clock=clock, http=kucoin_http)
+                          clock=clock, http=kucoin_http, observer=metrics.kucoin_call)
     http = httpx.Client(timeout=10.0)
     notifier = SlackNotifier(slack, lambda: current_policy, http=http)
     directory = SlackDirectory(slack)
@@ -170,7 +184,44 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
               client=slack, process_before_response=False, token_verification_enabled=False,
               request_verification_enabled=bool(settings.slack_signing_secret.reveal()))
     listeners.register(app, services)
-    return Kukey(app, services, slack, settings, [kucoin.close, http.close, engine.dispose])
+    metrics.set_requests_source(lambda: _requests_by_state(engine))
+    return Kukey(app, services, slack, settings, [kucoin.close, http.close, engine.dispose], metrics)
+
+
+class CountedAudit:
+    """The audit log, also counting the events that have a metric (approvals, TOTP failures)."""
+
+    def __init__(self, audit: AuditLog, metrics: Metrics) -> None:
+        self._audit = audit
+        self._metrics = metrics
+        self.key_id = audit.key_id
+
+    def record(self, session: Any, action: str, **fields: Any) -> int:
+        seq = self._audit.record(session, action, **fields)
+        if action == "request.approval":
+            self._metrics.approval()
+        elif action == "totp.failed":
+            self._metrics.totp_failure()
+        return seq
+
+
+def _requests_by_state(engine: Any) -> dict[str, int]:
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return {str(state): int(n) for state, n in conn.execute(text("SELECT state, count(*) FROM request GROUP BY state"))}
+
+
+def _healthy(engine: Any) -> bool:
+    from sqlalchemy import text
+
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception:  # any database failure means unhealthy; the reason is in the logs
+        log.exception("health check failed")
+        return False
+    return True
 
 
 def _raise_unless(ok: bool, api_key: str) -> None:

@@ -47,6 +47,7 @@ class KucoinClient:
         sleep: Sleep = time.sleep,
         policy: RetryPolicy | None = None,
         rng: random.Random | None = None,
+        observer: t.Observer | None = None,
     ) -> None:
         self._owns_http = http is None
         self._http = http if http is not None else httpx.Client()
@@ -61,6 +62,7 @@ class KucoinClient:
             sleep=sleep,
             policy=self.policy,
             rng=rng or random.Random(),  # noqa: S311 - jitter, not cryptography
+            observer=observer,
         )
 
     @classmethod

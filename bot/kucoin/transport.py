@@ -13,7 +13,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +84,10 @@ class _Retry(Exception):
         self.skew = skew
 
 
+# (endpoint "METHOD /path", seconds, KuCoin code or exception name): metrics hook, no secrets in it
+Observer = Callable[[str, float, str], None]
+
+
 class _Budget:
     """Attempts and seconds waited so far for one call."""
 
@@ -118,7 +122,9 @@ class Transport:
         sleep: Sleep,
         policy: RetryPolicy,
         rng: random.Random,
+        observer: Observer | None = None,
     ) -> None:
+        self._observer = observer
         self._base_url = base_url.rstrip("/")
         self._creds = creds
         self._clock = clock
@@ -271,18 +277,20 @@ class Transport:
         raise codes.error_for(code=code, http_status=status, method=ep.method, path=ep.path, msg=msg)
 
     # -- logging -------------------------------------------------------------------------------
-    @staticmethod
-    def _log_answer(ep: Endpoint, response: httpx.Response, started: float) -> None:
+    def _log_answer(self, ep: Endpoint, response: httpx.Response, started: float) -> None:
         doc = _json_object(response)
-        code = doc.get("code", "?") if doc is not None else "?"
+        code = str(doc.get("code", "?")) if doc is not None else "?"
         elapsed = (time.monotonic() - started) * 1000
         log.info("kucoin %s %s -> %s (HTTP %d) in %.0f ms", ep.method, ep.path, code, response.status_code,
                  elapsed)
+        if self._observer:
+            self._observer(f"{ep.method} {ep.path}", elapsed / 1000, code)
 
-    @staticmethod
-    def _log_failure(ep: Endpoint, exc: Exception, started: float) -> None:
+    def _log_failure(self, ep: Endpoint, exc: Exception, started: float) -> None:
         elapsed = (time.monotonic() - started) * 1000
         log.warning("kucoin %s %s -> %s after %.0f ms", ep.method, ep.path, type(exc).__name__, elapsed)
+        if self._observer:
+            self._observer(f"{ep.method} {ep.path}", elapsed / 1000, type(exc).__name__)
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any] | None:

@@ -66,6 +66,7 @@ class KukeyWorld:
     scheduler_interval: float = 0.05
     sandbox_kwargs: dict[str, Any] = field(default_factory=dict)
     run_bot: bool = True  # False: the test starts the bot itself (e.g. `kukey run` in a subprocess)
+    env_extra: dict[str, str] = field(default_factory=dict)  # more settings for the bot
 
     def __post_init__(self) -> None:
         from bot.sandbox.kucoin.sandbox import KucoinSandbox
@@ -105,6 +106,7 @@ class KukeyWorld:
             "SLACK_SIGNING_SECRET": self.fake.signing_secret, "SLACK_APP_TOKEN": self.fake.app_token,
             "KUKEY_DATABASE_URL": f"sqlite:///{self.db_path}", "KUKEY_POLICY": str(self.policy_path),
             "KUKEY_MASTER_KEY": self.master_key,
+            **self.env_extra,
         }
         return env
 
