@@ -19,24 +19,32 @@ if TYPE_CHECKING:
 log = logging.getLogger("kukey.slack")
 
 
-def create_text_from_form(values: dict[str, Any]) -> str:
-    """Turn the create modal's state into the equivalent `create ...` text, so one parser checks both."""
+def create_text_from_form(values: Any) -> str:
+    """Turn the create modal's state into the equivalent `create ...` text, so one parser checks both.
+    Inputs of the wrong shape count as empty (a submission may carry junk)."""
 
-    def get(block: str, action: str) -> Any:
-        return values.get(block, {}).get(action, {})
+    def get(block: str, action: str) -> dict[str, Any]:
+        found = values.get(block) if isinstance(values, dict) else None
+        found = found.get(action) if isinstance(found, dict) else None
+        return found if isinstance(found, dict) else {}
 
-    sub = str(get(ids.SUB_BLOCK, ids.SUB_INPUT).get("value") or "").strip()
+    def text(block: str, action: str) -> str:
+        value = get(block, action).get("value")
+        return value.strip() if isinstance(value, str) else ""
+
+    sub = text(ids.SUB_BLOCK, ids.SUB_INPUT)
     parts = ["create", sub or "?"]
-    chosen = [o.get("value") for o in get(ids.PERMS_BLOCK, ids.PERMS_INPUT).get("selected_options") or []]
+    options = get(ids.PERMS_BLOCK, ids.PERMS_INPUT).get("selected_options")
+    chosen = [o.get("value") for o in options if isinstance(o, dict)] if isinstance(options, list) else []
     if chosen:
         parts.append("perms=" + ",".join(str(c) for c in chosen))
-    ips = str(get(ids.IPS_BLOCK, ids.IPS_INPUT).get("value") or "").replace(" ", "")
+    ips = text(ids.IPS_BLOCK, ids.IPS_INPUT).replace(" ", "")
     if ips:
         parts.append("ips=" + ips)
-    expire = (get(ids.EXPIRE_BLOCK, ids.EXPIRE_INPUT).get("selected_option") or {}).get("value")
-    if expire:
-        parts.append(f"expire={expire}")
-    reason = str(get(ids.REASON_BLOCK, ids.REASON_INPUT).get("value") or "").strip()
+    expire = get(ids.EXPIRE_BLOCK, ids.EXPIRE_INPUT).get("selected_option")
+    if isinstance(expire, dict) and isinstance(expire.get("value"), str):
+        parts.append(f"expire={expire['value']}")
+    reason = text(ids.REASON_BLOCK, ids.REASON_INPUT)
     if reason:
         parts.append(reason)
     return " ".join(parts)
@@ -52,8 +60,10 @@ class CommandHandler:
         try:
             cmd = cmds.parse(text, sub_accounts=self.svc.sub_accounts.known())
         except UsageError as exc:
+            # A typo is not a security event: one log line (never the text: it may hold a pasted secret),
+            # no audit event, so nobody can flood the audit log with garbage. Policy refusals are audited.
+            log.info("command rejected", extra={"chars": len(text)})
             ack(text=f"{exc}" + (f"\nUsage: `/kukey {exc.usage}`" if exc.usage else ""))
-            self.svc.inventory.record_rejected(user, text, str(exc), channel)
             return
         trigger = command.get("trigger_id")
         if isinstance(cmd, cmds.Help):
@@ -66,8 +76,8 @@ class CommandHandler:
             self._enroll(ack, user, command.get("user_name") or user)
         elif isinstance(cmd, cmds.Create) and cmd.spec is None:
             ack()
-            client.views_open(trigger_id=trigger, view=blocks.create_modal(self.svc.sub_accounts.known(),
-                                                                             {"c": channel}))
+            form = blocks.create_modal(self.svc.sub_accounts.known() or [], {"c": channel})
+            client.views_open(trigger_id=trigger, view=form)
         elif isinstance(cmd, cmds.Revoke) and self.svc.revoker.is_incident(user, channel):
             ack()
             client.views_open(trigger_id=trigger, view=blocks.totp_modal(

@@ -6,15 +6,17 @@ slow work (KuCoin, Slack posts) to the worker pool. Services never see a Slack p
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot.domain import commands as cmds
-from bot.errors import KukeyError, Refused, UsageError
+from bot.errors import KukeyError, UsageError
 from bot.services.ports import Delivery
 from bot.services.workflow import Origin
 from bot.slack import blocks, ids, messages
@@ -26,85 +28,144 @@ if TYPE_CHECKING:
 log = logging.getLogger("kukey.slack")
 
 
+def _dig(node: Any, *keys: str) -> Any:
+    """node[k1][k2]...; None where a level is missing or not an object (payloads may carry junk)."""
+    for key in keys:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(key)
+    return node
+
+
+def _text(node: Any, *keys: str) -> str:
+    value = _dig(node, *keys)
+    return value if isinstance(value, str) else ""
+
+
 def _meta(view: dict[str, Any]) -> dict[str, str]:
     try:
-        data = json.loads(view.get("private_metadata") or "{}")
-    except ValueError:
+        data = json.loads(_text(view, "private_metadata") or "{}")
+    except (ValueError, RecursionError):
         return {}
-    return data if isinstance(data, dict) else {}
+    return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
 
 
 def _code(view: dict[str, Any]) -> str:
-    value = view.get("state", {}).get("values", {}).get(ids.CODE_BLOCK, {}).get(ids.CODE_INPUT, {}).get("value")
-    return str(value or "").strip()
+    return _text(view, "state", "values", ids.CODE_BLOCK, ids.CODE_INPUT, "value").strip()
 
 
 def _value(body: dict[str, Any]) -> str:
-    acts = body.get("actions") or [{}]
-    return str(acts[0].get("value") or "")
+    acts = body.get("actions")
+    return _text(acts[0] if isinstance(acts, list) and acts else None, "value")
+
+
+def _user(body: dict[str, Any]) -> str:
+    return _text(body, "user", "id")
+
+
+def _refuse(ack: Ack, block: str, message: str, reason: str) -> None:
+    """Keep the modal open with `message` under `block`; one log line says why (never what was typed)."""
+    log.info("interaction refused", extra={"reason": reason})
+    ack(response_action="errors", errors={block: message})
+
+
+def _why(exc: KukeyError) -> str:
+    return getattr(exc, "reason", "") or type(exc).__name__
+
+
+def _tell(respond: Respond, body: dict[str, Any], message: str, reason: str) -> None:
+    """Answer a click privately; one log line says why."""
+    log.info("interaction refused", extra={"reason": reason})
+    if body.get("response_url"):
+        respond(text=message, response_type="ephemeral", replace_original=False)
+
+
+def _acked_first(listener: Callable[..., None]) -> Callable[..., None]:
+    """Bolt drops an ack already given when its listener raises afterwards, and Slack's request then hangs
+    until Bolt's ack timeout. After the ack, a failure is logged here once and the ack stands."""
+
+    @functools.wraps(listener)
+    def run(**kwargs: Any) -> None:
+        try:
+            listener(**kwargs)
+        except Exception as exc:
+            if kwargs["ack"].response is None:
+                raise  # not acked yet: Bolt's error handler answers and logs it
+            if isinstance(exc, KukeyError):
+                log.warning("request failed after its ack", extra={"error": type(exc).__name__,
+                                                                    "detail": str(exc)})
+            else:
+                log.exception("listener failed after its ack", exc_info=exc)
+
+    return run
 
 
 def register(app: App, svc: Services) -> None:
     commands = CommandHandler(svc)
 
     @app.command(ids.COMMAND)
+    @_acked_first
     def on_command(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
         commands.handle(ack, command, respond, client)
 
     @app.action(ids.APPROVE)
+    @_acked_first
     def on_approve(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         ack()
-        rid, user = _value(body), body["user"]["id"]
+        rid, user = _value(body), _user(body)
         out = svc.workflow.may_start_approval(rid, user)
         if not out.ok:
-            respond(text=out.message, response_type="ephemeral", replace_original=False)
+            _tell(respond, body, out.message, out.reason)
             return
         client.views_open(trigger_id=body["trigger_id"], view=blocks.totp_modal(
             ids.APPROVE_VIEW, "Approve request", f"Approve request `{rid}`: enter your current TOTP code.",
             {"r": rid}, submit="Approve"))
 
     @app.view(ids.APPROVE_VIEW)
+    @_acked_first
     def on_approve_code(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        rid, user = _meta(view).get("r", ""), body["user"]["id"]
+        rid, user = _meta(view).get("r", ""), _user(body)
         try:
             out = svc.workflow.approve(rid, user, _code(view))
         except KukeyError as exc:
-            ack(response_action="errors", errors={ids.CODE_BLOCK: messages.for_user(exc)})
+            _refuse(ack, ids.CODE_BLOCK, messages.for_user(exc), _why(exc))
             return
         if not out.ok:
-            ack(response_action="errors", errors={ids.CODE_BLOCK: out.message})
+            _refuse(ack, ids.CODE_BLOCK, out.message, out.reason)
             return
         ack()
 
     @app.action(ids.DENY)
+    @_acked_first
     def on_deny(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         ack()
-        rid, user = _value(body), body["user"]["id"]
+        rid, user = _value(body), _user(body)
         decision = svc.rules.may_deny_now(rid, user)
         if not decision.ok:
-            respond(text=decision.message, response_type="ephemeral", replace_original=False)
+            _tell(respond, body, decision.message, decision.reason)
             return
         client.views_open(trigger_id=body["trigger_id"], view=blocks.deny_modal(rid))
 
     @app.view(ids.DENY_VIEW)
+    @_acked_first
     def on_deny_reason(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        values = view.get("state", {}).get("values", {})
-        reason = str(values.get(ids.REASON_BLOCK, {}).get(ids.REASON_INPUT, {}).get("value") or "").strip()
-        out = svc.workflow.deny(_meta(view).get("r", ""), body["user"]["id"], reason)
+        reason = _text(view, "state", "values", ids.REASON_BLOCK, ids.REASON_INPUT, "value").strip()
+        out = svc.workflow.deny(_meta(view).get("r", ""), _user(body), reason)
         if not out.ok:
-            ack(response_action="errors", errors={ids.REASON_BLOCK: out.message})
+            _refuse(ack, ids.REASON_BLOCK, out.message, out.reason)
             return
         ack()
 
     @app.action(ids.REVEAL)
+    @_acked_first
     def on_reveal(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         ack()
-        rid, user = _value(body), body["user"]["id"]
+        rid, user = _value(body), _user(body)
         out = svc.reveal.check(rid, user)
         if not out.ok:
-            respond(text=out.message, response_type="ephemeral", replace_original=False)
+            _tell(respond, body, out.message, out.reason)
             return
-        delivery = {"r": rid, "u": body.get("response_url", "")}
+        delivery = {"r": rid, "u": _text(body, "response_url")}
         if out.data.get("needs_totp"):
             client.views_open(trigger_id=body["trigger_id"], view=blocks.totp_modal(
                 ids.REVEAL_VIEW, "Reveal key", f"Reveal the key for `{rid}`: enter YOUR current TOTP code. "
@@ -113,89 +174,103 @@ def register(app: App, svc: Services) -> None:
         _start_reveal(svc, rid, user, None, delivery["u"], respond=respond)
 
     @app.view(ids.REVEAL_VIEW)
+    @_acked_first
     def on_reveal_code(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        meta, user = _meta(view), body["user"]["id"]
+        meta, user = _meta(view), _user(body)
         try:
             out = svc.reveal.begin(meta.get("r", ""), user, _code(view))
         except KukeyError as exc:
-            ack(response_action="errors", errors={ids.CODE_BLOCK: messages.for_user(exc)})
+            _refuse(ack, ids.CODE_BLOCK, messages.for_user(exc), _why(exc))
             return
         if not out.ok:
-            ack(response_action="errors", errors={ids.CODE_BLOCK: out.message})
+            _refuse(ack, ids.CODE_BLOCK, out.message, out.reason)
             return
         ack()
-        svc.deps.later(svc.reveal.run, meta.get("r", ""), Delivery(meta.get("u", ""), user), out.data["passphrase"])
+        svc.deps.later(svc.reveal.run, meta.get("r", ""), Delivery(meta.get("u", ""), user),
+                       out.data["passphrase"])
 
     @app.action(ids.WIPE)
+    @_acked_first
     def on_wipe(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        respond(delete_original=True)
-        svc.inventory.record_wipe(body["user"]["id"], _value(body))
+        if body.get("response_url"):
+            respond(delete_original=True)
+        svc.inventory.record_wipe(_user(body), _value(body))
 
     @app.action(ids.ENROLL_CONFIRM)
+    @_acked_first
     def on_enroll_confirm(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
         client.views_open(trigger_id=body["trigger_id"], view=blocks.totp_modal(
             ids.ENROLL_VIEW, "Confirm enrollment", "Enter the code your authenticator shows for kukey.",
-            {"u": body.get("response_url", "")}))
+            {"u": _text(body, "response_url")}))
 
     @app.view(ids.ENROLL_VIEW)
     @app.view(ids.REENROLL_NEW_VIEW)
+    @_acked_first
     def on_enroll_code(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         try:
-            svc.enrollment.confirm(body["user"]["id"], _code(view))
+            svc.enrollment.confirm(_user(body), _code(view))
         except KukeyError as exc:
-            ack(response_action="errors", errors={ids.CODE_BLOCK: messages.for_user(exc)})
+            _refuse(ack, ids.CODE_BLOCK, messages.for_user(exc), _why(exc))
             return
         ack(response_action="clear")
         url = _meta(view).get("u")
         if url:  # replace the ephemeral that showed the seed, so it is not left on screen
-            svc.deps.later(svc.notifier.respond, url, {"replace_original": True,
-                                                       "text": "TOTP enrollment confirmed. You can approve now."})
+            done = "TOTP enrollment confirmed. You can approve now."
+            svc.deps.later(svc.notifier.respond, url, {"replace_original": True, "text": done})
 
     @app.action(ids.REENROLL)
+    @_acked_first
     def on_reenroll(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
         client.views_open(trigger_id=body["trigger_id"], view=blocks.totp_modal(
             ids.REENROLL_VIEW, "Re-enroll", "Enter your CURRENT code to replace your authenticator seed.",
-            {"u": body.get("response_url", "")}))
+            {"u": _text(body, "response_url")}))
 
     @app.view(ids.REENROLL_VIEW)
+    @_acked_first
     def on_reenroll_code(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        user = body["user"]["id"]
+        user = _user(body)
         try:
-            new = svc.enrollment.start(user, account=body["user"].get("username") or user, current_code=_code(view))
+            new = svc.enrollment.start(user, account=_text(body, "user", "username") or user,
+                                       current_code=_code(view))
         except KukeyError as exc:
-            ack(response_action="errors", errors={ids.CODE_BLOCK: messages.for_user(exc)})
+            _refuse(ack, ids.CODE_BLOCK, messages.for_user(exc), _why(exc))
             return
         ack(response_action="update", view=blocks.reenroll_new_modal(new.uri.reveal(), new.seed.reveal(),
                                                                       _meta(view)))
 
     @app.view(ids.REVOKE_VIEW)
+    @_acked_first
     def on_revoke_code(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        meta, user = _meta(view), body["user"]["id"]
+        meta, user = _meta(view), _user(body)
         try:
             cmd = cmds.parse(meta.get("t", ""))
-            assert isinstance(cmd, cmds.Revoke)
+            if not isinstance(cmd, cmds.Revoke):
+                raise UsageError("This form no longer describes a revoke; run `/kukey revoke` again.")
             out = svc.revoker.incident(user, meta.get("c", ""), cmd, _code(view), dedupe_key=meta.get("d"))
         except KukeyError as exc:
-            ack(response_action="errors", errors={ids.CODE_BLOCK: messages.for_user(exc)})
+            _refuse(ack, ids.CODE_BLOCK, messages.for_user(exc), _why(exc))
             return
         ack()
         svc.deps.later(svc.scheduler.run_now, "revoke", out.data["request_id"])
 
     @app.view(ids.CREATE_VIEW)
+    @_acked_first
     def on_create_form(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        user, meta = body["user"]["id"], _meta(view)
-        text = create_text_from_form(view.get("state", {}).get("values", {}))
+        user, meta = _user(body), _meta(view)
+        text = create_text_from_form(_dig(view, "state", "values"))
         try:
             cmd = cmds.parse(text, sub_accounts=svc.sub_accounts.known())
+            if not isinstance(cmd, cmds.Create):
+                raise UsageError("The form describes no key to create.")
         except UsageError as exc:
-            ack(response_action="errors", errors={ids.SUB_BLOCK: messages.for_user(exc)[:150]})
+            _refuse(ack, ids.SUB_BLOCK, messages.for_user(exc)[:150], "usage")
             return
         ack()
-        assert isinstance(cmd, cmds.Create)
-        svc.deps.later(commands.submit_from_form, user, cmd, Origin(meta.get("c", ""), body.get("trigger_id")))
+        svc.deps.later(commands.submit_from_form, user, cmd, Origin(meta.get("c", ""),
+                                                                           _text(body, "trigger_id") or None))
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any], logger: logging.Logger) -> None:

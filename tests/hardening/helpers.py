@@ -1,0 +1,103 @@
+"""What the hardening tests share: a picture of everything the bot holds, raw HTTP, signed payloads."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from bot.sandbox.slack.driver import Ack, SlackDriver
+from bot.testing.world import KukeyWorld
+
+SUB_ACCOUNTS = ("alpha-trading", "beta-spot", "gamma-frozen", "delta-research")
+
+
+def snapshot(world: KukeyWorld) -> dict[str, Any]:
+    """Every row that matters (requests, approvals, keys, jobs, TOTP uses), the audit log's count and head
+    hash, and the keys KuCoin holds: equal snapshots mean nothing happened."""
+    db = sqlite3.connect(f"file:{world.db_path}?mode=ro", uri=True)
+    try:
+        rows = {table: db.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()  # noqa: S608 - fixed names
+                for table in ("request", "approval", "api_key", "job", "totp_use", "enrollment", "seen")}
+        head = db.execute("SELECT count(*), (SELECT hash FROM audit_event ORDER BY seq DESC LIMIT 1) "
+                          "FROM audit_event").fetchone()
+    finally:
+        db.close()
+    kucoin = {sub: sorted(k["apiKey"] for k in world.sandbox.keys(sub)) for sub in SUB_ACCOUNTS}
+    return {"rows": rows, "audit": head, "kucoin": kucoin}
+
+
+def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """What differs between two snapshots, table by table ({} when nothing does)."""
+    out: dict[str, Any] = {}
+    for table in before["rows"]:
+        gone = [r for r in before["rows"][table] if r not in after["rows"][table]]
+        new = [r for r in after["rows"][table] if r not in before["rows"][table]]
+        if gone or new:
+            out[table] = {"before": gone, "after": new}
+    for part in ("audit", "kucoin"):
+        if before[part] != after[part]:
+            out[part] = {"before": before[part], "after": after[part]}
+    return out
+
+
+def audit_actions(world: KukeyWorld, *, since: int = 0) -> list[str]:
+    """The audit log's actions after event number `since`, in order."""
+    db = sqlite3.connect(f"file:{world.db_path}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT action FROM audit_event WHERE seq > ? ORDER BY seq", (since,))
+        return [r[0] for r in rows]
+    finally:
+        db.close()
+
+
+def posted(world: KukeyWorld) -> bool:
+    """Every request's approval post is recorded (the bot stores its ts a moment after posting it)."""
+    db = sqlite3.connect(f"file:{world.db_path}?mode=ro", uri=True)
+    try:
+        return not db.execute("SELECT 1 FROM request WHERE thread_ts IS NULL AND incident = 0").fetchone()
+    finally:
+        db.close()
+
+
+def audit_count(world: KukeyWorld) -> int:
+    db = sqlite3.connect(f"file:{world.db_path}?mode=ro", uri=True)
+    try:
+        return int(db.execute("SELECT count(*) FROM audit_event").fetchone()[0])
+    finally:
+        db.close()
+
+
+def form(payload: dict[str, Any]) -> bytes:
+    """An interaction as Slack posts it: `payload=<json>` form-encoded."""
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def send_signed(driver: SlackDriver, body: bytes) -> Ack:
+    return driver.send_raw(body, driver.signed_headers(body))
+
+
+def exchange(url: str, head: str, body: bytes = b"") -> int:
+    """Write one raw HTTP request (`head` is the request line and headers, without the blank line) and
+    return the status the server answers; for requests urllib would not send as they are."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(head.replace("\n", "\r\n").encode("latin-1") + b"\r\n\r\n" + body)
+        answer = b""
+        while b"\r\n" not in answer:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    return int(answer.split(b" ", 2)[1])
+
+
+def concurrently(calls: Iterable[Callable[[], Any]], workers: int = 20) -> list[Any]:
+    """Run every call at once (one thread each, up to `workers`) and return their results in order."""
+    calls = list(calls)
+    with ThreadPoolExecutor(max_workers=min(workers, len(calls))) as pool:
+        return list(pool.map(lambda call: call(), calls))
