@@ -20,7 +20,6 @@ from slack_sdk import WebClient
 from bot.config import Settings
 from bot.domain.clock import Clock, SystemClock
 from bot.domain.policy import Policy, load_policy
-from bot.domain.requests import State
 from bot.errors import KukeyError
 from bot.kucoin.client import KucoinClient
 from bot.metrics import Metrics, MetricsServer
@@ -31,11 +30,11 @@ from bot.services import reveal as reveal_service
 from bot.services import revoke as revoke_service
 from bot.services import workflow as workflow_service
 from bot.services.checkpoints import CHECKPOINT_JOB, Checkpoints
-from bot.services.reconcile import RECONCILE_JOB, Reconciler
 from bot.services.deps import Deps
 from bot.services.enrollment import EnrollmentService
 from bot.services.inventory import Inventory, SubAccounts
 from bot.services.keys import KeyDeleter
+from bot.services.reconcile import RECONCILE_JOB, Reconciler
 from bot.services.reveal import Reveal
 from bot.services.revoke import Revoker
 from bot.services.rotate import OldKeyDeletion
@@ -46,7 +45,6 @@ from bot.slack import listeners
 from bot.slack.directory import SlackDirectory
 from bot.slack.notifier import SlackNotifier
 from bot.slack.transport import HttpTransport, SocketTransport, slack_precheck
-from bot.storage import repos
 from bot.storage.audit import AuditLog
 from bot.storage.db import init_db, make_engine, session_scope
 
@@ -180,7 +178,8 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     scheduler.on(RECONCILE_JOB, services.reconciler.job)
     bolt_log = logging.getLogger("kukey.bolt")
     bolt_log.setLevel(logging.ERROR)  # the transport logs each refused request once; Bolt would repeat it
-    app = App(logger=bolt_log, token=settings.slack_bot_token.reveal(), signing_secret=settings.slack_signing_secret.reveal() or None,
+    app = App(logger=bolt_log, token=settings.slack_bot_token.reveal(),
+              signing_secret=settings.slack_signing_secret.reveal() or None,
               client=slack, process_before_response=False, token_verification_enabled=False,
               request_verification_enabled=bool(settings.slack_signing_secret.reveal()))
     listeners.register(app, services)
@@ -209,7 +208,8 @@ def _requests_by_state(engine: Any) -> dict[str, int]:
     from sqlalchemy import text
 
     with engine.connect() as conn:
-        return {str(state): int(n) for state, n in conn.execute(text("SELECT state, count(*) FROM request GROUP BY state"))}
+        rows = conn.execute(text("SELECT state, count(*) FROM request GROUP BY state"))
+        return {str(state): int(n) for state, n in rows}
 
 
 def _healthy(engine: Any) -> bool:

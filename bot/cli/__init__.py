@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:
-        print(f"kukey: configuration problem:\n  " + str(exc).replace("\n", "\n  "), file=sys.stderr)
+        print("kukey: configuration problem:\n  " + str(exc).replace("\n", "\n  "), file=sys.stderr)
         return 2
     except KukeyError as exc:
         print(f"kukey: {exc}", file=sys.stderr)

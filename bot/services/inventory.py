@@ -125,7 +125,8 @@ class Inventory:
             self.d.audit.record(s, "audit.viewed", actor=user, sub_account=sub, detail={"n": n})
         if not events:
             return "No audit events."
-        return "Newest first:\n" + "\n".join(f"`{e.seq}` {e.ts} {e.action} {e.actor} {e.request_id or ''} {e.api_key or ''} "
+        return "Newest first:\n" + "\n".join(
+            f"`{e.seq}` {e.ts} {e.action} {e.actor} {e.request_id or ''} {e.api_key or ''} "
                          f"{e.outcome}" for e in events)
 
     def record_rejected(self, user: str, text: str, why: str, channel: str) -> None:

@@ -39,7 +39,8 @@ class Findings:
                   for s, k in self.gone]
         lines += [f"• `{k}` in *{s}* was not created by kukey: check who made it; revoke it in KuCoin's web UI "
                   "if nobody owns it." for s, k in self.unknown]
-        lines += [f"• `{k}` in *{s}* is {d} days old, due for rotation: `/kukey rotate {s} {k}`" for s, k, d in self.due]
+        lines += [f"• `{k}` in *{s}* is {d} days old, due for rotation: `/kukey rotate {s} {k}`"
+                  for s, k, d in self.due]
         lines += [f"• *{s}*: KuCoin did not answer; checked next time." for s in self.unreachable]
         if len(lines) == 1:
             lines.append("Everything matches KuCoin; no key is due for rotation.")

@@ -35,7 +35,7 @@ class Revoker:
         decision = self.rules.may_revoke_alone(user, channel)
         if not decision.allowed:
             raise Refused(decision.message, reason=decision.reason)
-        rule = self.rules.rule(cmd.sub_account)
+        self.rules.rule(cmd.sub_account)  # a sub-account no rule covers is refused (Refused)
         step = self.d.enrollment.check(user, code, purpose="incident_revoke",
                                        lockout=Lockout(*self.rules.totp_lockout()))
         now = self.d.clock.now()

@@ -43,7 +43,9 @@ def summary(req: RequestView) -> str:
                   f"*IP whitelist:* {', '.join(req.ips) or 'none'}",
                   f"*Expires after:* {expiry(req.expire_days)}"]
     if req.kind == "rotate":
-        lines.append(f"*Old key goes:* {'right after the new key is revealed' if not req.grace_minutes else f'{req.grace_minutes} min after the reveal'}")
+        goes = (f"{req.grace_minutes} min after the reveal" if req.grace_minutes
+                else "right after the new key is revealed")
+        lines.append(f"*Old key goes:* {goes}")
     lines += [f"*Reason:* {req.reason or '-'}",
               f"*Approvals:* {len(req.approvers)} of {req.approvals_needed}"
               + (f" ({', '.join(who(a) for a in req.approvers)})" if req.approvers else ""),

@@ -129,7 +129,7 @@ class KukeyWorld:
         import sys
 
         env = {**os.environ, **self.env(), **(extra_env or {})}
-        return subprocess.Popen([sys.executable, "-m", "bot", *args], env=env, stdout=subprocess.PIPE,
+        return subprocess.Popen([sys.executable, "-m", "bot", *args], env=env, stdout=subprocess.PIPE,  # noqa: S603
                                 stderr=subprocess.STDOUT, text=True)
 
     def start_process(self, **extra_env: str) -> None:
@@ -149,9 +149,8 @@ class KukeyWorld:
                 self.driver = SlackDriver(self.fake, url=match.group(1))
                 import threading
 
-                out = self.process.stdout
                 self.process_output = seen
-                threading.Thread(target=lambda: seen.extend(out), daemon=True).start()  # keep the pipe drained
+                threading.Thread(target=seen.extend, args=(self.process.stdout,), daemon=True).start()  # drain
                 return
         raise AssertionError("`kukey run` did not start:\n" + "".join(seen))
 

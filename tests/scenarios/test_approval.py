@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from bot.testing.world import (APPROVALS, APPROVER, APPROVER2, OUTSIDER, REQUESTER, TRADING, KukeyWorld, Story,
-                               default_policy)
+from bot.testing.world import (
+    APPROVALS,
+    APPROVER,
+    APPROVER2,
+    OUTSIDER,
+    REQUESTER,
+    TRADING,
+    KukeyWorld,
+    Story,
+    default_policy,
+)
 
 CREATE = "create alpha-trading perms=Spot ips=203.0.113.5 expire=30 market making"
 

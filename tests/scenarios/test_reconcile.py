@@ -5,10 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from bot.domain.clock import SystemClock
 from bot.domain.keys import KeySpec, Permission
 from bot.kucoin.client import KucoinClient
 from bot.kucoin.models import generate_passphrase
-from bot.domain.clock import SystemClock
 from bot.testing.world import APPROVALS, KukeyWorld, Story
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.sandbox.slack.driver import SlackDriver
-from bot.testing.world import TRADING, REQUESTER, KukeyWorld
+from bot.testing.world import REQUESTER, TRADING, KukeyWorld
 
 
 @pytest.fixture
