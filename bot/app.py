@@ -116,7 +116,7 @@ class Kukey:
         if self._metrics_server is not None:
             self._metrics_server.stop()
         self.services.scheduler.stop()
-        self.services.deps.worker.shutdown(wait=True)  # type: ignore[attr-defined]
+        self.services.deps.worker.shutdown(wait=True)
         try:
             with session_scope(self.services.deps.engine) as s:
                 self.services.deps.audit.record(s, "kukey.stopped", actor="kukey")
@@ -136,7 +136,7 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     engine = make_engine(settings.database_url)
     init_db(engine)
     metrics = Metrics()
-    audit = CountedAudit(AuditLog(master, clock), metrics)
+    audit = CountedAudit(master, clock, metrics)
     box = SecretBox(master)
     with session_scope(engine) as s:
         audit.record(s, "kukey.started", actor="kukey")
@@ -187,16 +187,17 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     return Kukey(app, services, slack, settings, [kucoin.close, http.close, engine.dispose], metrics)
 
 
-class CountedAudit:
+class CountedAudit(AuditLog):
     """The audit log, also counting the events that have a metric (approvals, TOTP failures)."""
 
-    def __init__(self, audit: AuditLog, metrics: Metrics) -> None:
-        self._audit = audit
+    __slots__ = ("_metrics",)
+
+    def __init__(self, master_key: bytes, clock: Clock, metrics: Metrics) -> None:
+        super().__init__(master_key, clock)
         self._metrics = metrics
-        self.key_id = audit.key_id
 
     def record(self, session: Any, action: str, **fields: Any) -> int:
-        seq = self._audit.record(session, action, **fields)
+        seq = super().record(session, action, **fields)
         if action == "request.approval":
             self._metrics.approval()
         elif action == "totp.failed":

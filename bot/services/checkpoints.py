@@ -4,7 +4,7 @@ and on demand, so that rewriting the whole file or cutting its tail is detectabl
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.services.deps import Deps
 from bot.storage import repos
@@ -42,5 +42,5 @@ class Checkpoints:
         with session_scope(self.d.engine) as s:
             repos.schedule(s, kind=CHECKPOINT_JOB, ref=GLOBAL, run_at=self._next())
 
-    def _next(self):  # type: ignore[no-untyped-def]
+    def _next(self) -> datetime:
         return self.d.clock.now() + timedelta(minutes=self.d.policy().checkpoint_minutes)

@@ -10,6 +10,7 @@ Every finding is an audit event.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -48,7 +49,7 @@ class Findings:
 
 
 class Reconciler:
-    def __init__(self, deps: Deps, sub_accounts: callable) -> None:  # type: ignore[valid-type]
+    def __init__(self, deps: Deps, sub_accounts: Callable[[], list[str]]) -> None:
         self.d = deps
         self._subs = sub_accounts
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from sqlalchemy.engine import Engine
+
 from bot.domain import commands as cmds
 from bot.domain import decisions as dec
 from bot.domain.keys import KeySpec
@@ -20,7 +22,7 @@ from bot.storage.tables import Enrollment
 
 class Rules:
     def __init__(self, *, policy: Callable[[], Policy], directory: Directory, kucoin: KucoinPort,
-                 engine: object, clock: object) -> None:
+                 engine: Engine, clock: object) -> None:
         self._policy = policy
         self._directory = directory
         self._kucoin = kucoin

@@ -11,6 +11,8 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 
+from sqlalchemy.engine import Engine
+
 from bot.domain.clock import Clock
 from bot.storage import repos
 from bot.storage.db import session_scope
@@ -21,7 +23,7 @@ LEASE = timedelta(minutes=2)
 
 
 class Scheduler:
-    def __init__(self, *, engine: object, clock: Clock, interval: float = 1.0, lease: timedelta = LEASE) -> None:
+    def __init__(self, *, engine: Engine, clock: Clock, interval: float = 1.0, lease: timedelta = LEASE) -> None:
         self._lease = lease
         self._engine = engine
         self._clock = clock
