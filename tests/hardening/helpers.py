@@ -27,7 +27,7 @@ def snapshot(world: KukeyWorld) -> dict[str, Any]:
                           "FROM audit_event").fetchone()
     finally:
         db.close()
-    kucoin = {sub: sorted(k["apiKey"] for k in world.sandbox.keys(sub)) for sub in SUB_ACCOUNTS}
+    kucoin = {sub: sorted(k["api_key"] for k in world.sandbox.keys(sub)) for sub in SUB_ACCOUNTS}
     return {"rows": rows, "audit": head, "kucoin": kucoin}
 
 
