@@ -19,7 +19,9 @@ import logging
 import re
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -114,6 +116,20 @@ class RedactionFilter(logging.Filter):
         return True
 
 
+# The request a thread is working on; every log line it writes carries it as `request_id`.
+current_request: ContextVar[str | None] = ContextVar("kukey_request_id", default=None)
+
+
+@contextmanager
+def bound_request(request_id: str | None) -> Iterator[None]:
+    """Within this block, log lines carry `request_id` (unless the call passes its own)."""
+    token = current_request.set(request_id)
+    try:
+        yield
+    finally:
+        current_request.reset(token)
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts, level, logger, msg, the extra fields, exc/stack when present."""
 
@@ -124,6 +140,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        request_id = getattr(record, "request_id", None) or current_request.get()
+        if request_id:
+            out["request_id"] = request_id
         for name, value in vars(record).items():
             if name not in _STANDARD and name not in out:
                 out[name] = value

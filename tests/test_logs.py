@@ -152,3 +152,28 @@ def test_a_broken_format_string_does_not_break_the_caller(stream: io.StringIO) -
     """A log call whose arguments do not match its format is still written and raises nothing."""
     LOGGER.info("two %s %s", "only-one")
     assert "log arguments did not match" in str(_lines(stream)[0]["msg"])
+
+
+def test_log_lines_carry_the_bound_request_id() -> None:
+    """Inside `bound_request`, every JSON log line names the request it belongs to; outside, none does."""
+    import io
+    import json
+    import logging as stdlib_logging
+
+    from bot.logs import bound_request, configure_logging
+
+    stream = io.StringIO()
+    root = stdlib_logging.getLogger()
+    saved = (root.level, list(root.handlers))
+    handler = configure_logging("INFO", stream=stream)
+    try:
+        log = stdlib_logging.getLogger("kukey.test")
+        with bound_request("KK-ABCDEFGH"):
+            log.info("inside")
+        log.info("outside")
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved[0])
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(line["msg"], line.get("request_id")) for line in lines] == [("inside", "KK-ABCDEFGH"),
+                                                                          ("outside", None)]

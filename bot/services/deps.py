@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -43,9 +44,11 @@ class Deps:
     def later(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Run slow work after the ack, on the worker pool; failures are logged, never lost silently."""
 
+        context = contextvars.copy_context()  # the worker keeps the caller's request id for its logs
+
         def run() -> None:
             try:
-                fn(*args, **kwargs)
+                context.run(fn, *args, **kwargs)
             except Exception:  # the worker's last line of defence: log, the scheduler/recovery retries
                 log.exception("background task failed", extra={"task": getattr(fn, "__name__", "?")})
 

@@ -14,6 +14,7 @@ from datetime import timedelta
 from sqlalchemy.engine import Engine
 
 from bot.domain.clock import Clock
+from bot.logs import bound_request
 from bot.storage import repos
 from bot.storage.db import session_scope
 
@@ -72,7 +73,8 @@ class Scheduler:
             if handler is None:
                 error = f"no handler for {kind}"
             else:
-                handler(ref)
+                with bound_request(ref if ref.startswith("KK-") else None):
+                    handler(ref)
         except Exception as exc:  # a job failure is recorded and retried, never fatal to the loop
             log.exception("job failed", extra={"kind": kind, "ref": ref})
             error = f"{type(exc).__name__}: {exc}"
