@@ -97,3 +97,46 @@ def test_socket_mode_happy_path(tmp_path: Path) -> None:
         key = Story(world).create_key()
         assert _ids(world) == [key]
         assert world.fake.unacked() == []
+
+
+def test_revoke_all_names_keys_kukey_cannot_revoke(story: Story) -> None:
+    """`revoke all` deletes kukey's keys and lists a key made outside kukey with what to do about it."""
+    from bot.domain.clock import SystemClock
+    from bot.domain.keys import KeySpec
+    from bot.kucoin.client import KucoinClient
+    from bot.kucoin.models import generate_passphrase
+
+    ours = story.create_key()
+    creds = story.w.sandbox.master_credentials
+    with KucoinClient(base_url=story.w.sandbox.url, api_key=creds.api_key, api_secret=creds.api_secret,
+                      api_passphrase=creds.api_passphrase, clock=SystemClock()) as outside:
+        foreign = outside.create_key(KeySpec("alpha-trading"), passphrase=generate_passphrase(), remark="manual")
+    story.w.driver.slash(RESPONDER, INCIDENT, "revoke alpha-trading all")
+    assert not story.w.submit(RESPONDER, {"code": story.w.code(RESPONDER)}).errors
+    story.w.wait(lambda: _ids(story.w) == [foreign.api_key], what="kukey's key revoked")
+    note = story.w.wait(lambda: next((m for m in story.w.fake.messages(INCIDENT) if ours in m.content), None),
+                        what="announcement")
+    assert foreign.api_key in note.content and "web UI" in note.content
+
+
+def test_reveal_offer_falls_back_to_a_direct_message(story: Story) -> None:
+    """If the requester can no longer get an ephemeral where they asked (they left the channel), the Reveal
+    button comes by direct message, and the secret is still shown only ephemerally."""
+    post = story.request("create alpha-trading perms=Spot ips=203.0.113.5 expire=30")
+    story.w.fake.leave(TRADING, REQUESTER)
+    assert not story.approve(post, APPROVER).errors
+    dm = story.w.fake.dm(REQUESTER)
+    story.w.wait(lambda: any("Reveal key" in m.button_labels for m in story.w.fake.messages(dm)), what="DM offer")
+    key = story.reveal()
+    assert _ids(story.w) == [key]
+    assert not any("Secret" in m.content for m in story.w.fake.messages(dm))
+
+
+def test_status_of_a_request(story: Story) -> None:
+    """`status <id>` shows the state, approvals and deadlines of one request; an unknown id is said so."""
+    post = story.request("create alpha-trading perms=Spot ips=203.0.113.5 expire=30")
+    request_id = post.content.split("request `")[1].split("`")[0]
+    ack = story.w.driver.slash(REQUESTER, TRADING, f"status {request_id}")
+    assert "pending" in ack.message()["text"] and "0/1 approvals" in ack.message()["text"]
+    ack = story.w.driver.slash(REQUESTER, TRADING, "status KK-ZZZZZZZZ")
+    assert "no request" in ack.message()["text"]
