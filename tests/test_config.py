@@ -1,0 +1,76 @@
+"""Settings come from environment variables; every problem is named, one line each, never a traceback."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from bot import config
+from bot.config import Settings
+from bot.errors import ConfigError
+
+KEY = base64.b64encode(b"k" * 32).decode()
+GOOD = {
+    "KUCOIN_API_KEY": "65a1f0c2d4e5f60718293a4b", "KUCOIN_API_SECRET": "s", "KUCOIN_API_PASSPHRASE": "p",
+    "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1", "SLACK_SIGNING_SECRET": "sig",
+    "KUKEY_MASTER_KEY": KEY,
+}
+ALL = [config.KUCOIN, config.SLACK_SOCKET, config.MASTER_KEY]
+
+
+def test_defaults_and_secrets_hidden() -> None:
+    """A complete environment gives the documented defaults, and no secret shows in the repr."""
+    s = Settings.from_env(GOOD, need=ALL)
+    assert s.kucoin_api_url == "https://api.kucoin.com"
+    assert s.slack_api_url == "https://slack.com/api/"
+    assert s.database_url == "sqlite:///kukey.db"
+    assert s.master_key_bytes() == b"k" * 32
+    assert "xoxb-1" not in repr(s) and KEY not in repr(s) and "sig" not in repr(s).replace("signing", "")
+
+
+@pytest.mark.parametrize(("changes", "variable", "words"), [
+    ({"KUCOIN_API_KEY": ""}, "KUCOIN_API_KEY", "is not set"),
+    ({"KUCOIN_API_SECRET": ""}, "KUCOIN_API_SECRET", "is not set"),
+    ({"KUCOIN_API_PASSPHRASE": ""}, "KUCOIN_API_PASSPHRASE", "is not set"),
+    ({"KUCOIN_API_URL": "api.kucoin.com"}, "KUCOIN_API_URL", "not an http(s) URL"),
+    ({"SLACK_API_URL": "ftp://x"}, "SLACK_API_URL", "not an http(s) URL"),
+    ({"SLACK_BOT_TOKEN": "xoxp-1"}, "SLACK_BOT_TOKEN", "starts with xoxb-"),
+    ({"SLACK_APP_TOKEN": ""}, "SLACK_APP_TOKEN", "is not set"),
+    ({"SLACK_APP_TOKEN": "xoxb-1"}, "SLACK_APP_TOKEN", "starts with xapp-"),
+    ({"KUKEY_DATABASE_URL": "postgres://x"}, "KUKEY_DATABASE_URL", "sqlite:///"),
+    ({"KUKEY_MASTER_KEY": ""}, "KUKEY_MASTER_KEY", "kukey keygen"),
+    ({"KUKEY_MASTER_KEY": "not base64!"}, "KUKEY_MASTER_KEY", "not valid base64"),
+    ({"KUKEY_MASTER_KEY": base64.b64encode(b"short").decode()}, "KUKEY_MASTER_KEY", "exactly 32 bytes"),
+    ({"KUKEY_METRICS_PORT": "http"}, "KUKEY_METRICS_PORT", "port number"),
+    ({"KUKEY_LOG_LEVEL": "LOUD"}, "KUKEY_LOG_LEVEL", "DEBUG, INFO"),
+    ({"KUKEY_LEASE_SECONDS": "0"}, "KUKEY_LEASE_SECONDS", "1-3600"),
+])
+def test_each_problem_is_named(changes: dict[str, str], variable: str, words: str) -> None:
+    """Each missing or malformed variable gets a message naming it and saying what is wrong."""
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({**GOOD, **changes}, need=ALL)
+    assert variable in str(caught.value) and words in str(caught.value)
+
+
+def test_every_problem_at_once(tmp_path: Path) -> None:
+    """Several problems are reported together, one line each."""
+    env = {"KUCOIN_API_URL": "nope", "KUKEY_MASTER_KEY": "x", "KUKEY_MASTER_KEY_FILE": str(tmp_path / "k")}
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env, need=[config.KUCOIN, config.SLACK_HTTP, config.MASTER_KEY, config.POLICY])
+    lines = str(caught.value).splitlines()
+    for name in ("KUCOIN_API_URL", "KUCOIN_API_KEY", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "KUKEY_POLICY",
+                 "KUKEY_MASTER_KEY_FILE"):
+        assert sum(line.startswith(name) or f" {name} " in line for line in lines) >= 1, (name, lines)
+
+
+def test_master_key_from_file(tmp_path: Path) -> None:
+    """KUKEY_MASTER_KEY_FILE is read; an unreadable file is named."""
+    path = tmp_path / "master.key"
+    path.write_text(KEY + "\n")
+    s = Settings.from_env({**GOOD, "KUKEY_MASTER_KEY": "", "KUKEY_MASTER_KEY_FILE": str(path)}, need=ALL)
+    assert s.master_key_bytes() == b"k" * 32
+    with pytest.raises(ConfigError, match="KUKEY_MASTER_KEY_FILE points to"):
+        Settings.from_env({**GOOD, "KUKEY_MASTER_KEY": "", "KUKEY_MASTER_KEY_FILE": str(tmp_path / "no")},
+                          need=ALL)
