@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -46,7 +47,7 @@ def _aad(user: str) -> str:
 
 
 class EnrollmentService:
-    def __init__(self, *, engine: object, audit: AuditLog, box: SecretBox, clock: Clock,
+    def __init__(self, *, engine: Engine, audit: AuditLog, box: SecretBox, clock: Clock,
                  issuer: str = "kukey") -> None:
         self._engine = engine
         self._audit = audit
@@ -124,48 +125,51 @@ class EnrollmentService:
     # --- the gate ---------------------------------------------------------------------------------
     def check(self, user: str, code: str, *, purpose: str, lockout: Lockout = Lockout(),
               request_id: str | None = None) -> int:
-        """Accept `code` for `user` or raise Refused (not_enrolled, locked, bad_code, replay)."""
+        """Accept `code` for `user` or raise Refused (not_enrolled, locked, bad_code, replay).
+
+        The lock check, the comparison and the failure count happen in ONE transaction (BEGIN IMMEDIATE),
+        so attempts sent at once, to any number of bot processes, are judged one after another: nobody
+        gets a sixth guess in while the fifth is being counted. The transaction commits its audit event
+        either way; a refusal is raised after the commit."""
         now = self._clock.now()
         with session_scope(self._engine) as s:
-            row = s.get(Enrollment, user)
-            if row is None or not row.active:
-                self._audit.record(s, "totp.refused", actor=user, request_id=request_id, outcome="refused",
-                                   detail={"purpose": purpose, "why": "not_enrolled"})
-                raise_later = Refused("You are not enrolled for TOTP yet. Run `/kukey enroll` first.",
-                                      reason="not_enrolled")
-            elif row.locked_until and aware(row.locked_until) > now:
-                self._audit.record(s, "totp.refused", actor=user, request_id=request_id, outcome="refused",
-                                   detail={"purpose": purpose, "why": "locked"})
-                until = aware(row.locked_until).strftime("%H:%M UTC")
-                raise_later = Refused(f"Too many wrong codes: you are locked out until {until}.",
-                                      reason="locked")
-            else:
-                raise_later = None
-                step = totp.match_step(self._box.decrypt(row.seed_enc, aad=_aad(user)), code, now)
-        if raise_later is not None:
-            raise raise_later
+            verdict = self._judge(s, user, code, now, purpose=purpose, lockout=lockout, request_id=request_id)
+        if isinstance(verdict, Refused):
+            raise verdict
+        return verdict
+
+    def _judge(self, s: Session, user: str, code: str, now: datetime, *, purpose: str, lockout: Lockout,
+               request_id: str | None) -> int | Refused:
+        def refused(why: str, **detail: object) -> None:
+            self._audit.record(s, "totp.refused", actor=user, request_id=request_id, outcome="refused",
+                               detail={"purpose": purpose, "why": why, **detail})
+
+        row = s.get(Enrollment, user)
+        if row is None or not row.active:
+            refused("not_enrolled")
+            return Refused("You are not enrolled for TOTP yet. Run `/kukey enroll` first.", reason="not_enrolled")
+        if row.locked_until and aware(row.locked_until) > now:
+            refused("locked")
+            until = aware(row.locked_until).strftime("%H:%M UTC")
+            return Refused(f"Too many wrong codes: you are locked out until {until}.", reason="locked")
+        step = totp.match_step(self._box.decrypt(row.seed_enc, aad=_aad(user)), code, now)
         if step is None:
-            locked = self._fail(user, purpose, now, lockout=lockout, request_id=request_id)
-            if locked:
-                raise Refused(f"Too many wrong codes: you are locked out for {lockout.minutes} minutes.",
-                              reason="locked_now")
-            raise Refused("That code is not valid. Enter the current 6-digit code from your authenticator.",
-                          reason="bad_code")
+            if self._count_failure(s, row, purpose, now, lockout=lockout, request_id=request_id):
+                return Refused(f"Too many wrong codes: you are locked out for {lockout.minutes} minutes.",
+                               reason="locked_now")
+            return Refused("That code is not valid. Enter the current 6-digit code from your authenticator.",
+                           reason="bad_code")
         try:
-            with session_scope(self._engine) as s:
+            with s.begin_nested():
                 self._consume(s, user, step, now)
-                row = s.get(Enrollment, user)
-                if row is not None and row.failures:
-                    row.failures = 0
-                    s.add(row)
-                self._audit.record(s, "totp.accepted", actor=user, request_id=request_id,
-                                   detail={"purpose": purpose, "step": step})
         except IntegrityError:
-            with session_scope(self._engine) as s:
-                self._audit.record(s, "totp.refused", actor=user, request_id=request_id, outcome="refused",
-                                   detail={"purpose": purpose, "why": "replay", "step": step})
-            raise Refused("That code was already used. Wait for the next code and try again.",
-                          reason="replay") from None
+            refused("replay", step=step)
+            return Refused("That code was already used. Wait for the next code and try again.", reason="replay")
+        if row.failures:
+            row.failures = 0
+            s.add(row)
+        self._audit.record(s, "totp.accepted", actor=user, request_id=request_id,
+                           detail={"purpose": purpose, "step": step})
         return step
 
     def _consume(self, s: Session, user: str, step: int, now: datetime) -> None:
@@ -176,17 +180,24 @@ class EnrollmentService:
               request_id: str | None = None) -> bool:
         with session_scope(self._engine) as s:
             row = s.get(Enrollment, user)
-            failures = (row.failures if row else 0) + 1
-            locked = row is not None and failures >= lockout.max_failures
-            if row is not None:
-                row.failures = 0 if locked else failures
-                if locked:
-                    row.locked_until = now + timedelta(minutes=lockout.minutes)
-                s.add(row)
-            self._audit.record(s, "totp.failed", actor=user, request_id=request_id, outcome="refused",
-                               detail={"purpose": purpose, "failures": failures})
-            if locked:
-                self._audit.record(s, "totp.locked", actor=user, request_id=request_id, outcome="refused",
-                                   detail={"purpose": purpose, "minutes": lockout.minutes})
-        return locked
+            if row is None:
+                self._audit.record(s, "totp.failed", actor=user, request_id=request_id, outcome="refused",
+                                   detail={"purpose": purpose, "failures": 1})
+                return False
+            return self._count_failure(s, row, purpose, now, lockout=lockout, request_id=request_id)
 
+    def _count_failure(self, s: Session, row: Enrollment, purpose: str, now: datetime, *, lockout: Lockout,
+                       request_id: str | None) -> bool:
+        """One more wrong code in the caller's transaction; True when it locks the user out."""
+        failures = row.failures + 1
+        locked = failures >= lockout.max_failures
+        row.failures = 0 if locked else failures
+        if locked:
+            row.locked_until = now + timedelta(minutes=lockout.minutes)
+        s.add(row)
+        self._audit.record(s, "totp.failed", actor=row.user_id, request_id=request_id, outcome="refused",
+                           detail={"purpose": purpose, "failures": failures})
+        if locked:
+            self._audit.record(s, "totp.locked", actor=row.user_id, request_id=request_id, outcome="refused",
+                               detail={"purpose": purpose, "minutes": lockout.minutes})
+        return locked
