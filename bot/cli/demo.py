@@ -9,6 +9,7 @@ everything keeps running and `python -m bot.demo.send` acts as any demo user unt
 from __future__ import annotations
 
 import argparse
+import signal
 import tempfile
 import threading
 import time
@@ -84,8 +85,15 @@ def _keep_running(world: KukeyWorld, story: DemoStory) -> int:
 
 
 def _wait_forever(wait: Callable[[float], bool]) -> None:
+    """Until Ctrl-C (or SIGTERM, as `docker stop` and service managers send)."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         while not wait(1.0):
             pass
     except KeyboardInterrupt:
         return
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -8,7 +8,7 @@ demo transcript. Commands, after the user name:
     click LABEL              click the newest button LABEL the user can see
     code                     type the user's current TOTP code into their open prompt and submit it
     submit FIELD=VALUE       fill one field of the open modal (e.g. reason=too broad) and submit it
-    look                     what the user sees privately right now (messages only they see, open modal)
+    look                     what the user sees privately now (the newest messages only they see, the modal)
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ HELP = ("commands: USER [#channel] /kukey TEXT | USER click LABEL | USER code | 
         "USER look   (users: alice, bob, carol, dave, eve, frank)")
 QUIET_S = 0.3  # the answer is complete when Slack has been quiet this long
 MOST_S = 5.0
+LOOK_MOST = 5  # `look` shows the newest private messages
 
 
 class CommandError(Exception):
@@ -83,8 +84,14 @@ class DemoControl:
             if verb == "look":
                 return self._look(uid)
         except SlackDriverError as exc:
-            raise CommandError(self.story.redact(str(exc))) from None
+            raise CommandError(self._named(str(exc))) from None
         raise CommandError(HELP)
+
+    def _named(self, text: str) -> str:
+        """A driver message for people: user ids as names, secrets masked."""
+        for uid, name in self.story.names.items():
+            text = text.replace(uid, name)
+        return self.story.redact(text)
 
     def _submit(self, uid: str, values: dict[str, Any]) -> None:
         result = self.w.driver.submit(uid, values)
@@ -105,7 +112,7 @@ class DemoControl:
     def _look(self, uid: str) -> list[str]:
         name = self.story.names[uid]
         lines: list[str] = []
-        for e in self.w.fake.ephemerals(uid):
+        for e in self.w.fake.ephemerals(uid)[-LOOK_MOST:]:
             lines += entry(f"[{name}, only visible to you]", [self.story.redact(line, owner=name)
                                                             for line in block_lines(e.blocks) or [e.text]])
         modal = self.w.fake.modal(uid)
@@ -208,7 +215,7 @@ def instructions(world: KukeyWorld, url: str) -> list[str]:
         f"  demo control     {url}",
         "Act as alice, bob, carol, dave (all enrolled), eve or frank from another terminal:",
         f"  export KUKEY_DEMO_URL={url}",
-        f"  {send} alice /kukey create beta-spot perms=Spot ips=203.0.113.7 expire=7 testing",
+        f"  {send} alice /kukey create beta-spot perms=Spot ips=203.0.113.7 expire=30 testing",
         f"  {send} bob click Approve",
         f"  {send} bob code            (bob's current TOTP code into his open prompt)",
         f"  {send} dave '#incident' /kukey revoke beta-spot all",

@@ -8,6 +8,7 @@ whatever changed there. Codes, secrets, passphrases and seeds are masked by the 
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -91,7 +92,7 @@ class DemoStory:
         with self.step(3, f"{who} approves with a TOTP code"):
             self.click(approver, "Approve", channel=APPROVALS, ts=post.ts, where="under the request")
             self.enter_code(approver)
-            self.private(REQUESTER, "Reveal key")
+            self.private(REQUESTER, f"Your request `{_request_id(post)}` was approved")
             self.w.wait(lambda: _buttons(self.w, post.ts) == [], what="the request's buttons are gone")
             self.show()
 
@@ -124,7 +125,7 @@ class DemoStory:
         with self.step(6, "carol approves the rotation; alice reveals the new key; kukey deletes the old one"):
             self.click(APPROVER2, "Approve", channel=APPROVALS, ts=post.ts, where="under the request")
             self.enter_code(APPROVER2)
-            self.private(REQUESTER, "Reveal key")
+            self.private(REQUESTER, f"Your request `{_request_id(post)}` was approved")
             self.show()
             new = self.reveal_and_wipe()
             self.in_any_thread(f"Old key `{old}` was deleted at KuCoin")
@@ -147,7 +148,12 @@ class DemoStory:
         with self.step(8, "anyone with the master key checks the tamper-evident audit log"):
             self.emit("  > kukey audit verify")
             process = self.w.spawn("audit", "verify")
-            output, _ = process.communicate(timeout=60)
+            try:
+                output, _ = process.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.communicate()
+                raise StepFailed("`kukey audit verify` did not finish within 60 s") from None
             for line in output.splitlines():
                 self.emit("    " + self.redact(line))
             found = _VERIFIED.search(output)
@@ -167,10 +173,7 @@ class DemoStory:
             return None
         post = self.w.wait(lambda: self.w.fake.messages(APPROVALS)[before]
                            if len(self.w.fake.messages(APPROVALS)) > before else None, what="the request post")
-        request_id = _REQUEST_ID.search(post.content)
-        if request_id is None:
-            raise StepFailed("the request post names no request id")
-        self.private(user, f"Request `{request_id.group(1)}` was posted for approval")
+        self.private(user, f"Request `{_request_id(post)}` was posted for approval")
         return post
 
     def click(self, user: str, label: str, *, where: str = "", **narrow: Any) -> None:
@@ -225,6 +228,13 @@ class DemoStory:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise StepFailed(f"step {number} ({title}) did not complete after "
                              f"{time.monotonic() - started:.1f} s: {self.redact(first)}") from None
+
+
+def _request_id(post: Any) -> str:
+    found = _REQUEST_ID.search(post.content)
+    if found is None:
+        raise StepFailed("the request post names no request id")
+    return found.group(1)
 
 
 def _buttons(world: KukeyWorld, ts: str) -> list[str] | None:
