@@ -63,7 +63,7 @@ class CommandHandler:
             # A typo is not a security event: one log line (never the text: it may hold a pasted secret),
             # no audit event, so nobody can flood the audit log with garbage. Policy refusals are audited.
             log.info("command rejected", extra={"chars": len(text)})
-            ack(text=f"{exc}" + (f"\nUsage: `/kukey {exc.usage}`" if exc.usage else ""))
+            ack(text=f"{exc}" + (f"\nUsage: `{exc.usage}`" if exc.usage else ""))
             return
         trigger = command.get("trigger_id")
         if isinstance(cmd, cmds.Help):

@@ -128,3 +128,11 @@ def test_two_approvals_required(two_approvals: Story) -> None:
     story.private(APPROVER, "already approved")
     assert not story.approve(post, APPROVER2).errors
     story.private(REQUESTER, "Reveal key")
+
+
+def test_bad_input_gets_a_clear_private_answer_and_changes_nothing(story: Story) -> None:
+    """A mistyped command is answered privately with what is wrong and the right form; nothing is posted."""
+    ack = story.w.driver.slash(REQUESTER, TRADING, "create alpha-trading perms=Spot,Transfer")
+    text = ack.message()["text"]
+    assert "Transfer" in text and "Usage: `/kukey create <sub-account>" in text and "/kukey /kukey" not in text
+    assert story.w.fake.messages(APPROVALS) == []
