@@ -22,15 +22,6 @@ from bot.storage.tables import KeyRecord
 MAX_LIST = 40
 
 
-def _scrub(text: str) -> str:
-    """What a person typed may hold a code or a pasted secret: keep it out of the permanent record."""
-    import re
-
-    from bot.logs import redact
-
-    return re.sub(r"(?<!\d)\d{6}(?!\d)", "******", redact(text))
-
-
 def key_line(remote: Any, ours: KeyRecord | None) -> str:
     """One key in `/kukey list`: KuCoin's view joined with kukey's record. Never a secret."""
     perms = getattr(remote, "permissions", "")
@@ -128,11 +119,6 @@ class Inventory:
         return "Newest first:\n" + "\n".join(
             f"`{e.seq}` {e.ts} {e.action} {e.actor} {e.request_id or ''} {e.api_key or ''} "
                          f"{e.outcome}" for e in events)
-
-    def record_rejected(self, user: str, text: str, why: str, channel: str) -> None:
-        with session_scope(self.d.engine) as s:
-            self.d.audit.record(s, "command.rejected", actor=user, outcome="refused",
-                                detail={"text": _scrub(text)[:200], "why": _scrub(why)[:300], "channel": channel})
 
     def record_wipe(self, user: str, request_id: str) -> None:
         with session_scope(self.d.engine) as s:
