@@ -1,0 +1,83 @@
+"""`python -m bench [--quick] [--only PHASE,...]`: run the benchmark, print a table, write JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import acks, audit, lifecycle, machine, report, revoke, startup
+from bench.config import FULL, QUICK, Config
+
+RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
+Phase = Callable[[Config, Path], dict[str, Any]]
+PHASES: dict[str, Phase] = {
+    "acks": acks.run,
+    "slow_kucoin": acks.run_slow,
+    "lifecycle": lifecycle.run,
+    "audit": audit.run,
+    "revoke": revoke.run,
+    "startup": startup.run,
+}
+
+
+def run(cfg: Config, phases: list[str], workdir: Path, *, mode: str = "custom",
+        progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """Run `phases` in order; returns the results with the targets checked."""
+    started = time.perf_counter()
+    results: dict[str, Any] = {"mode": mode, "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                               "machine": machine.describe(), "config": cfg.__dict__,
+                               "load_before": _load(), "seconds": {}}
+    for name in phases:
+        progress(f"{name}...")
+        t = time.perf_counter()
+        results[name] = PHASES[name](cfg, workdir / name)
+        results["seconds"][name] = round(time.perf_counter() - t, 1)
+        progress(f"{name} done in {results['seconds'][name]} s")
+    results["load_after"] = _load()
+    results["duration_s"] = round(time.perf_counter() - started, 1)
+    results["targets"] = report.targets(results)
+    return results
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small counts: about a minute")
+    parser.add_argument("--only", metavar="PHASES", help=f"comma-separated subset of {','.join(PHASES)}")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (databases, bot logs)")
+    args = parser.parse_args(argv)
+    phases = args.only.split(",") if args.only else list(PHASES)
+    unknown = [p for p in phases if p not in PHASES]
+    if unknown:
+        parser.error(f"unknown phase(s): {', '.join(unknown)}")
+    workdir = Path(tempfile.mkdtemp(prefix="kukey-bench-"))
+    try:
+        results = run(QUICK if args.quick else FULL, phases, workdir, mode="quick" if args.quick else "full",
+                      progress=lambda line: print(f"[bench] {line}", file=sys.stderr, flush=True))
+    finally:
+        if args.keep:
+            print(f"[bench] work directory kept: {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1) + "\n")
+    print(report.table(results))
+    print(f"\nJSON: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,32 @@
+"""How much work each phase does: the full run (issue 8's numbers), --quick, and the test suite's smoke run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Config:
+    requests: int = 2000  # per concurrency level
+    levels: tuple[int, ...] = (1, 10, 50)
+    warmup: int = 50
+    drain_timeout: float = 300.0  # waiting for kukey to post every request it acked
+    slow_latency: float = 5.0  # seconds per KuCoin call in the slow phase
+    slow_lifecycles: int = 10
+    lifecycles: int = 30
+    audit_events: int = 1_000_000
+    audit_appends: int = 2000  # one event per transaction, as the bot writes them
+    audit_batch: int = 20_000  # events appended through AuditLog.record in transactions of 1,000
+    revoke_keys: int = 50
+    revoke_latency: float = 0.1
+    revoke_cold: bool = True  # also revoke after 30 s idle (kukey's view of the pool has expired)
+    startups: int = 3
+    startup_idle: float = 2.0  # seconds the bot sits idle before its memory is read
+
+
+FULL = Config()
+QUICK = Config(requests=200, warmup=20, drain_timeout=120.0, slow_lifecycles=3, lifecycles=5,
+               audit_events=100_000, audit_appends=300, audit_batch=5000, revoke_cold=False, startups=1)
+SMOKE = Config(requests=6, levels=(2,), warmup=2, drain_timeout=30.0, slow_latency=0.2, slow_lifecycles=1,
+               lifecycles=1, audit_events=3000, audit_appends=10, audit_batch=100, revoke_keys=3,
+               revoke_latency=0.02, revoke_cold=False, startups=1, startup_idle=0.1)

@@ -1,0 +1,128 @@
+"""Targets of issue 8 checked against a run's results, and the run printed as a table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ACK_P99_MS = 100.0  # at 50 concurrent senders
+VS_BARE = 1.5  # kukey's p99 within 1.5 times the bare Bolt app's
+SLOW_SAME = 1.2  # "unchanged" while KuCoin is slow: p99 within 1.2x (or +5 ms) of the normal run's
+LIFECYCLE_MS = 50.0
+VERIFY_PER_S = 200_000
+REVOKE_VS_FLOOR = 1.2
+
+
+def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target with what was measured and whether it was met (only for phases that ran)."""
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, measured: Any, met: bool) -> None:
+        out.append({"target": name, "measured": measured, "met": bool(met)})
+
+    acks = r.get("acks")
+    if acks:
+        bare = {row["concurrency"]: row for row in acks["bare"]}
+        kukey = {row["concurrency"]: row for row in acks["kukey"]}
+        top = max(kukey)
+        add(f"ack p99 < {ACK_P99_MS:g} ms at {top} concurrent", f"{kukey[top]['p99']} ms",
+            kukey[top]["p99"] < ACK_P99_MS)
+        for level, row in kukey.items():
+            ratio = row["p99"] / bare[level]["p99"]
+            add(f"kukey p99 <= {VS_BARE}x bare Bolt at {level} concurrent", f"{ratio:.2f}x", ratio <= VS_BARE)
+    slow = r.get("slow_kucoin")
+    if slow and acks:
+        normal = {row["concurrency"]: row for row in acks["kukey"]}
+        for row in slow["kukey"]:
+            base = normal[row["concurrency"]]["p99"]
+            add(f"ack p99 unchanged with KuCoin at {row['kucoin_latency_s']:g} s, {row['concurrency']} concurrent",
+                f"{row['p99']} ms vs {base} ms", row["p99"] <= max(SLOW_SAME * base, base + 5))
+    if slow:
+        life = slow["lifecycles"]
+        add("every lifecycle completes while KuCoin is slow", f"{life['completed']} of {life['lifecycles']}",
+            life["completed"] == life["lifecycles"])
+    lifecycle = r.get("lifecycle")
+    if lifecycle:
+        median = lifecycle["total_ms"]["p50"]
+        add(f"lifecycle median < {LIFECYCLE_MS:g} ms", f"{median} ms", median < LIFECYCLE_MS)
+    audit = r.get("audit")
+    if audit:
+        rate = audit["verify"]["events_per_s"]
+        add(f"audit verify >= {VERIFY_PER_S:,} events/s", f"{rate:,}/s", rate >= VERIFY_PER_S)
+        rate = audit["cli_verify"]["events_per_s"]
+        add(f"`kukey audit verify` >= {VERIFY_PER_S:,} events/s", f"{rate:,}/s", rate >= VERIFY_PER_S)
+    revoke = r.get("revoke")
+    if revoke:
+        for case in ("warm", "cold"):
+            if case in revoke:
+                ratio = revoke[case]["vs_floor"]
+                add(f"revoke ({case}) <= {REVOKE_VS_FLOOR}x floor", f"{ratio}x", ratio <= REVOKE_VS_FLOOR)
+                add(f"revoke ({case}) without a 429", str(revoke[case]["answers_429"]),
+                    revoke[case]["answers_429"] == 0)
+    return out
+
+
+def table(r: dict[str, Any]) -> str:
+    lines: list[str] = []
+    m = r["machine"]
+    lines.append(f"kukey benchmark ({r['mode']}) on {m['nproc']} x {m['cpu_model']}, {m['ram_gib']} GiB, "
+                 f"Python {m['python']}; load average {r['load_before']} -> {r['load_after']}; "
+                 f"{r['duration_s']} s")
+    for title, rows in _ack_sections(r):
+        head = f"  {'app':10} {'conc':>4} {'n':>5} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8} {'req/s':>7}"
+        lines += ["", title, head]
+        for row in rows:
+            lines.append(f"  {row['app']:10} {row['concurrency']:>4} {row['n']:>5} {row['p50']:>8} {row['p95']:>8} "
+                         f"{row['p99']:>8} {row['max']:>8} {row['throughput_rps']:>7}")
+    slow = r.get("slow_kucoin")
+    if slow:
+        life = slow["lifecycles"]
+        lines += ["", f"Lifecycles at once with KuCoin at {life['kucoin_latency_s']:g} s per call: "
+                      f"{life['completed']} of {life['lifecycles']} completed; each took "
+                      f"{life['lifecycle_s']['p50'] / 1000:.1f} s median, "
+                      f"{life['lifecycle_s']['max'] / 1000:.1f} s max; "
+                      f"acks of their steps p99 {life['step_acks_ms']['p99']} ms"]
+    lifecycle = r.get("lifecycle")
+    if lifecycle:
+        lines += ["", f"Lifecycle, kukey's own time (ms, {lifecycle['lifecycles']} lifecycles): "
+                      f"median {lifecycle['total_ms']['p50']}, p95 {lifecycle['total_ms']['p95']}"]
+        lines += [f"  {step:14} median {s['p50']:>7} ms   ack {lifecycle['acks_ms'][step]['p50']:>6} ms"
+                  for step, s in lifecycle["steps_ms"].items()]
+    audit = r.get("audit")
+    if audit:
+        lines += ["", f"Audit log, {audit['events']:,} events ({audit['db_mb']} MB):",
+                  f"  verify (bot.storage.audit.verify)   {audit['verify']['seconds']:>6} s  "
+                  f"{audit['verify']['events_per_s']:>9,}/s",
+                  f"  verify, one process                 {audit['verify_one_process']['seconds']:>6} s  "
+                  f"{audit['verify_one_process']['events_per_s']:>9,}/s",
+                  f"  `kukey audit verify` (process)      {audit['cli_verify']['seconds']:>6} s  "
+                  f"{audit['cli_verify']['events_per_s']:>9,}/s",
+                  f"  append, 1 per transaction          {audit['append_one_per_transaction']['events_per_s']:>17,}/s",
+                  f"  append, 1,000 per transaction      {audit['append_1000_per_transaction']['events_per_s']:>17,}/s"]
+    revoke = r.get("revoke")
+    if revoke:
+        lines += ["", f"Incident revoke of {revoke['keys']} keys, KuCoin at {revoke['kucoin_latency_s'] * 1000:g} ms "
+                      f"per call; floor {revoke['floor_s'] * 1000:g} ms ({revoke['pool']})"]
+        for case in ("direct_client", "warm", "cold"):
+            if case in revoke:
+                c = revoke[case]
+                lines.append(f"  {case:14} last key gone {c['last_key_gone_s'] * 1000:7.1f} ms  "
+                             f"({c['vs_floor']}x floor), 429s: {c['answers_429']}")
+    startup = r.get("startup")
+    if startup:
+        lines += ["", f"Start to ready (median of {len(startup['runs'])}): {startup['ready_s_median']} s; "
+                      f"idle RSS {startup['rss_mb_median']} MB"]
+    if r.get("targets"):
+        lines += ["", "Targets:"]
+        lines += [f"  [{'met' if t['met'] else 'MISSED'}] {t['target']}: {t['measured']}" for t in r["targets"]]
+    return "\n".join(lines)
+
+
+def _ack_sections(r: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    out = []
+    if r.get("acks"):
+        rows = [*r["acks"]["bare"], *r["acks"]["kukey"], r["acks"]["kukey_help"]]
+        out.append(("Ack latency of `/kukey create` (ms; `kukey help`: the ack path alone, for comparison):", rows))
+    if r.get("slow_kucoin"):
+        slow = r["slow_kucoin"]["kukey"]
+        out.append((f"Ack latency while every KuCoin call takes {slow[0]['kucoin_latency_s']:g} s (ms):", slow))
+    return out

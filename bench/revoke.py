@@ -1,0 +1,166 @@
+"""Issue 8, point 5: an incident revoke of every key in one sub-account (50 keys), each KuCoin call taking
+100 ms, timed from the responder's TOTP submission (the moment the revoke is commanded) until the last key
+is gone at the sandbox; next to the floor KuCoin's Management pool and the call latency allow.
+
+Setup, not measured: the keys are created at the sandbox through the official client and their records
+(passphrases sealed with the master key, aad "key:<api_key>") written into kukey's database. Those creates
+spend the sandbox's Management window, so the sandbox's clock then moves past it: kukey starts in a fresh
+window and syncs its clock offset with KuCoin's server time, as it does against the real exchange.
+
+"warm": kukey talked to KuCoin less than a window ago, so its rate gate knows the budget left.
+"cold": after a full idle window its view has expired and the first delete probes the budget alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench import direct
+from bench.config import Config
+from bench.scene import Scene, wait_until
+from bot.domain.keys import KeySpec, Permission, permissions_to_wire
+from bot.domain.secret import Secret
+from bot.kucoin.client import KucoinClient
+from bot.kucoin.models import generate_passphrase
+from bot.kucoin.transport import DELETE_KEY
+from bot.security.crypto import SecretBox
+from bot.slack import ids
+from bot.storage.db import init_db, make_engine, session_scope
+from bot.storage.tables import KeyRecord
+from bot.testing.world import INCIDENT, RESPONDER
+
+WINDOW_S = 30.0
+BUDGET = 2000
+DELETE_WEIGHT = DELETE_KEY.weight
+
+
+class ShiftedClock:
+    """The real clock plus an offset that can be moved forward (the sandbox's KuCoin time)."""
+
+    def __init__(self) -> None:
+        self._offset = timedelta()
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return datetime.now(UTC) + self._offset
+
+    def shift(self, seconds: float) -> None:
+        with self._lock:
+            self._offset += timedelta(seconds=seconds)
+
+
+def floor_s(keys: int, latency: float, *, budget: int = BUDGET, weight: int = DELETE_WEIGHT,
+            window: float = WINDOW_S) -> float:
+    """The least time `keys` deletes can take: as many per window as the budget allows, all at once,
+    each taking `latency`: (windows - 1) full windows plus one call."""
+    per_window = budget // weight
+    return (math.ceil(keys / per_window) - 1) * window + latency
+
+
+def run(cfg: Config, home: Path) -> dict[str, Any]:
+    clock = ShiftedClock()
+    subs = ["alpha-trading", *(["delta-research"] if cfg.revoke_cold else [])]
+    with Scene(home, keys_per_sub=cfg.revoke_keys + 10, sandbox_clock=clock) as scene:
+        seeded = {sub: seed_keys(scene, sub, cfg.revoke_keys, clock) for sub in subs}
+        direct_keys = seed_keys(scene, "beta-spot", cfg.revoke_keys, clock, record=False)
+        scene.sandbox.set_latency(cfg.revoke_latency)
+        clock.shift(WINDOW_S + 1)  # the seeding's creates spent this window
+        direct = direct_deletes(scene, "beta-spot", direct_keys)
+        clock.shift(WINDOW_S + 1)  # and the direct deletes the next one: kukey starts in a fresh window
+        scene.start_bot()
+        scene.wait_started()
+        started = time.monotonic()
+        scene.world.enroll(RESPONDER)
+        out: dict[str, Any] = {"keys": cfg.revoke_keys, "kucoin_latency_s": cfg.revoke_latency,
+                               "floor_s": floor_s(cfg.revoke_keys, cfg.revoke_latency),
+                               "pool": f"Management: {BUDGET} per {WINDOW_S:g} s, {DELETE_WEIGHT} per delete",
+                               "direct_client": direct,
+                               "warm": revoke_all(scene, subs[0], set(seeded[subs[0]]))}
+        if cfg.revoke_cold:
+            idle_until = started + WINDOW_S + 1  # kukey's last answer said the window resets before this
+            wait_until(lambda: time.monotonic() > idle_until, WINDOW_S + 5, "an idle window", every=0.1)
+            out["cold"] = revoke_all(scene, subs[1], set(seeded[subs[1]]))
+        for case in ("direct_client", "warm", "cold"):
+            if case in out:
+                out[case]["vs_floor"] = round(out[case]["last_key_gone_s"] / out["floor_s"], 2)
+        return out
+
+
+def direct_deletes(scene: Scene, sub: str, keys: dict[str, Secret]) -> dict[str, Any]:
+    """The same deletes from the bare client in its own process (see bench.direct), timed the same way."""
+    sandbox, creds = scene.sandbox, scene.sandbox.master_credentials
+    before = sandbox.answer_counts()
+    proc = direct.run_in_process({"url": sandbox.url, "sub_account": sub,
+                                  "credentials": [creds.api_key, creds.api_secret.reveal(),
+                                                  creds.api_passphrase.reveal()],
+                                  "keys": [[k, p.reveal()] for k, p in keys.items()]})
+    wait_until(lambda: not set(keys) & {k["api_key"] for k in sandbox.keys(sub)}, 120, "every key gone", every=0.001)
+    gone = time.perf_counter()
+    times = direct.result(proc)
+    return {"last_key_gone_s": round(gone - times["started"], 4),
+            "all_answered_s": round(times["all_answered"] - times["started"], 4),
+            "answers_429": _diff(sandbox.answer_counts(), before).get("429000", 0)}
+
+
+def revoke_all(scene: Scene, sub: str, keys: set[str]) -> dict[str, Any]:
+    """`/kukey revoke <sub> all` in the incident channel, TOTP, then wait for every key to be gone."""
+    world, fake, sandbox = scene.world, scene.fake, scene.sandbox
+    ack = world.driver.slash(RESPONDER, INCIDENT, f"revoke {sub} all benchmark incident")
+    assert ack.ok, ack
+    fake.wait_for(lambda: (m := fake.modal(RESPONDER)) is not None and m.spec.get("callback_id") == ids.REVOKE_VIEW,
+                  timeout=10, what="the incident revoke modal")
+    code = world.code(RESPONDER)
+    answers_before, calls_before = sandbox.answer_counts(), sandbox.call_counts()
+    announced_before = len(fake.messages(INCIDENT))
+    started = time.perf_counter()
+    submitted = world.driver.submit(RESPONDER, {"code": code})
+    acked = time.perf_counter() - started
+    assert not submitted.errors, submitted.errors
+    wait_until(lambda: not keys & {k["api_key"] for k in sandbox.keys(sub)}, 120, "every key gone", every=0.001)
+    gone = time.perf_counter() - started
+    fake.wait_for(lambda: len(fake.messages(INCIDENT)) > announced_before, timeout=60, what="the announcement")
+    announced = time.perf_counter() - started
+    answers, calls = _diff(sandbox.answer_counts(), answers_before), _diff(sandbox.call_counts(), calls_before)
+    return {"ack_s": round(acked, 4), "last_key_gone_s": round(gone, 4), "announced_s": round(announced, 4),
+            "deletes_sent": calls.get("DELETE /api/v1/sub/api-key", 0), "answers_429": answers.get("429000", 0),
+            "kucoin_calls": calls, "kucoin_answers": answers}
+
+
+def seed_keys(scene: Scene, sub: str, count: int, clock: ShiftedClock, *, record: bool = True) -> dict[str, Secret]:
+    """`count` keys at the sandbox (official client) and, if `record`, in kukey's database as if kukey had
+    made them; returns their passphrases."""
+    world, creds = scene.world, scene.sandbox.master_credentials
+    box = SecretBox(base64.b64decode(world.master_key))
+    spec = KeySpec(sub, frozenset({Permission.GENERAL, Permission.SPOT}), ("203.0.113.5",), None)
+    engine = make_engine(f"sqlite:///{world.db_path}")
+    made: dict[str, Secret] = {}
+    try:
+        init_db(engine)
+        with KucoinClient(base_url=scene.sandbox.url, api_key=creds.api_key, api_secret=creds.api_secret,
+                          api_passphrase=creds.api_passphrase, clock=clock) as client:
+            for i in range(count):
+                passphrase = generate_passphrase()
+                key = client.create_key(spec, passphrase=passphrase, remark=f"BENCH-{sub[:5]}-{i}")
+                made[key.api_key] = passphrase
+                if not record:
+                    continue
+                now = datetime.now(UTC)
+                with session_scope(engine) as s:
+                    s.add(KeyRecord(api_key=key.api_key, sub_account=sub, remark=key.remark,
+                                    permissions=permissions_to_wire(spec.permissions), ips=",".join(spec.ips),
+                                    created_at=now, passphrase_enc=box.encrypt(passphrase, aad=f"key:{key.api_key}"),
+                                    requested_by=RESPONDER, state="active"))
+    finally:
+        engine.dispose()
+    return made
+
+
+def _diff(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}

@@ -1,0 +1,63 @@
+"""The benchmark (`make bench`) still runs: every phase once with tiny counts. No timing is asserted here;
+only that each phase measures what it says and that kukey did the work behind it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench import acks, audit, lifecycle, report, revoke, startup
+from bench.__main__ import run
+from bench.config import SMOKE
+
+
+def test_acks_phase_measures_bare_bolt_and_kukey(tmp_path: Path) -> None:
+    """The ack phase times every request to the bare Bolt app and to kukey, and kukey posts every create."""
+    out = acks.run(SMOKE, tmp_path)
+    for row in (*out["bare"], *out["kukey"], out["kukey_help"]):
+        assert row["n"] == SMOKE.requests and row["statuses"] == {"200": SMOKE.requests}
+    assert all(row["unexpected_answers"] == 0 for row in (*out["bare"], *out["kukey"]))
+    assert all("all_posted_after_s" in row for row in out["kukey"])
+
+
+def test_slow_kucoin_phase_completes_every_lifecycle(tmp_path: Path) -> None:
+    """With KuCoin slowed down, the acks are still measured and every lifecycle ends with a revealed key."""
+    out = acks.run_slow(SMOKE, tmp_path)
+    assert [row["n"] for row in out["kukey"]] == [SMOKE.requests] * len(SMOKE.levels)
+    assert out["lifecycles"]["completed"] == out["lifecycles"]["lifecycles"] == SMOKE.slow_lifecycles
+
+
+def test_lifecycle_phase_times_every_step(tmp_path: Path) -> None:
+    """A lifecycle is timed step by step, from the request to the revealed key."""
+    out = lifecycle.run(SMOKE, tmp_path)
+    assert out["lifecycles"] == SMOKE.lifecycles
+    assert set(out["steps_ms"]) == set(lifecycle.STEPS) and out["total_ms"]["n"] == SMOKE.lifecycles
+
+
+def test_audit_phase_verifies_the_log_it_built(tmp_path: Path) -> None:
+    """The audit phase builds a chained log that verify() and `kukey audit verify` both accept."""
+    out = audit.run(SMOKE, tmp_path)
+    assert out["verify"]["ok"] and out["verify"]["count"] == SMOKE.audit_events
+    assert out["cli_verify"]["exit"] == 0 and out["cli_verify"]["said"] == f"OK: {SMOKE.audit_events} events verified"
+
+
+def test_revoke_phase_deletes_every_key_without_a_429(tmp_path: Path) -> None:
+    """The revoke phase deletes every seeded key once through kukey, and once through the bare client."""
+    out = revoke.run(SMOKE, tmp_path)
+    assert out["warm"]["deletes_sent"] == SMOKE.revoke_keys and out["warm"]["answers_429"] == 0
+    assert out["direct_client"]["answers_429"] == 0 and out["floor_s"] == SMOKE.revoke_latency
+
+
+def test_startup_phase_reads_memory_of_a_ready_bot(tmp_path: Path) -> None:
+    """The start-up phase waits for /healthz and reads the idle bot's RSS."""
+    out = startup.run(SMOKE, tmp_path)
+    assert len(out["runs"]) == SMOKE.startups and out["runs"][0]["rss_mb"] > 0
+
+
+def test_a_run_checks_targets_and_prints_a_table(tmp_path: Path) -> None:
+    """A run records the machine, checks the targets of the phases it ran, and renders as a table and JSON."""
+    results = run(SMOKE, ["audit"], tmp_path)
+    assert results["machine"]["nproc"] >= 1 and results["targets"]
+    assert {t["target"].split(" >=")[0] for t in results["targets"]} == {"audit verify", "`kukey audit verify`"}
+    assert "Audit log" in report.table(results)
+    json.dumps(results)
