@@ -2,23 +2,36 @@
 
 A key is deleted through states active|revealed|delete_pending -> deleting -> deleted. A failure leaves
 it `delete_pending` with a job that retries; KuCoin saying the key is already gone counts as deleted.
+
+Many deletes (an incident revoke) read every key in one transaction, send the KuCoin calls all at once
+(the client's rate gate holds back whatever the pool's budget does not allow and waits for its reset),
+and record each outcome from the calling thread as it arrives: the calls never queue behind one another
+for the database's write lock.
 """
 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlmodel import col, select
+
+from bot.domain.secret import Secret
 from bot.errors import KucoinError
+from bot.kucoin.transport import DELETE_KEY
 from bot.services.deps import Deps
 from bot.storage import repos
 from bot.storage.db import session_scope
+from bot.storage.tables import KeyRecord
 
 log = logging.getLogger("kukey.keys")
 RETRY_DELETE_JOB = "retry_delete"
-PARALLEL_DELETES = 8  # Management pool: 2000 weight / 30 s, 30 per delete; the client waits on its headers
+# KuCoin's Management pool allows 2000 weight per 30 s, 30 per delete: 66 deletes per window may be in
+# flight together; the client's rate gate holds back any beyond the budget left and waits for the reset.
+MANAGEMENT_BUDGET = 2000
+PARALLEL_DELETES = MANAGEMENT_BUDGET // DELETE_KEY.weight
 
 
 @dataclass(frozen=True)
@@ -28,47 +41,88 @@ class DeleteResult:
     error: str = ""
 
 
+@dataclass(frozen=True)
+class _Target:
+    api_key: str
+    sub_account: str
+    blob: bytes
+
+
 class KeyDeleter:
     def __init__(self, deps: Deps) -> None:
         self.d = deps
 
     def delete(self, api_key: str, *, actor: str, request_id: str | None, why: str,
                incident: bool = False) -> DeleteResult:
+        target = self._load([api_key])[api_key]
+        if isinstance(target, DeleteResult):
+            return target
+        return self._record(target, self._call(target), actor=actor, request_id=request_id, why=why,
+                            incident=incident)
+
+    def delete_many(self, api_keys: list[str], *, actor: str, request_id: str | None, why: str,
+                    incident: bool = False) -> list[DeleteResult]:
+        """Every key's outcome, in the order given."""
+        if len(api_keys) <= 1:
+            return [self.delete(k, actor=actor, request_id=request_id, why=why, incident=incident)
+                    for k in api_keys]
+        found = self._load(api_keys)
+        targets = [t for t in found.values() if isinstance(t, _Target)]
+        done = {k: r for k, r in found.items() if isinstance(r, DeleteResult)}
+        if targets:
+            with ThreadPoolExecutor(max_workers=min(PARALLEL_DELETES, len(targets)),
+                                    thread_name_prefix="kukey-delete") as pool:
+                calls: dict[Future[KucoinError | None], _Target] = {pool.submit(self._call, t): t for t in targets}
+                for call in as_completed(calls):
+                    target = calls[call]
+                    done[target.api_key] = self._record(target, call.result(), actor=actor, request_id=request_id,
+                                                        why=why, incident=incident)
+        return [done[k] for k in api_keys]
+
+    def _load(self, api_keys: list[str]) -> dict[str, _Target | DeleteResult]:
+        """What each key needs for its delete, or its outcome already (no passphrase, deleted before)."""
+        out: dict[str, _Target | DeleteResult] = {}
         with session_scope(self.d.engine) as s:
-            key = repos.get_key(s, api_key=api_key)
-            if key is None or key.passphrase_enc is None:
-                return DeleteResult(api_key, False, "kukey holds no passphrase for this key")
-            if key.state == "deleted":
-                return DeleteResult(api_key, True)
-            sub, blob = key.sub_account, key.passphrase_enc
-        passphrase = self.d.box.decrypt(blob, aad=f"key:{api_key}")
+            rows = {k.api_key: k for k in s.exec(select(KeyRecord).where(col(KeyRecord.api_key).in_(api_keys)))}
+            for api_key in dict.fromkeys(api_keys):
+                key = rows.get(api_key)
+                if key is None or key.passphrase_enc is None:
+                    out[api_key] = DeleteResult(api_key, False, "kukey holds no passphrase for this key")
+                elif key.state == "deleted":
+                    out[api_key] = DeleteResult(api_key, True)
+                else:
+                    out[api_key] = _Target(api_key, key.sub_account, key.passphrase_enc)
+        return out
+
+    def _call(self, target: _Target) -> KucoinError | None:
+        """The KuCoin delete; the error it ended with, or None."""
+        passphrase: Secret = self.d.box.decrypt(target.blob, aad=f"key:{target.api_key}")
         try:
-            self.d.kucoin.delete_key(sub, api_key, passphrase)
+            self.d.kucoin.delete_key(target.sub_account, target.api_key, passphrase)
         except KucoinError as exc:
-            with session_scope(self.d.engine) as s:
+            return exc
+        return None
+
+    def _record(self, target: _Target, error: KucoinError | None, *, actor: str, request_id: str | None,
+                why: str, incident: bool) -> DeleteResult:
+        api_key, sub = target.api_key, target.sub_account
+        with session_scope(self.d.engine) as s:
+            if error is not None:
                 repos.key_transition(s, api_key=api_key, src=("active", "revealed", "delete_pending"),
                                      dst="delete_pending")
                 repos.schedule(s, kind=RETRY_DELETE_JOB, ref=api_key,
                                run_at=self.d.clock.now() + timedelta(minutes=1))
                 self.d.audit.record(s, "key.delete_failed", actor=actor, request_id=request_id,
                                     sub_account=sub, api_key=api_key, outcome="failed",
-                                    detail={"why": why, "error": str(exc), "kucoin_code": exc.code,
+                                    detail={"why": why, "error": str(error), "kucoin_code": error.code,
                                             "incident": incident})
-            return DeleteResult(api_key, False, str(exc))
-        with session_scope(self.d.engine) as s:
-            repos.key_transition(s, api_key=api_key, src=("active", "revealed", "delete_pending", "delivering"),
-                                 dst="deleted", deleted_at=self.d.clock.now())
-            repos.cancel_job(s, kind=RETRY_DELETE_JOB, ref=api_key)
-            self.d.audit.record(s, "key.deleted", actor=actor, request_id=request_id, sub_account=sub,
-                                api_key=api_key, detail={"why": why, "incident": incident})
+            else:
+                repos.key_transition(s, api_key=api_key,
+                                     src=("active", "revealed", "delete_pending", "delivering"),
+                                     dst="deleted", deleted_at=self.d.clock.now())
+                repos.cancel_job(s, kind=RETRY_DELETE_JOB, ref=api_key)
+                self.d.audit.record(s, "key.deleted", actor=actor, request_id=request_id, sub_account=sub,
+                                    api_key=api_key, detail={"why": why, "incident": incident})
+        if error is not None:
+            return DeleteResult(api_key, False, str(error))
         return DeleteResult(api_key, True)
-
-    def delete_many(self, api_keys: list[str], *, actor: str, request_id: str | None, why: str,
-                    incident: bool = False) -> list[DeleteResult]:
-        if len(api_keys) <= 1:
-            return [self.delete(k, actor=actor, request_id=request_id, why=why, incident=incident)
-                    for k in api_keys]
-        with ThreadPoolExecutor(max_workers=min(PARALLEL_DELETES, len(api_keys)),
-                                thread_name_prefix="kukey-delete") as pool:
-            return list(pool.map(lambda k: self.delete(k, actor=actor, request_id=request_id, why=why,
-                                                       incident=incident), api_keys))
