@@ -88,6 +88,8 @@ SCHEMA_GUARDS = (
     "BEGIN SELECT RAISE(ABORT, 'audit_event is append-only: DELETE refused'); END",
     "CREATE TRIGGER IF NOT EXISTS audit_key_no_delete BEFORE DELETE ON audit_key "
     "BEGIN SELECT RAISE(ABORT, 'audit_key rows are kept: DELETE refused'); END",
+    # verify() reads the rekey events first: without this (tiny, partial) index that is a full scan
+    f"CREATE INDEX IF NOT EXISTS audit_event_rekeys ON audit_event (seq) WHERE action = '{REKEYED}'",
 )
 
 
@@ -173,19 +175,27 @@ class AuditLog:
 
     def _append(self, session: Session, action: str, actor: str, request_id: str | None,
                 sub_account: str | None, api_key: str | None, outcome: str, detail: str) -> int:
+        # Plain SQL on the session's connection: building SQLAlchemy statements per event cost more than
+        # the HMAC and the write together (kukey appends one event with every state change).
         conn = session.connection()
-        if conn.execute(select(col(AuditKey.key_id)).where(col(AuditKey.key_id) == self.key_id)).first():
+        if conn.exec_driver_sql(_RETIRED, (self.key_id,)).first():
             raise AuditWriteError(f"the master key (id {self.key_id}) was retired by `kukey rekey`: "
                                   "restart kukey with the new key")
-        count, prev = head(session)
+        last = conn.exec_driver_sql(_HEAD).first()
+        count, prev = (0, GENESIS) if last is None else (int(last[0]), str(last[1]))
         row: dict[str, Any] = dict(
             seq=count + 1, ts=format_ts(self._clock.now()), actor=actor, action=action,
             request_id=request_id, sub_account=sub_account, api_key=api_key, outcome=outcome,
             detail=detail, key_id=self.key_id, prev_hash=prev,
         )
         row["hash"] = sign(self._audit_key, content(**row))
-        conn.execute(insert(AuditEvent).values(**row))
+        conn.exec_driver_sql(_INSERT, tuple(row[c] for c in COLUMNS))
         return int(row["seq"])
+
+
+_RETIRED = "SELECT 1 FROM audit_key WHERE key_id = ?"
+_HEAD = "SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1"
+_INSERT = f"INSERT INTO audit_event ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"  # noqa: S608
 
 
 def head(session: Session) -> tuple[int, str]:
