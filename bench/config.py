@@ -25,7 +25,7 @@ class Config:
 
 
 FULL = Config()
-QUICK = Config(requests=200, warmup=20, drain_timeout=120.0, slow_lifecycles=3, lifecycles=5,
+QUICK = Config(requests=150, warmup=10, drain_timeout=120.0, slow_lifecycles=2, lifecycles=5,
                audit_events=100_000, audit_appends=300, audit_batch=5000, revoke_cold=False, startups=1)
 SMOKE = Config(requests=6, levels=(2,), warmup=2, drain_timeout=30.0, slow_latency=0.2, slow_lifecycles=1,
                lifecycles=1, audit_events=3000, audit_appends=10, audit_batch=100, revoke_keys=3,

@@ -23,7 +23,7 @@ def delete_all(spec: dict[str, Any]) -> dict[str, float]:
     with KucoinClient(base_url=spec["url"], api_key=creds[0], api_secret=Secret(creds[1]),
                       api_passphrase=Secret(creds[2]), clock=SystemClock()) as client:
         client.list_keys(spec["sub_account"])  # clock offset and the pool's budget, as a running bot has them
-        keys: list[tuple[str, str]] = [tuple(k) for k in spec["keys"]]  # type: ignore[misc]
+        keys: list[tuple[str, str]] = [(str(k), str(p)) for k, p in spec["keys"]]
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=len(keys)) as pool:
             list(pool.map(lambda k: client.delete_key(spec["sub_account"], k[0], Secret(k[1])), keys))
