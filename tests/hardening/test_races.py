@@ -14,7 +14,17 @@ import pytest
 from bot.config import Settings
 from bot.sandbox.slack import payloads
 from bot.sandbox.slack.driver import Ack, SlackDriver
-from bot.testing.world import APPROVALS, APPROVER_GROUP, REQUESTER, TRADING, KukeyWorld, Story, default_policy
+from bot.testing.world import (
+    APPROVALS,
+    APPROVER_GROUP,
+    INCIDENT,
+    REQUESTER,
+    RESPONDER,
+    TRADING,
+    KukeyWorld,
+    Story,
+    default_policy,
+)
 from tests.hardening.helpers import audit_actions, concurrently, form, posted
 
 CREATE = "create alpha-trading perms=Spot ips=203.0.113.5 expire=30 race"
@@ -177,3 +187,23 @@ def _command(world: KukeyWorld, text: str) -> bytes:
                                         text=text, response_url=url, trigger_id=w.issue_trigger(REQUESTER),
                                         token=world.fake.verification_token)
     return urlencode(fields).encode()
+
+
+@pytest.mark.xfail(strict=True, reason="bot/services/revoke.py Revoker.incident lets the dedupe_key "
+                   "IntegrityError of a repeated submission escape: the repeat gets a 500 (the revoke itself "
+                   "happens once). Catch it there and answer like workflow.submit does for a duplicate.")
+def test_an_incident_revoke_delivered_many_times_revokes_once(story: Story) -> None:
+    """A responder's incident-revoke submission delivered twenty times at once (with the three codes the
+    drift window accepts) makes one revoke request, never a 500, and the key is deleted once."""
+    world = story.w
+    api_key = story.create_key()
+    world.driver.slash(RESPONDER, INCIDENT, f"revoke alpha-trading {api_key} leaked")
+    world.advance(90)
+    bodies = [_submission(world, RESPONDER, {"code": world.code(RESPONDER, offset_steps=i % 3 - 1, fresh=False)})
+              for i in range(3)]
+    acks = concurrently([lambda b=bodies[i % 3]: _post(world.driver, b) for i in range(COPIES)], workers=COPIES)
+    assert [a.status for a in acks] == [200] * COPIES, [a.body[:80] for a in acks]
+    world.wait(lambda: world.sandbox.keys("alpha-trading") == [], what="the key deleted")
+    world.stop_bot()
+    actions = audit_actions(world)
+    assert actions.count("revoke.incident") == 1 and actions.count("key.deleted") == 1
