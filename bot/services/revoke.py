@@ -4,7 +4,9 @@ an approved request anywhere else. Every revoke is announced in the incident and
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
 
 from bot.domain import commands as cmds
 from bot.domain.requests import Kind, State
@@ -39,6 +41,15 @@ class Revoker:
         step = self.d.enrollment.check(user, code, purpose="incident_revoke",
                                        lockout=Lockout(*self.rules.totp_lockout()))
         now = self.d.clock.now()
+        try:
+            return self._record_incident(user, channel, cmd, step, now, dedupe_key)
+        except IntegrityError:  # the same submission delivered again: one revoke, the repeat is told so
+            with session_scope(self.d.engine) as s:
+                first = repos.find_by_dedupe(s, dedupe_key=dedupe_key or "")
+            return Outcome(True, "Already revoking.", "duplicate", {"request_id": first.id if first else ""})
+
+    def _record_incident(self, user: str, channel: str, cmd: cmds.Revoke, step: int, now: datetime,
+                         dedupe_key: str | None) -> Outcome:
         with session_scope(self.d.engine) as s:
             if not cmd.all:
                 key = repos.get_key(s, api_key=cmd.api_key or "")

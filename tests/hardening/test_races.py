@@ -189,9 +189,6 @@ def _command(world: KukeyWorld, text: str) -> bytes:
     return urlencode(fields).encode()
 
 
-@pytest.mark.xfail(strict=True, reason="bot/services/revoke.py Revoker.incident lets the dedupe_key "
-                   "IntegrityError of a repeated submission escape: the repeat gets a 500 (the revoke itself "
-                   "happens once). Catch it there and answer like workflow.submit does for a duplicate.")
 def test_an_incident_revoke_delivered_many_times_revokes_once(story: Story) -> None:
     """A responder's incident-revoke submission delivered twenty times at once (with the three codes the
     drift window accepts) makes one revoke request, never a 500, and the key is deleted once."""
