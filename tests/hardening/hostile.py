@@ -36,7 +36,7 @@ def _view(callback_id: str, metadata: dict[str, str], code: str = "123456") -> d
         "state": {"values": {"code": {"code_input": {"type": "plain_text_input", "value": code}}}}}}
 
 
-def _click(action_id: str, value: str, response_url: str = "") -> dict[str, object]:
+def click(action_id: str, value: str, response_url: str = "") -> dict[str, object]:
     payload: dict[str, object] = {
         "type": "block_actions", "user": USER, "trigger_id": "1.2.3", "team": {"id": "T0KUKEY"},
         "container": {"type": "message", "message_ts": "1.1", "channel_id": APPROVALS},
@@ -84,12 +84,12 @@ def catalog(world: KukeyWorld) -> list[Hostile]:
     def approve_click_unknown_request() -> int:
         with world.fake.world.transaction() as w:
             reply = w.issue_response_url(world.fake.base_url, OUTSIDER, APPROVALS, Ref(APPROVALS, "1.1")).url
-        return send_signed(d, form(_click("kk_approve", "KK-DOESNOTEXIST", reply))).status
+        return send_signed(d, form(click("kk_approve", "KK-DOESNOTEXIST", reply))).status
 
     now = str(int(time.time()))
     post = "POST /slack/events HTTP/1.1\nHost: x\n"
     deep = b"payload=" + b"%5B" * 40_000 + b"%5D" * 40_000  # under the size limit
-    click, view, missing = _click("kk_approve", "x"), _view("kk_approve_totp", {}), "KK-DOESNOTEXIST"
+    approve, view, missing = click("kk_approve", "x"), _view("kk_approve_totp", {}), "KK-DOESNOTEXIST"
     json_body = b'{"type": "block_actions"}'
     return [
         Hostile("bad signature", with_headers(good, **{SIG: "v0=" + "0" * 64}), 401),
@@ -116,13 +116,13 @@ def catalog(world: KukeyWorld) -> list[Hostile]:
         Hostile("payload nested too deep", signed(deep), 400),
         Hostile("payload without type", signed(form({"user": USER, "actions": []})), 400),
         Hostile("payload a list", signed(urlencode({"payload": "[1, 2]"}).encode()), 400),
-        Hostile("payload with a lone surrogate", signed(form({**click, "user": {"id": "\ud800"}})), 400),
-        Hostile("payload of an unsupported type", signed(form({**click, "type": "shortcut"})), 400),
+        Hostile("payload with a lone surrogate", signed(form({**approve, "user": {"id": "\ud800"}})), 400),
+        Hostile("payload of an unsupported type", signed(form({**approve, "type": "shortcut"})), 400),
         Hostile("view of another type", signed(form({**view, "view": {"type": "workflow_step",
                                                                       "callback_id": "x"}})), 400),
         Hostile("view without type", signed(form({**view, "view": {"callback_id": "x"}})), 400),
-        Hostile("user without id", signed(form({**click, "user": {"name": "eve"}})), 400),
-        Hostile("actions not a list", signed(form({**click, "actions": "kk_approve"})), 400),
+        Hostile("user without id", signed(form({**approve, "user": {"name": "eve"}})), 400),
+        Hostile("actions not a list", signed(form({**approve, "actions": "kk_approve"})), 400),
         Hostile("JSON body", lambda: d.send_raw(json_body, {**d.signed_headers(json_body),
                                                            "Content-Type": "application/json"}).status, 415),
         Hostile("body not UTF-8", signed(b"command=%2Fkukey&text=\xff\xfe"), 400),
@@ -130,7 +130,7 @@ def catalog(world: KukeyWorld) -> list[Hostile]:
         Hostile("command without user", signed(_command("help", user_id="-")), 400),
         Hostile("command with an event type", signed(_command("help", type="event_callback", event="x")),
                 400),
-        Hostile("unknown action id", signed(form(_click("kk_launch_missiles", "x"))), 404),
+        Hostile("unknown action id", signed(form(click("kk_launch_missiles", "x"))), 404),
         Hostile("unknown callback id", signed(form(_view("kk_not_a_view", {"r": "KK-X"}))), 404),
         Hostile("unknown command", signed(_command("help", command="/other")), 404),
         Hostile("approval of a missing request", signed(form(_view("kk_approve_totp", {"r": missing}))), 200),
@@ -149,4 +149,4 @@ def _head(body: bytes, path: str = "/slack/events", **headers: str) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Hostile", "catalog"]
+__all__ = ["Hostile", "catalog", "click"]

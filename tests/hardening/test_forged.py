@@ -9,7 +9,7 @@ import pytest
 
 from bot.testing.world import APPROVALS, Story
 from tests.hardening.helpers import changes, concurrently, form, posted, send_signed, snapshot
-from tests.hardening.hostile import _click, catalog
+from tests.hardening.hostile import catalog, click
 
 ROUNDS = 8  # the flood sends every kind this many times
 
@@ -83,7 +83,7 @@ def test_click_without_reply_url_is_answered_at_once(busy: Story, caplog: pytest
     caplog.set_level(logging.INFO, logger="kukey")
     for _ in range(ROUNDS):
         started = time.monotonic()
-        assert send_signed(world.driver, form(_click("kk_approve", "KK-NOPE"))).status == 200
+        assert send_signed(world.driver, form(click("kk_approve", "KK-NOPE"))).status == 200
         assert time.monotonic() - started < 1.0
     assert len(_wait_lines(busy, caplog, ROUNDS)) == ROUNDS
     assert changes(before, snapshot(world)) == {}
@@ -97,7 +97,7 @@ def test_failure_after_the_ack_keeps_the_ack(busy: Story, caplog: pytest.LogCapt
     caplog.set_level(logging.INFO, logger="kukey")
     for _ in range(ROUNDS):
         started = time.monotonic()
-        ack = send_signed(world.driver, form(_click("kk_approve", "KK-NOPE", "http://127.0.0.1:9/x")))
+        ack = send_signed(world.driver, form(click("kk_approve", "KK-NOPE", "http://127.0.0.1:9/x")))
         assert ack.status == 200 and time.monotonic() - started < 1.0
     busy.w.wait(lambda: sum("after its ack" in r.getMessage() for r in _lines(caplog)) == ROUNDS,
                 what="each failure logged")
