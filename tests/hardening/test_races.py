@@ -120,7 +120,7 @@ def _one_key_one_delivery(story: Story, acks: list[Ack], audit_from: int, keys_b
     world = story.w
     assert [a.status for a in acks] == [200] * len(acks)
     assert sum(not a.errors for a in acks) == 1, [a.errors for a in acks]
-    world.wait(lambda: "key.revealed" in audit_actions(world, since=audit_from), what="the reveal done")
+    world.wait(lambda: "key.revealed" in audit_actions(world, since=audit_from), timeout=30, what="the reveal done")
     assert len(_secrets_shown(world)) == keys_before + 1
     keys = world.sandbox.keys("alpha-trading")
     assert len(keys) == keys_before + 1
