@@ -17,7 +17,7 @@ from datetime import timedelta
 from bot.domain.keys import KeySpec, permissions_from_wire, permissions_to_wire
 from bot.domain.requests import Kind, State
 from bot.domain.secret import Secret
-from bot.domain.timeutil import aware
+from bot.domain.timeutil import aware, fmt
 from bot.errors import KucoinError, KucoinOutcomeUnknown, KucoinValidationError, Refused
 from bot.kucoin.models import generate_passphrase
 from bot.services.deps import Deps, view
@@ -170,6 +170,10 @@ class Reveal:
                                     detail={"delete_at": when.isoformat(), "new_api_key": api_key})
             snapshot = view(s, row)
         self.d.notifier.event("revealed", snapshot)
+        if snapshot.kind == Kind.ROTATE and snapshot.target_api_key:
+            when = now + timedelta(minutes=snapshot.grace_minutes or 0)
+            self.d.notifier.event("old_key_scheduled", snapshot, when=fmt(when) if snapshot.grace_minutes
+                                  else "now (no grace period)")
         if snapshot.kind == Kind.ROTATE and snapshot.target_api_key and not snapshot.grace_minutes:
             self.d.later(self.d.jobs.run_now, DELETE_OLD_JOB, snapshot.target_api_key)
 

@@ -30,6 +30,8 @@ def test_rotate_with_grace_keeps_old_key_until_then(story: Story) -> None:
     assert not story.approve(post, APPROVER2).errors
     new = story.reveal()
     assert _ids(story.w) == sorted([old, new])
+    note = story.in_thread(post, f"Old key `{old}` will be deleted at")
+    assert new in note.content and "UTC" in note.content
     story.w.advance(61 * 60)
     story.w.wait(lambda: _ids(story.w) == [new], what="old key deleted after the grace period")
     story.in_thread(post, "Rotation done")
