@@ -72,7 +72,6 @@ class Reveal:
         if pre.data["needs_totp"]:
             if code is None:
                 return Outcome(False, "Your TOTP code is needed to reveal.", "code_required")
-            rule = self.rules.rule(self._sub(request_id))
             self.d.enrollment.check(user, code, purpose="reveal", request_id=request_id,
                                     lockout=Lockout(*self.rules.totp_lockout()))
         passphrase = generate_passphrase()
@@ -112,7 +111,8 @@ class Reveal:
             return
         if getattr(created, "secret_lost", False) or created.api_secret is None:
             self._delete_created(request_id, created.api_key, spec.sub_account, passphrase, why="secret_lost")
-            self._give_back(request_id, "reveal.failed", "KuCoin's answer was lost, so its secret cannot be shown; that key was deleted",
+            self._give_back(request_id, "reveal.failed",
+                            "KuCoin's answer was lost, so its secret cannot be shown; that key was deleted",
                             final=False)
             return
         now = self.d.clock.now()

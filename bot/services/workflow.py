@@ -141,10 +141,6 @@ class Workflow:
         pre = self.may_start_approval(request_id, user)
         if not pre.ok:
             return pre
-        with session_scope(self.d.engine) as s:
-            row = repos.get_request(s, request_id=request_id)
-            assert row is not None
-            rule = self.rules.rule(row.sub_account)
         lockout = Lockout(*self.rules.totp_lockout())
         try:
             step = self.d.enrollment.check(user, code, purpose="approve", lockout=lockout, request_id=request_id)

@@ -38,7 +38,7 @@ def transition(session: Session, *, request_id: str, src: State | Iterable[State
     )
     result = session.execute(stmt)
     session.flush()
-    changed = result.rowcount == 1  # type: ignore[attr-defined]
+    changed = bool(result.rowcount == 1)  # type: ignore[attr-defined]
     if changed:
         row = session.get(Request, request_id)
         if row is not None:
@@ -92,7 +92,7 @@ def key_transition(session: Session, *, api_key: str, src: Sequence[str], dst: s
         .where(col(KeyRecord.api_key) == api_key, col(KeyRecord.state).in_(list(src)))
         .values(state=dst, version=KeyRecord.version + 1, **values)
     )
-    changed = session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
+    changed = bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
     session.flush()
     return changed
 
