@@ -35,13 +35,15 @@ def run(cfg: Config, phases: list[str], workdir: Path, *, mode: str = "custom",
     started = time.perf_counter()
     results: dict[str, Any] = {"mode": mode, "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
                                "machine": machine.describe(), "config": cfg.__dict__,
-                               "load_before": _load(), "seconds": {}}
+                               "load_before": _load(), "seconds": {}, "cpu": {}}
     for name in phases:
         progress(f"{name}...")
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), machine.cpu_seconds()
         results[name] = PHASES[name](cfg, workdir / name)
         results["seconds"][name] = round(time.perf_counter() - t, 1)
-        progress(f"{name} done in {results['seconds'][name]} s")
+        results["cpu"][name] = machine.cpu_used(cpu, machine.cpu_seconds(), time.perf_counter() - t)
+        progress(f"{name} done in {results['seconds'][name]} s; CPU-s used by other processes meanwhile: "
+                 f"{results['cpu'][name]['other_cpu_s']} of {results['cpu'][name]['available_cpu_s']}")
     results["load_after"] = _load()
     results["duration_s"] = round(time.perf_counter() - started, 1)
     results["targets"] = report.targets(results)

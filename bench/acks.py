@@ -111,6 +111,7 @@ def slow_lifecycles(cfg: Config, home: Path) -> dict[str, Any]:
                 "kucoin_latency_s": cfg.slow_latency, "wall_s": round(wall, 2),
                 "lifecycle_s": summary_ms([one.total for one in done]),
                 "step_acks_ms": summary_ms(acks),
+                "acks_ms": {step: summary_ms([one.acks[step] for one in done]) for step in lifecycle.STEPS},
                 "kucoin_calls": scene.sandbox.call_counts()}
 
 

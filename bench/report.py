@@ -67,6 +67,12 @@ def table(r: dict[str, Any]) -> str:
     lines.append(f"kukey benchmark ({r['mode']}) on {m['nproc']} x {m['cpu_model']}, {m['ram_gib']} GiB, "
                  f"Python {m['python']}; load average {r['load_before']} -> {r['load_after']}; "
                  f"{r['duration_s']} s")
+    if r.get("cpu"):
+        other = sum(c["other_cpu_s"] for c in r["cpu"].values())
+        total = sum(c["available_cpu_s"] for c in r["cpu"].values())
+        phases = ", ".join(f"{k} {c['other_cpu_s']:g}" for k, c in r["cpu"].items())
+        lines.append(f"Other processes on the machine used {other:.0f} of {total:.0f} CPU-seconds during the run "
+                     f"({100 * other / total:.0f}%): {phases}")
     for title, rows in _ack_sections(r):
         head = f"  {'app':10} {'conc':>4} {'n':>5} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8} {'req/s':>7}"
         lines += ["", title, head]
