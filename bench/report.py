@@ -132,3 +132,83 @@ def _ack_sections(r: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
         slow = r["slow_kucoin"]["kukey"]
         out.append((f"Ack latency while every KuCoin call takes {slow[0]['kucoin_latency_s']:g} s (ms):", slow))
     return out
+
+
+def markdown(r: dict[str, Any]) -> str:
+    """The results as Markdown tables, for docs/benchmarks.md (`python -m bench.report results.json`)."""
+    m = r["machine"]
+    out = [f"Run: {r['mode']}, {r['started_at']}, {r['duration_s']} s. Machine: {m['nproc']} CPUs ({m['cpu_model']}), "
+           f"{m['ram_gib']} GiB RAM, {m['implementation']} {m['python']}, Linux {m['kernel']}. "
+           f"Load average {r['load_before']} before, {r['load_after']} after."]
+    if r.get("cpu"):
+        other = sum(c["other_cpu_s"] for c in r["cpu"].values())
+        total = sum(c["available_cpu_s"] for c in r["cpu"].values())
+        phases = ", ".join(f"{k}: {c['other_cpu_s']:g}" for k, c in r["cpu"].items())
+        out.append(f"Other processes used {other:.0f} of the {total:.0f} CPU-seconds the machine had during the run "
+                   f"({phases}).")
+    for title, rows in _ack_sections(r):
+        out += ["", f"**{title}**", "", "| app | concurrent | requests | p50 | p95 | p99 | max | req/s |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        out += [f"| {x['app']} | {x['concurrency']} | {x['n']} | {x['p50']} | {x['p95']} | {x['p99']} | {x['max']} | "
+                f"{x['throughput_rps']} |" for x in rows]
+    slow = r.get("slow_kucoin")
+    if slow:
+        life = slow["lifecycles"]
+        out += ["", f"Lifecycles at once while every KuCoin call takes {life['kucoin_latency_s']:g} s: "
+                    f"{life['completed']} of {life['lifecycles']} completed, in "
+                    f"{life['lifecycle_s']['p50'] / 1000:.1f} s (median) to {life['lifecycle_s']['max'] / 1000:.1f} s; "
+                    f"KuCoin calls: {life['kucoin_calls']}.",
+                "", "| step | ack p50 (ms) | ack max (ms) |", "|---|---:|---:|"]
+        out += [f"| {k} | {v['p50']} | {v['max']} |" for k, v in life.get("acks_ms", {}).items()]
+    lifecycle = r.get("lifecycle")
+    if lifecycle:
+        out += ["", f"**kukey's own time per lifecycle step, {lifecycle['lifecycles']} lifecycles (ms)**", "",
+                "| step | median | p95 | ack median |", "|---|---:|---:|---:|"]
+        out += [f"| {k} | {v['p50']} | {v['p95']} | {lifecycle['acks_ms'][k]['p50']} |"
+                for k, v in lifecycle["steps_ms"].items()]
+        out.append(f"| **whole lifecycle** | **{lifecycle['total_ms']['p50']}** | {lifecycle['total_ms']['p95']} | |")
+    audit = r.get("audit")
+    if audit:
+        out += ["", f"**Audit log of {audit['events']:,} events ({audit['db_mb']} MB)**", "",
+                "| what | time | rate |", "|---|---:|---:|",
+                f"| build the log (setup: raw SQL, synchronous=OFF) | {audit['build']['seconds']} s | "
+                f"{audit['build']['events_per_s']:,}/s |"]
+        for key, name in (("verify", "bot.storage.audit.verify (default workers)"),
+                          ("verify_one_process", "bot.storage.audit.verify, workers=1"),
+                          ("cli_verify", "`kukey audit verify` as a process")):
+            out.append(f"| {name} | {audit[key]['seconds']} s | {audit[key]['events_per_s']:,}/s |")
+        for key, name in (("append_one_per_transaction", "AuditLog.record, one event per transaction"),
+                          ("append_1000_per_transaction", "AuditLog.record, 1,000 events per transaction")):
+            out.append(f"| {name} ({audit[key]['events']:,} events) | {audit[key]['ms_per_event']} ms/event | "
+                       f"{audit[key]['events_per_s']:,}/s |")
+    revoke = r.get("revoke")
+    if revoke:
+        latency = revoke["kucoin_latency_s"] * 1000
+        out += ["", f"**Incident revoke of {revoke['keys']} keys, every KuCoin call {latency:g} ms; "
+                    f"floor {revoke['floor_s'] * 1000:g} ms**", "",
+                "| case | last key gone | vs floor | 429 answers |", "|---|---:|---:|---:|"]
+        out += [f"| {case} | {revoke[case]['last_key_gone_s'] * 1000:.1f} ms | {revoke[case]['vs_floor']}x | "
+                f"{revoke[case]['answers_429']} |" for case in ("direct_client", "warm", "cold") if case in revoke]
+    startup = r.get("startup")
+    if startup:
+        out += ["", "**Start to ready, idle memory**", "", "| start | ready after | RSS | peak RSS | threads |",
+                "|---|---:|---:|---:|---:|"]
+        out += [f"| {'first (creates the DB)' if x['first_start'] else 'again'} | {x['ready_s']} s | "
+                f"{x['rss_mb']} MB | {x['peak_rss_mb']} MB | {x['threads']} |" for x in startup["runs"]]
+    if r.get("targets"):
+        out += ["", "**Targets**", "", "| target | measured | |", "|---|---:|---|"]
+        out += [f"| {t['target']} | {t['measured']} | {'met' if t['met'] else '**missed**'} |" for t in r["targets"]]
+    return "\n".join(out)
+
+
+def main() -> int:
+    import json
+    import sys
+    from pathlib import Path
+
+    print(markdown(json.loads(Path(sys.argv[1]).read_text())))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
