@@ -50,6 +50,18 @@ def run(cfg: Config, phases: list[str], workdir: Path, *, mode: str = "custom",
     return results
 
 
+def wait_quiet(limit: float, *, window: float = 5.0, busy: float = 0.1) -> str:
+    """Wait until other processes used under `busy` of the CPUs for one `window`, at most `limit` seconds."""
+    deadline = time.monotonic() + limit
+    while True:
+        before, t = machine.cpu_seconds(), time.perf_counter()
+        time.sleep(window)
+        used = machine.cpu_used(before, machine.cpu_seconds(), time.perf_counter() - t)
+        share = used["other_cpu_s"] / used["available_cpu_s"]
+        if share < busy or time.monotonic() > deadline:
+            return f"other processes used {100 * share:.0f}% of the CPUs in the last {window:g} s"
+
+
 def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -60,11 +72,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", metavar="PHASES", help=f"comma-separated subset of {','.join(PHASES)}")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (databases, bot logs)")
+    parser.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
+                        help="first wait up to SECONDS for other processes to leave the CPUs (mostly) idle")
     args = parser.parse_args(argv)
     phases = args.only.split(",") if args.only else list(PHASES)
     unknown = [p for p in phases if p not in PHASES]
     if unknown:
         parser.error(f"unknown phase(s): {', '.join(unknown)}")
+    if args.wait_quiet:
+        print(f"[bench] {wait_quiet(args.wait_quiet)}", file=sys.stderr, flush=True)
     workdir = Path(tempfile.mkdtemp(prefix="kukey-bench-"))
     try:
         results = run(QUICK if args.quick else FULL, phases, workdir, mode="quick" if args.quick else "full",
