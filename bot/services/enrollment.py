@@ -86,8 +86,8 @@ class EnrollmentService:
             self._audit.record(s, "totp.enroll_started", actor=user, detail={"reenroll": active})
         return NewSeed(seed=seed, uri=totp.provisioning_uri(seed, account=account, issuer=self._issuer))
 
-    def confirm(self, user: str, code: str) -> None:
-        """Activate the pending seed once the user shows one valid code from it."""
+    def confirm(self, user: str, code: str) -> int:
+        """Activate the pending seed once the user shows one valid code from it; returns the code's step."""
         now = self._clock.now()
         with session_scope(self._engine) as s:
             row = s.get(Enrollment, user)
@@ -111,6 +111,7 @@ class EnrollmentService:
             s.add(row)
             self._consume(s, user, step, now)
             self._audit.record(s, "totp.enrolled", actor=user, detail={"reenroll": reenroll, "step": step})
+        return step
 
     def reset(self, user: str, *, actor: str) -> bool:
         """Admin reset from the CLI: the user must enroll again."""

@@ -10,14 +10,14 @@ import functools
 import json
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot.domain import commands as cmds
 from bot.errors import KukeyError, UsageError
-from bot.services.ports import Delivery
+from bot.services.ports import Delivery, Outcome
 from bot.services.workflow import Origin
 from bot.slack import blocks, ids, messages
 from bot.slack.commands import CommandHandler, create_text_from_form
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("kukey.slack")
 
+T = TypeVar("T")
 
 def _dig(node: Any, *keys: str) -> Any:
     """node[k1][k2]...; None where a level is missing or not an object (payloads may carry junk)."""
@@ -71,6 +72,20 @@ def _refuse(ack: Ack, block: str, message: str, reason: str) -> None:
 
 def _why(exc: KukeyError) -> str:
     return getattr(exc, "reason", "") or type(exc).__name__
+
+
+def _inline(ack: Ack, block: str, call: Callable[[], T]) -> T | None:
+    """Run a modal's service call; a refusal (raised, or an Outcome that is not ok) keeps the modal open
+    with the reason under `block` and returns None; anything else is returned for the caller to ack."""
+    try:
+        out = call()
+    except KukeyError as exc:
+        _refuse(ack, block, messages.for_user(exc), _why(exc))
+        return None
+    if isinstance(out, Outcome) and not out.ok:
+        _refuse(ack, block, out.message, out.reason)
+        return None
+    return out
 
 
 def _tell(respond: Respond, body: dict[str, Any], message: str, reason: str) -> None:
@@ -125,15 +140,8 @@ def register(app: App, svc: Services) -> None:
     @_acked_first
     def on_approve_code(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         rid, user = _meta(view).get("r", ""), _user(body)
-        try:
-            out = svc.workflow.approve(rid, user, _code(view))
-        except KukeyError as exc:
-            _refuse(ack, ids.CODE_BLOCK, messages.for_user(exc), _why(exc))
-            return
-        if not out.ok:
-            _refuse(ack, ids.CODE_BLOCK, out.message, out.reason)
-            return
-        ack()
+        if _inline(ack, ids.CODE_BLOCK, lambda: svc.workflow.approve(rid, user, _code(view))):
+            ack()
 
     @app.action(ids.DENY)
     @_acked_first
@@ -177,13 +185,8 @@ def register(app: App, svc: Services) -> None:
     @_acked_first
     def on_reveal_code(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         meta, user = _meta(view), _user(body)
-        try:
-            out = svc.reveal.begin(meta.get("r", ""), user, _code(view))
-        except KukeyError as exc:
-            _refuse(ack, ids.CODE_BLOCK, messages.for_user(exc), _why(exc))
-            return
-        if not out.ok:
-            _refuse(ack, ids.CODE_BLOCK, out.message, out.reason)
+        out = _inline(ack, ids.CODE_BLOCK, lambda: svc.reveal.begin(meta.get("r", ""), user, _code(view)))
+        if out is None:
             return
         ack()
         svc.deps.later(svc.reveal.run, meta.get("r", ""), Delivery(meta.get("u", ""), user),
@@ -209,10 +212,7 @@ def register(app: App, svc: Services) -> None:
     @app.view(ids.REENROLL_NEW_VIEW)
     @_acked_first
     def on_enroll_code(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        try:
-            svc.enrollment.confirm(_user(body), _code(view))
-        except KukeyError as exc:
-            _refuse(ack, ids.CODE_BLOCK, messages.for_user(exc), _why(exc))
+        if _inline(ack, ids.CODE_BLOCK, lambda: svc.enrollment.confirm(_user(body), _code(view))) is None:
             return
         ack(response_action="clear")
         url = _meta(view).get("u")
@@ -232,11 +232,9 @@ def register(app: App, svc: Services) -> None:
     @_acked_first
     def on_reenroll_code(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         user = _user(body)
-        try:
-            new = svc.enrollment.start(user, account=_text(body, "user", "username") or user,
-                                       current_code=_code(view))
-        except KukeyError as exc:
-            _refuse(ack, ids.CODE_BLOCK, messages.for_user(exc), _why(exc))
+        new = _inline(ack, ids.CODE_BLOCK, lambda: svc.enrollment.start(
+            user, account=_text(body, "user", "username") or user, current_code=_code(view)))
+        if new is None:
             return
         ack(response_action="update", view=blocks.reenroll_new_modal(new.uri.reveal(), new.seed.reveal(),
                                                                       _meta(view)))
