@@ -6,6 +6,7 @@ after the commit (nothing is reported to Slack as done before it is durable).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -19,7 +20,7 @@ from bot.domain.timeutil import aware
 from bot.errors import Refused
 from bot.services.deps import Deps, view
 from bot.services.enrollment import Lockout
-from bot.services.ports import Outcome
+from bot.services.ports import Outcome, RequestView
 from bot.services.rules import Rules
 from bot.storage import repos
 from bot.storage.db import session_scope
@@ -201,28 +202,26 @@ class Workflow:
 
     # --- deny / cancel / expire / lapse -------------------------------------------------------------
     def deny(self, request_id: str, user: str, reason: str) -> Outcome:
-        with session_scope(self.d.engine) as s:
-            row = repos.get_request(s, request_id=request_id)
-            if row is None:
-                return Outcome(False, f"Request {request_id} does not exist.", "unknown_request")
-            decision = self.rules.may_deny(view(s, row), user)
-        if not decision.allowed:
-            self._record_refusal(user, "deny", None, decision.reason, decision.message, request_id=request_id)
-            return Outcome(False, decision.message, decision.reason)
-        return self._resolve(request_id, user, State.DENIED, "request.denied", note=reason[:300],
-                             src=(State.PENDING,))
+        return self._decide(request_id, user, "deny", self.rules.may_deny, State.DENIED, "request.denied",
+                            src=(State.PENDING,), note=reason[:300])
 
     def cancel(self, request_id: str, user: str) -> Outcome:
+        return self._decide(request_id, user, "cancel", self.rules.may_cancel, State.CANCELLED,
+                            "request.cancelled", src=(State.PENDING, State.APPROVED))
+
+    def _decide(self, request_id: str, user: str, what: str,
+                rule: Callable[[RequestView, str], decisions.Decision], dst: State, action: str, *,
+                src: tuple[State, ...], note: str = "") -> Outcome:
+        """A person resolves a request (deny, cancel) if the policy lets them; a refusal is on record."""
         with session_scope(self.d.engine) as s:
             row = repos.get_request(s, request_id=request_id)
             if row is None:
                 return Outcome(False, f"Request {request_id} does not exist.", "unknown_request")
-            decision = self.rules.may_cancel(view(s, row), user)
+            decision = rule(view(s, row), user)
         if not decision.allowed:
-            self._record_refusal(user, "cancel", None, decision.reason, decision.message, request_id=request_id)
+            self._record_refusal(user, what, None, decision.reason, decision.message, request_id=request_id)
             return Outcome(False, decision.message, decision.reason)
-        return self._resolve(request_id, user, State.CANCELLED, "request.cancelled",
-                             src=(State.PENDING, State.APPROVED))
+        return self._resolve(request_id, user, dst, action, note=note, src=src)
 
     def expire(self, request_id: str) -> None:
         self._resolve(request_id, "kukey", State.EXPIRED, "request.expired", src=(State.PENDING,),
