@@ -29,6 +29,9 @@ PERMISSION_ORDER = list(Permission)
 # KuCoin's expire enum, in days; None means never ("-1" on the wire).
 EXPIRY_CHOICES: tuple[int | None, ...] = (30, 90, 180, 360, None)
 MAX_IPS = 20
+# KuCoin's Management rate-limit pool (VIP0): 2000 weight per 30 s window; deleting a key weighs 30.
+MANAGEMENT_POOL_BUDGET = 2000
+DELETE_KEY_WEIGHT = 30
 REMARK_MAX = 24
 
 

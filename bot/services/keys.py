@@ -18,9 +18,9 @@ from datetime import timedelta
 
 from sqlmodel import col, select
 
+from bot.domain.keys import DELETE_KEY_WEIGHT, MANAGEMENT_POOL_BUDGET
 from bot.domain.secret import Secret
 from bot.errors import KucoinError
-from bot.kucoin.transport import DELETE_KEY
 from bot.services.deps import Deps
 from bot.storage import repos
 from bot.storage.db import session_scope
@@ -30,8 +30,7 @@ log = logging.getLogger("kukey.keys")
 RETRY_DELETE_JOB = "retry_delete"
 # KuCoin's Management pool allows 2000 weight per 30 s, 30 per delete: 66 deletes per window may be in
 # flight together; the client's rate gate holds back any beyond the budget left and waits for the reset.
-MANAGEMENT_BUDGET = 2000
-PARALLEL_DELETES = MANAGEMENT_BUDGET // DELETE_KEY.weight
+PARALLEL_DELETES = MANAGEMENT_POOL_BUDGET // DELETE_KEY_WEIGHT
 
 
 @dataclass(frozen=True)
