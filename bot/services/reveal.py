@@ -224,7 +224,9 @@ class Reveal:
             with session_scope(self.d.engine) as s:
                 repos.key_transition(s, api_key=key, src=("delivering",), dst="deleted",
                                      deleted_at=self.d.clock.now())
-        self._give_back(request_id, "reveal.recovered", "the reveal was interrupted", final=False)
+        why = ("the reveal was interrupted; the key KuCoin had created for it was deleted" if found
+               else "KuCoin did not confirm the key, and holds none for this request")
+        self._give_back(request_id, "reveal.recovered", why, final=False)
 
     def _event(self, request_id: str, name: str) -> None:
         with session_scope(self.d.engine) as s:

@@ -87,3 +87,18 @@ def test_clock_skew_is_corrected(story: Story) -> None:
     story.w.sandbox.set_clock_skew(20_000)
     key = story.create_key()
     assert _keys(story.w) == [key]
+
+
+def test_429_storm_beyond_the_limits_tells_the_user_and_keeps_the_request(story: Story) -> None:
+    """KuCoin keeps answering 429 (overload, no headers) past the client's retry budget: nothing is created,
+    the requester is told KuCoin is busy, the approval stands, and a later reveal works."""
+    world = story.w
+    _approved(story)
+    world.sandbox.rate_limit_next(50, headers=False, path=KEY_PATH, method="POST")
+    _click_reveal(story)
+    told = story.private(REQUESTER, "could not be shown")
+    assert "busy" in told.content.lower() or "rate" in told.content.lower(), told.content
+    assert _keys(world) == []
+    world.sandbox.clear_faults()
+    key = story.reveal()
+    assert _keys(world) == [key]
