@@ -24,11 +24,10 @@ from typing import Any
 from bench import direct
 from bench.config import Config
 from bench.scene import Scene, wait_until
-from bot.domain.keys import KeySpec, Permission, permissions_to_wire
+from bot.domain.keys import DELETE_KEY_WEIGHT, MANAGEMENT_POOL_BUDGET, KeySpec, Permission, permissions_to_wire
 from bot.domain.secret import Secret
 from bot.kucoin.client import KucoinClient
 from bot.kucoin.models import generate_passphrase
-from bot.kucoin.transport import DELETE_KEY
 from bot.security.crypto import SecretBox
 from bot.slack import ids
 from bot.storage.db import init_db, make_engine, session_scope
@@ -36,8 +35,8 @@ from bot.storage.tables import KeyRecord
 from bot.testing.world import INCIDENT, RESPONDER
 
 WINDOW_S = 30.0
-BUDGET = 2000
-DELETE_WEIGHT = DELETE_KEY.weight
+BUDGET = MANAGEMENT_POOL_BUDGET
+DELETE_WEIGHT = DELETE_KEY_WEIGHT
 
 
 class ShiftedClock:
