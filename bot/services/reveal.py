@@ -170,10 +170,10 @@ class Reveal:
                                     detail={"delete_at": when.isoformat(), "new_api_key": api_key})
             snapshot = view(s, row)
         self.d.notifier.event("revealed", snapshot)
-        if snapshot.kind == Kind.ROTATE and snapshot.target_api_key:
-            when = now + timedelta(minutes=snapshot.grace_minutes or 0)
-            self.d.notifier.event("old_key_scheduled", snapshot, when=fmt(when) if snapshot.grace_minutes
-                                  else "now (no grace period)")
+        if snapshot.kind == Kind.ROTATE and snapshot.target_api_key and snapshot.grace_minutes:
+            # (without a grace period the old key goes at once and "Rotation done" names both keys)
+            when = now + timedelta(minutes=snapshot.grace_minutes)
+            self.d.notifier.event("old_key_scheduled", snapshot, when=fmt(when))
         if snapshot.kind == Kind.ROTATE and snapshot.target_api_key and not snapshot.grace_minutes:
             self.d.later(self.d.jobs.run_now, DELETE_OLD_JOB, snapshot.target_api_key)
 

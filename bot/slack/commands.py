@@ -77,10 +77,10 @@ class CommandHandler:
         elif isinstance(cmd, cmds.Create) and cmd.spec is None:
             ack()
             form = blocks.create_modal(self.svc.sub_accounts.known() or [], {"c": channel})
-            client.views_open(trigger_id=trigger, view=form)
+            self.svc.deps.later(client.views_open, trigger_id=trigger, view=form)  # after the ack, in time
         elif isinstance(cmd, cmds.Revoke) and self.svc.revoker.is_incident(user, channel):
             ack()
-            client.views_open(trigger_id=trigger, view=blocks.totp_modal(
+            self.svc.deps.later(client.views_open, trigger_id=trigger, view=blocks.totp_modal(
                 ids.REVOKE_VIEW, "Incident revoke", f"Break-glass revoke in `{cmd.sub_account}` "
                 f"({'every key' if cmd.all else cmd.api_key}). Enter YOUR current TOTP code.",
                 {"t": text, "c": channel, "d": trigger or ""}, submit="Revoke"))

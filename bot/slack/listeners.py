@@ -115,8 +115,36 @@ def _acked_first(listener: Callable[..., None]) -> Callable[..., None]:
     return run
 
 
+class _AlreadyAcked:
+    """The ack a listener body sees once the real ack was already sent: calling it does nothing."""
+
+    response = "sent"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_noop_ack = _AlreadyAcked()
+
+
+def _ack_then_later(svc: Services) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """For clicks: ack at once (Slack needs nothing else), then run the listener on the worker pool, so the
+    HTTP answer never waits for a database read, a Slack call or KuCoin."""
+
+    def decorate(listener: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(listener)
+        def run(**kwargs: Any) -> None:
+            kwargs.pop("ack")()
+            svc.deps.later(_acked_first(listener), ack=_noop_ack, **kwargs)
+
+        return run
+
+    return decorate
+
+
 def register(app: App, svc: Services) -> None:
     commands = CommandHandler(svc)
+    acked = _ack_then_later(svc)
 
     @app.command(ids.COMMAND)
     @_acked_first
@@ -124,7 +152,7 @@ def register(app: App, svc: Services) -> None:
         commands.handle(ack, command, respond, client)
 
     @app.action(ids.APPROVE)
-    @_acked_first
+    @acked
     def on_approve(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         ack()
         rid, user = _value(body), _user(body)
@@ -144,7 +172,7 @@ def register(app: App, svc: Services) -> None:
             ack()
 
     @app.action(ids.DENY)
-    @_acked_first
+    @acked
     def on_deny(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         ack()
         rid, user = _value(body), _user(body)
@@ -165,7 +193,7 @@ def register(app: App, svc: Services) -> None:
         ack()
 
     @app.action(ids.REVEAL)
-    @_acked_first
+    @acked
     def on_reveal(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         ack()
         rid, user = _value(body), _user(body)
@@ -193,7 +221,7 @@ def register(app: App, svc: Services) -> None:
                        out.data["passphrase"])
 
     @app.action(ids.WIPE)
-    @_acked_first
+    @acked
     def on_wipe(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
         if body.get("response_url"):
@@ -201,7 +229,7 @@ def register(app: App, svc: Services) -> None:
         svc.inventory.record_wipe(_user(body), _value(body))
 
     @app.action(ids.ENROLL_CONFIRM)
-    @_acked_first
+    @acked
     def on_enroll_confirm(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
         client.views_open(trigger_id=body["trigger_id"], view=blocks.totp_modal(
@@ -221,7 +249,7 @@ def register(app: App, svc: Services) -> None:
             svc.deps.later(svc.notifier.respond, url, {"replace_original": True, "text": done})
 
     @app.action(ids.REENROLL)
-    @_acked_first
+    @acked
     def on_reenroll(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
         client.views_open(trigger_id=body["trigger_id"], view=blocks.totp_modal(

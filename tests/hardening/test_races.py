@@ -57,6 +57,10 @@ def _second_bot(world: KukeyWorld) -> tuple[Any, str]:
     return bot, bot.start_http().url
 
 
+class _NoModal:
+    spec: dict[str, str] = {}
+
+
 def _drivers(world: KukeyWorld, *urls: str) -> list[SlackDriver]:
     """Drivers with a generous ack deadline: 20 requests at once on 2 cores queue on the database lock."""
     return [SlackDriver(world.fake, url=url, ack_timeout=20) for url in urls]
@@ -88,8 +92,12 @@ def _approve_all_at_once(story: Story, post: Any, drivers: list[SlackDriver]) ->
     world = story.w
     world.advance(30)
     bodies = []
+    request_id = post.content.split("request `")[1].split("`")[0]
     for uid in APPROVERS:
         world.driver.click(uid, "Approve", channel=APPROVALS, ts=post.ts)
+        # the modal opens just after the ack: wait for this request's, not one left open by an earlier round
+        world.wait(lambda u=uid: request_id in str((world.fake.modal(u) or _NoModal).spec.get("private_metadata")),
+                   what=f"the approve modal of {uid}")
         bodies.append(_submission(world, uid, {"code": world.code(uid, fresh=False)}))
     n = len(drivers)
     calls = [lambda b=b, d=drivers[i % n]: _post(d, b) for i, b in enumerate(bodies)]
@@ -100,8 +108,11 @@ def _reveal_all_at_once(story: Story, drivers: list[SlackDriver]) -> list[Ack]:
     """The requester opens the Reveal modal once; its submission, with each of the three codes the drift
     window accepts, is delivered COPIES times at once."""
     world = story.w
-    story.private(REQUESTER, "Reveal key")
+    offer = story.private(REQUESTER, "Reveal key")
+    request_id = offer.content.split("request `")[1].split("`")[0]
     world.driver.click(REQUESTER, "Reveal key")
+    world.wait(lambda: request_id in str((world.fake.modal(REQUESTER) or _NoModal).spec.get("private_metadata")),
+               what="the reveal modal of this request")
     world.advance(90)
     bodies = [_submission(world, REQUESTER, {"code": world.code(REQUESTER, offset_steps=i % 3 - 1,
                                                                  fresh=False)}) for i in range(3)]
