@@ -1,5 +1,5 @@
 """The framework's floor: a Bolt app whose only listener acks `/kukey`, configured like kukey's (signed
-requests, process_before_response=False, the same WebClient setup) and served by the same server
+requests, process_before_response=True, the same WebClient setup) and served by the same server
 (bot.slack.transport.HttpTransport), without kukey's precheck, services or database.
 
 `python -m bench.bare --port N` with SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN and SLACK_API_URL set;
@@ -24,7 +24,7 @@ def make_app(*, signing_secret: str, token: str, api_url: str) -> App:
     quiet = logging.getLogger("bench.bare.bolt")
     quiet.setLevel(logging.ERROR)
     app = App(logger=quiet, token=token, signing_secret=signing_secret,
-              client=WebClient(token=token, base_url=api_url), process_before_response=False,
+              client=WebClient(token=token, base_url=api_url), process_before_response=True,
               token_verification_enabled=False, request_verification_enabled=True)
 
     @app.command("/kukey")

@@ -41,7 +41,6 @@ class Scene:
         # policy max_keys is the most a rule allows (20): lifecycles create keys in several sub-accounts
         self.world = KukeyWorld(home=home, run_bot=False, clock=SystemClock(), sandbox_kwargs=sandbox,
                                 policy_text=default_policy(max_keys=20))
-        _deepen_backlog(self.world.sandbox)
         self.bot: procs.Served | None = None
         self._answers_at_start = 0
 
@@ -109,14 +108,6 @@ class Scene:
                                               token=fake.verification_token)
                 bodies.append(urlencode(form))
         return bodies
-
-
-def _deepen_backlog(sandbox: Any) -> None:
-    """The KuCoin sandbox listens with socketserver's default backlog of 5 (the Slack fake sets 128): 50
-    deletes connecting at once overflow it and the kernel's SYN retry adds 1 s. The real exchange has no
-    such limit, so the benchmark re-listens with 128 (the proposed fix: `request_queue_size = 128` on
-    bot/sandbox/kucoin/server.py's _HTTPServer, as the Slack fake has)."""
-    sandbox._server._httpd.socket.listen(128)
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, *, every: float = 0.01) -> Any:

@@ -72,6 +72,7 @@ class SandboxServer:
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # 50 deletes at once (an incident revoke) must not hit SYN retries
     owner: SandboxServer
 
 
