@@ -129,7 +129,8 @@ _noop_ack = _AlreadyAcked()
 
 def _ack_then_later(svc: Services) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """For clicks: ack at once (Slack needs nothing else), then run the listener on the worker pool, so the
-    HTTP answer never waits for a database read, a Slack call or KuCoin."""
+    HTTP answer never waits for a database read, a Slack call or KuCoin. The listener keeps its `ack`
+    parameter (Bolt injects by name) but receives one that was already sent."""
 
     def decorate(listener: Callable[..., None]) -> Callable[..., None]:
         @functools.wraps(listener)
@@ -154,7 +155,6 @@ def register(app: App, svc: Services) -> None:
     @app.action(ids.APPROVE)
     @acked
     def on_approve(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        ack()
         rid, user = _value(body), _user(body)
         out = svc.workflow.may_start_approval(rid, user)
         if not out.ok:
@@ -174,7 +174,6 @@ def register(app: App, svc: Services) -> None:
     @app.action(ids.DENY)
     @acked
     def on_deny(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        ack()
         rid, user = _value(body), _user(body)
         decision = svc.rules.may_deny_now(rid, user)
         if not decision.ok:
@@ -186,16 +185,12 @@ def register(app: App, svc: Services) -> None:
     @_acked_first
     def on_deny_reason(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         reason = _text(view, "state", "values", ids.REASON_BLOCK, ids.REASON_INPUT, "value").strip()
-        out = svc.workflow.deny(_meta(view).get("r", ""), _user(body), reason)
-        if not out.ok:
-            _refuse(ack, ids.REASON_BLOCK, out.message, out.reason)
-            return
-        ack()
+        if _inline(ack, ids.REASON_BLOCK, lambda: svc.workflow.deny(_meta(view).get("r", ""), _user(body), reason)):
+            ack()
 
     @app.action(ids.REVEAL)
     @acked
     def on_reveal(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        ack()
         rid, user = _value(body), _user(body)
         out = svc.reveal.check(rid, user)
         if not out.ok:
@@ -223,7 +218,6 @@ def register(app: App, svc: Services) -> None:
     @app.action(ids.WIPE)
     @acked
     def on_wipe(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
         if body.get("response_url"):
             respond(delete_original=True)
         svc.inventory.record_wipe(_user(body), _value(body))
@@ -231,7 +225,6 @@ def register(app: App, svc: Services) -> None:
     @app.action(ids.ENROLL_CONFIRM)
     @acked
     def on_enroll_confirm(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
         client.views_open(trigger_id=body["trigger_id"], view=blocks.totp_modal(
             ids.ENROLL_VIEW, "Confirm enrollment", "Enter the code your authenticator shows for kukey.",
             {"u": _text(body, "response_url")}))
@@ -251,7 +244,6 @@ def register(app: App, svc: Services) -> None:
     @app.action(ids.REENROLL)
     @acked
     def on_reenroll(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
         client.views_open(trigger_id=body["trigger_id"], view=blocks.totp_modal(
             ids.REENROLL_VIEW, "Re-enroll", "Enter your CURRENT code to replace your authenticator seed.",
             {"u": _text(body, "response_url")}))
