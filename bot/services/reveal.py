@@ -26,7 +26,7 @@ from bot.services.ports import Delivery, Outcome
 from bot.services.rules import Rules
 from bot.storage import repos
 from bot.storage.db import session_scope
-from bot.storage.tables import KeyRecord, Request
+from bot.storage.tables import KeyRecord
 
 log = logging.getLogger("kukey.reveal")
 DELETE_OLD_JOB = "delete_old_key"
@@ -81,8 +81,9 @@ class Reveal:
             if not ok:
                 return Outcome(False, "This key is already being revealed or was revealed.", "already_revealed")
             repos.schedule(s, kind=RECOVER_JOB, ref=request_id, run_at=self.d.clock.now() + self.d.lease)
+            claimed = repos.get_request(s, request_id=request_id)
             self.d.audit.record(s, "reveal.started", actor=user, request_id=request_id,
-                                sub_account=self._sub(request_id, s))
+                                sub_account=claimed.sub_account if claimed else None)
         return Outcome(True, data={"passphrase": passphrase})
 
     def run(self, request_id: str, delivery: Delivery, passphrase: Secret) -> None:
@@ -234,12 +235,3 @@ class Reveal:
             assert row is not None
             snapshot = view(s, row)
         self.d.notifier.event(name, snapshot)
-
-    def _sub(self, request_id: str, s: object = None) -> str:
-        if s is not None:
-            row = s.get(Request, request_id)  # type: ignore[attr-defined]
-            return str(row.sub_account)
-        with session_scope(self.d.engine) as s2:
-            row2 = repos.get_request(s2, request_id=request_id)
-            assert row2 is not None
-            return row2.sub_account

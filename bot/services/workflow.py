@@ -8,19 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from bot.domain import commands as cmds
 from bot.domain import decisions
-from bot.domain.keys import KeySpec, expiry_from_wire, permissions_from_wire, permissions_to_wire
+from bot.domain.keys import KeySpec, permissions_from_wire, permissions_to_wire
 from bot.domain.requests import Kind, State
 from bot.domain.timeutil import aware
 from bot.errors import Refused
 from bot.services.deps import Deps, view
 from bot.services.enrollment import Lockout
 from bot.services.ports import Outcome, RequestView
+from bot.services.revoke import REVOKE_JOB
 from bot.services.rules import Rules
 from bot.storage import repos
 from bot.storage.db import session_scope
@@ -170,34 +172,26 @@ class Workflow:
             self.d.notifier.event("approval_added", snapshot, user=user)
             return Outcome(True, "Approval recorded.", "partial", {"request_id": request_id})
         if snapshot.kind == Kind.REVOKE:
-            from bot.services.revoke import REVOKE_JOB
-
             self.d.later(self.d.jobs.run_now, REVOKE_JOB, request_id)
         self.d.later(self.d.notifier.event, "approved", snapshot, user=user)
         return Outcome(True, "Approved.", "approved", {"request_id": request_id})
 
-    def _complete_approval(self, s: object, row: Request, now: object) -> None:
-        from datetime import datetime
-
-        assert isinstance(now, datetime)
+    def _complete_approval(self, s: Session, row: Request, now: datetime) -> None:
         rule = self.rules.rule(row.sub_account)
         if row.kind == Kind.REVOKE:
-            from bot.services.revoke import REVOKE_JOB
-
-            ok = repos.transition(s, request_id=row.id, src=State.PENDING, dst=State.REVOKING,  # type: ignore[arg-type]
-                                  approved_at=now)
+            ok = repos.transition(s, request_id=row.id, src=State.PENDING, dst=State.REVOKING, approved_at=now)
             if ok:
-                repos.schedule(s, kind=REVOKE_JOB, ref=row.id, run_at=now)  # type: ignore[arg-type]
+                repos.schedule(s, kind=REVOKE_JOB, ref=row.id, run_at=now)
         else:
             deadline = now + timedelta(minutes=rule.reveal_window_minutes)
-            ok = repos.transition(s, request_id=row.id, src=State.PENDING, dst=State.APPROVED,  # type: ignore[arg-type]
+            ok = repos.transition(s, request_id=row.id, src=State.PENDING, dst=State.APPROVED,
                                   approved_at=now, reveal_deadline=deadline)
             if ok:
-                repos.schedule(s, kind=LAPSE_JOB, ref=row.id, run_at=deadline)  # type: ignore[arg-type]
+                repos.schedule(s, kind=LAPSE_JOB, ref=row.id, run_at=deadline)
         if not ok:
             raise Refused("This request was resolved a moment ago.", reason="not_pending")
-        repos.cancel_job(s, kind=EXPIRE_JOB, ref=row.id)  # type: ignore[arg-type]
-        self.d.audit.record(s, "request.approved", actor="kukey", request_id=row.id,  # type: ignore[arg-type]
+        repos.cancel_job(s, kind=EXPIRE_JOB, ref=row.id)
+        self.d.audit.record(s, "request.approved", actor="kukey", request_id=row.id,
                             sub_account=row.sub_account, detail={"kind": row.kind})
 
     # --- deny / cancel / expire / lapse -------------------------------------------------------------
@@ -269,5 +263,3 @@ class Workflow:
             snapshot = view(s, row)
         self.d.notifier.event(name, snapshot, **fields)
 
-
-__all__ = ["Origin", "Workflow", "decisions", "expiry_from_wire"]

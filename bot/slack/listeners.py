@@ -306,5 +306,3 @@ def _start_reveal(svc: Services, rid: str, user: str, code: str | None, response
         return
     svc.deps.later(svc.reveal.run, rid, Delivery(response_url, user), out.data["passphrase"])
 
-
-__all__ = ["messages", "register"]

@@ -11,7 +11,6 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError as SdkError
 
 from bot.domain.policy import Policy
-from bot.domain.requests import State
 from bot.domain.secret import Secret
 from bot.errors import SlackApiError
 from bot.services.ports import Delivery, RequestView
@@ -121,5 +120,3 @@ class SlackNotifier:
         except SlackApiError as exc:
             log.warning("slack call failed", extra={"method": method, "error": exc.error})
 
-
-__all__ = ["SlackNotifier", "State"]
