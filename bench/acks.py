@@ -18,7 +18,7 @@ from bench import lifecycle, load, procs
 from bench.config import Config
 from bench.scene import Scene, wait_until
 from bench.stats import summary_ms
-from bot.testing.world import REQUESTER
+from kukey_sandbox.world import REQUESTER
 
 CREATE = "create alpha-trading perms=Spot ips=203.0.113.5 expire=30 benchmark load"
 UNLIMITED = 10**12

@@ -22,7 +22,7 @@ from bench.config import Config
 from bench.scene import SUB_ACCOUNTS, Scene
 from bench.stats import summary_ms
 from bot.slack import ids
-from bot.testing.world import APPROVALS, TRADING
+from kukey_sandbox.world import APPROVALS, TRADING
 
 STEPS = ("request", "approve_click", "approve", "reveal_click", "reveal")
 _REQUEST_ID = re.compile(r"KK-[A-Z0-9]{8}")

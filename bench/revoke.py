@@ -32,7 +32,7 @@ from bot.security.crypto import SecretBox
 from bot.slack import ids
 from bot.storage.db import init_db, make_engine, session_scope
 from bot.storage.tables import KeyRecord
-from bot.testing.world import INCIDENT, RESPONDER
+from kukey_sandbox.world import INCIDENT, RESPONDER
 
 WINDOW_S = 30.0
 BUDGET = MANAGEMENT_POOL_BUDGET

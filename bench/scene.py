@@ -1,4 +1,4 @@
-"""A scene: the KuCoin sandbox and the Slack fake (bot.testing.world.KukeyWorld, in this process) and
+"""A scene: the KuCoin sandbox and the Slack fake (kukey_sandbox.world.KukeyWorld, in this process) and
 kukey itself as `kukey run --http` in its own process, with the real clock, plus extra people."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from urllib.parse import urlencode
 
 from bench import procs
 from bot.domain.clock import Clock, SystemClock
-from bot.sandbox.kucoin.state import default_seed
-from bot.sandbox.slack import payloads
-from bot.sandbox.slack.driver import SlackDriver
-from bot.testing.world import (
+from kukey_sandbox.kucoin.state import default_seed
+from kukey_sandbox.slack import payloads
+from kukey_sandbox.slack.driver import SlackDriver
+from kukey_sandbox.world import (
     APPROVALS,
     APPROVER_GROUP,
     INCIDENT,

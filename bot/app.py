@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -35,6 +34,7 @@ from bot.services.enrollment import EnrollmentService
 from bot.services.inventory import Inventory, SubAccounts
 from bot.services.keys import KeyDeleter
 from bot.services.reconcile import RECONCILE_JOB, Reconciler
+from bot.services.registry import Services
 from bot.services.reveal import Reveal
 from bot.services.revoke import Revoker
 from bot.services.rotate import OldKeyDeletion
@@ -52,20 +52,6 @@ log = logging.getLogger("kukey")
 WORKERS = 16
 
 
-@dataclass
-class Services:
-    deps: Deps
-    rules: Rules
-    workflow: Workflow
-    reveal: Reveal
-    revoker: Revoker
-    enrollment: EnrollmentService
-    inventory: Inventory
-    scheduler: Scheduler
-    notifier: SlackNotifier
-    sub_accounts: SubAccounts
-    checkpoints: Checkpoints
-    reconciler: Reconciler
 
 
 class Kukey:

@@ -33,16 +33,16 @@ def _offenders(package: str, forbidden: tuple[str, ...]) -> list[str]:
 
 
 @pytest.mark.parametrize(("package", "forbidden"), [
-    ("bot.domain", ("bot.services", "bot.slack", "bot.storage", "bot.kucoin", "bot.security", "bot.sandbox",
+    ("bot.domain", ("bot.services", "bot.slack", "bot.storage", "bot.kucoin", "bot.security", "kukey_sandbox",
                     "bot.app", "slack_bolt", "slack_sdk", "httpx", "sqlmodel", "sqlalchemy", "pyotp",
                     "cryptography")),
-    ("bot.services", ("bot.slack", "bot.sandbox", "bot.app", "bot.kucoin.client", "bot.kucoin.transport",
+    ("bot.services", ("bot.slack", "kukey_sandbox", "bot.app", "bot.kucoin.client", "bot.kucoin.transport",
                       "slack_bolt", "slack_sdk", "httpx")),
-    ("bot.kucoin", ("bot.services", "bot.slack", "bot.storage", "bot.sandbox", "bot.app", "slack_bolt",
+    ("bot.kucoin", ("bot.services", "bot.slack", "bot.storage", "kukey_sandbox", "bot.app", "slack_bolt",
                     "slack_sdk")),
-    ("bot.storage", ("bot.services", "bot.slack", "bot.kucoin", "bot.sandbox", "bot.app", "slack_bolt",
+    ("bot.storage", ("bot.services", "bot.slack", "bot.kucoin", "kukey_sandbox", "bot.app", "slack_bolt",
                      "slack_sdk", "httpx")),
-    ("bot.security", ("bot.services", "bot.slack", "bot.kucoin", "bot.sandbox", "bot.app", "slack_bolt",
+    ("bot.security", ("bot.services", "bot.slack", "bot.kucoin", "kukey_sandbox", "bot.app", "slack_bolt",
                       "slack_sdk", "httpx")),
 ])
 def test_layers_do_not_reach_outward(package: str, forbidden: tuple[str, ...]) -> None:
@@ -55,7 +55,7 @@ def test_only_the_slack_package_imports_slack_libraries() -> None:
     outside = [
         f"{name} imports {imp}"
         for package in ("bot.domain", "bot.services", "bot.storage", "bot.security", "bot.kucoin", "bot.cli",
-                        "bot.sandbox", "bot.demo")
+                        "kukey_sandbox", "kukey_sandbox.demo")
         for name, imports in _modules(package) for imp in imports
         if imp.split(".")[0] in {"slack_bolt", "slack_sdk"}
     ]
@@ -70,3 +70,15 @@ def test_domain_is_standard_library_only() -> None:
            if imp.split(".")[0] not in sys.stdlib_module_names and imp.split(".")[0] != "__future__"
            and not imp.startswith(("bot.domain", "bot.errors"))]
     assert bad == []
+
+
+def test_production_code_never_imports_the_sandboxes() -> None:
+    """No module of the kukey package imports kukey_sandbox (the optional extra with the fakes and the demo)."""
+    bad = [f"{name} imports {imp}" for name, imports in _modules("bot") for imp in imports
+           if imp.split(".")[0] == "kukey_sandbox"]
+    assert bad == []
+
+
+def test_the_slack_layer_never_imports_the_composition_root() -> None:
+    """bot.slack receives the services in `register(app, services)`; importing bot.app would be a cycle."""
+    assert _offenders("bot.slack", ("bot.app",)) == []

@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -19,41 +20,67 @@ from bot.metrics import Metrics, MetricsServer, routes
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
-# What the wheel is built from (the Docker build context allows the same files, see .dockerignore).
+# What the kukey wheel is built from (the Docker build context allows the same files, see .dockerignore).
 SOURCES = ("pyproject.toml", "README.md", "bot")
 TIMEOUT = 180
 
 
-def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def run(args: list[str], cwd: Path, *, ok: bool = True) -> subprocess.CompletedProcess[str]:
     """Run a command with the (already cleaned) environment; fail with its output if it fails."""
     done = subprocess.run(args, cwd=cwd, env=dict(os.environ), capture_output=True, text=True,
                           timeout=TIMEOUT, check=False)
-    assert done.returncode == 0, f"{args} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
+    if ok:
+        assert done.returncode == 0, f"{args} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh virtual environment with only the built wheel and its declared dependencies; its bin/."""
-    home = tmp_path_factory.mktemp("packaging")
-    src = home / "src"
-    src.mkdir()
-    for name in SOURCES:
-        path = ROOT / name
+def _copy(names: tuple[str, ...], src_root: Path, dest: Path) -> Path:
+    dest.mkdir()
+    for name in names:
+        path = src_root / name
         assert path.exists(), f"{name} is missing: the wheel (and the Docker image) cannot be built"
         if path.is_dir():
-            shutil.copytree(path, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(path, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
-            shutil.copy2(path, src / name)
-    run([sys.executable, "-m", "build", "--wheel", "--outdir", str(home / "dist"), str(src)], cwd=home)
-    wheels = list((home / "dist").glob("kukey-*.whl"))
-    assert len(wheels) == 1, wheels
+            shutil.copy2(path, dest / name)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The kukey wheel (from exactly what the image is built from) and the kukey-sandbox wheel."""
+    home = tmp_path_factory.mktemp("wheels")
+    for name, root, sources in (("kukey", ROOT, SOURCES),
+                                ("sandbox", ROOT / "sandbox", ("pyproject.toml", "kukey_sandbox"))):
+        src = _copy(sources, root, home / f"src-{name}")
+        run([sys.executable, "-m", "build", "--wheel", "--outdir", str(home / "dist"), str(src)], cwd=home)
+    kukey = list((home / "dist").glob("kukey-*.whl"))
+    sandbox = list((home / "dist").glob("kukey_sandbox-*.whl"))
+    assert len(kukey) == 1 and len(sandbox) == 1, (kukey, sandbox)
+    return kukey[0], sandbox[0]
+
+
+def _venv(home: Path, *requirements: str, find_links: Path) -> Path:
     venv = home / "venv"
     run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=home)
     # The project's pip installs into the new environment; dependencies resolve as in the image.
     run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
-         "--disable-pip-version-check", "--quiet", str(wheels[0])], cwd=home)
+         "--disable-pip-version-check", "--quiet", "--find-links", str(find_links), *requirements], cwd=home)
     return venv / "bin"
+
+
+@pytest.fixture(scope="module")
+def installed(wheels: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtual environment with only the kukey wheel and its declared dependencies (as in the
+    production image); its bin/."""
+    return _venv(tmp_path_factory.mktemp("production"), str(wheels[0]), find_links=wheels[0].parent)
+
+
+@pytest.fixture(scope="module")
+def with_sandbox(wheels: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtual environment with `kukey[sandbox]` installed from the two wheels; its bin/."""
+    return _venv(tmp_path_factory.mktemp("with-sandbox"), f"kukey[sandbox] @ {wheels[0].as_uri()}",
+                 find_links=wheels[0].parent)
 
 
 def test_installed_wheel_runs_help_from_its_own_environment(installed: Path, tmp_path: Path) -> None:
@@ -66,11 +93,26 @@ def test_installed_wheel_runs_help_from_its_own_environment(installed: Path, tmp
     assert where.strip().startswith(str(installed.parent)), where
 
 
-def test_installed_wheel_runs_the_demo(installed: Path, tmp_path: Path) -> None:
-    """`kukey demo` succeeds from the installed wheel: the sandbox and its seed data are packaged."""
-    done = run([str(installed / "kukey"), "demo"], cwd=tmp_path)
+def test_production_wheel_holds_no_sandbox(wheels: tuple[Path, Path], installed: Path, tmp_path: Path) -> None:
+    """The kukey wheel (what the image installs) has no sandbox, fake or demo module, and no module of it
+    imports one; `kukey demo` there says in one line which extra to install."""
+    names = zipfile.ZipFile(wheels[0]).namelist()
+    assert not [n for n in names if "sandbox" in n or "/demo" in n or "/testing" in n], names
+    sources = [zipfile.ZipFile(wheels[0]).read(n).decode() for n in names if n.endswith(".py")]
+    assert sources and not [s for s in sources if "kukey_sandbox" in s]
+    missing = run([str(installed / "python"), "-c", "import kukey_sandbox"], cwd=tmp_path, ok=False)
+    assert missing.returncode != 0 and "ModuleNotFoundError" in missing.stderr
+    done = run([str(installed / "kukey"), "demo"], cwd=tmp_path, ok=False)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "kukey: `kukey demo` comes with the sandbox extra: pip install 'kukey[sandbox]'"
+
+
+def test_installed_sandbox_extra_runs_the_demo(with_sandbox: Path, tmp_path: Path) -> None:
+    """`kukey demo` succeeds with `kukey[sandbox]` installed from wheels: the sandbox and its seed data are
+    packaged, and its commands reach the `kukey` CLI."""
+    done = run([str(with_sandbox / "kukey"), "demo"], cwd=tmp_path)
     assert "Traceback" not in done.stdout + done.stderr
-    assert "kukey demo" in done.stdout
+    assert "kukey demo: OK" in done.stdout
 
 
 def dockerfile_instructions() -> list[tuple[str, str]]:

@@ -78,6 +78,10 @@ class Notifier(Protocol):
 
     def announce(self, channels: list[str], text: str) -> None: ...
 
+    def respond(self, response_url: str, payload: dict[str, Any]) -> bool:
+        """Answer through a response_url (replace or add an ephemeral); False when Slack refused."""
+        ...
+
     def deliver_secret(self, delivery: Delivery, req: RequestView, key: Mapping[str, Any],
                        secret: Secret, passphrase: Secret) -> None:
         """Show apiKey, secret and passphrase once, ephemerally. Raises on failure."""

@@ -14,7 +14,7 @@ from bot.services.workflow import Origin
 from bot.slack import blocks, ids, messages
 
 if TYPE_CHECKING:
-    from bot.app import Services
+    from bot.services.registry import Services
 
 log = logging.getLogger("kukey.slack")
 

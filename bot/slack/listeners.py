@@ -23,7 +23,7 @@ from bot.slack import blocks, ids, messages
 from bot.slack.commands import CommandHandler, create_text_from_form
 
 if TYPE_CHECKING:
-    from bot.app import Services
+    from bot.services.registry import Services
 
 log = logging.getLogger("kukey.slack")
 

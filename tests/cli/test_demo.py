@@ -1,5 +1,5 @@
 """`kukey demo` plays the whole story in a real process and prints it without secrets; `--keep` keeps the
-world running for `python -m bot.demo.send` until Ctrl-C; the masking and the send tool on their own."""
+world running for `python -m kukey_sandbox.demo.send` until Ctrl-C; the masking and the send tool on their own."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-import bot.demo.send
-from bot.demo.render import Redactor
+import kukey_sandbox.demo.send
+from kukey_sandbox.demo.render import Redactor
 
 UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 SEED = re.compile(r"(?<![A-Za-z0-9])[A-Z2-7]{32}(?![A-Za-z0-9])")
@@ -103,12 +103,12 @@ def read_until(lines: queue.Queue[str], needle: str, timeout: float = 60.0) -> l
 
 
 def send(*words: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot.demo.send", *words], env=dict(os.environ),
+    return subprocess.run([sys.executable, "-m", "kukey_sandbox.demo.send", *words], env=dict(os.environ),
                           capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_keep_runs_until_ctrl_c_and_takes_commands(kept: tuple[subprocess.Popen[str], queue.Queue[str]]) -> None:
-    """With --keep the world stays up: a demo user's commands work through bot.demo.send; Ctrl-C exits 0."""
+    """With --keep the world stays up: a demo user's commands work through kukey_sandbox.demo.send; Ctrl-C exits 0."""
     process, lines = kept
     shown = "".join(read_until(lines, "kukey demo: running"))
     url = re.search(r"demo control\s+(http://127\.0\.0\.1:\d+/\S+)", shown)
@@ -117,11 +117,11 @@ def test_keep_runs_until_ctrl_c_and_takes_commands(kept: tuple[subprocess.Popen[
                    "ips=203.0.113.7", "expire=30", "trying it out")
     assert created.returncode == 0, created.stdout + created.stderr
     assert "[#kukey-approvals] kukey: New API key for beta-spot" in created.stdout
-    ok, clicked = bot.demo.send.send(url.group(1), "bob", "click Approve")
+    ok, clicked = kukey_sandbox.demo.send.send(url.group(1), "bob", "click Approve")
     assert ok and any('[bob, modal "Approve request"]' in line for line in clicked), clicked
-    ok, approved = bot.demo.send.send(url.group(1), "bob", "code")
+    ok, approved = kukey_sandbox.demo.send.send(url.group(1), "bob", "code")
     assert ok and "@bob approved." in "\n".join(approved) and "[Reveal key]" in "\n".join(approved), approved
-    ok, refused = bot.demo.send.send(url.group(1), "zed", "look")
+    ok, refused = kukey_sandbox.demo.send.send(url.group(1), "zed", "look")
     assert not ok and "no demo user 'zed'" in refused[0]
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=30) == 0
@@ -136,7 +136,7 @@ def test_send_without_a_running_demo_says_so(capsys: pytest.CaptureFixture[str])
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    assert bot.demo.send.main(["--url", f"http://127.0.0.1:{port}/token", "alice", "look"]) == 2
+    assert kukey_sandbox.demo.send.main(["--url", f"http://127.0.0.1:{port}/token", "alice", "look"]) == 2
     assert "is `kukey demo --keep` still running?" in capsys.readouterr().err
 
 
@@ -150,7 +150,7 @@ def test_send_without_a_running_demo_says_so(capsys: pytest.CaptureFixture[str])
 ])
 def test_redactor_masks_secrets_passphrases_and_seeds(shown: str, kept: str, gone: str) -> None:
     """Every kind of secret the demo could print is masked, keeping only a short prefix of key secrets."""
-    from bot.demo.render import plain
+    from kukey_sandbox.demo.render import plain
 
     masked = Redactor()(plain(shown, {}, {}), owner="alice")
     assert kept in masked and gone not in masked

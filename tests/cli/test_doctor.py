@@ -21,16 +21,16 @@ from bot.domain.keys import KeySpec, Permission
 from bot.domain.secret import Secret
 from bot.kucoin.client import KucoinClient
 from bot.kucoin.models import generate_passphrase
-from bot.sandbox.kucoin.sandbox import KucoinSandbox
-from bot.sandbox.slack.fake import SlackFake
 from bot.security.crypto import SecretBox, generate_master_key
 from bot.storage.audit import AuditLog, rekey_audit
 from bot.storage.db import init_db, make_engine, session_scope
 from bot.storage.tables import Enrollment
-from bot.testing.world import default_policy
+from kukey_sandbox.kucoin.sandbox import KucoinSandbox
+from kukey_sandbox.slack.fake import SlackFake
+from kukey_sandbox.world import default_policy
 
 ROOT = Path(__file__).resolve().parents[2]
-SEED = ROOT / "bot" / "sandbox" / "kucoin" / "seed.json"
+SEED = ROOT / "sandbox" / "kukey_sandbox" / "kucoin" / "seed.json"
 CHECKS = ["settings", "slack auth", "kucoin key", "clock", "database", "policy", "master key"]
 
 

@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from bot.sandbox.slack.driver import Ack, SlackDriver
-from bot.testing.world import KukeyWorld
+from kukey_sandbox.slack.driver import Ack, SlackDriver
+from kukey_sandbox.world import KukeyWorld
 
 SUB_ACCOUNTS = ("alpha-trading", "beta-spot", "gamma-frozen", "delta-research")
 

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from bot.sandbox.slack import payloads
-from bot.sandbox.slack.model import Ref
-from bot.testing.world import APPROVALS, OUTSIDER, TRADING, KukeyWorld
+from kukey_sandbox.slack import payloads
+from kukey_sandbox.slack.model import Ref
+from kukey_sandbox.world import APPROVALS, OUTSIDER, TRADING, KukeyWorld
 from tests.hardening.helpers import exchange, form, send_signed
 
 SIG, TS = "X-Slack-Signature", "X-Slack-Request-Timestamp"

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bot.testing.world import APPROVALS, Story
+from kukey_sandbox.world import APPROVALS, Story
 from tests.hardening.helpers import changes, concurrently, form, posted, send_signed, snapshot
 from tests.hardening.hostile import catalog, click
 

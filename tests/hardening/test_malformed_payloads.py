@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from bot.slack import ids
 from bot.slack.transport import MAX_BODY
-from bot.testing.world import APPROVALS, OUTSIDER, TRADING, KukeyWorld, Story
+from kukey_sandbox.world import APPROVALS, OUTSIDER, TRADING, KukeyWorld, Story
 from tests.hardening.helpers import audit_actions, changes, exchange, posted, send_signed, snapshot
 
 EXAMPLES = 150

@@ -12,9 +12,9 @@ from urllib.parse import urlencode
 import pytest
 
 from bot.config import Settings
-from bot.sandbox.slack import payloads
-from bot.sandbox.slack.driver import Ack, SlackDriver
-from bot.testing.world import (
+from kukey_sandbox.slack import payloads
+from kukey_sandbox.slack.driver import Ack, SlackDriver
+from kukey_sandbox.world import (
     APPROVALS,
     APPROVER_GROUP,
     INCIDENT,

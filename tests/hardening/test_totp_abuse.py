@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pyotp
 
-from bot.testing.world import APPROVALS, APPROVER, APPROVER2, REQUESTER, RESPONDER, KukeyWorld, Story
+from kukey_sandbox.world import APPROVALS, APPROVER, APPROVER2, REQUESTER, RESPONDER, KukeyWorld, Story
 from tests.hardening.helpers import audit_actions, concurrently
 from tests.hardening.test_races import _drivers, _post, _second_bot, _submission
 

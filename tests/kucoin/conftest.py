@@ -14,7 +14,7 @@ import pytest
 
 from bot.domain.clock import FakeClock
 from bot.kucoin import KucoinClient
-from bot.sandbox.kucoin import KucoinSandbox
+from kukey_sandbox.kucoin import KucoinSandbox
 from tests.kucoin.helpers import Sleeps, client_for
 
 

@@ -9,7 +9,7 @@ import httpx
 
 from bot.domain.clock import Clock, FakeClock
 from bot.kucoin import KucoinClient, RetryPolicy
-from bot.sandbox.kucoin import KucoinSandbox
+from kukey_sandbox.kucoin import KucoinSandbox
 
 FAST = RetryPolicy(timeout=2.0, recheck_delay=0.5)
 

@@ -14,8 +14,8 @@ from bot.domain.keys import KeySpec, Permission
 from bot.domain.secret import Secret
 from bot.errors import KucoinValidationError
 from bot.kucoin import KucoinClient, generate_passphrase
-from bot.sandbox.kucoin import KucoinSandbox
-from bot.sandbox.kucoin.state import default_seed
+from kukey_sandbox.kucoin import KucoinSandbox
+from kukey_sandbox.kucoin.state import default_seed
 from tests.kucoin.conftest import MakeClient
 from tests.kucoin.helpers import client_for
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 from bot.domain.keys import KeySpec, Permission
 from bot.errors import KucoinOutcomeUnknown
 from bot.kucoin import KucoinClient, generate_passphrase
-from bot.sandbox.kucoin import KucoinSandbox
+from kukey_sandbox.kucoin import KucoinSandbox
 from tests.kucoin.conftest import MakeClient
 from tests.kucoin.helpers import FAST, Sleeps
 

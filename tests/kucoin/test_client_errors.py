@@ -16,8 +16,8 @@ from bot.errors import (
     KucoinValidationError,
 )
 from bot.kucoin import KucoinClient, generate_passphrase
-from bot.sandbox.kucoin import KucoinSandbox
-from bot.sandbox.kucoin.state import default_seed
+from kukey_sandbox.kucoin import KucoinSandbox
+from kukey_sandbox.kucoin.state import default_seed
 from tests.kucoin.conftest import MakeClient
 from tests.kucoin.helpers import Sleeps, client_for
 

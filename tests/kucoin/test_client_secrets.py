@@ -15,7 +15,7 @@ from bot.domain.keys import KeySpec, Permission
 from bot.domain.secret import Secret
 from bot.errors import KucoinError, KucoinValidationError
 from bot.kucoin import KucoinClient, generate_passphrase
-from bot.sandbox.kucoin import KucoinSandbox
+from kukey_sandbox.kucoin import KucoinSandbox
 from tests.kucoin.helpers import client_for
 
 

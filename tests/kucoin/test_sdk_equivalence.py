@@ -21,8 +21,8 @@ from bot.domain.clock import FakeClock
 from bot.domain.keys import KeySpec, Permission
 from bot.domain.secret import Secret
 from bot.errors import KucoinValidationError
-from bot.sandbox.kucoin import KucoinSandbox, RecordedRequest
-from bot.sandbox.kucoin.state import default_seed
+from kukey_sandbox.kucoin import KucoinSandbox, RecordedRequest
+from kukey_sandbox.kucoin.state import default_seed
 from tests.kucoin.helpers import client_for
 from tests.kucoin.sdk import (
     SDK_WARNINGS,

@@ -16,7 +16,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.domain.clock import FakeClock
-from bot.sandbox.slack import SlackFake
+from kukey_sandbox.slack import SlackFake
 
 ALICE, BOB, CAROL, GONE = "U0ALICE", "U0BOB", "U0CAROL", "U0GONE"
 APPROVALS, PRIVATE, SECRET, OLD = "C0APPROVALS", "G0PRIVATE", "G0SECRET", "C0OLD"

@@ -17,7 +17,7 @@ import pytest
 from bot.domain.clock import SystemClock
 from bot.domain.secret import Secret
 from bot.kucoin import KucoinClient
-from bot.sandbox.kucoin.state import default_seed
+from kukey_sandbox.kucoin.state import default_seed
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ import pytest
 from bot.domain.clock import FakeClock
 from bot.domain.keys import KeySpec, Permission
 from bot.kucoin import KucoinClient, generate_passphrase
-from bot.sandbox.kucoin import KucoinSandbox
+from kukey_sandbox.kucoin import KucoinSandbox
 from tests.kucoin.helpers import Sleeps, client_for
 
 

@@ -13,8 +13,8 @@ import pytest
 
 from bot.domain.clock import FakeClock
 from bot.kucoin.signing import Credentials, auth_headers, encode_body, wire_query
-from bot.sandbox.kucoin import KucoinSandbox
-from bot.sandbox.kucoin.state import default_seed
+from kukey_sandbox.kucoin import KucoinSandbox
+from kukey_sandbox.kucoin.state import default_seed
 
 KEYS = "/api/v1/sub/api-key"
 

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from bot.sandbox.kucoin import KucoinSandbox
+from kukey_sandbox.kucoin import KucoinSandbox
 from tests.kucoin.sdk import (
     SDK_WARNINGS,
     AddSubAccountApiReq,

@@ -13,7 +13,7 @@ from slack_bolt import Ack as BoltAck
 from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
-from bot.sandbox.slack import NoModal, NoSuchButton, SlackDriver, SlackDriverError, SlackFake
+from kukey_sandbox.slack import NoModal, NoSuchButton, SlackDriver, SlackDriverError, SlackFake
 from tests.sandbox.slack_fixtures import (
     ALICE,
     APPROVALS,

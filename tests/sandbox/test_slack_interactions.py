@@ -16,7 +16,7 @@ from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
 
 from bot.domain.clock import FakeClock
-from bot.sandbox.slack import NoSuchButton, SlackDriver, SlackDriverError, SlackFake
+from kukey_sandbox.slack import NoSuchButton, SlackDriver, SlackDriverError, SlackFake
 from tests.sandbox.slack_fixtures import (
     ALICE,
     APPROVALS,

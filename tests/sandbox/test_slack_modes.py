@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from bot.sandbox.slack import AckTimeout, SlackDriver, SlackFake, sign
+from kukey_sandbox.slack import AckTimeout, SlackDriver, SlackFake, sign
 from tests.sandbox.slack_fixtures import ALICE, APPROVALS, bolt_app, populated, serve_http, serve_socket
 
 # Slack's published example (see /work/shared/slack-platform.md).

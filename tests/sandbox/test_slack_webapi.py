@@ -11,7 +11,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.sandbox.slack import SlackFake
+from kukey_sandbox.slack import SlackFake
 from tests.sandbox.slack_fixtures import (
     ALICE,
     APPROVALS,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.testing.world import APPROVER, APPROVER2, REQUESTER, RESPONDER, KukeyWorld, Story
+from kukey_sandbox.world import APPROVER, APPROVER2, REQUESTER, RESPONDER, KukeyWorld, Story
 
 
 @pytest.fixture

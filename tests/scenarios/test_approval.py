@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.testing.world import (
+from kukey_sandbox.world import (
     APPROVALS,
     APPROVER,
     APPROVER2,

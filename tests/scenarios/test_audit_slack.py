@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 
-from bot.testing.world import ADMIN, AUDIT, OUTSIDER, TRADING, KukeyWorld, Story
+from kukey_sandbox.world import ADMIN, AUDIT, OUTSIDER, TRADING, KukeyWorld, Story
 
 
 def _verify(world: KukeyWorld, *args: str) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.domain.clock import SystemClock
-from bot.testing.world import APPROVALS, APPROVER, APPROVER2, INCIDENT, REQUESTER, RESPONDER, KukeyWorld, Story
+from kukey_sandbox.world import APPROVALS, APPROVER, APPROVER2, INCIDENT, REQUESTER, RESPONDER, KukeyWorld, Story
 
 CREATE = "create alpha-trading perms=Spot ips=203.0.113.5 expire=30 bot"
 

@@ -7,7 +7,7 @@ import sqlite3
 import subprocess
 import sys
 
-from bot.testing.world import APPROVER, TRADING, KukeyWorld, Story
+from kukey_sandbox.world import APPROVER, TRADING, KukeyWorld, Story
 
 
 def _seed_of(world: KukeyWorld, user: str) -> str:

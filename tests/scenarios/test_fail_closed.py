@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from bot.testing.world import APPROVALS, APPROVER, REQUESTER, TRADING, Story
+from kukey_sandbox.world import APPROVALS, APPROVER, REQUESTER, TRADING, Story
 
 CREATE = "create alpha-trading perms=Spot ips=203.0.113.5 expire=30 bot"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from bot.testing.world import APPROVALS, APPROVER, REQUESTER, TRADING, KukeyWorld
+from kukey_sandbox.world import APPROVALS, APPROVER, REQUESTER, TRADING, KukeyWorld
 
 
 def test_create_approve_reveal_wipe(world: KukeyWorld) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from bot.testing.world import APPROVALS, APPROVER, REQUESTER, KukeyWorld, Story
+from kukey_sandbox.world import APPROVALS, APPROVER, REQUESTER, KukeyWorld, Story
 
 
 def test_metrics_after_a_lifecycle(story: Story) -> None:

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.testing.world import APPROVALS, APPROVER, APPROVER2, INCIDENT, REQUESTER, RESPONDER, TRADING, KukeyWorld, Story
+from kukey_sandbox.world import (
+    APPROVALS,
+    APPROVER,
+    APPROVER2,
+    INCIDENT,
+    REQUESTER,
+    RESPONDER,
+    TRADING,
+    KukeyWorld,
+    Story,
+)
 
 
 def _ids(world: KukeyWorld, sub: str = "alpha-trading") -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.testing.world import APPROVALS, APPROVER, APPROVER2, REQUESTER, KukeyWorld, Story
+from kukey_sandbox.world import APPROVALS, APPROVER, APPROVER2, REQUESTER, KukeyWorld, Story
 
 CREATE = "create alpha-trading perms=Spot ips=203.0.113.5 expire=30 bot"
 KEY_PATH = "/api/v1/sub/api-key"

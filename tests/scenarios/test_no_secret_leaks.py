@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.logs import configure_logging
-from bot.testing.world import APPROVALS, APPROVER, APPROVER2, INCIDENT, REQUESTER, RESPONDER, KukeyWorld, Story
+from kukey_sandbox.world import APPROVALS, APPROVER, APPROVER2, INCIDENT, REQUESTER, RESPONDER, KukeyWorld, Story
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from bot.domain.clock import SystemClock
 from bot.domain.keys import KeySpec, Permission
 from bot.kucoin.client import KucoinClient
 from bot.kucoin.models import generate_passphrase
-from bot.testing.world import APPROVALS, KukeyWorld, Story
+from kukey_sandbox.world import APPROVALS, KukeyWorld, Story
 
 
 def _outside_client(world: KukeyWorld) -> KucoinClient:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from urllib.parse import urlencode
 
-from bot.sandbox.slack import payloads
-from bot.sandbox.slack.model import Ref
-from bot.testing.world import APPROVER, OUTSIDER, REQUESTER, Story
+from kukey_sandbox.slack import payloads
+from kukey_sandbox.slack.model import Ref
+from kukey_sandbox.world import APPROVER, OUTSIDER, REQUESTER, Story
 
 CREATE = "create alpha-trading perms=Spot ips=203.0.113.5 expire=30 market making"
 

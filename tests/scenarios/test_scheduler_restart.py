@@ -3,7 +3,7 @@ restart of the bot."""
 
 from __future__ import annotations
 
-from bot.testing.world import APPROVALS, APPROVER, APPROVER2, REQUESTER, Story
+from kukey_sandbox.world import APPROVALS, APPROVER, APPROVER2, REQUESTER, Story
 
 
 def test_jobs_survive_a_restart(story: Story) -> None:

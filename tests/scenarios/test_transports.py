@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.sandbox.slack.driver import SlackDriver
-from bot.testing.world import REQUESTER, TRADING, KukeyWorld
+from kukey_sandbox.slack.driver import SlackDriver
+from kukey_sandbox.world import REQUESTER, TRADING, KukeyWorld
 
 
 @pytest.fixture

@@ -1,0 +1,228 @@
+"""SlackFake: a Slack workspace on 127.0.0.1 for the demo and the tests.
+
+    with SlackFake(clock=FakeClock()) as fake:
+        fake.add_user("U1", "alice")
+        fake.add_channel("C1", "approvals", members=["U1", fake.bot_user_id])
+        client = WebClient(base_url=fake.api_url, token=fake.bot_token)
+
+Queries return deep copies, taken under the world lock. Tokens never appear in reprs.
+"""
+
+from __future__ import annotations
+
+import copy
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import TypeVar
+
+from bot.domain.clock import Clock, SystemClock
+from bot.domain.secret import Secret
+from kukey_sandbox.slack.model import (
+    Call,
+    Channel,
+    Envelope,
+    Ephemeral,
+    Message,
+    User,
+    Usergroup,
+    View,
+    Visible,
+)
+from kukey_sandbox.slack.server import HttpServer
+from kukey_sandbox.slack.socket_mode import SocketModeServer
+from kukey_sandbox.slack.webapi import WebApi
+from kukey_sandbox.slack.world import World
+
+T = TypeVar("T")
+
+
+class SlackFake:
+    team_id = "T0KUKEY00"
+    bot_user_id = "U0KUKEYBOT"
+    bot_id = "B0KUKEYBOT"
+    app_id = "A0KUKEYAPP"
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or SystemClock()
+        self._bot_token = Secret(f"xoxb-{secrets.randbelow(10**12)}-{secrets.token_hex(12)}")
+        self._app_token = Secret(f"xapp-1-{self.app_id}-{secrets.randbelow(10**12)}-{secrets.token_hex(16)}")
+        self._signing_secret = Secret(secrets.token_hex(16))
+        self._verification_token = Secret(secrets.token_urlsafe(18))
+        self.world = World(self.clock, team_id=self.team_id, bot_user_id=self.bot_user_id, bot_id=self.bot_id,
+                           app_id=self.app_id)
+        self.world.users[self.bot_user_id] = User(self.bot_user_id, "kukey", "kukey", is_bot=True)
+        self.socket = SocketModeServer(self.world)
+        api = WebApi(self.world, bot_token=self.bot_token, app_token=self.app_token,
+                     socket_url=self.socket.issue_url)
+        self._http = HttpServer(self.world, api)
+        self._started = False
+
+    def __repr__(self) -> str:
+        return f"SlackFake(base_url={self.base_url!r}, team_id={self.team_id!r})"
+
+    # lifecycle ----------------------------------------------------------------------------------
+    def start(self) -> SlackFake:
+        if not self._started:
+            self._http.start()
+            self.socket.start()
+            self._started = True
+        return self
+
+    def stop(self) -> None:
+        self.socket.stop()
+        self._http.stop()
+
+    def __enter__(self) -> SlackFake:
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    # credentials and addresses ------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        return self._http.base_url
+
+    @property
+    def api_url(self) -> str:
+        """Web API base URL for `WebClient(base_url=...)`; ends in "/api/"."""
+        return self._http.base_url + "api/"
+
+    @property
+    def bot_token(self) -> str:
+        return self._bot_token.reveal()
+
+    @property
+    def app_token(self) -> str:
+        return self._app_token.reveal()
+
+    @property
+    def signing_secret(self) -> str:
+        return self._signing_secret.reveal()
+
+    @property
+    def verification_token(self) -> str:
+        """The legacy `token` field Slack puts in payloads (deprecated; apps should ignore it)."""
+        return self._verification_token.reveal()
+
+    # world setup --------------------------------------------------------------------------------
+    def add_user(self, id: str, name: str, *, real_name: str = "", deleted: bool = False,
+                 email: str | None = None) -> None:
+        with self.world.transaction() as w:
+            w.users[id] = User(id, name, real_name or name.title(), deleted=deleted, email=email)
+
+    def add_channel(self, id: str, name: str, members: Iterable[str] = (), *,
+                    is_private: bool = False) -> None:
+        with self.world.transaction() as w:
+            w.channels[id] = Channel(id, name, set(members), is_private=is_private,
+                                     created=int(self.clock.now().timestamp()))
+
+    def add_usergroup(self, id: str, handle: str, users: Iterable[str] = ()) -> None:
+        with self.world.transaction() as w:
+            w.usergroups[id] = Usergroup(id, handle, list(users))
+
+    def join(self, channel: str, user: str) -> None:
+        with self.world.transaction() as w:
+            w.channels[channel].members.add(user)
+
+    def leave(self, channel: str, user: str) -> None:
+        with self.world.transaction() as w:
+            w.channels[channel].members.discard(user)
+
+    def archive(self, channel: str) -> None:
+        with self.world.transaction() as w:
+            w.channels[channel].is_archived = True
+
+    def deactivate(self, user: str) -> None:
+        """The person left the workspace: users.info says deleted, user groups drop them."""
+        with self.world.transaction() as w:
+            w.users[user].deleted = True
+
+    def dm(self, user: str) -> str:
+        """The id of the bot's DM with `user` (opened if needed)."""
+        with self.world.transaction() as w:
+            return w.open_dm(user).id
+
+    def post_as(self, user: str, channel: str, text: str, *, thread_ts: str | None = None) -> str:
+        """A person writes in a channel; returns the message ts."""
+        with self.world.transaction() as w:
+            return w.post(channel, user=user, text=text, blocks=[], thread_ts=thread_ts).ts
+
+    # queries ------------------------------------------------------------------------------------
+    def messages(self, channel: str) -> list[Message]:
+        """Top-level messages (and broadcast replies) of a channel, oldest first."""
+        with self.world.transaction() as w:
+            return copy.deepcopy(w.top_level(channel))
+
+    def thread(self, channel: str, ts: str) -> list[Message]:
+        """The replies in a thread (without the parent), oldest first; works without a parent too."""
+        with self.world.transaction() as w:
+            return copy.deepcopy(w.thread(channel, ts))
+
+    def message(self, channel: str, ts: str) -> Message | None:
+        with self.world.transaction() as w:
+            return copy.deepcopy(w.message(channel, ts))
+
+    def ephemerals(self, user: str) -> list[Ephemeral]:
+        """What `user` currently sees privately, oldest first."""
+        with self.world.transaction() as w:
+            return copy.deepcopy(w.ephemerals_of(user))
+
+    def modal(self, user: str) -> View | None:
+        """The top of the user's view stack, or None."""
+        with self.world.transaction() as w:
+            return copy.deepcopy(w.modal(user))
+
+    def visible_to(self, user: str) -> Visible:
+        """Messages (replies included) in the user's channels and DMs, their ephemerals, their modal."""
+        with self.world.transaction() as w:
+            channels = {c.id for c in w.member_channels(user)}
+            messages = sorted((m for (c, _), m in w.posts.items() if c in channels and not m.deleted),
+                              key=lambda m: m.ts)
+            return copy.deepcopy(Visible(list(messages), w.ephemerals_of(user), w.modal(user)))
+
+    def calls(self, method: str | None = None) -> list[Call]:
+        """Web API calls received, oldest first (tokens are not recorded)."""
+        with self.world.transaction() as w:
+            return [c for c in w.calls if method is None or c.method == method]
+
+    def envelopes(self) -> list[Envelope]:
+        with self.world.transaction() as w:
+            return copy.deepcopy(w.envelopes)
+
+    def unacked(self) -> list[Envelope]:
+        """Socket Mode envelopes the app did not ack in time."""
+        return [e for e in self.envelopes() if not e.acked]
+
+    def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0, what: str = "") -> T:
+        """Poll `predicate` until it returns something truthy (woken by every change); return that."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                name = what or getattr(predicate, "__name__", "condition")
+                raise AssertionError(f"timed out after {timeout:g} s waiting for {name}\n{self.describe()}")
+            with self.world.changed:
+                self.world.changed.wait(min(remaining, 0.05))
+
+    def describe(self) -> str:
+        """A short picture of the workspace, for failure messages."""
+        with self.world.transaction() as w:
+            lines = ["recent Web API calls: " + ", ".join(
+                f"{c.method}({'ok' if c.ok else c.error})" for c in w.calls[-12:]) or "none"]
+            for ch in w.channels.values():
+                for m in w.top_level(ch.id)[-5:]:
+                    lines.append(f"  {ch.id} {m.ts} {m.user}: {m.content[:100]!r} buttons={m.button_labels}")
+            for e in w.ephemerals if len(w.ephemerals) < 20 else w.ephemerals[-20:]:
+                if not e.deleted:
+                    lines.append(f"  ephemeral to {e.user} in {e.channel} {e.ts}: {e.content[:100]!r}")
+            for user, stack in w.stacks.items():
+                if stack:
+                    lines.append(f"  modal of {user}: {w.views[stack[-1]].title!r} ({len(stack)} in stack)")
+            return "\n".join(lines)

@@ -1,0 +1,132 @@
+"""The fake's HTTP side on 127.0.0.1: the Web API under /api/ and the response_url endpoints.
+
+Bodies are read the way Slack reads them: query string, form-encoded or JSON, merged into one
+argument dict. Answers are HTTP 200 with Slack's JSON, except response_url failures (404/400 + code).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from kukey_sandbox.slack import delivery
+from kukey_sandbox.slack.webapi import WebApi
+from kukey_sandbox.slack.world import World
+
+_MAX_BODY = 2_000_000
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # bursts of concurrent calls must not hit SYN retries
+    allow_reuse_address = True
+    world: World
+    api: WebApi
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    server_version = "SlackFake/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: request lines carry response_url secrets."""
+
+    def do_GET(self) -> None:
+        self._route()
+
+    def do_POST(self) -> None:
+        self._route()
+
+    def _route(self) -> None:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(min(length, _MAX_BODY)) if length else b""
+        if parts.path.startswith("/api/"):
+            params = _arguments(parts.query, raw, self.headers.get("Content-Type") or "")
+            if params is None:
+                self._reply(200, {"ok": False, "error": "invalid_form_data"})
+                return
+            with self.server.world.transaction():
+                answer = self.server.api.call(parts.path[len("/api/"):], params, _token(self.headers, params))
+            self._reply(200, answer)
+        elif parts.path.startswith(("/commands/", "/actions/")) and self.command == "POST":
+            status, text = self._respond(parts.path, raw)
+            self._reply(status, text)
+        else:
+            self._reply(404, "not_found")
+
+    def _respond(self, path: str, raw: bytes) -> tuple[int, str]:
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            return 400, "invalid_payload"
+        if not isinstance(body, dict):
+            return 400, "invalid_payload"
+        world = self.server.world
+        with world.transaction():
+            url = world.response_url(path)
+            if isinstance(url, str):
+                return 404, url
+            return delivery.respond(world, url, body)
+
+    def _reply(self, status: int, body: dict[str, Any] | str) -> None:
+        if isinstance(body, dict):
+            data, kind = json.dumps(body).encode(), "application/json; charset=utf-8"
+        else:
+            data, kind = body.encode(), "text/plain; charset=utf-8"
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _arguments(query: str, raw: bytes, content_type: str) -> dict[str, Any] | None:
+    params: dict[str, Any] = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
+    if not raw:
+        return params
+    try:
+        if content_type.startswith("application/json"):
+            body = json.loads(raw)
+            if not isinstance(body, dict):
+                return None
+            params.update(body)
+        else:
+            params.update({k: v[0] for k, v in parse_qs(raw.decode(), keep_blank_values=True).items()})
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return params
+
+
+def _token(headers: Any, params: dict[str, Any]) -> str | None:
+    auth = str(headers.get("Authorization") or "")
+    if auth.startswith("Bearer "):
+        return auth[len("Bearer "):].strip() or None
+    token = params.get("token")
+    return str(token) if token else None
+
+
+class HttpServer:
+    """A ThreadingHTTPServer on 127.0.0.1, port chosen by the OS, served from a daemon thread."""
+
+    def __init__(self, world: World, api: WebApi) -> None:
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.world, self._server.api = world, api
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="slack-fake-http", daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+        self._server.server_close()
