@@ -19,13 +19,14 @@ import httpx
 
 from bot.config import Settings
 from bot.domain.clock import Clock
-from bot.domain.keys import KeySpec, expiry_to_wire, permissions_from_wire, permissions_to_wire
+from bot.domain.keys import KeySpec
 from bot.domain.secret import Secret
 from bot.errors import KucoinError, KucoinOutcomeUnknown, KucoinValidationError
 from bot.kucoin import transport as t
 from bot.kucoin.models import CreatedKey, KeyInfo, MasterKeyInfo, ModifiedKey, SubAccount, from_ms, split_csv
 from bot.kucoin.ratelimit import RetryPolicy, Sleep
 from bot.kucoin.signing import Credentials
+from bot.kucoin.wire import expiry_to_wire, permissions_from_wire, permissions_to_wire
 
 log = logging.getLogger("bot.kucoin")
 
