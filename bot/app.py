@@ -134,11 +134,8 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     slack = WebClient(token=settings.slack_bot_token.reveal(), base_url=settings.slack_api_url)
     closers: list[Callable[[], Any]] = []
     if exchange is None:
-        kucoin = KucoinClient(base_url=settings.kucoin_api_url, api_key=settings.kucoin_api_key,
-                              api_secret=settings.kucoin_api_secret, api_passphrase=settings.kucoin_api_passphrase,
-                              clock=clock, http=kucoin_http, observer=metrics.kucoin_call)
-        exchange = KucoinExchange(kucoin)
-        closers.append(kucoin.close)
+        exchange = _kucoin(settings, clock, kucoin_http, metrics)
+        closers.append(exchange.close)
     http = httpx.Client(timeout=10.0)
     notifier = SlackNotifier(slack, lambda: current_policy, http=http)
     directory = SlackDirectory(slack)
@@ -196,6 +193,12 @@ class CountedAudit(AuditLog):
         elif action == AuditAction.TOTP_FAILED:
             self._metrics.totp_failure()
         return seq
+
+
+def _kucoin(settings: Settings, clock: Clock, http: httpx.Client | None, metrics: Metrics) -> KucoinExchange:
+    return KucoinExchange(KucoinClient(
+        base_url=settings.kucoin_api_url, api_key=settings.kucoin_api_key, api_secret=settings.kucoin_api_secret,
+        api_passphrase=settings.kucoin_api_passphrase, clock=clock, http=http, observer=metrics.kucoin_call))
 
 
 def _requests_by_state(engine: Any) -> dict[str, int]:

@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 
-from bot.config import Settings
 from bot.domain.clock import Clock
 from bot.domain.keys import KeySpec
 from bot.domain.secret import Secret
@@ -64,19 +63,6 @@ class KucoinClient:
             policy=self.policy,
             rng=rng or random.Random(),  # noqa: S311 - jitter, not cryptography
             observer=observer,
-        )
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, *, clock: Clock, http: httpx.Client | None = None
-    ) -> KucoinClient:
-        return cls(
-            base_url=settings.kucoin_api_url,
-            api_key=settings.kucoin_api_key,
-            api_secret=settings.kucoin_api_secret,
-            api_passphrase=settings.kucoin_api_passphrase,
-            clock=clock,
-            http=http,
         )
 
     def close(self) -> None:

@@ -50,11 +50,6 @@ class CreatedKey:
     requested: KeySpec
     secret_lost: bool = False
 
-    @property
-    def dropped_permissions(self) -> frozenset[Permission]:
-        """Permissions asked for but not granted (e.g. Futures on a sub-account without futures)."""
-        return self.requested.permissions - self.permissions
-
 
 @dataclass(frozen=True)
 class KeyInfo:
@@ -94,10 +89,6 @@ class ModifiedKey:
     permissions: frozenset[Permission]
     ips: tuple[str, ...]
     requested: KeySpec
-
-    @property
-    def dropped_permissions(self) -> frozenset[Permission]:
-        return self.requested.permissions - self.permissions
 
 
 @dataclass(frozen=True)
