@@ -3,12 +3,15 @@ what the table allows (compare-and-set) and refuse everything else, changing not
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from bot.domain.keys import KEY_TRANSITIONS, KeyState
 from bot.domain.requests import TRANSITIONS, Kind, State
@@ -72,46 +75,43 @@ def test_the_tables_hold_exactly_the_moves_the_workflows_make() -> None:
     assert {(src, dst) for src, dsts in KEY_TRANSITIONS.items() for dst in dsts} == KEY_MOVES
 
 
-@pytest.mark.parametrize("src", list(State))
-def test_a_request_moves_only_as_the_table_allows(engine: Engine, src: State) -> None:
-    """From each state, every allowed destination is reached by compare-and-set; every other one raises
-    IllegalTransition naming the move, and the row keeps its state and version."""
-    moved, refused = set(), set()
-    for dst in State:
-        request_id = f"KK-{src.value}-{dst.value}"
-        add_request(engine, request_id, src)
-        try:
-            with session_scope(engine) as s:
-                assert repos.transition(s, request_id=request_id, src=src, dst=dst)
-            assert request_now(engine, request_id) == (dst, 1)
-            moved.add(dst)
-        except IllegalTransition as exc:
-            assert (exc.what, exc.ref, exc.src, exc.dst) == ("request", request_id, src, dst)
-            assert request_now(engine, request_id) == (src, 0)
-            refused.add(dst)
-    assert moved == {d for s, d in REQUEST_MOVES if s == src}
-    assert refused == set(State) - moved
+@dataclass(frozen=True)
+class Subject:
+    """What moves (a request or a key): how to add one in a state, read it back, and move it."""
+
+    what: str
+    moves: set[tuple[Any, Any]]
+    add: Callable[[Engine, str, Any], None]
+    now: Callable[[Engine, str], tuple[str, int]]
+    move: Callable[[Session, str, Any, Any], bool]
 
 
-@pytest.mark.parametrize("src", list(KeyState))
-def test_a_key_moves_only_as_the_table_allows(engine: Engine, src: KeyState) -> None:
-    """From each key state, every allowed destination is reached by compare-and-set; every other one raises
-    IllegalTransition naming the move, and the row keeps its state and version."""
+REQUESTS = Subject("request", REQUEST_MOVES, add_request, request_now,
+                   lambda s, ref, src, dst: repos.transition(s, request_id=ref, src=src, dst=dst))
+KEYS = Subject("key", KEY_MOVES, add_key, key_now,
+               lambda s, ref, src, dst: repos.key_transition(s, api_key=ref, src=(src,), dst=dst))
+
+
+@pytest.mark.parametrize(("subject", "src"), [(REQUESTS, s) for s in State] + [(KEYS, k) for k in KeyState],
+                         ids=[f"request-{s}" for s in State] + [f"key-{k}" for k in KeyState])
+def test_a_state_moves_only_as_the_table_allows(engine: Engine, subject: Subject, src: Any) -> None:
+    """From each request or key state, every allowed destination is reached by compare-and-set; every other
+    one raises IllegalTransition naming the move, and the row keeps its state and version."""
     moved, refused = set(), set()
-    for dst in KeyState:
-        api_key = f"{src.value}-{dst.value}"
-        add_key(engine, api_key, src)
+    for dst in type(src):
+        ref = f"KK-{src.value}-{dst.value}"
+        subject.add(engine, ref, src)
         try:
             with session_scope(engine) as s:
-                assert repos.key_transition(s, api_key=api_key, src=(src,), dst=dst)
-            assert key_now(engine, api_key) == (dst, 1)
+                assert subject.move(s, ref, src, dst)
+            assert subject.now(engine, ref) == (dst, 1)
             moved.add(dst)
         except IllegalTransition as exc:
-            assert (exc.what, exc.ref, exc.src, exc.dst) == ("key", api_key, src, dst)
-            assert key_now(engine, api_key) == (src, 0)
+            assert (exc.what, exc.ref, exc.src, exc.dst) == (subject.what, ref, src, dst)
+            assert subject.now(engine, ref) == (src, 0)
             refused.add(dst)
-    assert moved == {d for s, d in KEY_MOVES if s == src}
-    assert refused == set(KeyState) - moved
+    assert moved == {d for s, d in subject.moves if s == src}
+    assert refused == set(type(src)) - moved
 
 
 def test_every_source_given_is_checked_even_when_the_row_is_in_a_legal_one(engine: Engine) -> None:
