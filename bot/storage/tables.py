@@ -15,6 +15,9 @@ from datetime import datetime
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from bot.domain.jobs import JobState
+from bot.domain.keys import KeyOrigin, KeyState
+
 
 class Request(SQLModel, table=True):
     """A create / rotate / revoke request and where it stands."""
@@ -104,8 +107,8 @@ class KeyRecord(SQLModel, table=True):
     request_id: str | None = None
     requested_by: str | None = None
     approved_by: str = ""  # comma-separated user ids
-    state: str = "active"  # bot.domain.keys.KeyState
-    origin: str = "kukey"  # bot.domain.keys.KeyOrigin
+    state: str = KeyState.ACTIVE.value
+    origin: str = KeyOrigin.KUKEY.value
     delete_after: datetime | None = None
     deleted_at: datetime | None = None
     version: int = 0
@@ -120,7 +123,7 @@ class Job(SQLModel, table=True):
     kind: str  # bot.domain.jobs.JobKind
     ref: str  # what the job is about: a request id, an api key, "global"
     run_at: datetime = Field(index=True)
-    state: str = "pending"  # bot.domain.jobs.JobState
+    state: str = JobState.PENDING.value
     attempts: int = 0
     lease_until: datetime | None = None
     last_error: str = ""
