@@ -10,13 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from bot.domain.clock import SystemClock
 from kukey_sandbox.slack.driver import SlackDriver
 from kukey_sandbox.world import REQUESTER, TRADING, KukeyWorld
 
 
 @pytest.fixture
 def bare_world(tmp_path: Path) -> Iterator[KukeyWorld]:
-    with KukeyWorld(home=tmp_path, run_bot=False) as w:
+    # The bot runs in its own process on the real clock, so KuCoin's clock must be real too (kukey run's
+    # preflight fails when they are more than 5 s apart).
+    with KukeyWorld(home=tmp_path, run_bot=False, clock=SystemClock()) as w:
         yield w
 
 
