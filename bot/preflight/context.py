@@ -56,6 +56,13 @@ class Configuration:
             raise ConfigError("\n".join(dict.fromkeys(problems)), variable=problems[0].split(" ", 1)[0])
         return Settings.from_env(values, need=need)
 
+    def reported_elsewhere(self, names: Iterable[str]) -> Settings | None:
+        """Settings from variables another check owns and reports: None when they have a problem."""
+        try:
+            return self.settings(names)
+        except ConfigError:
+            return None
+
 
 class Once(Generic[T]):
     """A value computed on first use and kept, or the KukeyError computing it raised (raised again)."""

@@ -113,10 +113,10 @@ def _new_database(path: Path) -> CheckResult:
 def check_master_key(ctx: Context) -> CheckResult:
     master = ctx.config.settings(("KUKEY_MASTER_KEY",), need=[config.MASTER_KEY]).master_key_bytes()
     kid = key_id(master)
-    try:
-        url = ctx.config.settings(("KUKEY_DATABASE_URL",)).database_url
-    except ConfigError:
+    database = ctx.config.reported_elsewhere(("KUKEY_DATABASE_URL",))
+    if database is None:
         return ok("master key", f"key id {kid} (not compared with the database: see database)")
+    url = database.database_url
     if not Path(url.removeprefix("sqlite:///")).is_file():
         return ok("master key", f"key id {kid} (no database yet)")
     engine = make_engine(url, busy_timeout_s=BUSY_TIMEOUT_S)

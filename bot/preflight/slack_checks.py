@@ -52,8 +52,8 @@ def check_bot_token(ctx: Context) -> CheckResult:
 def check_app_token(ctx: Context) -> CheckResult:
     """Socket Mode: apps.connections.open issues a WebSocket URL; the preflight does not connect to it."""
     name = "slack app token"
-    if "slack" in ctx.unreachable:
-        return skip(name, "Slack did not answer (see slack bot token)")
+    if "slack" in ctx.unreachable or ctx.config.reported_elsewhere(("SLACK_API_URL",)) is None:
+        return skip(name, "needs an answer from Slack (see slack bot token)")
     settings = ctx.config.settings(("SLACK_API_URL", "SLACK_APP_TOKEN"))
     token = settings.slack_app_token.reveal()
     if not token:

@@ -52,7 +52,7 @@ class SlackWebApi:
             response = self._http.post(self.base_url + method, data=params,
                                        headers={"Authorization": f"Bearer {token}"})
         except httpx.HTTPError as exc:
-            raise SlackUnreachable(f"no answer from {self.base_url} ({type(exc).__name__})") from exc
+            raise SlackUnreachable(f"no answer from {self.base_url}: {_reason(exc)}") from exc
         received = self._clock.now()
         try:
             data = response.json()
@@ -61,6 +61,16 @@ class SlackWebApi:
         if not isinstance(data, dict):
             data = {"ok": False, "error": f"http_{response.status_code}"}
         return SlackAnswer(data, _date(response.headers.get("Date")), sent, received)
+
+
+def _reason(exc: httpx.HTTPError) -> str:
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "timed out connecting"
+    if isinstance(exc, httpx.ConnectError):
+        return "could not connect"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out waiting for the answer"
+    return "the connection failed"
 
 
 def _date(header: str | None) -> datetime | None:
