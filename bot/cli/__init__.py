@@ -91,12 +91,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # the last line of defence: one line for the person, the traceback in a file
-        print(f"kukey: unexpected error: {redact(str(exc)) or type(exc).__name__}; {_save_traceback(exc)}",
-              file=sys.stderr)
+        print(f"kukey: unexpected error: {_describe(exc)}; {_save_traceback(exc)}", file=sys.stderr)
         return UNEXPECTED
 
 
 UNEXPECTED = 70  # EX_SOFTWARE: a bug in kukey, not a problem with its input or configuration
+
+
+def _describe(exc: Exception) -> str:
+    """One line: a database driver's own message (SQLAlchemy wraps it in several lines), else the first line."""
+    inner = getattr(exc, "orig", None)
+    text = str(inner if isinstance(inner, Exception) else exc).strip()
+    return redact(text.splitlines()[0]) if text else type(exc).__name__
 
 
 def _save_traceback(exc: BaseException) -> str:

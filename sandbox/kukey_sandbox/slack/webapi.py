@@ -182,6 +182,8 @@ class WebApi:
 
     def conversations_info(self, p: dict[str, Any]) -> Answer:
         ch = self._channel(p.get("channel"))
+        if ch.is_private and self._world.bot_user_id not in ch.members:
+            raise Refusal("channel_not_found")  # a bot sees a private channel only once invited into it
         self._need_scope("groups:read" if ch.is_private else "channels:read")
         return {"ok": True, "channel": ch.to_api(self._world.bot_user_id)}
 
