@@ -94,15 +94,24 @@ def check_slack_clock(ctx: Context) -> CheckResult:
     return skew_result(name, offset.total_seconds(), uncertainty.total_seconds(), "Slack")
 
 
-def check_channels(ctx: Context) -> list[CheckResult]:
-    """Each channel the policy names exists, is not archived, and has the bot as a member."""
+def _policy_and_slack(ctx: Context, check: str) -> tuple[Policy, SlackWebApi, str] | CheckResult:
+    """What the channel and user-group checks need: the policy, and Slack with a bot token it accepted
+    (or the SKIP saying which of them failed)."""
     policy, answer = ctx.policy.get(), ctx.bot_answer.get()
     if policy is None:
-        return [skip("channels", "needs a valid policy (see policy)")]
+        return skip(check, "needs a valid policy (see policy)")
     if answer is None or not answer.ok:
-        return [skip("channels", "needs a working bot token (see slack bot token)")]
-    api = ctx.slack(ctx.config.settings(("SLACK_API_URL",)))
-    return [_channel(api, ctx.bot_token(), channel, roles) for channel, roles in channel_roles(policy).items()]
+        return skip(check, "needs a working bot token (see slack bot token)")
+    return policy, ctx.slack(ctx.config.settings(("SLACK_API_URL",))), ctx.bot_token()
+
+
+def check_channels(ctx: Context) -> list[CheckResult]:
+    """Each channel the policy names exists, is not archived, and has the bot as a member."""
+    needs = _policy_and_slack(ctx, "channels")
+    if isinstance(needs, CheckResult):
+        return [needs]
+    policy, api, token = needs
+    return [_channel(api, token, channel, roles) for channel, roles in channel_roles(policy).items()]
 
 
 def channel_roles(policy: Policy) -> dict[str, list[str]]:
@@ -145,16 +154,14 @@ def _channel(api: SlackWebApi, token: str, channel: str, roles: list[str]) -> Ch
 
 def check_user_groups(ctx: Context) -> list[CheckResult]:
     """Each user group (S...) the policy names resolves with usergroups.users.list and has members."""
-    policy, answer = ctx.policy.get(), ctx.bot_answer.get()
-    if policy is None:
-        return [skip("user groups", "needs a valid policy (see policy)")]
-    if answer is None or not answer.ok:
-        return [skip("user groups", "needs a working bot token (see slack bot token)")]
+    needs = _policy_and_slack(ctx, "user groups")
+    if isinstance(needs, CheckResult):
+        return [needs]
+    policy, api, token = needs
     groups = group_references(policy)
     if not groups:
         return [ok("user groups", "the policy names no user group (S...), only people")]
-    api = ctx.slack(ctx.config.settings(("SLACK_API_URL",)))
-    return [_group(api, ctx.bot_token(), group, ", ".join(where)) for group, where in groups.items()]
+    return [_group(api, token, group, ", ".join(where)) for group, where in groups.items()]
 
 
 def group_references(policy: Policy) -> dict[str, list[str]]:
