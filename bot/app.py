@@ -18,11 +18,12 @@ from slack_sdk import WebClient
 
 from bot.config import Settings
 from bot.domain.clock import Clock, SystemClock
-from bot.domain.policy import Policy, load_policy
+from bot.domain.policy import Policy
 from bot.errors import KukeyError
 from bot.kucoin.client import KucoinClient
 from bot.metrics import Metrics, MetricsServer
 from bot.metrics import routes as metrics_routes
+from bot.policy_file import load_policy
 from bot.security.crypto import SecretBox
 from bot.services import keys as keys_service
 from bot.services import reveal as reveal_service

@@ -1,4 +1,4 @@
-"""The policy loader: the example loads, every mistake is named by file and key, and nothing else escapes."""
+"""The policy file: the example loads, every mistake is named by file and key, and nothing else escapes."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.domain.keys import Permission
-from bot.domain.policy import PolicyErrors, load_policy, load_policy_text, policy_from_dict
 from bot.errors import PolicyError
+from bot.policy_file import PolicyErrors, load_policy, load_policy_text, policy_from_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "policy.example.toml"
@@ -125,7 +125,24 @@ MISTAKES = [
     (doc(rules=ANY_RULE + 'allowed_permissions = "Spot"\n'), "rules[0].allowed_permissions",
      "must be a list of permissions, got 'Spot'"),
     (doc(rules=ANY_RULE + "max_expire_days = 45\n"), "rules[0].max_expire_days",
-     'must be 30, 90, 180, 360 or "never", got 45'),
+     'must be one of 30, 90, 180, 360 or "never", got 45'),
+    (doc(rules=ANY_RULE + "max_expire_days = 30.0\n"), "rules[0].max_expire_days",
+     'must be one of 30, 90, 180, 360 or "never", got 30.0'),
+    (doc(rules=ANY_RULE + "max_expire_dayz = 30\n"), "rules[0].max_expire_dayz",
+     "unknown key (did you mean `max_expire_days`?)"),
+    (doc(rules=ANY_RULE + "approver_group = 42\n"), "rules[0].approver_group",
+     "must be a group name from [groups] or a list of ids"),
+    (doc(rules=ANY_RULE + 'approver_group = ["U0ERIN001", "erin"]\n'), "rules[0].approver_group[1]",
+     "is not a Slack user id (U.../W...) or user-group id (S...): 'erin'; copy it from the profile's menu "
+     "(Copy member ID)"),
+    (doc(defaults='approver_group = "treasury"'), "defaults.approver_group",
+     "names no group in [groups]: 'treasury' (groups: `approvers`)"),
+    (doc(rules=ANY_RULE + "request_ttl_minutes = 10081\n"), "rules[0].request_ttl_minutes",
+     "must be from 1 to 10080, got 10081"),
+    (doc(top="[rules]\nmatch = '*'\n", rules=""), "rules",
+     "must be an array of tables ([[rules]]), got a table"),
+    (doc(top="audit_channel = \"C0AUDIT\"\n", rules="[[rules]]\nmatch = \"*\"\n[[rules]]\nmatch = 3\n"),
+     "rules[1].match", "must be an fnmatch pattern (a string), got 3"),
     (doc(rules=ANY_RULE + "max_keys = 0\n"), "rules[0].max_keys", "must be from 1 to 20, got 0"),
     (doc(rules=ANY_RULE + 'max_keys = "5"\n'), "rules[0].max_keys",
      "must be a whole number from 1 to 20, got '5'"),
@@ -173,6 +190,27 @@ def test_every_problem_is_reported_not_just_the_first() -> None:
     with pytest.raises(PolicyError) as caught:
         load_policy_text(text, file=FILE)
     assert str(caught.value).count(FILE) == 3 and caught.value.key == "max_keys"
+
+
+def test_checks_across_fields_run_beside_a_wrong_top_level_setting() -> None:
+    """A wrong channel does not hide an approver group problem: both are reported, in file order."""
+    text = doc(channel='approvals_channel = "#trading"\n', groups="approvers = []")
+    assert [k for k, _ in problems(text)] == ["approvals_channel", "rules[0].approver_group"]
+
+
+def test_checks_across_fields_wait_for_valid_rules() -> None:
+    """While a rule has a wrong value, only that value is reported, not guesses about approvers built on it."""
+    text = doc(groups="approvers = []", rules=ANY_RULE + "max_keys = 0\n")
+    assert [k for k, _ in problems(text)] == ["rules[0].max_keys"]
+
+
+def test_inline_approver_list_in_defaults_is_named_after_defaults() -> None:
+    """A list of ids written in [defaults] applies to every rule that does not name its own approvers."""
+    policy = load_policy_text(doc(defaults='approver_group = ["U0ERIN001", "U0ERIN001"]',
+                                  rules=ANY_RULE.replace("*", "bot-*") + ANY_RULE + 'approver_group = "approvers"\n'))
+    first, second = policy.rules
+    assert (first.approver_group, first.approver_ids) == ("defaults.approver_group", ("U0ERIN001",))
+    assert (second.approver_group, second.approver_ids) == ("approvers", ("U0BOB0001", "U0CAROL01"))
 
 
 def test_missing_and_undecodable_files_are_policy_errors(tmp_path: Path) -> None:
