@@ -22,10 +22,6 @@ def test_absurd_toml_is_a_policy_error() -> None:
             load_policy_text(text)
 
 
-
-# ---------------------------------------------------------------------------------------------------------
-# Properties.
-
 KEYS = st.sampled_from(["approvals_channel", "incident_channels", "audit_channel", "checkpoint_minutes",
                         "totp_max_failures", "groups", "defaults", "rules", "match", "approvals",
                         "approver_group", "allowed_permissions", "max_expire_days", "max_keys",
