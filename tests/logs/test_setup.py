@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -23,29 +19,13 @@ from tests.logs.conftest import Lines
 LOGGER = logging.getLogger("kukey.test")
 
 
-class _Ok(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-
 @pytest.fixture
-def loopback() -> Iterator[str]:
-    """An HTTP server on 127.0.0.1 (port 0) that answers every POST with 200."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+def fake() -> Iterator[SlackFake]:
+    """The Slack fake on 127.0.0.1, with one person in one channel."""
+    with SlackFake().start() as slack:
+        slack.add_user("U0ALICE01", "alice")
+        slack.add_channel("C0TRADING", "trading", members=["U0ALICE01"])
+        yield slack
 
 
 def test_each_record_is_one_json_object_with_extra_fields(lines: Lines) -> None:
@@ -59,32 +39,26 @@ def test_each_record_is_one_json_object_with_extra_fields(lines: Lines) -> None:
     assert str(line["ts"]).endswith("Z")
 
 
-def test_httpx_request_line_to_a_response_url_is_redacted(lines: Lines, loopback: str) -> None:
+def test_httpx_request_line_to_a_response_url_is_redacted(lines: Lines, fake: SlackFake) -> None:
     """httpx logs each request URL at INFO; a POST to a response URL shows up as JSON with the URL masked."""
-    url = f"{loopback}/actions/T0KUKEY00/100000042/sEcReT-pAtH_x"
+    url = fake.world.issue_response_url(fake.base_url, "U0ALICE01", "C0TRADING", None).url
     with httpx.Client() as client:
         assert client.post(url, json={"text": "hi"}).status_code == 200
     (line,) = [line for line in lines() if line["logger"] == "httpx"]
     assert line["level"] == "info" and str(line["msg"]).startswith(f"HTTP Request: POST {MASK}")
-    assert "sEcReT" not in str(lines())
+    assert url.rsplit("/", 1)[1] not in str(lines())
 
 
-def test_slack_sdk_debug_lines_are_json_without_trigger_id_or_token(tmp_path: Path, lines: Lines) -> None:
+def test_slack_sdk_debug_lines_are_json_without_trigger_id_or_token(lines: Lines, fake: SlackFake) -> None:
     """slack_sdk's DEBUG lines (the request URL and body, the response) are JSON objects, and the trigger
     id in the body and the bot token are masked."""
-    fake = SlackFake().start()
-    try:
-        fake.add_user("U0ALICE01", "alice")
-        trigger = fake.world.issue_trigger("U0ALICE01")
-        client = WebClient(base_url=fake.api_url, token=fake.bot_token)
-        client.views_open(trigger_id=trigger, view={"type": "modal", "title": {"type": "plain_text", "text": "x"},
-                                                    "blocks": []})
-        token = fake.bot_token
-    finally:
-        fake.stop()
+    trigger = fake.world.issue_trigger("U0ALICE01")
+    client = WebClient(base_url=fake.api_url, token=fake.bot_token)
+    client.views_open(trigger_id=trigger, view={"type": "modal", "title": {"type": "plain_text", "text": "x"},
+                                                "blocks": []})
     sdk = [line for line in lines() if str(line["logger"]).startswith("slack_sdk")]
     assert any("views.open" in str(line["msg"]) for line in sdk)
-    assert trigger not in str(lines()) and token not in str(lines())
+    assert trigger not in str(lines()) and fake.bot_token not in str(lines())
 
 
 def test_every_logger_writes_json_through_the_one_root_handler(stream: io.StringIO, lines: Lines) -> None:
