@@ -26,40 +26,29 @@ from bot.logs.redaction import Redactor
 
 _LEFT_BY_OTHER_FORMATTERS = ("message", "asctime")
 _LEADING = ("ts", "level", "logger", "msg", "request_id")
+# What every line gets, whether a stdlib or a structlog logger wrote it.
+_SHARED: tuple[Processor, ...] = (
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+)
 
 
 def configure_logging(level: str | int = "INFO", stream: TextIO | None = None, *,
                       redactor: Redactor | None = None) -> logging.Handler:
     """Send every log record to `stream` (default stderr) as JSON lines scrubbed by `redactor` (default:
     secret shapes only, no configured values). Replaces the root's handlers; returns the new one."""
-    shared: list[Processor] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
-    ]
-    formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            _tidy,
-            structlog.processors.format_exc_info,
-            structlog.processors.EventRenamer("msg"),
-            redactor or Redactor(),
-            _leading_fields_first,
-            structlog.processors.JSONRenderer(default=str),
-        ],
-    )
     handler = JsonLineHandler(stream if stream is not None else sys.stderr)
-    handler.setFormatter(formatter)
+    handler.setFormatter(_json_formatter(redactor or Redactor()))
     handler.addFilter(_render_mismatched_arguments)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
-    structlog.configure(
-        processors=[structlog.stdlib.filter_by_level, *shared, structlog.processors.StackInfoRenderer(),
+    structlog.configure(  # structlog loggers hand their events to the same handler
+        processors=[structlog.stdlib.filter_by_level, *_SHARED, structlog.processors.StackInfoRenderer(),
                     structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
@@ -67,7 +56,22 @@ def configure_logging(level: str | int = "INFO", stream: TextIO | None = None, *
     return handler
 
 
-class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+def _json_formatter(redactor: Redactor) -> structlog.stdlib.ProcessorFormatter:
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*_SHARED, structlog.stdlib.ExtraAdder()],  # a stdlib record's extra fields
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            _tidy,
+            structlog.processors.format_exc_info,
+            structlog.processors.EventRenamer("msg"),
+            redactor,
+            _leading_fields_first,
+            structlog.processors.JSONRenderer(default=str),
+        ],
+    )
+
+
+class JsonLineHandler(logging.StreamHandler[TextIO]):
     """A stream handler that reports its own failures as one JSON line, without the record's arguments
     (logging's default prints them raw to stderr, where they would escape the Redactor)."""
 

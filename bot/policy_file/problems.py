@@ -23,11 +23,10 @@ from bot.policy_file.shapes import got
 Loc = tuple[str | int, ...]
 Problem = tuple[Loc, str]
 
-NO_RULES: Final = 'no [[rules]]: every request would be refused; add one (match = "*" for all)'
 _MISSING: Final = {
     "approvals_channel": "is missing: the Slack channel id (C...) where requests are posted",
     "match": 'is missing: an fnmatch pattern on the sub-account name ("*" for all)',
-    "rules": NO_RULES,
+    "rules": 'no [[rules]]: every request would be refused; add one (match = "*" for all)',
 }
 _EXPECTED: Final = {"int_type": "a whole number", "bool_type": "true or false", "string_type": "a string",
                     "dict_type": "a table", "model_type": "a table", "list_type": "a list"}
@@ -45,6 +44,7 @@ class PolicyErrors(PolicyError):
 
 
 def problem(file: str, key: str, text: str) -> PolicyError:
+    """One problem, printed as `FILE: KEY: text` (or `FILE: text` for the file as a whole)."""
     return PolicyError(f"{file}: {key}: {text}" if key else f"{file}: {text}", file=file, key=key)
 
 
