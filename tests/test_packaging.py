@@ -129,13 +129,19 @@ def runtime_stage() -> list[tuple[str, str]]:
 
 
 def test_dockerfile_is_multi_stage_slim_and_pinned() -> None:
-    """Two stages on a pinned python 3.11 slim base: a builder makes the wheels, the runtime installs them."""
+    """Two stages on a python 3.11 slim base pinned by tag AND digest: a builder makes the wheels of the
+    hashed lock file, the runtime installs exactly them (hashes checked again) and kukey's own wheel."""
     bases = [args for op, args in dockerfile_instructions() if op == "FROM"]
     assert len(bases) == 2
-    assert all(re.match(r"python:3\.11\.\d+-slim-\w+", base) for base in bases), bases
+    assert all(re.match(r"python:3\.11\.\d+-slim-\w+@sha256:[0-9a-f]{64}\b", base) for base in bases), bases
+    assert len({base.split()[0] for base in bases}) == 1, "both stages on the same image"
+    builder = [args for op, args in dockerfile_instructions()[:len(dockerfile_instructions()) - len(runtime_stage())]
+               if op == "RUN" and "pip wheel" in args]
+    assert any("--require-hashes" in a and "requirements/runtime.txt" in a for a in builder), builder
     runtime = runtime_stage()
     installs = [args for op, args in runtime if op == "RUN" and "pip install" in args]
-    assert len(installs) == 1 and "--no-index" in installs[0] and "from=builder" in installs[0]
+    assert len(installs) == 1 and "from=builder" in installs[0]
+    assert installs[0].count("--no-index") == 2 and "--require-hashes" in installs[0]
 
 
 def test_dockerfile_runs_kukey_as_non_root_with_a_data_volume() -> None:
