@@ -204,3 +204,19 @@ def test_hadolint_passes() -> None:
     done = subprocess.run([str(hadolint), "--no-color", str(DOCKERFILE)], capture_output=True, text=True,
                           timeout=60, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_one_version_everywhere(installed: Path, tmp_path: Path) -> None:
+    """bot.__version__ is the one version: the wheel's metadata and `kukey --version` show it, the sandbox
+    is released with the same version, and the extra pins exactly that one."""
+    import tomllib
+
+    import bot
+    import kukey_sandbox
+
+    assert run([str(installed / "kukey"), "--version"], cwd=tmp_path).stdout.strip() == f"kukey {bot.__version__}"
+    meta = run([str(installed / "python"), "-c", "import importlib.metadata as m; print(m.version('kukey'))"],
+               cwd=tmp_path).stdout.strip()
+    assert meta == bot.__version__ == kukey_sandbox.__version__
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert extras["sandbox"] == [f"kukey-sandbox=={bot.__version__}"]
