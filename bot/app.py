@@ -83,6 +83,10 @@ class Kukey:
             self._ops_server = ops_server(self.metrics, self.readiness, host="0.0.0.0",
                                           port=self.settings.metrics_port).start()
 
+    def serving(self) -> bool:
+        """A Slack transport has started (readiness check "transport")."""
+        return self._transport is not None
+
     @property
     def ops_port(self) -> int | None:
         return self._ops_server.port if self._ops_server is not None else None
@@ -180,6 +184,7 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     kukey = Kukey(app, services, slack, settings, [kucoin.close, http.close, engine.dispose], metrics)
     kukey.readiness.add("database", database_check(engine))
     kukey.readiness.add("scheduler", scheduler.check())
+    kukey.readiness.add("transport", kukey.serving)
     return kukey
 
 
