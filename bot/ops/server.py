@@ -66,6 +66,8 @@ class Server:
         self.port = int(server.getsockname()[1])  # the port bound (port 0: the one the OS picked)
         self._name = name
         self._stopping = threading.Event()
+        self._closing = False  # set (under _lock) by the loop before it closes the trigger and the sockets
+        self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
     def start(self) -> Server:
@@ -79,14 +81,20 @@ class Server:
         if self._thread is None:
             self._close()
             return
-        self._server.pull_trigger()  # wakes the I/O loop, which then closes everything in its own thread
+        with self._lock:  # never write to the trigger once the loop may have closed it (its fd reused)
+            if not self._closing:
+                self._server.pull_trigger()  # wakes the I/O loop, which closes everything in its own thread
         self._thread.join(timeout=10)
 
     def _loop(self) -> None:
         try:
             while not self._stopping.is_set() and self._map:
                 wasyncore.loop(timeout=1.0, map=self._map, use_poll=True, count=1)
+        except Exception:  # waitress handles each connection's errors; this is the server itself failing
+            log.exception("the HTTP server stopped", extra={"server": self._name})
         finally:
+            with self._lock:
+                self._closing = True
             self._close()
 
     def _close(self) -> None:
