@@ -17,25 +17,26 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.config import Settings
+from bot.domain.actions import AuditAction
 from bot.domain.clock import Clock, SystemClock
-from bot.domain.policy import Policy, load_policy
+from bot.domain.jobs import JobKind
+from bot.domain.policy import Policy
 from bot.errors import ConfigError, KukeyError
 from bot.kucoin.client import KucoinClient
+from bot.kucoin.exchange import KucoinExchange
 from bot.ops.endpoints import ops_server
 from bot.ops.health import Readiness, WatchedScheduler, database_check
 from bot.ops.metrics import Metrics
 from bot.ops.server import Server
+from bot.policy_file import load_policy
 from bot.security.crypto import SecretBox
-from bot.services import keys as keys_service
-from bot.services import reveal as reveal_service
-from bot.services import revoke as revoke_service
-from bot.services import workflow as workflow_service
-from bot.services.checkpoints import CHECKPOINT_JOB, Checkpoints
+from bot.services.checkpoints import Checkpoints
 from bot.services.deps import Deps
 from bot.services.enrollment import EnrollmentService
 from bot.services.inventory import Inventory, SubAccounts
 from bot.services.keys import KeyDeleter
-from bot.services.reconcile import RECONCILE_JOB, Reconciler
+from bot.services.ports import Exchange
+from bot.services.reconcile import Reconciler
 from bot.services.registry import Services
 from bot.services.reveal import Reveal
 from bot.services.revoke import Revoker
@@ -116,7 +117,7 @@ class Kukey:
         self.services.deps.worker.shutdown(wait=True)
         try:
             with session_scope(self.services.deps.engine) as s:
-                self.services.deps.audit.record(s, "kukey.stopped", actor="kukey")
+                self.services.deps.audit.record(s, AuditAction.KUKEY_STOPPED, actor="kukey")
         except KukeyError as exc:  # shutting down anyway; the missing stop event is itself evidence
             log.error("could not record the stop in the audit log", extra={"error": str(exc)})
         for close in self._closers:
@@ -124,7 +125,9 @@ class Kukey:
 
 
 def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | None = None,
-          scheduler_interval: float = 1.0, kucoin_http: httpx.Client | None = None) -> Kukey:
+          scheduler_interval: float = 1.0, kucoin_http: httpx.Client | None = None,
+          exchange: Exchange | None = None) -> Kukey:
+    """Wire every layer. `exchange` replaces KuCoin (built from the settings) with another exchange."""
     clock = clock or SystemClock()
     master = settings.master_key_bytes()
     if policy is None:
@@ -136,13 +139,15 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     audit = CountedAudit(master, clock, metrics)
     box = SecretBox(master)
     with session_scope(engine) as s:
-        audit.record(s, "kukey.started", actor="kukey")
-        audit.record(s, "policy.loaded", actor="kukey", detail={"file": policy.file, "rules": len(policy.rules)})
+        audit.record(s, AuditAction.KUKEY_STARTED, actor="kukey")
+        audit.record(s, AuditAction.POLICY_LOADED, actor="kukey",
+                     detail={"file": policy.file, "rules": len(policy.rules)})
     current_policy = policy
     slack = WebClient(token=settings.slack_bot_token.reveal(), base_url=settings.slack_api_url)
-    kucoin = KucoinClient(base_url=settings.kucoin_api_url, api_key=settings.kucoin_api_key,
-                          api_secret=settings.kucoin_api_secret, api_passphrase=settings.kucoin_api_passphrase,
-                          clock=clock, http=kucoin_http, observer=metrics.kucoin_call)
+    closers: list[Callable[[], Any]] = []
+    if exchange is None:
+        exchange = _kucoin(settings, clock, kucoin_http, metrics)
+        closers.append(exchange.close)
     http = httpx.Client(timeout=10.0)
     notifier = SlackNotifier(slack, lambda: current_policy, http=http)
     directory = SlackDirectory(slack)
@@ -150,29 +155,29 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     enrollment = EnrollmentService(engine=engine, audit=audit, box=box, clock=clock)
     lease = timedelta(seconds=settings.lease_seconds)
     scheduler = WatchedScheduler(engine=engine, clock=clock, interval=scheduler_interval, lease=lease)
-    deps = Deps(engine=engine, audit=audit, box=box, clock=clock, kucoin=kucoin, notifier=notifier,
+    deps = Deps(engine=engine, audit=audit, box=box, clock=clock, exchange=exchange, notifier=notifier,
                 directory=directory, policy=lambda: current_policy, enrollment=enrollment, worker=worker,
                 lease=lease)
     deps.jobs = scheduler
-    rules = Rules(policy=lambda: current_policy, directory=directory, kucoin=kucoin, engine=engine, clock=clock)
+    rules = Rules(policy=lambda: current_policy, directory=directory, exchange=exchange, engine=engine, clock=clock)
     deleter = KeyDeleter(deps)
     workflow = Workflow(deps, rules)
     reveal = Reveal(deps, rules)
     revoker = Revoker(deps, rules, deleter)
-    subs = SubAccounts(lambda: [a.name for a in kucoin.list_sub_accounts()])
+    subs = SubAccounts(lambda: [a.name for a in exchange.list_sub_accounts()])
     services = Services(deps=deps, rules=rules, workflow=workflow, reveal=reveal, revoker=revoker,
                         enrollment=enrollment, inventory=Inventory(deps, rules, subs), scheduler=scheduler,
                         notifier=notifier, sub_accounts=subs, checkpoints=Checkpoints(deps),
                         reconciler=Reconciler(deps, lambda: subs.known() or subs.refresh()))
-    scheduler.on(workflow_service.EXPIRE_JOB, workflow.expire)
-    scheduler.on(workflow_service.LAPSE_JOB, workflow.lapse)
-    scheduler.on(reveal_service.RECOVER_JOB, reveal.recover)
-    scheduler.on(reveal_service.DELETE_OLD_JOB, OldKeyDeletion(deps, deleter).run)
-    scheduler.on(keys_service.RETRY_DELETE_JOB,
+    scheduler.on(JobKind.EXPIRE_REQUEST, workflow.expire)
+    scheduler.on(JobKind.LAPSE_APPROVAL, workflow.lapse)
+    scheduler.on(JobKind.RECOVER_REVEAL, reveal.recover)
+    scheduler.on(JobKind.DELETE_OLD_KEY, OldKeyDeletion(deps, deleter).run)
+    scheduler.on(JobKind.RETRY_DELETE,
                  lambda k: _raise_unless(deleter.delete(k, actor="kukey", request_id=None, why="retry").ok, k))
-    scheduler.on(revoke_service.REVOKE_JOB, revoker.run)
-    scheduler.on(CHECKPOINT_JOB, services.checkpoints.run)
-    scheduler.on(RECONCILE_JOB, services.reconciler.job)
+    scheduler.on(JobKind.REVOKE, revoker.run)
+    scheduler.on(JobKind.AUDIT_CHECKPOINT, services.checkpoints.run)
+    scheduler.on(JobKind.RECONCILE, services.reconciler.job)
     bolt_log = logging.getLogger("kukey.bolt")
     bolt_log.setLevel(logging.ERROR)  # the transport logs each refused request once; Bolt would repeat it
     app = App(logger=bolt_log, token=settings.slack_bot_token.reveal(),
@@ -181,7 +186,7 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
               request_verification_enabled=False)  # HTTP mode: bot.slack.precheck verifies, once
     listeners.register(app, services)
     metrics.set_requests_source(lambda: _requests_by_state(engine))
-    kukey = Kukey(app, services, slack, settings, [kucoin.close, http.close, engine.dispose], metrics)
+    kukey = Kukey(app, services, slack, settings, [*closers, http.close, engine.dispose], metrics)
     kukey.readiness.add("database", database_check(engine))
     kukey.readiness.add("scheduler", scheduler.check())
     kukey.readiness.add("transport", kukey.serving)
@@ -197,13 +202,19 @@ class CountedAudit(AuditLog):
         super().__init__(master_key, clock)
         self._metrics = metrics
 
-    def record(self, session: Any, action: str, **fields: Any) -> int:
+    def record(self, session: Any, action: AuditAction, **fields: Any) -> int:
         seq = super().record(session, action, **fields)
-        if action == "request.approval":
+        if action == AuditAction.REQUEST_APPROVAL:
             self._metrics.approval()
-        elif action == "totp.failed":
+        elif action == AuditAction.TOTP_FAILED:
             self._metrics.totp_failure()
         return seq
+
+
+def _kucoin(settings: Settings, clock: Clock, http: httpx.Client | None, metrics: Metrics) -> KucoinExchange:
+    return KucoinExchange(KucoinClient(
+        base_url=settings.kucoin_api_url, api_key=settings.kucoin_api_key, api_secret=settings.kucoin_api_secret,
+        api_passphrase=settings.kucoin_api_passphrase, clock=clock, http=http, observer=metrics.kucoin_call))
 
 
 def _requests_by_state(engine: Any) -> dict[str, int]:
