@@ -45,6 +45,6 @@ WORKDIR /data
 VOLUME ["/data"]
 EXPOSE 9102
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + (os.environ.get('KUKEY_METRICS_PORT') or '9102') + '/healthz', timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + (os.environ.get('KUKEY_METRICS_PORT') or '9102') + '/readyz', timeout=4)"]
 ENTRYPOINT ["kukey"]
 CMD ["run"]

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.metrics import Metrics, MetricsServer, routes
+from bot.ops.endpoints import ops_server
+from bot.ops.health import Readiness
+from bot.ops.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -174,20 +176,31 @@ def healthcheck_code() -> str:
     return str(command[2])
 
 
-def test_healthcheck_command_passes_when_healthz_answers_and_fails_when_not() -> None:
-    """The HEALTHCHECK one-liner exits 0 against a live /healthz and non-zero when nothing listens."""
+def _healthcheck(code: str, port: int) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "KUKEY_METRICS_PORT": str(port)}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=30, check=False)
+
+
+def test_healthcheck_command_passes_when_ready_and_fails_when_not() -> None:
+    """The HEALTHCHECK one-liner asks /readyz on KUKEY_METRICS_PORT: it exits 0 while kukey is ready, and
+    non-zero when a readiness check fails or nothing listens."""
     code = healthcheck_code()
-    with MetricsServer("127.0.0.1", 0, routes(Metrics())) as server:
-        env = {**os.environ, "KUKEY_METRICS_PORT": str(server.port)}
-        live = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=30,
-                              check=False)
-    assert live.returncode == 0, live.stderr
+    assert "/readyz" in code
+    readiness = Readiness()
+    state = {"ready": True}
+    readiness.add("database", lambda: state["ready"])
+    server = ops_server(Metrics(), readiness, host="127.0.0.1", port=0).start()
+    try:
+        live = _healthcheck(code, server.port)
+        assert live.returncode == 0, live.stderr
+        state["ready"] = False
+        assert _healthcheck(code, server.port).returncode != 0
+    finally:
+        server.stop()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead_port = s.getsockname()[1]
-    env = {**os.environ, "KUKEY_METRICS_PORT": str(dead_port)}
-    dead = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=30, check=False)
-    assert dead.returncode != 0
+    assert _healthcheck(code, dead_port).returncode != 0
 
 
 def test_hadolint_passes() -> None:

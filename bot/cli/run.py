@@ -35,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         kukey.start_socket()
         print("kukey: connected to Slack (Socket Mode)", flush=True)
+    if kukey.ops_port is not None:
+        print(f"kukey: ops endpoints on port {kukey.ops_port}: /livez /readyz /metrics", flush=True)
     stop.wait()
     kukey.stop()
     return 0
