@@ -22,10 +22,10 @@ import traceback
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 
-from bot import __version__
+from bot import __version__, config
 from bot.cli import startup
 from bot.errors import ConfigError, KukeyError
-from bot.logs import redact
+from bot.logs import Redactor
 
 # Order is the order shown in --help.
 COMMAND_MODULES = (
@@ -98,16 +98,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 UNEXPECTED = 70  # EX_SOFTWARE: a bug in kukey, not a problem with its input or configuration
 
 
+def _redactor() -> Redactor:
+    """Masks the configured secrets when the configuration can be read, and secret shapes always."""
+    try:
+        return Redactor.for_settings(config.Settings.from_env())
+    except KukeyError:
+        return Redactor()
+
+
 def _describe(exc: Exception) -> str:
     """One line: a database driver's own message (SQLAlchemy wraps it in several lines), else the first line."""
     inner = getattr(exc, "orig", None)
     text = str(inner if isinstance(inner, Exception) else exc).strip()
-    return redact(text.splitlines()[0]) if text else type(exc).__name__
+    return _redactor().redact(text.splitlines()[0]) if text else type(exc).__name__
 
 
 def _save_traceback(exc: BaseException) -> str:
     """Write the redacted traceback to a private temporary file; say where (or that it could not)."""
-    text = redact("".join(traceback.format_exception(exc)))
+    text = _redactor().redact("".join(traceback.format_exception(exc)))
     try:
         handle, path = tempfile.mkstemp(prefix="kukey-error-", suffix=".txt")  # mode 0600
         with os.fdopen(handle, "w", encoding="utf-8") as out:

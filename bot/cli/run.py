@@ -27,12 +27,12 @@ def run(args: argparse.Namespace) -> int:
     if not ready(run_preflight(http_mode=args.http), "kukey run"):
         return REFUSED
     from bot.app import build  # Bolt and every layer: imported only once the preflight passed
-    from bot.logs import configure_logging
+    from bot.logs import Redactor, configure_logging
 
     need = [config.KUCOIN, config.MASTER_KEY, config.POLICY,
             config.SLACK_HTTP if args.http else config.SLACK_SOCKET]
     settings = config.Settings.from_env(need=need)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, redactor=Redactor.for_settings(settings))
     kukey = build(settings)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -43,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         kukey.start_socket()
         print("kukey: connected to Slack (Socket Mode)", flush=True)
+    if kukey.ops_port is not None:
+        print(f"kukey: ops endpoints on port {kukey.ops_port}: /livez /readyz /metrics", flush=True)
     stop.wait()
     kukey.stop()
     return 0

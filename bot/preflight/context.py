@@ -16,11 +16,12 @@ import httpx
 from bot import config
 from bot.config import SECRET_VARIABLES, Settings
 from bot.domain.clock import Clock
-from bot.domain.policy import Policy, load_policy
+from bot.domain.policy import Policy
 from bot.environment import Environment
 from bot.errors import ConfigError, KukeyError
 from bot.kucoin.client import KucoinClient
 from bot.kucoin.ratelimit import RetryPolicy
+from bot.policy_file import load_policy
 from bot.preflight.slack_web import SlackAnswer, SlackWebApi
 
 T = TypeVar("T")

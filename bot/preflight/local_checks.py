@@ -14,8 +14,8 @@ from sqlalchemy import Connection, Engine, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import config
-from bot.domain.policy import PolicyErrors
 from bot.errors import ConfigError, CryptoError
+from bot.policy_file import PolicyErrors
 from bot.preflight.context import Context
 from bot.preflight.results import CheckResult, fail, ok
 from bot.security.crypto import SecretBox, key_id

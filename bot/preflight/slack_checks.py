@@ -18,7 +18,8 @@ import re
 from collections import defaultdict
 from datetime import timedelta
 
-from bot.domain.policy import GROUP_ID, Policy
+from bot.domain.policy import Policy
+from bot.policy_file.shapes import GROUP_ID
 from bot.preflight.context import Context
 from bot.preflight.results import CheckResult, fail, ok, skew_result, skip, warn
 from bot.preflight.slack_web import SlackAnswer, SlackUnreachable, SlackWebApi
