@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 
-from bot.preflight import run_preflight
-
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
@@ -25,6 +23,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def doctor_command(args: argparse.Namespace) -> int:
+    from bot.preflight import run_preflight  # every layer: imported only when the doctor runs
+
     report = run_preflight(http_mode=args.http)
     for result in report.results:
         print("\n".join(result.lines()), flush=True)

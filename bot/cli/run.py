@@ -12,7 +12,6 @@ import threading
 
 from bot import config
 from bot.cli.startup import REFUSED, ready
-from bot.preflight import run_preflight
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -24,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
+    from bot.preflight import run_preflight
+
     if not ready(run_preflight(http_mode=args.http), "kukey run"):
         return REFUSED
     from bot.app import build  # Bolt and every layer: imported only once the preflight passed

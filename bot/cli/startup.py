@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from bot.preflight import Report, Status, run_preflight
+if TYPE_CHECKING:  # imported when a command needs it: the checks pull in every layer
+    from bot.preflight import Report
 
 REFUSED = 2  # the exit code of a command that did not start
 
@@ -37,11 +39,17 @@ def command_path(args: argparse.Namespace) -> tuple[str, ...]:
 def refuses(args: argparse.Namespace) -> bool:
     """Run the checks this command needs (if any); print and return True when one failed."""
     needs = NEEDS.get(command_path(args))
-    return needs is not None and not ready(run_preflight(checks=needs(args)), f"kukey {args.command}")
+    if needs is None:
+        return False
+    from bot.preflight import run_preflight
+
+    return not ready(run_preflight(checks=needs(args)), f"kukey {args.command}")
 
 
 def ready(report: Report, what: str) -> bool:
     """Print each WARN and each FAIL as one line on stderr; False when something failed."""
+    from bot.preflight import Status
+
     for result in report.having(Status.WARN):
         print(f"kukey: warning: {result.one_line()}", file=sys.stderr)
     failed = report.having(Status.FAIL)
