@@ -241,10 +241,14 @@ def _problems(command: str, cell: str, expect: Expect, seen: Seen, home: Path, p
         found.append("a traceback or an exception dump")
     if seen.code != expect.code:
         found.append(f"exit {seen.code}, expected {expect.code}")
-    for line in (text.format(home=home, port=port) for text in expect.lines):
+    expected = [text.format(home=home, port=port) for text in expect.lines]
+    for line in expected:
         holding = [text for text in out.splitlines() if line in text]
         if len(holding) != 1:
             found.append(f"{len(holding)} lines hold {line!r}, expected exactly one")
+    others = (text.format(home=home, port=port) for text in PROBLEM.values())
+    found += [f"it reports {line!r}, which it does not touch" for line in others
+              if line not in expected and line in out]
     if expect.strict and len(_failure_lines(out)) != len(expect.lines):
         found.append(f"{len(_failure_lines(out))} problem lines, expected {len(expect.lines)}")
     if command.startswith("run") and "connected" in out:
