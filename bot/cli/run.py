@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     from bot.preflight import run_preflight
 
-    if not ready(run_preflight(http_mode=args.http), "kukey run"):
+    if not ready(run_preflight(http_mode=args.http), "run"):
         return REFUSED
     from bot.app import build  # Bolt and every layer: imported only once the preflight passed
     from bot.logs import Redactor, configure_logging

@@ -43,11 +43,12 @@ def refuses(args: argparse.Namespace) -> bool:
         return False
     from bot.preflight import run_preflight
 
-    return not ready(run_preflight(checks=needs(args)), f"kukey {args.command}")
+    return not ready(run_preflight(checks=needs(args)), " ".join(command_path(args)))
 
 
-def ready(report: Report, what: str) -> bool:
-    """Print each WARN and each FAIL as one line on stderr; False when something failed."""
+def ready(report: Report, command: str) -> bool:
+    """Print each WARN and each FAIL as one line on stderr, then that `command` did not start; False when
+    something failed."""
     from bot.preflight import Status
 
     for result in report.having(Status.WARN):
@@ -57,6 +58,6 @@ def ready(report: Report, what: str) -> bool:
         print(f"kukey: {result.one_line()}", file=sys.stderr)
     if failed:
         count = f"{len(failed)} problem{'s' if len(failed) != 1 else ''}"
-        print(f"kukey: {what} did not start ({count}); `kukey doctor` runs every check", file=sys.stderr,
+        print(f"kukey: {command} did not start ({count}); `kukey doctor` runs every check", file=sys.stderr,
               flush=True)
     return not failed

@@ -43,7 +43,7 @@ def check_settings(ctx: Context) -> CheckResult:
         raise ConfigError("\n".join(problems))
     port = settings.metrics_port
     return ok("settings", f"{'HTTP mode' if ctx.http_mode else 'Socket Mode'}; log level {settings.log_level}; "
-                          + (f"metrics on port {port}" if port is not None else "metrics off"))
+                          + (f"ops endpoints on port {port}" if port is not None else "ops endpoints off"))
 
 
 def check_policy(ctx: Context) -> CheckResult:
