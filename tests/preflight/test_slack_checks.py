@@ -37,8 +37,8 @@ def test_a_wrong_bot_token_fails_and_the_checks_needing_it_wait(env: dict[str, s
 
 
 def test_a_garbage_app_token_fails_in_socket_mode_only(env: dict[str, str], world: KukeyWorld) -> None:
-    """apps.connections.open refuses an app token Slack does not know; HTTP mode does not need one. The check
-    asks for a WebSocket URL and never connects to it."""
+    """apps.connections.open refuses an app token Slack does not know (and nothing connects), while HTTP mode
+    does not need one."""
     env["SLACK_APP_TOKEN"] = "xapp-1-A0KUKEYAPP-1-garbage"
     result = only_problem(run_preflight(env=env, checks=SLACK))
     assert result.lines()[0] == "FAIL slack app token: apps.connections.open refused the app token: invalid_auth"
