@@ -24,6 +24,7 @@ from bot.errors import ConfigError, KukeyError
 COMMAND_MODULES = (
     "bot.cli.run",
     "bot.cli.doctor",
+    "bot.cli.db",
     "bot.cli.policy",
     "bot.cli.audit",
     "bot.cli.keys",

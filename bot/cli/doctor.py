@@ -19,17 +19,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from sqlalchemy import Connection
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import config
 from bot.config import Settings
 from bot.domain.clock import SystemClock
 from bot.domain.policy import PolicyErrors, load_policy
-from bot.errors import ConfigError, CryptoError, KucoinAuthError, KucoinError, KucoinUnavailable
+from bot.errors import (
+    ConfigError,
+    CryptoError,
+    KucoinAuthError,
+    KucoinError,
+    KucoinUnavailable,
+    SchemaError,
+    StorageError,
+)
 from bot.kucoin.client import KucoinClient
 from bot.kucoin.ratelimit import RetryPolicy
 from bot.security.crypto import SecretBox, key_id
+from bot.storage import urls
 from bot.storage.db import init_db, make_engine
 
 CLOCK_WARN_MS = 1000
@@ -199,8 +208,8 @@ def check_clock(env: Mapping[str, str]) -> Result:
 def check_database(env: Mapping[str, str]) -> Result:
     name = "database"
     settings = _settings(env, ("KUKEY_DATABASE_URL",))
-    path = settings.database_url.removeprefix("sqlite:///")
-    existed = Path(path).is_file()
+    path = urls.masked(settings.database_url).removeprefix(urls.SQLITE_PREFIX)
+    existed = urls.is_postgres(settings.database_url) or Path(path).is_file()
     engine = make_engine(settings.database_url)
     try:
         init_db(engine)
@@ -211,8 +220,10 @@ def check_database(env: Mapping[str, str]) -> Result:
                 conn.exec_driver_sql("INSERT INTO kukey_doctor_probe (x) VALUES (1)")
             finally:
                 transaction.rollback()
-    except SQLAlchemyError as exc:
-        reason = getattr(exc, "orig", None) or exc
+    except SchemaError as exc:
+        return fail(name, str(exc), "run `kukey db upgrade` as the database owner, or set KUKEY_AUTO_MIGRATE=1")
+    except (SQLAlchemyError, StorageError) as exc:
+        reason = getattr(exc.__cause__ if isinstance(exc, StorageError) else exc, "orig", None) or exc
         return fail(name, f"cannot write {path}: {reason}",
                     "make its directory writable by the user kukey runs as, or point KUKEY_DATABASE_URL "
                     "elsewhere (Docker: mount a volume on /data)")
@@ -242,7 +253,7 @@ def check_master_key(env: Mapping[str, str]) -> Result:
     master = _settings(env, _MASTER_VARS, need=[config.MASTER_KEY]).master_key_bytes()
     kid = key_id(master)
     url = _settings(env, ("KUKEY_DATABASE_URL",)).database_url
-    if not Path(url.removeprefix("sqlite:///")).is_file():
+    if not urls.is_postgres(url) and not Path(url.removeprefix(urls.SQLITE_PREFIX)).is_file():
         return ok(name, f"key id {kid} (no database yet)")
     engine = make_engine(url)
     try:
@@ -261,9 +272,9 @@ def check_master_key(env: Mapping[str, str]) -> Result:
 
 def _master_key_problem(conn: Connection, kid: str, box: SecretBox) -> str | None:
     """Why this master key does not fit the database, or None when it does."""
-    tables = {row[0] for row in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if "audit_key" in tables and conn.exec_driver_sql(
-            "SELECT 1 FROM audit_key WHERE key_id = ?", (kid,)).first():
+    tables = set(inspect(conn).get_table_names())
+    if "audit_key" in tables and conn.execute(
+            text("SELECT 1 FROM audit_key WHERE key_id = :kid"), {"kid": kid}).first():
         return f"key id {kid} was retired by `kukey rekey`"
     if "audit_event" in tables:
         last = conn.exec_driver_sql("SELECT key_id FROM audit_event ORDER BY seq DESC LIMIT 1").first()
