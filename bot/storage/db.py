@@ -9,12 +9,12 @@ SQLite: every connection runs in WAL mode with synchronous=FULL (a commit is on 
 busy timeout and foreign keys on. pysqlite's own transaction handling is switched off and every
 transaction starts with `BEGIN IMMEDIATE` (SQLAlchemy's documented pysqlite recipe): the write lock.
 
-PostgreSQL (psycopg 3): READ COMMITTED, the session time zone UTC (so aware datetimes are stored as UTC,
-as SQLite stores them), and every transaction first takes the transaction-level advisory lock
-WRITE_LOCK (`pg_advisory_xact_lock`), released at commit or rollback: PostgreSQL's counterpart of
-BEGIN IMMEDIATE. lock_timeout plays SQLite's busy timeout. Compare-and-set updates, unique constraints
-and the audit append lock (bot.storage.audit) hold on their own as well; the write lock is what keeps
-read-then-write workflows exact.
+PostgreSQL (psycopg 3): READ COMMITTED, and every transaction first takes the transaction-level advisory
+lock WRITE_LOCK (`pg_advisory_xact_lock`), released at commit or rollback: PostgreSQL's counterpart of
+BEGIN IMMEDIATE. lock_timeout plays SQLite's busy timeout. Datetimes are `timestamp with time zone`
+(SQLModel's UTCDateTime reads them back as aware UTC, whatever the server's time zone). Compare-and-set
+updates, unique constraints and the audit append lock (bot.storage.audit) hold on their own as well;
+the write lock is what keeps read-then-write workflows exact.
 
 The schema is made and upgraded by migrations (bot.storage.schema); `init_db` readies a database for
 writing.
@@ -83,7 +83,7 @@ def _postgres_engine(url: URL, busy_timeout_s: float) -> Engine:
     engine = create_engine(
         url, isolation_level="READ COMMITTED", pool_pre_ping=True,
         pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW,
-        connect_args={"options": f"-c timezone=UTC -c lock_timeout={lock_ms}", "application_name": "kukey",
+        connect_args={"options": f"-c lock_timeout={lock_ms}", "application_name": "kukey",
                       "connect_timeout": max(1, int(busy_timeout_s))},
     )
 

@@ -15,6 +15,7 @@ table owner too; docs/postgresql.md adds GRANTs so the role kukey runs as cannot
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,15 +27,20 @@ branch_labels = None
 depends_on = None
 
 _meta = sa.MetaData()
-_str, _int, _blob, _time, _bool = sa.String, sa.Integer, sa.LargeBinary, sa.DateTime, sa.Boolean
+_str, _int, _blob, _bool = sa.String, sa.Integer, sa.LargeBinary, sa.Boolean
 
 
-def must(name: str, kind: type[sa.types.TypeEngine[Any]], *args: Any, **kw: Any) -> sa.Column[Any]:
+def _time() -> sa.DateTime:
+    """Aware datetimes: DATETIME on SQLite (as 0.1 made it), timestamp with time zone on PostgreSQL."""
+    return sa.DateTime(timezone=True)
+
+
+def must(name: str, kind: Callable[[], sa.types.TypeEngine[Any]], *args: Any, **kw: Any) -> sa.Column[Any]:
     """A NOT NULL column."""
     return sa.Column(name, kind(), *args, nullable=False, **kw)
 
 
-def may(name: str, kind: type[sa.types.TypeEngine[Any]], **kw: Any) -> sa.Column[Any]:
+def may(name: str, kind: Callable[[], sa.types.TypeEngine[Any]], **kw: Any) -> sa.Column[Any]:
     """A nullable column."""
     return sa.Column(name, kind(), nullable=True, **kw)
 
