@@ -17,9 +17,10 @@ on SQLite, the advisory lock on PostgreSQL), and the revision is read again unde
 replicas starting at once upgrade exactly once and the others find the work done. PostgreSQL's DDL is
 transactional, and so is SQLite's: a failed upgrade leaves the database as it was.
 
-A new revision (after a model change): `KUKEY_DATABASE_URL=sqlite:///dev.db alembic upgrade head`, then
-`alembic revision --autogenerate -m "what changed"` in the repository (pyproject.toml's [tool.alembic]);
-tests/storage/test_schema.py checks that the migrations and the models agree on both backends.
+A new revision (after a model change), in the repository (pyproject.toml's [tool.alembic]):
+`KUKEY_DATABASE_URL=sqlite:///dev.db alembic upgrade head`, then `alembic revision --autogenerate -m "what
+changed"`, then edit it (a migration never imports the models); `alembic check` says whether the models and
+the migrations agree, and tests/storage/test_schema.py checks it on both backends.
 """
 
 from __future__ import annotations
@@ -32,10 +33,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -43,6 +43,9 @@ from bot.errors import SchemaError, StorageError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 UPGRADE = "run `kukey db upgrade`"
+VERSION_TABLE = "alembic_version"  # Alembic's default: one row, the revision
+READ_VERSION = text(f"SELECT version_num FROM {VERSION_TABLE}")  # noqa: S608 - a constant name
+INSUFFICIENT_PRIVILEGE = "42501"  # PostgreSQL's SQLSTATE when a role lacks a right (e.g. CREATE on the schema)
 # Tables only kukey makes: a database holding none of them (and no alembic_version) is new.
 KUKEY_TABLES = frozenset({"request", "approval", "enrollment", "totp_use", "api_key", "job", "audit_event",
                           "audit_key"})
@@ -91,9 +94,11 @@ def head_revision() -> str:
 
 
 def revision_of(conn: Connection) -> Revision:
-    """The revision of the database behind `conn` (read in its transaction)."""
-    current = MigrationContext.configure(conn).get_current_revision()
-    empty = current is None and not KUKEY_TABLES & set(inspect(conn).get_table_names())
+    """The revision of the database behind `conn` (read in its transaction). Read here rather than by
+    Alembic's MigrationContext, which logs two lines each time it is made."""
+    names = set(inspect(conn).get_table_names())
+    current = conn.execute(READ_VERSION).scalar() if VERSION_TABLE in names else None
+    empty = current is None and not KUKEY_TABLES & names
     return Revision(current, head_revision(), empty, _is_known(current))
 
 
@@ -112,6 +117,8 @@ def _storage_errors(engine: Engine) -> Iterator[None]:
     except SQLAlchemyError as exc:
         reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
         where = engine.url.render_as_string(hide_password=True)
+        if getattr(getattr(exc, "orig", None), "sqlstate", None) == INSUFFICIENT_PRIVILEGE:
+            reason += " (make or upgrade the schema as the database's owner: `kukey db upgrade`, docs/postgresql.md)"
         raise StorageError(f"the database {where} refused: {reason}") from exc
 
 
