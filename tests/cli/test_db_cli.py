@@ -3,13 +3,19 @@ to run, or an upgrade with KUKEY_AUTO_MIGRATE=1; on SQLite and on PostgreSQL, th
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bot.cli import main
-from bot.storage.db import make_engine
+from bot.cli.doctor import check_database, check_master_key
+from bot.domain.actions import AuditAction
+from bot.domain.clock import FakeClock
+from bot.security.crypto import generate_master_key
+from bot.storage.audit import AuditLog
+from bot.storage.db import make_engine, session_scope
 from kukey_sandbox.world import KukeyWorld
 from tests.databases import rows
 from tests.postgres import SUPERUSER, PostgresServer
@@ -107,3 +113,23 @@ def test_run_with_auto_migrate_upgrades_and_starts(behind: KukeyWorld) -> None:
     behind.start_process(KUKEY_AUTO_MIGRATE="1")
     assert rows(behind.database_url, "SELECT version_num FROM alembic_version") == [(HEAD,)]
     assert behind.driver.slash("U0ALICE01", "C0TRADING", "help").ok
+
+
+def test_doctor_checks_a_postgresql_database_without_showing_its_password(pg_url: str) -> None:
+    """`kukey doctor`'s database and master-key checks work on PostgreSQL: OK for the key the audit log was
+    written with, FAIL naming both key ids for another one, and the URL only ever with ***."""
+    url = pg_url.replace(f"//{SUPERUSER}@", f"//{SUPERUSER}:{PASSWORD}@")
+    key, other = generate_master_key(), generate_master_key()
+    database = check_database({"KUKEY_DATABASE_URL": url})
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as s:
+            AuditLog(base64.b64decode(key), FakeClock()).record(s, AuditAction.KUKEY_STARTED, actor="kukey")
+    finally:
+        engine.dispose()
+    right = check_master_key({"KUKEY_DATABASE_URL": url, "KUKEY_MASTER_KEY": key})
+    wrong = check_master_key({"KUKEY_DATABASE_URL": url, "KUKEY_MASTER_KEY": other})
+    assert (database.status, right.status, wrong.status) == ("OK", "OK", "FAIL")
+    assert database.detail == f"{url.replace(PASSWORD, '***')} is writable"
+    assert "the audit log was last signed by master key" in wrong.detail
+    assert PASSWORD not in database.detail + right.detail + wrong.detail
