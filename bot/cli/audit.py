@@ -2,6 +2,8 @@
 
 The database comes from KUKEY_DATABASE_URL; `verify` also needs the master key (KUKEY_MASTER_KEY or
 KUKEY_MASTER_KEY_FILE). Exit codes: 0 fine, 1 the chain is broken, 2 bad input or configuration.
+These commands only read: they work on a database at any schema revision (an old backup, too) and never
+create or migrate one.
 """
 
 from __future__ import annotations

@@ -151,7 +151,7 @@ def upgrade(engine: Engine, *, create_only: bool = False) -> tuple[Revision, str
     found behind once the lock is held is refused, as `prepare` refuses it."""
     with _storage_errors(engine), engine.begin() as conn:
         before = revision_of(conn)
-        problem = before.problem() if create_only else (None if before.known else before.problem())
+        problem = before.problem(auto_migrate=not create_only)
         if problem is not None:
             raise SchemaError(problem)
         if not before.at_head:
