@@ -17,7 +17,7 @@ from sqlmodel import select
 
 from bot.storage.db import init_db, make_engine, session_scope
 from bot.storage.tables import KeyRecord
-from tests.storage.audit_helpers import db_url, new_engine, open_engine
+from tests.storage.audit_helpers import new_engine, open_engine
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -104,16 +104,23 @@ def test_session_scope_commits_on_success_and_rolls_back_on_error(any_engine: En
         assert [k.api_key for k in session.exec(select(KeyRecord))] == ["k1"]
 
 
-def test_a_transaction_takes_the_write_lock_at_begin(tmp_path: Path) -> None:
-    """BEGIN IMMEDIATE: while one session is open (even after only reading), another cannot begin."""
-    first = make_engine(db_url(tmp_path), busy_timeout_s=0.05)
-    second = make_engine(db_url(tmp_path), busy_timeout_s=0.05)
+LOCKED = {"sqlite": "database is locked", "postgresql": "lock timeout"}
+
+
+def test_a_transaction_takes_the_write_lock_at_begin(database_url: str) -> None:
+    """kukey's write lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: the advisory lock): while one session is open,
+    even after only reading, another cannot begin and gives up after the busy timeout; after the first
+    commits it can."""
+    first = make_engine(database_url, busy_timeout_s=0.2)
+    second = make_engine(database_url, busy_timeout_s=0.2)
     init_db(first)
     try:
         with session_scope(first) as holder:
             holder.execute(text("SELECT 1"))
-            with pytest.raises(OperationalError, match="locked"), session_scope(second) as other:
+            with pytest.raises(OperationalError, match=LOCKED[first.dialect.name]), session_scope(second) as other:
                 other.execute(text("SELECT 1"))
+        with session_scope(second) as other:
+            other.execute(text("SELECT 1"))
     finally:
         first.dispose()
         second.dispose()
@@ -130,24 +137,6 @@ def test_committed_writes_are_visible_to_a_fresh_raw_connection(engine: Engine) 
         assert conn.execute("SELECT api_key FROM api_key").fetchall() == [("k9",)]
     finally:
         conn.close()
-
-
-def test_a_transaction_takes_the_write_lock_at_begin_on_postgresql(pg_url: str) -> None:
-    """PostgreSQL's counterpart of BEGIN IMMEDIATE: while one kukey session is open (even after only
-    reading), another cannot begin; it gives up after the lock timeout."""
-    first = make_engine(pg_url, busy_timeout_s=0.2)
-    second = make_engine(pg_url, busy_timeout_s=0.2)
-    init_db(first)
-    try:
-        with session_scope(first) as holder:
-            holder.execute(text("SELECT 1"))
-            with pytest.raises(OperationalError, match="lock timeout"), session_scope(second) as other:
-                other.execute(text("SELECT 1"))
-        with session_scope(second) as other:  # released at the holder's commit
-            other.execute(text("SELECT 1"))
-    finally:
-        first.dispose()
-        second.dispose()
 
 
 def test_postgresql_keeps_instants_in_utc_and_reads_committed(pg_url: str) -> None:
