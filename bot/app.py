@@ -20,12 +20,15 @@ from bot.config import Settings
 from bot.domain.actions import AuditAction
 from bot.domain.clock import Clock, SystemClock
 from bot.domain.jobs import JobKind
-from bot.domain.policy import Policy, load_policy
-from bot.errors import KukeyError
+from bot.domain.policy import Policy
+from bot.errors import ConfigError, KukeyError
 from bot.kucoin.client import KucoinClient
 from bot.kucoin.exchange import KucoinExchange
-from bot.metrics import Metrics, MetricsServer
-from bot.metrics import routes as metrics_routes
+from bot.ops.endpoints import ops_server
+from bot.ops.health import Readiness, WatchedScheduler, database_check
+from bot.ops.metrics import Metrics
+from bot.ops.server import Server
+from bot.policy_file import load_policy
 from bot.security.crypto import SecretBox
 from bot.services.checkpoints import Checkpoints
 from bot.services.deps import Deps
@@ -39,12 +42,13 @@ from bot.services.reveal import Reveal
 from bot.services.revoke import Revoker
 from bot.services.rotate import OldKeyDeletion
 from bot.services.rules import Rules
-from bot.services.scheduler import Scheduler
 from bot.services.workflow import Workflow
 from bot.slack import listeners
 from bot.slack.directory import SlackDirectory
+from bot.slack.http import HttpTransport
 from bot.slack.notifier import SlackNotifier
-from bot.slack.transport import HttpTransport, SocketTransport, slack_precheck
+from bot.slack.precheck import slack_precheck
+from bot.slack.socket_mode import SocketTransport
 from bot.storage.audit import AuditLog
 from bot.storage.db import init_db, make_engine, session_scope
 
@@ -58,7 +62,8 @@ class Kukey:
     def __init__(self, app: App, services: Services, slack: WebClient, settings: Settings,
                  closers: list[Callable[[], Any]], metrics: Metrics) -> None:
         self.metrics = metrics
-        self._metrics_server: MetricsServer | None = None
+        self.readiness = Readiness()  # named checks behind /readyz; build() adds kukey's own
+        self._ops_server: Server | None = None
         self.app = app
         self.services = services
         self.slack = slack
@@ -75,32 +80,39 @@ class Kukey:
         svc.checkpoints.ensure_scheduled()
         svc.reconciler.ensure_scheduled()
         svc.scheduler.start()
-        if self.settings.metrics_port is not None:
-            self._metrics_server = MetricsServer("0.0.0.0", self.settings.metrics_port, self.routes()).start()
+        if self.settings.metrics_port is not None:  # /livez, /readyz, /healthz, /metrics: bot.ops.endpoints
+            self._ops_server = ops_server(self.metrics, self.readiness, host="0.0.0.0",
+                                          port=self.settings.metrics_port).start()
 
-    def routes(self) -> dict[str, Any]:
-        """GET /healthz (the database answers) and /metrics (Prometheus text)."""
-        return metrics_routes(self.metrics, lambda: _healthy(self.services.deps.engine))
+    def serving(self) -> bool:
+        """A Slack transport has started (readiness check "transport")."""
+        return self._transport is not None
+
+    @property
+    def ops_port(self) -> int | None:
+        return self._ops_server.port if self._ops_server is not None else None
 
     def start_http(self, *, host: str = "127.0.0.1", port: int = 0) -> HttpTransport:
-        self.start_background()
+        """Serve /slack/events; the signature is verified once, by the precheck (Bolt's own is off)."""
         secret = self.settings.slack_signing_secret.reveal()
-        self._transport = HttpTransport(self.app, host=host, port=port, get_routes=self.routes(),
-                                        on_ack=self.metrics.slack_ack,
-                                        precheck=slack_precheck(secret) if secret else None).start()
+        if not secret:
+            raise ConfigError("HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests")
+        self.start_background()
+        self._transport = HttpTransport(self.app, host=host, port=port, on_ack=self.metrics.slack_ack,
+                                        precheck=slack_precheck(secret)).start()
         return self._transport
 
     def start_socket(self) -> SocketTransport:
         self.start_background()
         self._transport = SocketTransport(self.app, app_token=self.settings.slack_app_token.reveal(),
-                                          web_client=self.slack).start()
+                                          web_client=self.slack, on_ack=self.metrics.slack_ack).start()
         return self._transport
 
     def stop(self) -> None:
         if self._transport is not None:
             self._transport.stop()
-        if self._metrics_server is not None:
-            self._metrics_server.stop()
+        if self._ops_server is not None:
+            self._ops_server.stop()
         self.services.scheduler.stop()
         self.services.deps.worker.shutdown(wait=True)
         try:
@@ -142,7 +154,7 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     worker = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kukey-worker")
     enrollment = EnrollmentService(engine=engine, audit=audit, box=box, clock=clock)
     lease = timedelta(seconds=settings.lease_seconds)
-    scheduler = Scheduler(engine=engine, clock=clock, interval=scheduler_interval, lease=lease)
+    scheduler = WatchedScheduler(engine=engine, clock=clock, interval=scheduler_interval, lease=lease)
     deps = Deps(engine=engine, audit=audit, box=box, clock=clock, exchange=exchange, notifier=notifier,
                 directory=directory, policy=lambda: current_policy, enrollment=enrollment, worker=worker,
                 lease=lease)
@@ -171,10 +183,14 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     app = App(logger=bolt_log, token=settings.slack_bot_token.reveal(),
               signing_secret=settings.slack_signing_secret.reveal() or None,
               client=slack, process_before_response=True, token_verification_enabled=False,
-              request_verification_enabled=bool(settings.slack_signing_secret.reveal()))
+              request_verification_enabled=False)  # HTTP mode: bot.slack.precheck verifies, once
     listeners.register(app, services)
     metrics.set_requests_source(lambda: _requests_by_state(engine))
-    return Kukey(app, services, slack, settings, [*closers, http.close, engine.dispose], metrics)
+    kukey = Kukey(app, services, slack, settings, [*closers, http.close, engine.dispose], metrics)
+    kukey.readiness.add("database", database_check(engine))
+    kukey.readiness.add("scheduler", scheduler.check())
+    kukey.readiness.add("transport", kukey.serving)
+    return kukey
 
 
 class CountedAudit(AuditLog):
@@ -207,18 +223,6 @@ def _requests_by_state(engine: Any) -> dict[str, int]:
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT state, count(*) FROM request GROUP BY state"))
         return {str(state): int(n) for state, n in rows}
-
-
-def _healthy(engine: Any) -> bool:
-    from sqlalchemy import text
-
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception:  # any database failure means unhealthy; the reason is in the logs
-        log.exception("health check failed")
-        return False
-    return True
 
 
 def _raise_unless(ok: bool, api_key: str) -> None:

@@ -44,6 +44,7 @@ def _offenders(package: str, forbidden: tuple[str, ...]) -> list[str]:
                      "slack_sdk", "httpx")),
     ("bot.security", ("bot.services", "bot.slack", "bot.kucoin", "kukey_sandbox", "bot.app", "slack_bolt",
                       "slack_sdk", "httpx")),
+    ("bot.ops", ("bot.slack", "bot.kucoin", "kukey_sandbox", "bot.app", "slack_bolt", "slack_sdk")),
 ])
 def test_layers_do_not_reach_outward(package: str, forbidden: tuple[str, ...]) -> None:
     """Inner layers never import outer ones (or the libraries of the outer world)."""
@@ -55,7 +56,7 @@ def test_only_the_slack_package_imports_slack_libraries() -> None:
     outside = [
         f"{name} imports {imp}"
         for package in ("bot.domain", "bot.services", "bot.storage", "bot.security", "bot.kucoin", "bot.cli",
-                        "kukey_sandbox", "kukey_sandbox.demo")
+                        "bot.preflight", "kukey_sandbox", "kukey_sandbox.demo")
         for name, imports in _modules(package) for imp in imports
         if imp.split(".")[0] in {"slack_bolt", "slack_sdk"}
     ]

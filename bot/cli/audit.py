@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from bot import config
 from bot.domain.clock import Clock, SystemClock
@@ -161,6 +161,6 @@ def _reading() -> Iterator[None]:
     """Turns "no such table", an unreachable server and the like into one clear StorageError."""
     try:
         yield
-    except DBAPIError as exc:
+    except (OperationalError, ProgrammingError) as exc:  # SQLite: no such table; PostgreSQL: also unreachable
         reason = " ".join(str(exc.orig).split())
         raise StorageError(f"the database has no readable audit log ({reason})") from exc

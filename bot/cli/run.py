@@ -1,4 +1,8 @@
-"""`kukey run [--http --port N]`: start the bot (Socket Mode by default)."""
+"""`kukey run [--http --port N]`: start the bot (Socket Mode by default).
+
+It first runs every preflight check (bot.preflight, the same as `kukey doctor`): any FAIL stops it before
+anything connects, with one line per problem on stderr and exit code 2; a WARN is printed and it starts.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import signal
 import threading
 
 from bot import config
+from bot.cli.startup import REFUSED, ready
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -18,13 +23,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from bot.app import build
-    from bot.logs import configure_logging
+    from bot.preflight import run_preflight
+
+    if not ready(run_preflight(http_mode=args.http), "run"):
+        return REFUSED
+    from bot.app import build  # Bolt and every layer: imported only once the preflight passed
+    from bot.logs import Redactor, configure_logging
 
     need = [config.KUCOIN, config.MASTER_KEY, config.POLICY,
             config.SLACK_HTTP if args.http else config.SLACK_SOCKET]
     settings = config.Settings.from_env(need=need)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, redactor=Redactor.for_settings(settings))
     kukey = build(settings)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -35,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         kukey.start_socket()
         print("kukey: connected to Slack (Socket Mode)", flush=True)
+    if kukey.ops_port is not None:
+        print(f"kukey: ops endpoints on port {kukey.ops_port}: /livez /readyz /metrics", flush=True)
     stop.wait()
     kukey.stop()
     return 0

@@ -10,18 +10,19 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.cli.doctor import check_database, check_master_key
 from bot.domain.actions import AuditAction
 from bot.domain.clock import FakeClock
+from bot.preflight import Status, run_preflight
 from bot.security.crypto import generate_master_key
 from bot.storage.audit import AuditLog
-from bot.storage.db import make_engine, session_scope
+from bot.storage.db import init_db, make_engine, session_scope
 from kukey_sandbox.world import KukeyWorld
 from tests.databases import rows
 from tests.postgres import SUPERUSER, PostgresServer
 from tests.storage.test_schema import migrate_to
 
 HEAD = "0002"
+BEHIND = f"the database schema is at revision 0001, kukey needs {HEAD}: run `kukey db upgrade`"
 PASSWORD = "hunter2-not-shown"
 
 
@@ -98,13 +99,13 @@ def behind(tmp_path: Path, database_url: str) -> Iterator[KukeyWorld]:
 
 
 def test_run_refuses_a_database_behind_with_one_line(behind: KukeyWorld) -> None:
-    """`kukey run` on a database at 0001 exits 2 with one line saying to run `kukey db upgrade`, and leaves
-    the schema alone."""
+    """`kukey run` on a database at 0001 exits 2 with its one database line saying to run `kukey db
+    upgrade`, and leaves the schema alone."""
     process = behind.spawn("run", "--http", "--port", "0")
     out, _ = process.communicate(timeout=60)
     assert process.returncode == 2
-    assert out == (f"kukey: the database schema is at revision 0001, kukey needs {HEAD}: "
-                   "run `kukey db upgrade`\n")
+    assert [line for line in out.splitlines() if line.startswith("kukey: database:")] == [
+        f"kukey: database: {BEHIND}; fix: upgrade the database's schema as the line above says (back it up first)"]
     assert rows(behind.database_url, "SELECT version_num FROM alembic_version") == [("0001",)]
 
 
@@ -115,21 +116,36 @@ def test_run_with_auto_migrate_upgrades_and_starts(behind: KukeyWorld) -> None:
     assert behind.driver.slash("U0ALICE01", "C0TRADING", "help").ok
 
 
-def test_doctor_checks_a_postgresql_database_without_showing_its_password(pg_url: str) -> None:
-    """`kukey doctor`'s database and master-key checks work on PostgreSQL: OK for the key the audit log was
-    written with, FAIL naming both key ids for another one, and the URL only ever with ***."""
+def test_the_preflight_checks_a_postgresql_database_without_showing_its_password(pg_url: str) -> None:
+    """`kukey doctor`'s (and `kukey run`'s) database and master-key checks work on PostgreSQL: OK for the key
+    the audit log was written with, FAIL naming the other key id for another one, and the URL only ever
+    with ***."""
     url = pg_url.replace(f"//{SUPERUSER}@", f"//{SUPERUSER}:{PASSWORD}@")
     key, other = generate_master_key(), generate_master_key()
-    database = check_database({"KUKEY_DATABASE_URL": url})
     engine = make_engine(url)
     try:
+        init_db(engine)
         with session_scope(engine) as s:
             AuditLog(base64.b64decode(key), FakeClock()).record(s, AuditAction.KUKEY_STARTED, actor="kukey")
     finally:
         engine.dispose()
-    right = check_master_key({"KUKEY_DATABASE_URL": url, "KUKEY_MASTER_KEY": key})
-    wrong = check_master_key({"KUKEY_DATABASE_URL": url, "KUKEY_MASTER_KEY": other})
-    assert (database.status, right.status, wrong.status) == ("OK", "OK", "FAIL")
-    assert database.detail == f"{url.replace(PASSWORD, '***')} is writable"
-    assert "the audit log was last signed by master key" in wrong.detail
-    assert PASSWORD not in database.detail + right.detail + wrong.detail
+    checks = ("database", "master key")
+    right = run_preflight(checks=checks, env={"KUKEY_DATABASE_URL": url, "KUKEY_MASTER_KEY": key}).results
+    wrong = run_preflight(checks=checks, env={"KUKEY_DATABASE_URL": url, "KUKEY_MASTER_KEY": other}).results
+    assert [r.status for r in (*right, *wrong)] == [Status.OK, Status.OK, Status.OK, Status.FAIL]
+    assert right[0].detail == f"{url.replace(PASSWORD, '***')} is writable"
+    assert "the audit log was last signed by master key" in wrong[1].detail
+    assert PASSWORD not in " ".join(r.detail + r.fix for r in (*right, *wrong))
+
+
+def test_the_preflight_refuses_a_database_behind_unless_auto_migrate(database_url: str) -> None:
+    """The database check fails on a database at 0001 with the line saying to run `kukey db upgrade`, and
+    passes with KUKEY_AUTO_MIGRATE=1 (kukey run will upgrade it)."""
+    engine = make_engine(database_url)
+    migrate_to(engine, "0001")
+    engine.dispose()
+    (behind,) = run_preflight(checks=("database",), env={"KUKEY_DATABASE_URL": database_url}).results
+    (allowed,) = run_preflight(checks=("database",), env={"KUKEY_DATABASE_URL": database_url,
+                                                           "KUKEY_AUTO_MIGRATE": "1"}).results
+    assert (behind.status, behind.detail) == (Status.FAIL, BEHIND)
+    assert allowed.status == Status.OK

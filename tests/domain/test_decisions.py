@@ -22,7 +22,8 @@ from bot.domain.decisions import (
     may_revoke_alone,
 )
 from bot.domain.keys import KeySpec, Permission
-from bot.domain.policy import Policy, Rule, load_policy_text
+from bot.domain.policy import Policy, Rule
+from bot.policy_file import load_policy_text
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 G, S, F, IT = Permission.GENERAL, Permission.SPOT, Permission.FUTURES, Permission.INNER_TRANSFER
