@@ -89,13 +89,11 @@ def test_a_steady_tier_limit_is_followed(fake: SlackFake, client: WebClient) -> 
                                                ("service_unavailable", 503), ("request_timeout", 200)])
 def test_transient_server_errors_are_retried(fake: SlackFake, client: WebClient, error: str, status: int) -> None:
     """Two transient failures (HTTP 5xx, or Slack's transient error codes) are retried with backoff; the
-    third attempt opens the modal."""
-    fake.fail("views.open", error, status=status, times=2)
-    fake.add_user("U0ALICE01", "alice")
-    trigger = fake.world.issue_trigger("U0ALICE01")
-    view = {"type": "modal", "title": {"type": "plain_text", "text": "Hi"}, "blocks": []}
-    assert client.views_open(trigger_id=trigger, view=view)["ok"]
-    assert [c.error for c in fake.calls("views.open")] == [error, error, None]
+    third attempt posts the message, once."""
+    fake.fail("chat.postMessage", error, status=status, times=2)
+    post(client)
+    assert [c.error for c in fake.calls("chat.postMessage")] == [error, error, None]
+    assert [m.text for m in fake.messages(CHANNEL)] == ["hello"]
 
 
 def test_server_errors_beyond_the_budget_raise_slacks_error(fake: SlackFake, client: WebClient) -> None:

@@ -62,6 +62,7 @@ class _Lost(Exception):
 class _Link:
     conn: ServerConnection
     number: int
+    greeted: bool = False  # Slack's hello sent: envelopes may follow
     recycling: bool = False  # told to disconnect: used only while no other connection is open
     pending: set[str] = field(default_factory=set)  # envelope ids sent on it, not acked yet
 
@@ -130,21 +131,23 @@ class SocketModeServer:
         return connection.respond(HTTPStatus.UNAUTHORIZED, "invalid or used ticket\n")
 
     async def _serve(self, conn: ServerConnection) -> None:
-        with self._lock:
-            count = len(self._links) + 1
-        await conn.send(json.dumps({
-            "type": "hello", "num_connections": count, "connection_info": {"app_id": self._world.app_id},
-            "debug_info": {"host": _HOST, "build_number": 1, "approximate_connection_time": 18060},
-        }))
-        if count > MAX_CONNECTIONS:
-            await conn.send(_disconnect_message("too_many_websockets"))
-            await conn.close(1008, "too many websockets")
-            return
         link = _Link(conn, next(self._numbers))
-        with self._changed:
+        with self._changed:  # counted before the hello: an app that saw it may count on the connection
             self._links.append(link)
-            self._changed.notify_all()
+            count = len(self._links)
         try:
+            await conn.send(json.dumps({
+                "type": "hello", "num_connections": count, "connection_info": {"app_id": self._world.app_id},
+                "debug_info": {"host": _HOST, "build_number": 1, "approximate_connection_time": 18060},
+            }))
+            if count > MAX_CONNECTIONS:
+                self._forget(link)
+                await conn.send(_disconnect_message("too_many_websockets"))
+                await conn.close(1008, "too many websockets")
+                return
+            with self._changed:
+                link.greeted = True  # envelopes only after the hello
+                self._changed.notify_all()
             async for raw in conn:
                 self._on_message(raw)
         except ConnectionClosed:
@@ -301,12 +304,15 @@ class SocketModeServer:
         return ack
 
     def _assign(self, envelope: Envelope, deadline: float) -> tuple[_Link, concurrent.futures.Future[Ack]]:
+        def greeted() -> list[_Link]:
+            return [link for link in self._links if link.greeted]
+
         with self._changed:
-            if not self._changed.wait_for(lambda: bool(self._links), timeout=max(deadline - time.monotonic(), 0)):
+            if not self._changed.wait_for(greeted, timeout=max(deadline - time.monotonic(), 0)):
                 raise SlackDriverError("no app is connected over Socket Mode (did the handler connect?)")
-            choices = [link for link in self._links if not link.recycling] or self._links
-            self._turn += 1
+            choices = [link for link in greeted() if not link.recycling] or greeted()
             link = choices[self._turn % len(choices)]
+            self._turn += 1
             future: concurrent.futures.Future[Ack] = concurrent.futures.Future()
             self._pending[envelope.id], self._carrier[envelope.id] = future, link
             self._envelopes[envelope.id] = envelope
