@@ -89,7 +89,7 @@ def test_scanner_sees_the_methods_kukey_is_known_to_call() -> None:
 
 def test_every_called_method_is_in_the_scope_table() -> None:
     """A Web API method new to the code must be added to METHOD_SCOPES with the scope it needs."""
-    unknown = {m: files for m, files in methods_in_code().items() if m not in METHOD_SCOPES}
+    unknown = {m: files for m, files in methods_in_code().items() if m not in {*METHOD_SCOPES, *APP_TOKEN_METHODS}}
     assert not unknown, f"add these methods and their scopes to METHOD_SCOPES: {unknown}"
 
 
