@@ -70,13 +70,17 @@ class SocketTransport:
         self._slots = [Slot(self, n) for n in range(1, connections + 1)]
 
     def start(self) -> SocketTransport:
-        """Open every connection, then watch them. A Web API refusal (a bad app token) is raised; a failed
-        handshake is left to the slot, which retries."""
+        """Open every connection, then watch them. Slack refusing the app token is raised (the first
+        connection's apps.connections.open); a rate limit or a failed handshake is left to the slot."""
         for slot in self._slots:
             try:
                 slot.link = self.open_link()
-            except HandshakeFailed as exc:
+            except (SlackRateLimited, HandshakeFailed, OSError) as exc:
                 log.warning("slack connection failed; retrying", extra={"slot": slot.number, "error": str(exc)})
+            except SlackApiError:
+                if slot.number == 1:
+                    raise
+                log.warning("slack connection refused; retrying", extra={"slot": slot.number})
         for slot in self._slots:
             slot.start()
         return self
