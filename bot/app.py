@@ -84,10 +84,10 @@ class Kukey:
         svc.checkpoints.ensure_scheduled()
         svc.reconciler.ensure_scheduled()
         svc.scheduler.start()
-        self.slack_auth.refresh()  # the token is checked once at start; then by readiness, cached
         if self.settings.metrics_port is not None:  # /livez, /readyz, /healthz, /metrics: bot.ops.endpoints
             self._ops_server = ops_server(self.metrics, self.readiness, host="0.0.0.0",
                                           port=self.settings.metrics_port).start()
+        self.slack_auth.refresh()  # the token checked once at start (/livez answers meanwhile); then cached
 
     def serving(self) -> bool:
         """A Slack transport has started (readiness check "transport")."""

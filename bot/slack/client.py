@@ -96,13 +96,19 @@ def auth_probe(client: WebClient) -> bool:
     return True
 
 
-class _Budgeted:
-    """The budget bookkeeping the three handlers share (RetryState is per call)."""
+class _Budgeted(RetryHandler):
+    """What the three handlers share: the budget (RetryState is per call, so the count and the time asleep
+    are per call), and the sleep that spends it."""
 
-    budget: RetryBudget
+    def __init__(self, budget: RetryBudget = DEFAULT_BUDGET) -> None:
+        super().__init__(max_retry_count=budget.retries)
+        self.budget = budget
 
     def _waited(self, state: RetryState) -> float:
         return float((state.custom_values or {}).get(_WAITED, 0.0))
+
+    def _spent(self, state: RetryState) -> bool:
+        return self._waited(state) >= self.budget.max_wait
 
     def _sleep(self, state: RetryState, seconds: float, request: HttpRequest, why: str) -> None:
         seconds = max(0.0, min(seconds, self.budget.max_wait - self._waited(state)))
@@ -113,14 +119,14 @@ class _Budgeted:
         state.next_attempt_requested = True
         state.increment_current_attempt()
 
+    def _back_off(self, state: RetryState, request: HttpRequest, why: str) -> None:
+        """Exponential backoff with jitter (slack_sdk's interval calculator), within the budget."""
+        self._sleep(state, self.interval_calculator.calculate_sleep_duration(state.current_attempt), request, why)
+
 
 class BudgetedRateLimitHandler(_Budgeted, RateLimitErrorRetryHandler):
     """slack_sdk's rate-limit handler, honouring Retry-After only within the budget; beyond it the call
     fails at once with SlackRateLimited."""
-
-    def __init__(self, budget: RetryBudget = DEFAULT_BUDGET) -> None:
-        super().__init__(max_retry_count=budget.retries)
-        self.budget = budget
 
     def can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
                   error: Exception | None = None) -> bool:
@@ -140,39 +146,28 @@ class BudgetedRateLimitHandler(_Budgeted, RateLimitErrorRetryHandler):
 class BudgetedServerErrorHandler(_Budgeted, ServerErrorRetryHandler):
     """HTTP 5xx, or Slack's transient error codes (on any status), with backoff, within the budget."""
 
-    def __init__(self, budget: RetryBudget = DEFAULT_BUDGET) -> None:
-        super().__init__(max_retry_count=budget.retries)
-        self.budget = budget
-
     def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
                    error: Exception | None = None) -> bool:
-        if response is None or self._waited(state) >= self.budget.max_wait:
+        if response is None or self._spent(state):
             return False
         return 500 <= response.status_code < 600 or _error_code(response) in TRANSIENT_ERRORS
 
     def prepare_for_next_attempt(self, *, state: RetryState, request: HttpRequest,
                                  response: HttpResponse | None = None, error: Exception | None = None) -> None:
-        why = (_error_code(response) or f"http_{response.status_code}") if response is not None else "server"
-        self._sleep(state, self.interval_calculator.calculate_sleep_duration(state.current_attempt), request, why)
+        self._back_off(state, request, (_error_code(response) or f"http_{response.status_code}") if response else "")
 
 
 class BudgetedConnectionErrorHandler(_Budgeted, ConnectionErrorRetryHandler):
     """Connection reset, refused or closed without an answer, with backoff, within the budget."""
 
-    def __init__(self, budget: RetryBudget = DEFAULT_BUDGET) -> None:
-        super().__init__(max_retry_count=budget.retries)
-        self.budget = budget
-
     def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
                    error: Exception | None = None) -> bool:
-        if self._waited(state) >= self.budget.max_wait:
-            return False
-        return super()._can_retry(state=state, request=request, response=response, error=error)
+        return not self._spent(state) and super()._can_retry(state=state, request=request, response=response,
+                                                             error=error)
 
     def prepare_for_next_attempt(self, *, state: RetryState, request: HttpRequest,
                                  response: HttpResponse | None = None, error: Exception | None = None) -> None:
-        why = type(error).__name__ if error is not None else "connection"
-        self._sleep(state, self.interval_calculator.calculate_sleep_duration(state.current_attempt), request, why)
+        self._back_off(state, request, type(error).__name__ if error is not None else "connection")
 
 
 def _method(request: HttpRequest) -> str:

@@ -75,7 +75,7 @@ class SocketTransport:
         for slot in self._slots:
             try:
                 slot.link = self.open_link()
-            except (SlackRateLimited, HandshakeFailed, OSError) as exc:
+            except (SlackRateLimited, OSError) as exc:  # HandshakeFailed is an OSError
                 log.warning("slack connection failed; retrying", extra={"slot": slot.number, "error": str(exc)})
             except SlackApiError:
                 if slot.number == 1:
