@@ -79,9 +79,10 @@ class KukeyWorld:
         for uid, name in NAMES.items():
             self.fake.add_user(uid, name)
         everyone = list(NAMES)
-        self.fake.add_channel(APPROVALS, "kukey-approvals", members=everyone)
-        self.fake.add_channel(INCIDENT, "incident", members=everyone)
-        self.fake.add_channel(AUDIT, "kukey-audit", members=[ADMIN])
+        bot = self.fake.bot_user_id  # invited into the policy's channels, as the README's set-up says
+        self.fake.add_channel(APPROVALS, "kukey-approvals", members=[*everyone, bot])
+        self.fake.add_channel(INCIDENT, "incident", members=[*everyone, bot])
+        self.fake.add_channel(AUDIT, "kukey-audit", members=[ADMIN, bot])
         self.fake.add_channel(TRADING, "trading", members=everyone)
         self.fake.add_usergroup(APPROVER_GROUP, "approvers", users=[APPROVER, APPROVER2])
         self.policy_path = self.home / "policy.toml"

@@ -57,6 +57,7 @@ class SlackFake:
         self.socket = SocketModeServer(self.world)
         api = WebApi(self.world, bot_token=self.bot_token, app_token=self.app_token,
                      socket_url=self.socket.issue_url)
+        self._api = api
         self.faults = Faults({"bot": self.bot_token, "app": self.app_token})
         self._http = HttpServer(self.world, api, self.faults)
         # Web API failures on demand (kukey_sandbox.slack.faults); Socket Mode ones are on `self.socket`
@@ -114,6 +115,14 @@ class SlackFake:
     def verification_token(self) -> str:
         """The legacy `token` field Slack puts in payloads (deprecated; apps should ignore it)."""
         return self._verification_token.reveal()
+
+    def set_clock_skew(self, seconds: float) -> None:
+        """Make Slack's clock (its answers' Date header) `seconds` ahead of the fake's; negative: behind."""
+        self._http.set_clock_skew(seconds)
+
+    def withhold_scope(self, scope: str) -> None:
+        """Install the app without this bot scope: methods needing it answer missing_scope."""
+        self._api.withheld_scopes.add(scope)
 
     # world setup --------------------------------------------------------------------------------
     def add_user(self, id: str, name: str, *, real_name: str = "", deleted: bool = False,
