@@ -5,7 +5,7 @@ others keep acking. Each connection is a `Link` (slack_sdk's built-in client, bo
 `SocketModeHandler` answers every envelope on the link it came in on. One `Slot` thread per connection:
 
 - notices a dead connection and replaces it: the socket closed, or no pong to its pings (sent every
-  PING_INTERVAL s) for STALE_AFTER s: a TCP connection dropped without a close frame (a NAT or load
+  socket_link.PING_INTERVAL s) for STALE_AFTER s: a TCP connection dropped without a close frame (a NAT or load
   balancer timing out) shows only that way. Noticed and replaced well within 10 s;
 - on Slack's `disconnect` message (refresh_requested, warning, link_disabled) opens the replacement FIRST,
   then retires the old link, which keeps acking until Slack closes it or HANDOFF s pass; after
@@ -31,11 +31,9 @@ from slack_sdk.errors import SlackApiError
 
 from bot.slack.client import SlackRateLimited
 from bot.slack.http import AckObserver
-from bot.slack.socket_link import DISCONNECT_REASONS, PING_INTERVAL, STALE_AFTER, EnvelopeHandler, Link
+from bot.slack.socket_link import DISCONNECT_REASONS, EnvelopeHandler, Link
 
 log = logging.getLogger("kukey.slack.socket")
-
-__all__ = ["CONNECTIONS", "PING_INTERVAL", "STALE_AFTER", "SocketObserver", "SocketTransport"]
 
 CONNECTIONS = 2
 CHECK_EVERY = 0.25  # how often a slot looks at its connection

@@ -251,6 +251,8 @@ class SocketModeServer:
         self._forget(link)
         transport = link.conn.transport
         sock = transport.get_extra_info("socket")
+        if transport.is_closing() or sock is None:  # already going: nothing left to drop
+            return
         if how == "reset":
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             transport.abort()
