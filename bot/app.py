@@ -146,7 +146,7 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
         assert settings.policy_path is not None
         policy = load_policy(settings.policy_path)
     engine = make_engine(settings.database_url)
-    init_db(engine)
+    init_db(engine, auto_migrate=settings.auto_migrate)
     metrics = Metrics()
     audit = CountedAudit(master, clock, metrics)
     box = SecretBox(master)

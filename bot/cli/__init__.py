@@ -31,6 +31,7 @@ from bot.logs import Redactor
 COMMAND_MODULES = (
     "bot.cli.run",
     "bot.cli.doctor",
+    "bot.cli.db",
     "bot.cli.policy",
     "bot.cli.audit",
     "bot.cli.keys",

@@ -10,16 +10,18 @@ import os
 import tempfile
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import config
-from bot.errors import ConfigError, CryptoError
+from bot.errors import ConfigError, CryptoError, StorageError
 from bot.policy_file import PolicyErrors
 from bot.preflight.context import Context
 from bot.preflight.results import CheckResult, fail, ok
 from bot.security.crypto import SecretBox, key_id
+from bot.storage import urls
 from bot.storage.db import make_engine
+from bot.storage.schema import schema_problem
 
 BUSY_TIMEOUT_S = 5.0
 DATABASE_FIX = ("make the directory writable by the user kukey runs as, or point KUKEY_DATABASE_URL elsewhere "
@@ -59,37 +61,35 @@ def check_policy(ctx: Context) -> CheckResult:
 
 
 def check_database(ctx: Context) -> CheckResult:
-    """An existing database takes a write (rolled back); for a new one, its directory takes a file."""
-    url = ctx.config.settings(("KUKEY_DATABASE_URL",)).database_url
-    path = Path(url.removeprefix("sqlite:///"))
-    if not path.exists():
-        return _new_database(path)
+    """An existing database takes a write (rolled back) and is at the schema kukey needs (or will be
+    upgraded, with KUKEY_AUTO_MIGRATE=1); for a new SQLite file, its directory takes a file. A PostgreSQL
+    database is shown with its password masked, and probed with a temporary table: the runtime role of
+    docs/postgresql.md may not create tables."""
+    settings = ctx.config.settings(("KUKEY_DATABASE_URL", "KUKEY_AUTO_MIGRATE"))
+    url = settings.database_url
+    shown = urls.masked(url).removeprefix(urls.SQLITE_PREFIX)
+    postgres = urls.is_postgres(url)
+    if not postgres and not Path(shown).exists():
+        return _new_database(Path(shown))
     engine = make_engine(url, busy_timeout_s=BUSY_TIMEOUT_S)
     try:
         with engine.connect() as conn:
             transaction = conn.begin()
             try:
-                conn.exec_driver_sql("CREATE TABLE kukey_preflight_probe (x INTEGER)")
+                create = "CREATE TEMPORARY TABLE" if postgres else "CREATE TABLE"
+                conn.exec_driver_sql(f"{create} kukey_preflight_probe (x INTEGER)")
                 conn.exec_driver_sql("INSERT INTO kukey_preflight_probe (x) VALUES (1)")
             finally:
                 transaction.rollback()
-        problem = schema_problem(engine)  # the one call site of the schema check (see schema_problem)
-    except SQLAlchemyError as exc:
-        return fail("database", f"cannot write {path}: {getattr(exc, 'orig', None) or exc}", DATABASE_FIX)
+        problem = schema_problem(engine, auto_migrate=settings.auto_migrate)
+    except (SQLAlchemyError, StorageError) as exc:
+        cause = exc.__cause__ if isinstance(exc, StorageError) else exc
+        return fail("database", f"cannot write {shown}: {getattr(cause, 'orig', None) or exc}", DATABASE_FIX)
     finally:
         engine.dispose()
     if problem:
         return fail("database", problem, "upgrade the database's schema as the line above says (back it up first)")
-    return ok("database", f"{path} is writable")
-
-
-def schema_problem(engine: Engine) -> str | None:
-    """Why the database is not at kukey's current schema, or None.
-
-    TO WIRE: the Alembic migrations bring `bot.storage.schema.schema_problem(engine) -> str | None`;
-    make this function return that (or import it here in place of this stub). Until then every existing
-    database counts as current."""
-    return None
+    return ok("database", f"{shown} is writable")
 
 
 def _new_database(path: Path) -> CheckResult:
@@ -117,7 +117,7 @@ def check_master_key(ctx: Context) -> CheckResult:
     if database is None:
         return ok("master key", f"key id {kid} (not compared with the database: see database)")
     url = database.database_url
-    if not Path(url.removeprefix("sqlite:///")).is_file():
+    if not urls.is_postgres(url) and not Path(url.removeprefix(urls.SQLITE_PREFIX)).is_file():
         return ok("master key", f"key id {kid} (no database yet)")
     engine = make_engine(url, busy_timeout_s=BUSY_TIMEOUT_S)
     try:
@@ -136,7 +136,8 @@ def check_master_key(ctx: Context) -> CheckResult:
 def master_key_problem(conn: Connection, kid: str, box: SecretBox) -> str | None:
     """Why this master key does not fit the database, or None when it does."""
     tables = set(inspect(conn).get_table_names())
-    if "audit_key" in tables and conn.exec_driver_sql("SELECT 1 FROM audit_key WHERE key_id = ?", (kid,)).first():
+    if "audit_key" in tables and conn.execute(text("SELECT 1 FROM audit_key WHERE key_id = :kid"),
+                                              {"kid": kid}).first():
         return f"key id {kid} was retired by `kukey rekey`"
     if "audit_event" in tables:
         last = conn.exec_driver_sql("SELECT key_id FROM audit_event ORDER BY seq DESC LIMIT 1").first()
