@@ -25,7 +25,7 @@ from bot.errors import ConfigError, KukeyError
 from bot.kucoin.client import KucoinClient
 from bot.kucoin.exchange import KucoinExchange
 from bot.ops.endpoints import ops_server
-from bot.ops.health import Readiness, WatchedScheduler, database_check
+from bot.ops.health import CachedCheck, Readiness, WatchedScheduler, database_check
 from bot.ops.metrics import Metrics
 from bot.ops.server import Server
 from bot.policy_file import load_policy
@@ -44,16 +44,18 @@ from bot.services.rotate import OldKeyDeletion
 from bot.services.rules import Rules
 from bot.services.workflow import Workflow
 from bot.slack import listeners
+from bot.slack.client import auth_probe, make_web_client
 from bot.slack.directory import SlackDirectory
 from bot.slack.http import HttpTransport
 from bot.slack.notifier import SlackNotifier
 from bot.slack.precheck import slack_precheck
-from bot.slack.socket_mode import SocketTransport
+from bot.slack.socket_mode import CONNECTIONS, SocketTransport
 from bot.storage.audit import AuditLog
 from bot.storage.db import init_db, make_engine, session_scope
 
 log = logging.getLogger("kukey")
 WORKERS = 16
+SLACK_AUTH_EVERY = timedelta(seconds=30)  # readiness asks auth.test at most this often
 
 
 
@@ -70,6 +72,8 @@ class Kukey:
         self.settings = settings
         self._closers = closers
         self._transport: HttpTransport | SocketTransport | None = None
+        self.slack_auth = CachedCheck(lambda: auth_probe(slack), clock=services.deps.clock, interval=SLACK_AUTH_EVERY,
+                                      name="slack")
 
     def start_background(self) -> None:
         """Recover what a crash left in flight, then start the scheduler."""
@@ -83,10 +87,17 @@ class Kukey:
         if self.settings.metrics_port is not None:  # /livez, /readyz, /healthz, /metrics: bot.ops.endpoints
             self._ops_server = ops_server(self.metrics, self.readiness, host="0.0.0.0",
                                           port=self.settings.metrics_port).start()
+        self.slack_auth.refresh()  # the token checked once at start (/livez answers meanwhile); then cached
 
     def serving(self) -> bool:
         """A Slack transport has started (readiness check "transport")."""
         return self._transport is not None
+
+    def slack_ready(self) -> bool:
+        """Readiness check "slack": in Socket Mode a live connection, and in both modes Slack reachable with
+        the token still valid (auth.test, cached)."""
+        socket_ok = not isinstance(self._transport, SocketTransport) or self._transport.live()
+        return socket_ok and self.slack_auth()
 
     @property
     def ops_port(self) -> int | None:
@@ -102,10 +113,11 @@ class Kukey:
                                         precheck=slack_precheck(secret)).start()
         return self._transport
 
-    def start_socket(self) -> SocketTransport:
+    def start_socket(self, *, connections: int = CONNECTIONS) -> SocketTransport:
         self.start_background()
         self._transport = SocketTransport(self.app, app_token=self.settings.slack_app_token.reveal(),
-                                          web_client=self.slack, on_ack=self.metrics.slack_ack).start()
+                                          web_client=self.slack, on_ack=self.metrics.slack_ack,
+                                          observer=self.metrics, connections=connections).start()
         return self._transport
 
     def stop(self) -> None:
@@ -143,7 +155,7 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
         audit.record(s, AuditAction.POLICY_LOADED, actor="kukey",
                      detail={"file": policy.file, "rules": len(policy.rules)})
     current_policy = policy
-    slack = WebClient(token=settings.slack_bot_token.reveal(), base_url=settings.slack_api_url)
+    slack = make_web_client(settings)  # every Web API call, apps.connections.open included: retries within a budget
     closers: list[Callable[[], Any]] = []
     if exchange is None:
         exchange = _kucoin(settings, clock, kucoin_http, metrics)
@@ -190,6 +202,7 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     kukey.readiness.add("database", database_check(engine))
     kukey.readiness.add("scheduler", scheduler.check())
     kukey.readiness.add("transport", kukey.serving)
+    kukey.readiness.add("slack", kukey.slack_ready)
     return kukey
 
 

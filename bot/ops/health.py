@@ -1,8 +1,10 @@
 """Readiness: a list of named checks, each a function answering "is this part ready?".
 
 kukey is ready when every check passes: "database" (kukey's tables answer a query) and "scheduler" (its
-loop completed a tick recently). Other code adds its own with `Readiness.add` (e.g. "the Slack connection
-is alive"). /readyz answers 503 naming the checks that fail (bot.ops.endpoints).
+loop completed a tick recently). Other code adds its own with `Readiness.add` (bot.app adds "transport"
+and "slack"). /readyz answers 503 naming the checks that fail (bot.ops.endpoints). A check that asks
+another service (Slack's auth.test) is wrapped in `CachedCheck`: asked at most once per interval, off the
+probe's thread, so probes never wait on it or multiply its calls.
 """
 
 from __future__ import annotations
@@ -65,6 +67,40 @@ def database_check(engine: Engine) -> Check:
             conn.execute(text("SELECT 1 FROM request LIMIT 1"))
         return True
     return check
+
+
+class CachedCheck:
+    """A slow check run at most once per `interval` (on the injected clock), on a thread of its own: a probe
+    reads the last answer and, when it is older than `interval`, starts the next run. False until the first
+    run has answered; `refresh()` runs it now, on the caller's thread."""
+
+    def __init__(self, check: Check, *, clock: Clock, interval: timedelta, name: str) -> None:
+        self._check, self._clock, self._interval, self._name = check, clock, interval, name
+        self._lock = threading.Lock()
+        self._answer = False
+        self._asked: datetime | None = None  # when the last run started
+        self._running = False
+
+    def __call__(self) -> bool:
+        with self._lock:
+            answer = self._answer
+            due = not self._running and (self._asked is None or self._clock.now() - self._asked >= self._interval)
+            if due:
+                self._running, self._asked = True, self._clock.now()
+        if due:
+            threading.Thread(target=self._run, name=f"kukey-check-{self._name}", daemon=True).start()
+        return answer
+
+    def refresh(self) -> bool:
+        with self._lock:
+            self._running, self._asked = True, self._clock.now()
+        return self._run()
+
+    def _run(self) -> bool:
+        answer = _passes(self._name, self._check)
+        with self._lock:
+            self._answer, self._running = answer, False
+        return answer
 
 
 class WatchedScheduler(Scheduler):

@@ -3,7 +3,8 @@ several bots in one test process must not share or clash).
 
 Requests by state (`kukey_requests`) are read at scrape time from a source (the database); approvals and
 TOTP failures are counted as the audit log records them; KuCoin call latency by endpoint and errors by
-code; the Slack ack latency in both transports; prometheus_client's process (CPU, memory, file
+code; the Slack ack latency in both transports; Socket Mode's connections (live ones, replacements by
+reason, seconds with none live); prometheus_client's process (CPU, memory, file
 descriptors), platform (Python version) and garbage-collector collectors; `kukey_build_info{version=...}`.
 bot.ops.endpoints serves them on /metrics.
 """
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     GCCollector,
     Histogram,
     Info,
@@ -78,6 +80,11 @@ class Metrics:
                                      registry=r)
         self.ack_seconds = Histogram("kukey_slack_ack_seconds", "Time to answer (ack) a Slack request.",
                                      buckets=ACK_BUCKETS, registry=r)
+        self.slack_reconnects = Counter("kukey_slack_reconnects", "Socket Mode connections replaced, by reason "
+                                        "(stale, closed, refresh_requested, warning, ...).", ["reason"], registry=r)
+        self.slack_offline_seconds = Counter("kukey_slack_offline_seconds", "Seconds in Socket Mode without any "
+                                             "live connection (open, and answering pings).", registry=r)
+        self.slack_live_connections = Gauge("kukey_slack_connections", "Live Socket Mode connections.", registry=r)
         Info("kukey_build", "The running kukey.", registry=r).info({"version": version})
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
@@ -104,6 +111,16 @@ class Metrics:
     def slack_ack(self, seconds: float, status: int = 200) -> None:
         """Matches bot.slack.http.AckObserver: (seconds, HTTP status), in both transports."""
         self.ack_seconds.observe(seconds)
+
+    def slack_reconnect(self, reason: str) -> None:
+        """bot.slack.socket_mode.SocketObserver: a connection was replaced."""
+        self.slack_reconnects.labels(reason=reason).inc()
+
+    def slack_offline(self, seconds: float) -> None:
+        self.slack_offline_seconds.inc(seconds)
+
+    def slack_connections(self, live: int) -> None:
+        self.slack_live_connections.set(live)
 
     def render(self) -> str:
         """The Prometheus text exposition format (what /metrics answers a plain scrape)."""

@@ -26,7 +26,7 @@ def parse(text: str) -> tuple[dict[str, str], Samples]:
 
 def test_kukey_metrics_render_and_parse_back() -> None:
     """Every kukey metric keeps its name and type, requests by state come from the callback, errors count by
-    code, and both latency histograms fill their buckets."""
+    code, both latency histograms fill their buckets, and the Socket Mode connection metrics add up."""
     m = Metrics(requests_by_state=lambda: {"pending": 2, "done": 5})
     m.approval()
     m.approval()
@@ -35,12 +35,19 @@ def test_kukey_metrics_render_and_parse_back() -> None:
     m.kucoin_call("POST /api/v1/sub/api-key", 0.3, code="400100")
     m.kucoin_error("429000")
     m.slack_ack(0.04, 200)
+    m.slack_reconnect("stale")
+    m.slack_reconnect("refresh_requested")
+    m.slack_reconnect("stale")
+    m.slack_offline(1.5)
+    m.slack_offline(0.25)
+    m.slack_connections(2)
     kinds, samples = parse(m.render())
     assert {name: kind for name, kind in kinds.items()
             if name.startswith("kukey_") and not name.endswith("_created")} == {
         "kukey_requests": "gauge", "kukey_approvals": "counter", "kukey_totp_failures": "counter",
         "kukey_kucoin_call_seconds": "histogram", "kukey_kucoin_errors": "counter",
-        "kukey_slack_ack_seconds": "histogram", "kukey_build_info": "gauge"}
+        "kukey_slack_ack_seconds": "histogram", "kukey_build_info": "gauge", "kukey_slack_reconnects": "counter",
+        "kukey_slack_offline_seconds": "counter", "kukey_slack_connections": "gauge"}
     assert samples[("kukey_requests", frozenset({("state", "pending")}))] == 2
     assert samples[("kukey_requests", frozenset({("state", "done")}))] == 5
     assert samples[("kukey_approvals_total", frozenset())] == 2
@@ -53,6 +60,10 @@ def test_kukey_metrics_render_and_parse_back() -> None:
     assert samples[("kukey_kucoin_call_seconds_bucket", create | {("le", "0.5")})] == 1
     assert samples[("kukey_slack_ack_seconds_bucket", frozenset({("le", "+Inf")}))] == 1
     assert samples[("kukey_slack_ack_seconds_sum", frozenset())] == pytest.approx(0.04)
+    assert samples[("kukey_slack_reconnects_total", frozenset({("reason", "stale")}))] == 2
+    assert samples[("kukey_slack_reconnects_total", frozenset({("reason", "refresh_requested")}))] == 1
+    assert samples[("kukey_slack_offline_seconds_total", frozenset())] == pytest.approx(1.75)
+    assert samples[("kukey_slack_connections", frozenset())] == 2
 
 
 def test_build_info_and_the_process_and_platform_collectors_are_there() -> None:

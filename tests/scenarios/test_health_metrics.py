@@ -96,15 +96,16 @@ def test_readyz_fails_when_the_database_is_gone(world: KukeyWorld) -> None:
 
 
 def test_not_ready_until_the_slack_transport_serves(tmp_path: Path) -> None:
-    """Before a transport starts, readiness names "transport" (and "scheduler", not ticked yet); once HTTP
-    mode serves, every check passes: whoever waits for /readyz finds /slack/events listening."""
+    """Before a transport starts, readiness names "transport" (and "scheduler", not ticked yet, and "slack",
+    not checked yet); once HTTP mode serves, every check passes: whoever waits for /readyz finds
+    /slack/events listening."""
     from bot.app import build
     from bot.config import Settings
 
     with KukeyWorld(home=tmp_path, run_bot=False, env_extra=OPS) as world:
         world.bot = build(Settings.from_env(world.env(), need=["kucoin", "master_key", "policy", "slack_http"]),
                           clock=world.clock)
-        assert world.bot.readiness.failing() == ["scheduler", "transport"]
+        assert world.bot.readiness.failing() == ["scheduler", "transport", "slack"]
         world.bot.start_http()
         world.wait(lambda: world.bot.readiness.failing() == [], what="ready")
         assert httpx.get(ops_url(world, "/readyz")).status_code == 200

@@ -3,6 +3,8 @@
     SlackFake      the workspace on 127.0.0.1 (fake.py): Web API, response_url, Socket Mode, queries
     SlackDriver    what Slack sends to the app (driver.py): slash, click, submit, close, send_raw
     sign           Slack's v0 request signature (payloads.py)
+    failures       Web API ones on the fake (rate_limit, fail, drop_calls, revoke_token: faults.py), Socket
+                   Mode ones on fake.socket (drop, disconnect, go_down: socket_mode.py)
 
 Error names follow Slack's documentation: invalid_trigger_id (unknown), exchanged_trigger_id (used
 twice), expired_trigger_id (older than 3 s); response_url answers HTTP 404 used_url on the 6th use,
@@ -17,13 +19,21 @@ use the wall clock, because the app checks them against its own.
 """
 
 from kukey_sandbox.slack.driver import Ack, SlackDriver
-from kukey_sandbox.slack.failures import AckTimeout, NoModal, NoSuchButton, SlackDriverError, SlackRejected
+from kukey_sandbox.slack.failures import (
+    AckTimeout,
+    EnvelopeLost,
+    NoModal,
+    NoSuchButton,
+    SlackDriverError,
+    SlackRejected,
+)
 from kukey_sandbox.slack.fake import SlackFake
 from kukey_sandbox.slack.payloads import sign
 
 __all__ = [
     "Ack",
     "AckTimeout",
+    "EnvelopeLost",
     "NoModal",
     "NoSuchButton",
     "SlackDriver",

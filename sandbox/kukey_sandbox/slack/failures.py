@@ -23,5 +23,9 @@ class AckTimeout(SlackDriverError):
     """The app did not acknowledge within Slack's deadline (3 seconds)."""
 
 
+class EnvelopeLost(SlackDriverError):
+    """The Socket Mode connection carrying a request died before the app acked it: the person saw an error."""
+
+
 class SlackRejected(SlackDriverError):
     """The app answered with something Slack refuses (an invalid view, unknown error keys, ...)."""

@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from bot.domain.clock import Clock, SystemClock
 from bot.domain.secret import Secret
+from kukey_sandbox.slack.faults import Faults
 from kukey_sandbox.slack.model import (
     Call,
     Channel,
@@ -57,7 +58,13 @@ class SlackFake:
         api = WebApi(self.world, bot_token=self.bot_token, app_token=self.app_token,
                      socket_url=self.socket.issue_url)
         self._api = api
-        self._http = HttpServer(self.world, api)
+        self.faults = Faults({"bot": self.bot_token, "app": self.app_token})
+        self._http = HttpServer(self.world, api, self.faults)
+        # Web API failures on demand (kukey_sandbox.slack.faults); Socket Mode ones are on `self.socket`
+        f = self.faults
+        self.rate_limit, self.steady_limit, self.fail, self.drop_calls = (
+            f.rate_limit, f.steady_limit, f.fail, f.drop_calls)
+        self.revoke_token, self.restore_token = f.revoke_token, f.restore_token
         self._started = False
 
     def __repr__(self) -> str:

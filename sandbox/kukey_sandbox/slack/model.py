@@ -233,6 +233,7 @@ class Envelope:
     payload: dict[str, Any] = field(repr=False)  # carries a response_url
     acked: bool = False
     late: bool = False
+    lost: bool = False  # its connection died before the ack came
     ack_payload: dict[str, Any] | None = None
 
 

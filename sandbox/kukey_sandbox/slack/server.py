@@ -15,6 +15,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from kukey_sandbox.slack import delivery
+from kukey_sandbox.slack.faults import DROPPED, Faults
+from kukey_sandbox.slack.model import Call
 from kukey_sandbox.slack.webapi import WebApi
 from kukey_sandbox.slack.world import World
 
@@ -27,6 +29,7 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     world: World
     api: WebApi
+    faults: Faults
     clock_skew = 0.0  # seconds added to the Date header (Slack's clock ahead of the fake's)
 
 
@@ -58,9 +61,20 @@ class _Handler(BaseHTTPRequestHandler):
             if params is None:
                 self._reply(200, {"ok": False, "error": "invalid_form_data"})
                 return
-            with self.server.world.transaction():
-                answer = self.server.api.call(parts.path[len("/api/"):], params, _token(self.headers, params))
-            self._reply(200, answer)
+            method, token = parts.path[len("/api/"):], _token(self.headers, params)
+            with self.server.world.transaction() as world:
+                fault = self.server.faults.answer(method, token)
+                if fault is None:
+                    answer = self.server.api.call(method, params, token)
+                else:  # recorded like any call, without its token
+                    world.calls.append(Call(method, {k: v for k, v in params.items() if k != "token"},
+                                            dict(fault.answer or {"ok": False, "error": DROPPED})))
+            if fault is None:
+                self._reply(200, answer)
+            elif fault.answer is None:
+                self.close_connection = True  # no answer at all: the client sees the connection close
+            else:
+                self._reply(fault.status, fault.answer, fault.headers)
         elif parts.path.startswith(("/commands/", "/actions/")) and self.command == "POST":
             status, text = self._respond(parts.path, raw)
             self._reply(status, text)
@@ -81,7 +95,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return 404, url
             return delivery.respond(world, url, body)
 
-    def _reply(self, status: int, body: dict[str, Any] | str) -> None:
+    def _reply(self, status: int, body: dict[str, Any] | str, headers: dict[str, str] | None = None) -> None:
         if isinstance(body, dict):
             data, kind = json.dumps(body).encode(), "application/json; charset=utf-8"
         else:
@@ -89,6 +103,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 
@@ -121,9 +137,9 @@ def _token(headers: Any, params: dict[str, Any]) -> str | None:
 class HttpServer:
     """A ThreadingHTTPServer on 127.0.0.1, port chosen by the OS, served from a daemon thread."""
 
-    def __init__(self, world: World, api: WebApi) -> None:
+    def __init__(self, world: World, api: WebApi, faults: Faults) -> None:
         self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.world, self._server.api = world, api
+        self._server.world, self._server.api, self._server.faults = world, api, faults
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="slack-fake-http", daemon=True)
 
