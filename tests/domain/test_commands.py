@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 
 from bot.domain.commands import (
     MAX_TEXT,
-    USAGE,
     Audit,
     Cancel,
     Create,
@@ -19,12 +18,14 @@ from bot.domain.commands import (
     Revoke,
     Rotate,
     Status,
-    help_text,
+    form_reason,
     is_request_id,
     new_request_id,
     parse,
 )
 from bot.domain.keys import KeySpec, Permission
+from bot.domain.text import slack_length
+from bot.domain.usage import USAGE, help_text
 from bot.errors import UsageError
 
 G, S, F, M, IT = (Permission.GENERAL, Permission.SPOT, Permission.FUTURES, Permission.MARGIN,
@@ -118,7 +119,11 @@ BAD = [
      "Too many IPs: 21 given, KuCoin allows at most 20 per key.", CREATE),
     ("create alice01 ips=,", "Option `ips=` has no address.", CREATE),
     ("create alice01 expire=45", "Expiry must be 30, 90, 180 or 360 (days) or never, got `45`.", CREATE),
-    ("create alice01 " + "x" * 301, "The reason is too long: 301 characters, at most 300.", CREATE),
+    ("create alice01 " + "x" * 301, "Reason is too long: at most 300 characters.", CREATE),
+    ("create alice01 " + "\U0001f525" * 151, "Reason is too long: at most 300 characters (an emoji counts as two).",
+     CREATE),
+    ("revoke alice01 all " + "\U0001f525" * 300,
+     "Reason is too long: at most 300 characters (an emoji counts as two).", REVOKE),
     ("create alice01 foo=bar", "Unknown option `foo=`: `create` takes `perms=`, `ips=`, `expire=`.", CREATE),
     ("create alice01 perms=Spot permissions=Spot", "Option `perms=` is given twice: give it once.", CREATE),
     ("create alice01 perms=", "Option `perms=` has no value.", CREATE),
@@ -186,6 +191,18 @@ def test_unknown_sub_account_suggests_the_closest(text: str, message: str) -> No
     with pytest.raises(UsageError, match=r"^Unknown sub-account") as caught:
         parse(text, sub_accounts=SUBS)
     assert str(caught.value) == message
+
+
+def test_reasons_are_counted_as_slack_counts_them() -> None:
+    """A reason may hold 300 UTF-16 code units (what a Slack input of max_length 300 lets people type): 300
+    letters or 150 emoji; the same rule holds for reasons typed into a form."""
+    fire = "\U0001f525"
+    assert slack_length("a" + fire) == 3
+    assert parse("revoke alice01 all " + fire * 150) == Revoke("alice01", None, True, fire * 150)
+    assert parse("create alice01 " + "x" * 300) == Create(spec(), reason="x" * 300)
+    assert form_reason("  " + fire * 150 + " ") == fire * 150
+    with pytest.raises(UsageError, match=r"^Reason is too long: at most 300 characters \(an emoji"):
+        form_reason(fire * 151)
 
 
 def test_echoed_input_is_shortened() -> None:

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from bot.domain import commands as cmds
 from bot.domain.keys import KeySpec, Permission
 from bot.services.ports import RequestView
-from bot.slack import blocks, ids
-from bot.slack.commands import create_text_from_form
+from bot.slack import blocks, ids, views
+from bot.slack.payload import create_text_from_form
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -55,7 +55,6 @@ def test_create_form_becomes_the_same_command_as_text() -> None:
 
 def test_modals_keep_metadata_small_and_secret_free() -> None:
     """private_metadata stays far below Slack's 3000 characters and carries only ids and URLs."""
-    view = blocks.totp_modal(ids.REVEAL_VIEW, "Reveal key", "intro", {"r": "KK-ABCDEFGH",
-                                                                      "u": "https://hooks.slack.com/x/y/z"})
+    view = views.reveal_modal("KK-ABCDEFGH", "https://hooks.slack.com/x/y/z")
     assert len(view["private_metadata"]) < 200
     assert len(view["title"]["text"]) <= 24
