@@ -205,9 +205,11 @@ def again(button: str | None, command: str | None) -> str:
     return "try again"
 
 
-def form_not_opened(retry: str) -> str:
-    """views.open came too late for the click's trigger (or the trigger was already used)."""
-    return f"Slack did not let kukey open the form in time; {retry}."
+def form_not_opened(error: str, retry: str) -> str:
+    """views.open came too late for the click's trigger_id, or the trigger_id was used already."""
+    if error == "expired_trigger_id":
+        return f"Slack did not let kukey open the form in time; {retry}."
+    return f"Slack did not let kukey open the form for this click (it was used already); {retry}."
 
 
 def form_refused(retry: str) -> str:

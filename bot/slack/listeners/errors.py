@@ -92,7 +92,9 @@ def _sentence(exc: Exception, body: dict[str, Any]) -> str:
     """What the person is told about `exc`, with what to do next."""
     retry = messages.again(payload.button(body), payload.command_words(body))
     if isinstance(exc, SlackApiError) and exc.method == "views.open":
-        return messages.form_not_opened(retry) if exc.error in _TRIGGER_ERRORS else messages.form_refused(retry)
+        if exc.error in _TRIGGER_ERRORS:
+            return messages.form_not_opened(exc.error, retry)
+        return messages.form_refused(retry)
     if isinstance(exc, SlackObjectFormationError):
         return messages.form_refused(retry)
     if isinstance(exc, KukeyError):

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from kukey_sandbox.slack import delivery
+from kukey_sandbox.slack.holds import RESPONSE_URL, Holds
 from kukey_sandbox.slack.webapi import WebApi
 from kukey_sandbox.slack.world import World
 
@@ -25,6 +26,7 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     world: World
     api: WebApi
+    holds: Holds
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -45,6 +47,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(min(length, _MAX_BODY)) if length else b""
         if parts.path.startswith("/api/"):
+            self.server.holds.pass_through(parts.path[len("/api/"):])
             params = _arguments(parts.query, raw, self.headers.get("Content-Type") or "")
             if params is None:
                 self._reply(200, {"ok": False, "error": "invalid_form_data"})
@@ -53,6 +56,7 @@ class _Handler(BaseHTTPRequestHandler):
                 answer = self.server.api.call(parts.path[len("/api/"):], params, _token(self.headers, params))
             self._reply(200, answer)
         elif parts.path.startswith(("/commands/", "/actions/")) and self.command == "POST":
+            self.server.holds.pass_through(RESPONSE_URL)
             status, text = self._respond(parts.path, raw)
             self._reply(status, text)
         else:
@@ -112,9 +116,9 @@ def _token(headers: Any, params: dict[str, Any]) -> str | None:
 class HttpServer:
     """A ThreadingHTTPServer on 127.0.0.1, port chosen by the OS, served from a daemon thread."""
 
-    def __init__(self, world: World, api: WebApi) -> None:
+    def __init__(self, world: World, api: WebApi, holds: Holds) -> None:
         self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.world, self._server.api = world, api
+        self._server.world, self._server.api, self._server.holds = world, api, holds
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="slack-fake-http", daemon=True)
 
