@@ -1,7 +1,7 @@
 """Modals: pure functions from plain values to Slack's view JSON, built and validated with slack_sdk's models.
 
 `View.to_dict()` checks Slack's limits for a modal (title, submit and close at most 24 characters,
-private_metadata 3000, callback_id 255, at most 100 blocks) and every block in it; `_text_input` adds what
+private_metadata 3000, callback_id 255, at most 100 blocks) and every block in it; `text_input` adds what
 slack_sdk leaves unchecked for a plain_text_input. private_metadata carries ids and a channel, never what a
 person typed: free text travels in the modal's own inputs.
 """
@@ -43,7 +43,7 @@ def _modal(callback_id: str, title: str, blocks: list[Block], metadata: dict[str
     return view.to_dict()
 
 
-def _text_input(action_id: str, *, max_length: int, min_length: int | None = None, initial: str | None = None,
+def text_input(action_id: str, *, max_length: int, min_length: int | None = None, initial: str | None = None,
                 placeholder: str | None = None, multiline: bool | None = None) -> PlainTextInputElement:
     """A plain_text_input, with the limits slack_sdk does not check for it."""
     if not (min_length or 0) <= max_length <= INPUT_MAX:
@@ -60,7 +60,7 @@ def _field(block_id: str, label: str, element: InputInteractiveElement, *, optio
 
 def _code_input() -> InputBlock:
     return _field(ids.CODE_BLOCK, "Current code from your authenticator",
-                  _text_input(ids.CODE_INPUT, min_length=6, max_length=6, placeholder="123456"))
+                  text_input(ids.CODE_INPUT, min_length=6, max_length=6, placeholder="123456"))
 
 
 def totp_modal(callback_id: str, title: str, intro: str, metadata: dict[str, str], *,
@@ -91,7 +91,7 @@ def reenroll_new_modal(uri: str, seed: str, metadata: dict[str, str]) -> Modal:
 
 
 def deny_modal(request_id: str) -> Modal:
-    reason = _text_input(ids.REASON_INPUT, max_length=MAX_REASON, multiline=True)
+    reason = text_input(ids.REASON_INPUT, max_length=MAX_REASON, multiline=True)
     return _modal(ids.DENY_VIEW, "Deny request", [text_section(messages.deny_intro(request_id)),
                                                   _field(ids.REASON_BLOCK, "Reason", reason)],
                   {"r": request_id}, submit="Deny")
@@ -101,7 +101,7 @@ def revoke_modal(cmd: cmds.Revoke, channel: str, dedupe_key: str) -> Modal:
     """The break-glass form: the key (or `all`) and the channel in the metadata; the reason, as typed with
     the command, in an input the responder can still edit."""
     target = "all" if cmd.all else str(cmd.api_key)
-    reason = _text_input(ids.REASON_INPUT, max_length=MAX_REASON, initial=cmd.reason, multiline=True)
+    reason = text_input(ids.REASON_INPUT, max_length=MAX_REASON, initial=cmd.reason, multiline=True)
     return _modal(ids.REVOKE_VIEW, "Incident revoke",
                   [text_section(messages.revoke_intro(cmd.sub_account, cmd.api_key)),
                    _field(ids.REASON_BLOCK, "Reason (shown in the incident channels)", reason, optional=True),
@@ -115,14 +115,14 @@ def create_modal(sub_accounts: list[str], metadata: dict[str, str]) -> Modal:
                 for d in EXPIRY_CHOICES]
     hint = ", ".join(sub_accounts) or "sub-account name"
     blocks: list[Block] = [
-        _field(ids.SUB_BLOCK, "Sub-account", _text_input(ids.SUB_INPUT, max_length=SUB_INPUT_MAX,
+        _field(ids.SUB_BLOCK, "Sub-account", text_input(ids.SUB_INPUT, max_length=SUB_INPUT_MAX,
                                                          placeholder=shorten(hint, 150))),
         _field(ids.PERMS_BLOCK, "Permissions", CheckboxesElement(action_id=ids.PERMS_INPUT, options=perms),
                optional=True),
         _field(ids.IPS_BLOCK, "IP whitelist (comma-separated)",
-               _text_input(ids.IPS_INPUT, max_length=IPS_INPUT_MAX), optional=True),
+               text_input(ids.IPS_INPUT, max_length=IPS_INPUT_MAX), optional=True),
         _field(ids.EXPIRE_BLOCK, "Expires after", StaticSelectElement(action_id=ids.EXPIRE_INPUT, options=expiries),
                optional=True),
-        _field(ids.REASON_BLOCK, "Reason", _text_input(ids.REASON_INPUT, max_length=MAX_REASON), optional=True),
+        _field(ids.REASON_BLOCK, "Reason", text_input(ids.REASON_INPUT, max_length=MAX_REASON), optional=True),
     ]
     return _modal(ids.CREATE_VIEW, "Request an API key", blocks, metadata, submit="Request")

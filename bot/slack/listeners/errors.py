@@ -58,7 +58,7 @@ def on_error(error: Exception, body: dict[str, Any], ack: Ack | None) -> BoltRes
         log.info("interaction refused", extra={"reason": getattr(error, "reason", "") or type(error).__name__})
         return ack(response_action="errors", errors={block: messages.for_user(error)})
     _log_failure(error, "request failed")
-    return ack(response_action="errors", errors={block: _sentence(error, body)})
+    return ack(response_action="errors", errors={block: sentence(error, body)})
 
 
 def _command_answer(error: Exception, body: dict[str, Any]) -> str:
@@ -68,7 +68,7 @@ def _command_answer(error: Exception, body: dict[str, Any]) -> str:
         log.info("command rejected", extra={"chars": len(payload.text(body, "text"))})
         return messages.usage_error(str(error), error.usage)
     _log_failure(error, "command failed")
-    return _sentence(error, body)
+    return sentence(error, body)
 
 
 def reported(work: Callable[..., None], svc: Services) -> Callable[..., None]:
@@ -83,12 +83,12 @@ def reported(work: Callable[..., None], svc: Services) -> Callable[..., None]:
             body = payload.of_request(kwargs.get("body"), kwargs.get("request"))
             _log_failure(exc, "request failed after its ack")
             if body:
-                replies.reply(svc, body, _sentence(exc, body))
+                replies.reply(svc, body, sentence(exc, body))
 
     return run
 
 
-def _sentence(exc: Exception, body: dict[str, Any]) -> str:
+def sentence(exc: Exception, body: dict[str, Any]) -> str:
     """What the person is told about `exc`, with what to do next."""
     retry = messages.again(payload.button(body), payload.command_words(body))
     if isinstance(exc, SlackApiError) and exc.method == "views.open":
