@@ -54,10 +54,10 @@ def on_error(error: Exception, body: dict[str, Any], ack: Ack | None) -> BoltRes
     if body.get("type") != "view_submission" or block is None:
         _log_failure(error, "request failed")
         return None
-    if isinstance(error, KukeyError):
+    if isinstance(error, KukeyError):  # a refusal, not a failure: the modal stays open with the reason
         log.info("interaction refused", extra={"reason": getattr(error, "reason", "") or type(error).__name__})
-        return ack(response_action="errors", errors={block: messages.for_user(error)})
-    _log_failure(error, "request failed")
+    else:
+        _log_failure(error, "request failed")
     return ack(response_action="errors", errors={block: sentence(error, body)})
 
 
