@@ -218,6 +218,19 @@ def form_refused(retry: str) -> str:
            "kukey admin."
 
 
+NO_KEY_IN_FORM = "The form describes no key to create."
+NOT_A_REVOKE_FORM = "This form no longer describes a revoke; run `/kukey revoke` again."
+
+
+def checkpoint_posted(checkpoint: str) -> str:
+    return f"Checkpoint posted to the audit channel: `{checkpoint}`"
+
+
+def revealed_offer(request_id: str) -> str:
+    """What the spent Reveal offer says once the key was shown."""
+    return f"Key for `{request_id}` revealed (shown once, below)."
+
+
 NOT_WIPED = ("kukey could not remove the message with your key: Slack no longer lets it change that message. "
              "Reload Slack (Ctrl+R or Cmd+R) to clear it from your screen.")
 SEED_LEFT = ENROLLED + " Reload Slack (Ctrl+R or Cmd+R) to clear the message that showed your seed."

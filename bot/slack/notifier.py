@@ -92,7 +92,7 @@ class SlackNotifier:
                                 error=f"http_{resp.status_code}")
         # The offer with the Reveal button is spent: replace it, so no stale button stays on screen.
         self.respond(delivery.response_url, {"replace_original": True,
-                                             "text": f"Key for `{req.id}` revealed (shown once, below)."})
+                                             "text": messages.revealed_offer(req.id)})
 
     def respond(self, response_url: str, payload: dict[str, Any]) -> bool:
         try:

@@ -85,7 +85,7 @@ def _run(svc: Services, user: str, cmd: cmds.Command, origin: Origin) -> str:
     if isinstance(cmd, cmds.Audit):
         text = svc.inventory.audit_text(user, cmd.n, cmd.sub_account)
         if svc.rules.may_audit(user).allowed:
-            text += f"\nCheckpoint posted to the audit channel: `{svc.checkpoints.post(actor=user)}`"
+            text += "\n" + messages.checkpoint_posted(svc.checkpoints.post(actor=user))
         return text
     return ""
 
@@ -99,7 +99,7 @@ def _form_command(svc: Services, view: Any) -> cmds.Create:
     except UsageError as exc:
         raise InvalidInput(messages.for_user(exc), block=ids.SUB_BLOCK) from None
     if not isinstance(cmd, cmds.Create) or cmd.spec is None:
-        raise InvalidInput("The form describes no key to create.", block=ids.SUB_BLOCK)
+        raise InvalidInput(messages.NO_KEY_IN_FORM, block=ids.SUB_BLOCK)
     return cmd
 
 

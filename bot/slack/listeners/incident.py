@@ -16,7 +16,7 @@ from slack_bolt import Ack
 from bot.domain import commands as cmds
 from bot.errors import UsageError
 from bot.services.revoke import REVOKE_JOB
-from bot.slack import payload
+from bot.slack import messages, payload
 from bot.slack.listeners.errors import accepted
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ def _command(meta: dict[str, str], reason: str) -> cmds.Revoke:
     """The revoke the form describes (its ids checked again: they come back from Slack)."""
     cmd = cmds.parse(f"revoke {meta.get('s', '')} {meta.get('k', '')}")
     if not isinstance(cmd, cmds.Revoke):
-        raise UsageError("This form no longer describes a revoke; run `/kukey revoke` again.")
+        raise UsageError(messages.NOT_A_REVOKE_FORM)
     return dataclasses.replace(cmd, reason=reason)
 
 
