@@ -4,14 +4,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean install
+.PHONY: demo test lint bench clean install lock
+# The lock files pin every third-party package with its hashes (pip-compile --generate-hashes):
+#   requirements/runtime.txt   what the production package needs (the Docker image installs exactly this)
+#   requirements/dev.txt       runtime + the sandbox's dependencies + the dev tools (make install uses it)
+# kukey and kukey-sandbox themselves come from this tree. `make lock` re-resolves after a pyproject change.
+COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	--no-emit-find-links --no-emit-trusted-host
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
-$(STAMP): $(BIN)/python pyproject.toml sandbox/pyproject.toml
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ./sandbox -e '.[sandbox,dev]'
+$(STAMP): $(BIN)/python pyproject.toml sandbox/pyproject.toml requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e ./sandbox -e .
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -28,6 +34,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+lock: $(STAMP)
+	$(COMPILE) -o requirements/runtime.txt pyproject.toml
+	$(COMPILE) --extra dev -o requirements/dev.txt pyproject.toml requirements/sandbox.in
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

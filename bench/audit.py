@@ -25,7 +25,7 @@ from typing import Any
 from bench.config import Config
 from bot.domain.clock import SystemClock
 from bot.security.crypto import key_id
-from bot.storage import audit
+from bot.storage import audit, audit_verify
 from bot.storage.audit_chain import COLUMNS, GENESIS, content, sign
 from bot.storage.db import init_db, make_engine, session_scope
 
@@ -94,7 +94,7 @@ def _events(audit_key: bytes, kid: str, count: int) -> Iterator[tuple[Any, ...]]
 
 def timed_verify(engine: Any, master: bytes, count: int, *, workers: int | None = None) -> dict[str, Any]:
     started = time.perf_counter()
-    result = audit.verify(engine, master_key=master, workers=workers)
+    result = audit_verify.verify(engine, master_key=master, workers=workers)
     seconds = time.perf_counter() - started
     return {"ok": result.ok, "count": result.count, "seconds": round(seconds, 2),
             "events_per_s": round(count / seconds), "workers": workers or "default"}

@@ -1,9 +1,10 @@
 """The framework's floor: a Bolt app whose only listener acks `/kukey`, configured like kukey's (signed
-requests, process_before_response=True, the same WebClient setup) and served by the same server
-(bot.slack.transport.HttpTransport), without kukey's precheck, services or database.
+requests, process_before_response=True, the same WebClient setup) and served by the same server and
+configuration (bot.slack.http.HttpTransport on bot.ops.server), without kukey's precheck (Bolt verifies
+the signature itself here), services or database.
 
-`python -m bench.bare --port N` with SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN and SLACK_API_URL set;
-prints "listening on <url>" and serves until SIGTERM.
+`python -m bench.bare --port N --ops-port M` with SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN and SLACK_API_URL
+set; serves /readyz on the ops port like kukey, prints "listening on <url>" and serves until SIGTERM.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ import threading
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot.slack.transport import HttpTransport
+from bot.ops.endpoints import ops_server
+from bot.ops.health import Readiness
+from bot.ops.metrics import Metrics
+from bot.slack.http import HttpTransport
 
 
 def make_app(*, signing_secret: str, token: str, api_url: str) -> App:
@@ -37,21 +41,20 @@ def make_app(*, signing_secret: str, token: str, api_url: str) -> App:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--ops-port", type=int, default=0)
     args = parser.parse_args()
     app = make_app(signing_secret=os.environ["SLACK_SIGNING_SECRET"], token=os.environ["SLACK_BOT_TOKEN"],
                    api_url=os.environ["SLACK_API_URL"])
-    transport = HttpTransport(app, host="127.0.0.1", port=args.port, get_routes={"/healthz": _ok}).start()
+    transport = HttpTransport(app, host="127.0.0.1", port=args.port).start()
+    ops = ops_server(Metrics(), Readiness(), host="127.0.0.1", port=args.ops_port).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     print(f"listening on {transport.url}", flush=True)
     stop.wait()
     transport.stop()
+    ops.stop()
     return 0
-
-
-def _ok() -> tuple[int, str, bytes]:
-    return 200, "text/plain; charset=utf-8", b"ok\n"
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""Processes under test: `kukey run --http` and the bare Bolt app, each its own Python process on a port
-picked beforehand, ready when GET /healthz answers 200; RSS read from /proc/<pid>/status."""
+"""Processes under test: `kukey run --http` and the bare Bolt app, each its own Python process on ports
+picked beforehand (Slack's and the ops port), ready when GET /readyz on the ops port answers 200; RSS read
+from /proc/<pid>/status."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.slack.transport import EVENTS_PATH
+from bot.slack.http import EVENTS_PATH
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,9 +35,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def healthy(port: int) -> bool:
+def ready(ops_port: int) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1.0) as answer:
+        with urllib.request.urlopen(f"http://127.0.0.1:{ops_port}/readyz", timeout=1.0) as answer:
             return bool(answer.status == 200)
     except (OSError, urllib.error.URLError):
         return False
@@ -58,8 +59,9 @@ class Served:
 
     proc: subprocess.Popen[bytes]
     port: int
+    ops_port: int
     log_path: Path
-    ready_after: float  # seconds from spawn until /healthz answered
+    ready_after: float  # seconds from spawn until /readyz answered
 
     @property
     def url(self) -> str:
@@ -79,17 +81,17 @@ class Served:
                 self.proc.wait(timeout=10)
 
 
-def spawn(args: list[str], env: Mapping[str, str], log_path: Path, *, port: int | None = None,
+def spawn(args: list[str], env: Mapping[str, str], log_path: Path, *, ops_port: int,
           ready_timeout: float = 30.0) -> Served:
-    """Start `python <args> --port N` and wait until it answers /healthz."""
-    port = port or free_port()
+    """Start `python <args> --port N` and wait until /readyz on `ops_port` answers 200."""
+    port = free_port()
     with log_path.open("wb") as log:
         started = time.perf_counter()
         proc = subprocess.Popen([sys.executable, *args, "--port", str(port)], env=python_env(env),
                                 stdout=log, stderr=subprocess.STDOUT)
-    served = Served(proc, port, log_path, 0.0)
+    served = Served(proc, port, ops_port, log_path, 0.0)
     deadline = started + ready_timeout
-    while not healthy(port):
+    while not ready(ops_port):
         if proc.poll() is not None or time.perf_counter() > deadline:
             served.stop(kill=True)
             raise RuntimeError(f"{' '.join(args)} did not become ready:\n{_tail(log_path)}")
@@ -99,11 +101,14 @@ def spawn(args: list[str], env: Mapping[str, str], log_path: Path, *, port: int 
 
 
 def spawn_kukey(env: Mapping[str, str], log_path: Path) -> Served:
-    return spawn(["-m", "bot", "run", "--http", "--host", "127.0.0.1"], env, log_path)
+    ops_port = free_port()
+    return spawn(["-m", "bot", "run", "--http", "--host", "127.0.0.1"],
+                 {**env, "KUKEY_METRICS_PORT": str(ops_port)}, log_path, ops_port=ops_port)
 
 
 def spawn_bare(env: Mapping[str, str], log_path: Path) -> Served:
-    return spawn(["-m", "bench.bare"], env, log_path)
+    ops_port = free_port()
+    return spawn(["-m", "bench.bare", "--ops-port", str(ops_port)], env, log_path, ops_port=ops_port)
 
 
 def _tail(path: Path, chars: int = 3000) -> str:

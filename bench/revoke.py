@@ -24,10 +24,12 @@ from typing import Any
 from bench import direct
 from bench.config import Config
 from bench.scene import Scene, wait_until
-from bot.domain.keys import DELETE_KEY_WEIGHT, MANAGEMENT_POOL_BUDGET, KeySpec, Permission, permissions_to_wire
+from bot.domain.keys import KeySpec, Permission, format_permissions
 from bot.domain.secret import Secret
 from bot.kucoin.client import KucoinClient
 from bot.kucoin.models import generate_passphrase
+from bot.kucoin.ratelimit import MANAGEMENT_POOL_BUDGET
+from bot.kucoin.transport import DELETE_KEY
 from bot.security.crypto import SecretBox
 from bot.slack import ids
 from bot.storage.db import init_db, make_engine, session_scope
@@ -36,7 +38,7 @@ from kukey_sandbox.world import INCIDENT, RESPONDER
 
 WINDOW_S = 30.0
 BUDGET = MANAGEMENT_POOL_BUDGET
-DELETE_WEIGHT = DELETE_KEY_WEIGHT
+DELETE_WEIGHT = DELETE_KEY.weight
 
 
 class ShiftedClock:
@@ -153,7 +155,7 @@ def seed_keys(scene: Scene, sub: str, count: int, clock: ShiftedClock, *, record
                 now = datetime.now(UTC)
                 with session_scope(engine) as s:
                     s.add(KeyRecord(api_key=key.api_key, sub_account=sub, remark=key.remark,
-                                    permissions=permissions_to_wire(spec.permissions), ips=",".join(spec.ips),
+                                    permissions=format_permissions(spec.permissions), ips=",".join(spec.ips),
                                     created_at=now, passphrase_enc=box.encrypt(passphrase, aad=f"key:{key.api_key}"),
                                     requested_by=RESPONDER, state="active"))
     finally:

@@ -1,4 +1,4 @@
-"""Issue 8, point 6: time from starting `kukey run --http` until /healthz answers, and the memory (RSS) of
+"""Issue 8, point 6: time from starting `kukey run --http` until /readyz answers, and the memory (RSS) of
 the idle bot once its start-up work (clock sync, sub-account list) is done."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def run(cfg: Config, home: Path) -> dict[str, Any]:
                          "threads": status["Threads"]})
     return {"runs": runs, "ready_s_median": round(statistics.median(r["ready_s"] for r in runs), 3),
             "rss_mb_median": round(statistics.median(r["rss_mb"] for r in runs), 1),
-            "note": "ready = from spawning the process until GET /healthz answers 200 (DB created on the first "
-                    "start); RSS read from /proc/<pid>/status after the start-up calls and "
+            "note": "ready = from spawning the process until GET /readyz answers 200 on the ops port (DB created "
+                    "on the first start); RSS read from /proc/<pid>/status after the start-up calls and "
                     f"{cfg.startup_idle:g} s idle"}
 

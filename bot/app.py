@@ -17,34 +17,38 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.config import Settings
+from bot.domain.actions import AuditAction
 from bot.domain.clock import Clock, SystemClock
-from bot.domain.policy import Policy, load_policy
-from bot.errors import KukeyError
+from bot.domain.jobs import JobKind
+from bot.domain.policy import Policy
+from bot.errors import ConfigError, KukeyError
 from bot.kucoin.client import KucoinClient
-from bot.metrics import Metrics, MetricsServer
-from bot.metrics import routes as metrics_routes
+from bot.kucoin.exchange import KucoinExchange
+from bot.ops.endpoints import ops_server
+from bot.ops.health import Readiness, WatchedScheduler, database_check
+from bot.ops.metrics import Metrics
+from bot.ops.server import Server
+from bot.policy_file import load_policy
 from bot.security.crypto import SecretBox
-from bot.services import keys as keys_service
-from bot.services import reveal as reveal_service
-from bot.services import revoke as revoke_service
-from bot.services import workflow as workflow_service
-from bot.services.checkpoints import CHECKPOINT_JOB, Checkpoints
+from bot.services.checkpoints import Checkpoints
 from bot.services.deps import Deps
 from bot.services.enrollment import EnrollmentService
 from bot.services.inventory import Inventory, SubAccounts
 from bot.services.keys import KeyDeleter
-from bot.services.reconcile import RECONCILE_JOB, Reconciler
+from bot.services.ports import Exchange
+from bot.services.reconcile import Reconciler
 from bot.services.registry import Services
 from bot.services.reveal import Reveal
 from bot.services.revoke import Revoker
 from bot.services.rotate import OldKeyDeletion
 from bot.services.rules import Rules
-from bot.services.scheduler import Scheduler
 from bot.services.workflow import Workflow
 from bot.slack import listeners
 from bot.slack.directory import SlackDirectory
+from bot.slack.http import HttpTransport
 from bot.slack.notifier import SlackNotifier
-from bot.slack.transport import HttpTransport, SocketTransport, slack_precheck
+from bot.slack.precheck import slack_precheck
+from bot.slack.socket_mode import SocketTransport
 from bot.storage.audit import AuditLog
 from bot.storage.db import init_db, make_engine, session_scope
 
@@ -58,7 +62,8 @@ class Kukey:
     def __init__(self, app: App, services: Services, slack: WebClient, settings: Settings,
                  closers: list[Callable[[], Any]], metrics: Metrics) -> None:
         self.metrics = metrics
-        self._metrics_server: MetricsServer | None = None
+        self.readiness = Readiness()  # named checks behind /readyz; build() adds kukey's own
+        self._ops_server: Server | None = None
         self.app = app
         self.services = services
         self.slack = slack
@@ -75,37 +80,44 @@ class Kukey:
         svc.checkpoints.ensure_scheduled()
         svc.reconciler.ensure_scheduled()
         svc.scheduler.start()
-        if self.settings.metrics_port is not None:
-            self._metrics_server = MetricsServer("0.0.0.0", self.settings.metrics_port, self.routes()).start()
+        if self.settings.metrics_port is not None:  # /livez, /readyz, /healthz, /metrics: bot.ops.endpoints
+            self._ops_server = ops_server(self.metrics, self.readiness, host="0.0.0.0",
+                                          port=self.settings.metrics_port).start()
 
-    def routes(self) -> dict[str, Any]:
-        """GET /healthz (the database answers) and /metrics (Prometheus text)."""
-        return metrics_routes(self.metrics, lambda: _healthy(self.services.deps.engine))
+    def serving(self) -> bool:
+        """A Slack transport has started (readiness check "transport")."""
+        return self._transport is not None
+
+    @property
+    def ops_port(self) -> int | None:
+        return self._ops_server.port if self._ops_server is not None else None
 
     def start_http(self, *, host: str = "127.0.0.1", port: int = 0) -> HttpTransport:
-        self.start_background()
+        """Serve /slack/events; the signature is verified once, by the precheck (Bolt's own is off)."""
         secret = self.settings.slack_signing_secret.reveal()
-        self._transport = HttpTransport(self.app, host=host, port=port, get_routes=self.routes(),
-                                        on_ack=self.metrics.slack_ack,
-                                        precheck=slack_precheck(secret) if secret else None).start()
+        if not secret:
+            raise ConfigError("HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests")
+        self.start_background()
+        self._transport = HttpTransport(self.app, host=host, port=port, on_ack=self.metrics.slack_ack,
+                                        precheck=slack_precheck(secret)).start()
         return self._transport
 
     def start_socket(self) -> SocketTransport:
         self.start_background()
         self._transport = SocketTransport(self.app, app_token=self.settings.slack_app_token.reveal(),
-                                          web_client=self.slack).start()
+                                          web_client=self.slack, on_ack=self.metrics.slack_ack).start()
         return self._transport
 
     def stop(self) -> None:
         if self._transport is not None:
             self._transport.stop()
-        if self._metrics_server is not None:
-            self._metrics_server.stop()
+        if self._ops_server is not None:
+            self._ops_server.stop()
         self.services.scheduler.stop()
         self.services.deps.worker.shutdown(wait=True)
         try:
             with session_scope(self.services.deps.engine) as s:
-                self.services.deps.audit.record(s, "kukey.stopped", actor="kukey")
+                self.services.deps.audit.record(s, AuditAction.KUKEY_STOPPED, actor="kukey")
         except KukeyError as exc:  # shutting down anyway; the missing stop event is itself evidence
             log.error("could not record the stop in the audit log", extra={"error": str(exc)})
         for close in self._closers:
@@ -113,7 +125,9 @@ class Kukey:
 
 
 def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | None = None,
-          scheduler_interval: float = 1.0, kucoin_http: httpx.Client | None = None) -> Kukey:
+          scheduler_interval: float = 1.0, kucoin_http: httpx.Client | None = None,
+          exchange: Exchange | None = None) -> Kukey:
+    """Wire every layer. `exchange` replaces KuCoin (built from the settings) with another exchange."""
     clock = clock or SystemClock()
     master = settings.master_key_bytes()
     if policy is None:
@@ -125,53 +139,59 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     audit = CountedAudit(master, clock, metrics)
     box = SecretBox(master)
     with session_scope(engine) as s:
-        audit.record(s, "kukey.started", actor="kukey")
-        audit.record(s, "policy.loaded", actor="kukey", detail={"file": policy.file, "rules": len(policy.rules)})
+        audit.record(s, AuditAction.KUKEY_STARTED, actor="kukey")
+        audit.record(s, AuditAction.POLICY_LOADED, actor="kukey",
+                     detail={"file": policy.file, "rules": len(policy.rules)})
     current_policy = policy
     slack = WebClient(token=settings.slack_bot_token.reveal(), base_url=settings.slack_api_url)
-    kucoin = KucoinClient(base_url=settings.kucoin_api_url, api_key=settings.kucoin_api_key,
-                          api_secret=settings.kucoin_api_secret, api_passphrase=settings.kucoin_api_passphrase,
-                          clock=clock, http=kucoin_http, observer=metrics.kucoin_call)
+    closers: list[Callable[[], Any]] = []
+    if exchange is None:
+        exchange = _kucoin(settings, clock, kucoin_http, metrics)
+        closers.append(exchange.close)
     http = httpx.Client(timeout=10.0)
     notifier = SlackNotifier(slack, lambda: current_policy, http=http)
     directory = SlackDirectory(slack)
     worker = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kukey-worker")
     enrollment = EnrollmentService(engine=engine, audit=audit, box=box, clock=clock)
     lease = timedelta(seconds=settings.lease_seconds)
-    scheduler = Scheduler(engine=engine, clock=clock, interval=scheduler_interval, lease=lease)
-    deps = Deps(engine=engine, audit=audit, box=box, clock=clock, kucoin=kucoin, notifier=notifier,
+    scheduler = WatchedScheduler(engine=engine, clock=clock, interval=scheduler_interval, lease=lease)
+    deps = Deps(engine=engine, audit=audit, box=box, clock=clock, exchange=exchange, notifier=notifier,
                 directory=directory, policy=lambda: current_policy, enrollment=enrollment, worker=worker,
                 lease=lease)
     deps.jobs = scheduler
-    rules = Rules(policy=lambda: current_policy, directory=directory, kucoin=kucoin, engine=engine, clock=clock)
+    rules = Rules(policy=lambda: current_policy, directory=directory, exchange=exchange, engine=engine, clock=clock)
     deleter = KeyDeleter(deps)
     workflow = Workflow(deps, rules)
     reveal = Reveal(deps, rules)
     revoker = Revoker(deps, rules, deleter)
-    subs = SubAccounts(lambda: [a.name for a in kucoin.list_sub_accounts()])
+    subs = SubAccounts(lambda: [a.name for a in exchange.list_sub_accounts()])
     services = Services(deps=deps, rules=rules, workflow=workflow, reveal=reveal, revoker=revoker,
                         enrollment=enrollment, inventory=Inventory(deps, rules, subs), scheduler=scheduler,
                         notifier=notifier, sub_accounts=subs, checkpoints=Checkpoints(deps),
                         reconciler=Reconciler(deps, lambda: subs.known() or subs.refresh()))
-    scheduler.on(workflow_service.EXPIRE_JOB, workflow.expire)
-    scheduler.on(workflow_service.LAPSE_JOB, workflow.lapse)
-    scheduler.on(reveal_service.RECOVER_JOB, reveal.recover)
-    scheduler.on(reveal_service.DELETE_OLD_JOB, OldKeyDeletion(deps, deleter).run)
-    scheduler.on(keys_service.RETRY_DELETE_JOB,
+    scheduler.on(JobKind.EXPIRE_REQUEST, workflow.expire)
+    scheduler.on(JobKind.LAPSE_APPROVAL, workflow.lapse)
+    scheduler.on(JobKind.RECOVER_REVEAL, reveal.recover)
+    scheduler.on(JobKind.DELETE_OLD_KEY, OldKeyDeletion(deps, deleter).run)
+    scheduler.on(JobKind.RETRY_DELETE,
                  lambda k: _raise_unless(deleter.delete(k, actor="kukey", request_id=None, why="retry").ok, k))
-    scheduler.on(revoke_service.REVOKE_JOB, revoker.run)
-    scheduler.on(CHECKPOINT_JOB, services.checkpoints.run)
-    scheduler.on(RECONCILE_JOB, services.reconciler.job)
+    scheduler.on(JobKind.REVOKE, revoker.run)
+    scheduler.on(JobKind.AUDIT_CHECKPOINT, services.checkpoints.run)
+    scheduler.on(JobKind.RECONCILE, services.reconciler.job)
     bolt_log = logging.getLogger("kukey.bolt")
     bolt_log.setLevel(logging.ERROR)  # the transport logs each refused request once; Bolt would repeat it
     app = App(logger=bolt_log, token=settings.slack_bot_token.reveal(),
               signing_secret=settings.slack_signing_secret.reveal() or None,
               listener_executor=worker,  # lazy listeners run on the worker pool, drained by stop()
               client=slack, process_before_response=True, token_verification_enabled=False,
-              request_verification_enabled=bool(settings.slack_signing_secret.reveal()))
+              request_verification_enabled=False)  # HTTP mode: bot.slack.precheck verifies, once
     listeners.register(app, services)
     metrics.set_requests_source(lambda: _requests_by_state(engine))
-    return Kukey(app, services, slack, settings, [kucoin.close, http.close, engine.dispose], metrics)
+    kukey = Kukey(app, services, slack, settings, [*closers, http.close, engine.dispose], metrics)
+    kukey.readiness.add("database", database_check(engine))
+    kukey.readiness.add("scheduler", scheduler.check())
+    kukey.readiness.add("transport", kukey.serving)
+    return kukey
 
 
 class CountedAudit(AuditLog):
@@ -183,13 +203,19 @@ class CountedAudit(AuditLog):
         super().__init__(master_key, clock)
         self._metrics = metrics
 
-    def record(self, session: Any, action: str, **fields: Any) -> int:
+    def record(self, session: Any, action: AuditAction, **fields: Any) -> int:
         seq = super().record(session, action, **fields)
-        if action == "request.approval":
+        if action == AuditAction.REQUEST_APPROVAL:
             self._metrics.approval()
-        elif action == "totp.failed":
+        elif action == AuditAction.TOTP_FAILED:
             self._metrics.totp_failure()
         return seq
+
+
+def _kucoin(settings: Settings, clock: Clock, http: httpx.Client | None, metrics: Metrics) -> KucoinExchange:
+    return KucoinExchange(KucoinClient(
+        base_url=settings.kucoin_api_url, api_key=settings.kucoin_api_key, api_secret=settings.kucoin_api_secret,
+        api_passphrase=settings.kucoin_api_passphrase, clock=clock, http=http, observer=metrics.kucoin_call))
 
 
 def _requests_by_state(engine: Any) -> dict[str, int]:
@@ -198,18 +224,6 @@ def _requests_by_state(engine: Any) -> dict[str, int]:
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT state, count(*) FROM request GROUP BY state"))
         return {str(state): int(n) for state, n in rows}
-
-
-def _healthy(engine: Any) -> bool:
-    from sqlalchemy import text
-
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception:  # any database failure means unhealthy; the reason is in the logs
-        log.exception("health check failed")
-        return False
-    return True
 
 
 def _raise_unless(ok: bool, api_key: str) -> None:

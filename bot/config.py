@@ -2,24 +2,30 @@
 
 The variable names are part of kukey's public interface. `Settings.from_env(env, need=...)` collects
 every problem and raises one ConfigError whose message has one line per problem, each naming its variable.
+Values come from the process environment, `*_FILE` variants of every secret, and an optional `.env`
+file, in the precedence bot.environment documents; an empty value means unset.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
 from bot.domain.secret import Secret
+from bot.environment import Environment
 from bot.errors import ConfigError
 
 DEFAULT_KUCOIN_URL = "https://api.kucoin.com"
 DEFAULT_SLACK_URL = "https://slack.com/api/"
 DEFAULT_DATABASE_URL = "sqlite:///kukey.db"
+DEFAULT_POLICY = "policy.toml"  # relative to the working directory (the Docker image sets its own path)
+# Settings that may come from a file named by NAME_FILE (Docker and Kubernetes secrets).
+SECRET_VARIABLES = ("KUCOIN_API_KEY", "KUCOIN_API_SECRET", "KUCOIN_API_PASSPHRASE", "SLACK_BOT_TOKEN",
+                    "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "KUKEY_DATABASE_URL", "KUKEY_MASTER_KEY")
 
 # Groups of settings a command can require.
 KUCOIN = "kucoin"
@@ -54,17 +60,18 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, need: Iterable[str] = ()) -> Settings:
-        env = os.environ if env is None else env
+        """Read and validate; `env` None means the process environment and ./.env (bot.environment)."""
+        source = Environment.load(env)
         need = set(need)
-        problems: list[str] = []
+        problems: list[str] = source.problems
 
         def get(name: str) -> str:
-            return env.get(name, "").strip()
+            return source.secret(name) if name in SECRET_VARIABLES else source.get(name)
 
         def required(name: str, group: str, hint: str) -> str:
             value = get(name)
             if not value and group in need:
-                problems.append(f"{name} is not set: {hint}")
+                problems.append(f"{name} is not set: {hint} (or {name}_FILE)")
             return value
 
         kucoin_url = get("KUCOIN_API_URL") or DEFAULT_KUCOIN_URL
@@ -93,15 +100,14 @@ class Settings:
         if not database_url.startswith("sqlite:///"):
             problems.append(f"KUKEY_DATABASE_URL must be a sqlite:/// URL, got {database_url!r}")
 
-        policy_text = get("KUKEY_POLICY")
-        policy_path = Path(policy_text) if policy_text else None
-        if POLICY in need:
-            if policy_path is None:
-                problems.append("KUKEY_POLICY is not set: the path of the policy TOML file")
-            elif not policy_path.is_file():
-                problems.append(f"KUKEY_POLICY points to {policy_text!r}, which is not a readable file")
+        policy_text = get("KUKEY_POLICY") or DEFAULT_POLICY
+        policy_path = Path(policy_text)
+        if POLICY in need and not policy_path.is_file():
+            problems.append(f"KUKEY_POLICY points to {policy_text!r}, which is not a readable file"
+                            + ("" if get("KUKEY_POLICY") else " (the default; set KUKEY_POLICY)"))
 
-        master = _master_key(env, problems, required=MASTER_KEY in need)
+        master = _master_key(get("KUKEY_MASTER_KEY"), source.source_name("KUKEY_MASTER_KEY"), problems,
+                             required=MASTER_KEY in need)
 
         metrics_port: int | None = None
         port_text = get("KUKEY_METRICS_PORT")
@@ -148,20 +154,7 @@ def _is_http_url(text: str) -> bool:
     return parsed.scheme in {"http", "https"} and bool(parsed.netloc)
 
 
-def _master_key(env: Mapping[str, str], problems: list[str], *, required: bool) -> Secret | None:
-    inline = env.get("KUKEY_MASTER_KEY", "").strip()
-    path = env.get("KUKEY_MASTER_KEY_FILE", "").strip()
-    if inline and path:
-        problems.append("KUKEY_MASTER_KEY and KUKEY_MASTER_KEY_FILE are both set: keep one")
-        return None
-    name = "KUKEY_MASTER_KEY"
-    if path:
-        name = "KUKEY_MASTER_KEY_FILE"
-        try:
-            inline = Path(path).read_text(encoding="ascii").strip()
-        except (OSError, UnicodeDecodeError):
-            problems.append(f"KUKEY_MASTER_KEY_FILE points to {path!r}, which cannot be read")
-            return None
+def _master_key(inline: str, name: str, problems: list[str], *, required: bool) -> Secret | None:
     if not inline:
         if required:
             problems.append("KUKEY_MASTER_KEY is not set: run `kukey keygen` and set it (or KUKEY_MASTER_KEY_FILE)")

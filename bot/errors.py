@@ -6,16 +6,24 @@
     ├── PolicyError              the policy file is invalid (file, key, problem)
     ├── Refused                  a rule says no (who may approve, limits, state); carries a reason code
     ├── CryptoError              decryption failed: wrong master key, or ciphertext moved to another row
+    ├── IllegalTransition        a state change the transition table forbids (a bug: names what, src, dst)
     ├── StorageError             the database refused; AuditWriteError when the audit event failed
     │   └── AuditWriteError
     ├── SlackApiError            a Web API call failed (method, Slack error code)
-    └── KucoinError              KuCoin answered with an error or not at all (code, http status, path)
-        ├── KucoinAuthError          4000xx: key, signature, passphrase, timestamp, IP whitelist
-        ├── KucoinPermissionError    400007 / 403: the master key lacks a permission
-        ├── KucoinValidationError    400100: KuCoin's own message
-        ├── KucoinRateLimited        429000: retry_after seconds
-        ├── KucoinUnavailable        5xx, 500000/503000/504000, connection failures
-        └── KucoinOutcomeUnknown     a create timed out and could not be found again
+    └── ExchangeError            the exchange answered with an error or not at all (its code)
+        ├── ExchangeRejected         it refused the request's parameters, for good
+        ├── ExchangeUnavailable      down, busy or rate-limited: try again later
+        ├── ExchangeOutcomeUnknown   a create's answer was lost and the key could not be found again
+        └── KucoinError              KuCoin's errors (code, http status, path)
+            ├── KucoinAuthError          4000xx: key, signature, passphrase, timestamp, IP whitelist
+            ├── KucoinPermissionError    400007 / 403: the master key lacks a permission
+            ├── KucoinValidationError    400100: KuCoin's own message          (also ExchangeRejected)
+            ├── KucoinRateLimited        429000: retry_after seconds           (also ExchangeUnavailable)
+            ├── KucoinUnavailable        5xx, 500000/503000/504000, no answer  (also ExchangeUnavailable)
+            └── KucoinOutcomeUnknown     a create timed out, not found again   (also ExchangeOutcomeUnknown)
+
+Services catch only the Exchange* classes, so another exchange's adapter raises those (or its own
+subclasses of them) and nothing in bot/services changes.
 
 Messages never contain a secret, passphrase, signature, seed, code or token.
 """
@@ -64,6 +72,17 @@ class CryptoError(KukeyError):
     """Decryption or key handling failed."""
 
 
+class IllegalTransition(KukeyError):
+    """A state change the transition table does not allow. Nothing was changed."""
+
+    def __init__(self, what: str, ref: str, src: str, dst: str) -> None:
+        super().__init__(f"{what} {ref}: moving from {src} to {dst} is not allowed")
+        self.what = what
+        self.ref = ref
+        self.src = src
+        self.dst = dst
+
+
 class StorageError(KukeyError):
     """The database refused a write."""
 
@@ -81,14 +100,33 @@ class SlackApiError(KukeyError):
         self.error = error
 
 
-class KucoinError(KukeyError):
+class ExchangeError(KukeyError):
+    """The exchange answered with an error, or did not answer. `code` is the exchange's own."""
+
+    def __init__(self, message: str, *, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ExchangeRejected(ExchangeError):
+    """The exchange refused the request's parameters; sending it again would not help."""
+
+
+class ExchangeUnavailable(ExchangeError):
+    """The exchange is down, busy or rate-limiting: the same request may succeed later."""
+
+
+class ExchangeOutcomeUnknown(ExchangeError):
+    """A create was sent, no answer came back, and the key could not be found by its remark."""
+
+
+class KucoinError(ExchangeError):
     """KuCoin answered with an error, or did not answer."""
 
     def __init__(
         self, message: str, *, code: str = "", http_status: int | None = None, path: str = ""
     ) -> None:
-        super().__init__(message)
-        self.code = code
+        super().__init__(message, code=code)
         self.http_status = http_status
         self.path = path
 
@@ -101,11 +139,11 @@ class KucoinPermissionError(KucoinError):
     """The master key lacks a permission (400007, HTTP 403)."""
 
 
-class KucoinValidationError(KucoinError):
+class KucoinValidationError(KucoinError, ExchangeRejected):
     """KuCoin rejected a parameter (400100); the message is KuCoin's own."""
 
 
-class KucoinRateLimited(KucoinError):
+class KucoinRateLimited(KucoinError, ExchangeUnavailable):
     """KuCoin's rate limit (429000); wait `retry_after` seconds."""
 
     def __init__(self, message: str, *, retry_after: float, **kw: object) -> None:
@@ -113,9 +151,9 @@ class KucoinRateLimited(KucoinError):
         self.retry_after = retry_after
 
 
-class KucoinUnavailable(KucoinError):
+class KucoinUnavailable(KucoinError, ExchangeUnavailable):
     """KuCoin is down, busy or unreachable."""
 
 
-class KucoinOutcomeUnknown(KucoinError):
+class KucoinOutcomeUnknown(KucoinError, ExchangeOutcomeUnknown):
     """A create was sent, no answer came back, and the key could not be found by its remark."""

@@ -7,6 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.postgres import PostgresServer
+from tests.postgres import available as postgres_available
+
 _KEEP = {"PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV", "SYSTEMROOT",
          "PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_CURRENT_TEST", "PYTEST_VERSION"}
 
@@ -23,3 +26,22 @@ def clean_environ() -> Iterator[None]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL 15 server per test process, started from the installed server programs."""
+    why_not = postgres_available()
+    if why_not:
+        pytest.fail(f"PostgreSQL tests need the server programs: {why_not}")
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresServer) -> str:
+    """A fresh, empty PostgreSQL database for one test (SQLAlchemy URL, psycopg 3)."""
+    return postgres.new_database()

@@ -44,6 +44,7 @@ def _offenders(package: str, forbidden: tuple[str, ...]) -> list[str]:
                      "slack_sdk", "httpx")),
     ("bot.security", ("bot.services", "bot.slack", "bot.kucoin", "kukey_sandbox", "bot.app", "slack_bolt",
                       "slack_sdk", "httpx")),
+    ("bot.ops", ("bot.slack", "bot.kucoin", "kukey_sandbox", "bot.app", "slack_bolt", "slack_sdk")),
 ])
 def test_layers_do_not_reach_outward(package: str, forbidden: tuple[str, ...]) -> None:
     """Inner layers never import outer ones (or the libraries of the outer world)."""

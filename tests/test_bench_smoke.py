@@ -49,7 +49,7 @@ def test_revoke_phase_deletes_every_key_without_a_429(tmp_path: Path) -> None:
 
 
 def test_startup_phase_reads_memory_of_a_ready_bot(tmp_path: Path) -> None:
-    """The start-up phase waits for /healthz and reads the idle bot's RSS."""
+    """The start-up phase waits for /readyz and reads the idle bot's RSS."""
     out = startup.run(SMOKE, tmp_path)
     assert len(out["runs"]) == SMOKE.startups and out["runs"][0]["rss_mb"] > 0
 

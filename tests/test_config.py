@@ -74,3 +74,72 @@ def test_master_key_from_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="KUKEY_MASTER_KEY_FILE points to"):
         Settings.from_env({**GOOD, "KUKEY_MASTER_KEY": "", "KUKEY_MASTER_KEY_FILE": str(tmp_path / "no")},
                           need=ALL)
+
+
+def _write(path: Path, text: str) -> str:
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_dotenv_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
+    """The .env file KUKEY_ENV_FILE names supplies what the environment lacks; the environment wins over it."""
+    lines = [f"{k}={v}" for k, v in GOOD.items()] + ["KUKEY_LOG_LEVEL=DEBUG", "KUKEY_LEASE_SECONDS=30"]
+    env_file = _write(tmp_path / ".env", "\n".join(lines) + "\n")
+    s = Settings.from_env({"KUKEY_ENV_FILE": env_file, "KUKEY_LOG_LEVEL": "ERROR"}, need=ALL)
+    assert s.slack_bot_token.reveal() == "xoxb-1" and s.master_key_bytes() == b"k" * 32
+    assert s.log_level == "ERROR" and s.lease_seconds == 30
+
+
+def test_dotenv_in_the_working_directory_is_read_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no explicit environment, ./.env is read (the README's `fill in .env, then kukey doctor`)."""
+    _write(tmp_path / ".env", "\n".join(f"{k}={v}" for k, v in GOOD.items()) + "\n")
+    monkeypatch.chdir(tmp_path)
+    s = Settings.from_env(need=ALL)
+    assert s.kucoin_api_key == GOOD["KUCOIN_API_KEY"] and s.slack_app_token.reveal() == "xapp-1"
+
+
+def test_empty_values_mean_unset_everywhere(tmp_path: Path) -> None:
+    """An empty value in the environment does not hide the .env value, nor replace a default."""
+    env_file = _write(tmp_path / "e", "\n".join(f"{k}={v}" for k, v in GOOD.items()) + "\n")
+    s = Settings.from_env({"KUKEY_ENV_FILE": env_file, "SLACK_BOT_TOKEN": "", "KUKEY_METRICS_PORT": "",
+                           "KUKEY_POLICY": ""}, need=ALL)
+    assert s.slack_bot_token.reveal() == "xoxb-1"
+    assert s.metrics_port is None and str(s.policy_path) == "policy.toml"
+
+
+@pytest.mark.parametrize("name", config.SECRET_VARIABLES)
+def test_every_secret_has_a_file_variant(name: str, tmp_path: Path) -> None:
+    """NAME_FILE supplies each secret (Docker/Kubernetes secrets), trailing newline stripped."""
+    value = {"KUKEY_DATABASE_URL": "sqlite:///x.db"}.get(name, GOOD.get(name, "v"))
+    env = {k: v for k, v in GOOD.items() if k != name}
+    env[f"{name}_FILE"] = _write(tmp_path / "secret", value + "\n")
+    s = Settings.from_env(env, need=ALL)
+    attribute = name.lower().removeprefix("kukey_")
+    got = getattr(s, attribute)
+    assert (got.reveal() if hasattr(got, "reveal") else got) == value
+
+
+def test_file_variant_problems_are_named(tmp_path: Path) -> None:
+    """NAME and NAME_FILE both set, or a NAME_FILE that cannot be read or is empty, is named on its own line."""
+    empty = _write(tmp_path / "empty", "\n")
+    env = {**GOOD, "SLACK_BOT_TOKEN_FILE": str(tmp_path / "absent"), "KUCOIN_API_SECRET_FILE": empty,
+           "KUCOIN_API_SECRET": "", "SLACK_APP_TOKEN_FILE": empty}
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env, need=ALL)
+    lines = str(caught.value).splitlines()
+    assert any(line.startswith("SLACK_BOT_TOKEN and SLACK_BOT_TOKEN_FILE are both set") for line in lines), lines
+    assert any(line.startswith("KUCOIN_API_SECRET_FILE points to") and "empty" in line for line in lines), lines
+    assert any(line.startswith("SLACK_APP_TOKEN and SLACK_APP_TOKEN_FILE") for line in lines), lines
+
+
+def test_a_missing_env_file_is_named() -> None:
+    """KUKEY_ENV_FILE naming a file that does not exist is a configuration problem, not silence."""
+    with pytest.raises(ConfigError, match="KUKEY_ENV_FILE points to"):
+        Settings.from_env({**GOOD, "KUKEY_ENV_FILE": "/nonexistent/.env"}, need=ALL)
+
+
+def test_master_key_file_with_bad_content_names_the_file_variable(tmp_path: Path) -> None:
+    """A master key file holding garbage names KUKEY_MASTER_KEY_FILE, not KUKEY_MASTER_KEY."""
+    env = {**GOOD, "KUKEY_MASTER_KEY": "", "KUKEY_MASTER_KEY_FILE": _write(tmp_path / "k", "garbage!")}
+    with pytest.raises(ConfigError, match=r"^KUKEY_MASTER_KEY_FILE is not valid base64"):
+        Settings.from_env(env, need=ALL)

@@ -121,3 +121,35 @@ def test_manifest_turns_on_what_kukey_needs() -> None:
     assert manifest["settings"]["socket_mode_enabled"] is True
     assert "user" not in manifest["oauth_config"]["scopes"], "kukey needs no user-token scopes"
     assert not APP_TOKEN_METHODS & set(METHOD_SCOPES), "app-token methods need no bot scope"
+
+
+HTTP_MANIFEST = ROOT / "app_manifest.http.yml"
+EVENTS_PATH = "/slack/events"
+
+
+def _without_http_fields(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest with what only HTTP mode has removed and Socket Mode's switch blanked."""
+    import copy
+
+    out = copy.deepcopy(manifest)
+    for command in out["features"]["slash_commands"]:
+        command.pop("url", None)
+    out["settings"]["interactivity"].pop("request_url", None)
+    out["settings"].get("event_subscriptions", {}).pop("request_url", None)
+    out["settings"]["socket_mode_enabled"] = None
+    return out
+
+
+def test_http_manifest_differs_only_where_http_mode_needs_it() -> None:
+    """app_manifest.http.yml is app_manifest.yml with Socket Mode off and a request URL on the slash command,
+    interactivity (and events, when there are any), all pointing at kukey's /slack/events over HTTPS."""
+    socket = load_manifest()
+    http = yaml.safe_load(HTTP_MANIFEST.read_text(encoding="utf-8"))
+    assert http["settings"]["socket_mode_enabled"] is False
+    urls = [c["url"] for c in http["features"]["slash_commands"]]
+    urls.append(http["settings"]["interactivity"]["request_url"])
+    if "event_subscriptions" in http["settings"]:
+        urls.append(http["settings"]["event_subscriptions"]["request_url"])
+    assert all(u.startswith("https://") and u.endswith(EVENTS_PATH) for u in urls), urls
+    assert len(set(urls)) == 1
+    assert _without_http_fields(http) == _without_http_fields(socket)

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.metrics import Metrics, MetricsServer, routes
+from bot.ops.endpoints import ops_server
+from bot.ops.health import Readiness
+from bot.ops.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -129,13 +131,19 @@ def runtime_stage() -> list[tuple[str, str]]:
 
 
 def test_dockerfile_is_multi_stage_slim_and_pinned() -> None:
-    """Two stages on a pinned python 3.11 slim base: a builder makes the wheels, the runtime installs them."""
+    """Two stages on a python 3.11 slim base pinned by tag AND digest: a builder makes the wheels of the
+    hashed lock file, the runtime installs exactly them (hashes checked again) and kukey's own wheel."""
     bases = [args for op, args in dockerfile_instructions() if op == "FROM"]
     assert len(bases) == 2
-    assert all(re.match(r"python:3\.11\.\d+-slim-\w+", base) for base in bases), bases
+    assert all(re.match(r"python:3\.11\.\d+-slim-\w+@sha256:[0-9a-f]{64}\b", base) for base in bases), bases
+    assert len({base.split()[0] for base in bases}) == 1, "both stages on the same image"
+    builder = [args for op, args in dockerfile_instructions()[:len(dockerfile_instructions()) - len(runtime_stage())]
+               if op == "RUN" and "pip wheel" in args]
+    assert any("--require-hashes" in a and "requirements/runtime.txt" in a for a in builder), builder
     runtime = runtime_stage()
     installs = [args for op, args in runtime if op == "RUN" and "pip install" in args]
-    assert len(installs) == 1 and "--no-index" in installs[0] and "from=builder" in installs[0]
+    assert len(installs) == 1 and "from=builder" in installs[0]
+    assert installs[0].count("--no-index") == 2 and "--require-hashes" in installs[0]
 
 
 def test_dockerfile_runs_kukey_as_non_root_with_a_data_volume() -> None:
@@ -168,20 +176,31 @@ def healthcheck_code() -> str:
     return str(command[2])
 
 
-def test_healthcheck_command_passes_when_healthz_answers_and_fails_when_not() -> None:
-    """The HEALTHCHECK one-liner exits 0 against a live /healthz and non-zero when nothing listens."""
+def _healthcheck(code: str, port: int) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "KUKEY_METRICS_PORT": str(port)}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=30, check=False)
+
+
+def test_healthcheck_command_passes_when_ready_and_fails_when_not() -> None:
+    """The HEALTHCHECK one-liner asks /readyz on KUKEY_METRICS_PORT: it exits 0 while kukey is ready, and
+    non-zero when a readiness check fails or nothing listens."""
     code = healthcheck_code()
-    with MetricsServer("127.0.0.1", 0, routes(Metrics())) as server:
-        env = {**os.environ, "KUKEY_METRICS_PORT": str(server.port)}
-        live = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=30,
-                              check=False)
-    assert live.returncode == 0, live.stderr
+    assert "/readyz" in code
+    readiness = Readiness()
+    state = {"ready": True}
+    readiness.add("database", lambda: state["ready"])
+    server = ops_server(Metrics(), readiness, host="127.0.0.1", port=0).start()
+    try:
+        live = _healthcheck(code, server.port)
+        assert live.returncode == 0, live.stderr
+        state["ready"] = False
+        assert _healthcheck(code, server.port).returncode != 0
+    finally:
+        server.stop()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead_port = s.getsockname()[1]
-    env = {**os.environ, "KUKEY_METRICS_PORT": str(dead_port)}
-    dead = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=30, check=False)
-    assert dead.returncode != 0
+    assert _healthcheck(code, dead_port).returncode != 0
 
 
 def test_hadolint_passes() -> None:
@@ -191,3 +210,19 @@ def test_hadolint_passes() -> None:
     done = subprocess.run([str(hadolint), "--no-color", str(DOCKERFILE)], capture_output=True, text=True,
                           timeout=60, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_one_version_everywhere(installed: Path, tmp_path: Path) -> None:
+    """bot.__version__ is the one version: the wheel's metadata and `kukey --version` show it, the sandbox
+    is released with the same version, and the extra pins exactly that one."""
+    import tomllib
+
+    import bot
+    import kukey_sandbox
+
+    assert run([str(installed / "kukey"), "--version"], cwd=tmp_path).stdout.strip() == f"kukey {bot.__version__}"
+    meta = run([str(installed / "python"), "-c", "import importlib.metadata as m; print(m.version('kukey'))"],
+               cwd=tmp_path).stdout.strip()
+    assert meta == bot.__version__ == kukey_sandbox.__version__
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert extras["sandbox"] == [f"kukey-sandbox=={bot.__version__}"]

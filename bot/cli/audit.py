@@ -22,7 +22,9 @@ from sqlalchemy.exc import OperationalError
 from bot import config
 from bot.domain.clock import Clock, SystemClock
 from bot.errors import ConfigError, StorageError, UsageError
-from bot.storage import audit
+from bot.storage import audit_read
+from bot.storage.audit_chain import COLUMNS
+from bot.storage.audit_verify import parse_checkpoint, verify
 from bot.storage.db import make_engine, session_scope
 
 _DURATION = re.compile(r"(\d+)\s*([smhdw])")
@@ -51,11 +53,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def verify_command(args: argparse.Namespace) -> int:
-    checkpoint = audit.parse_checkpoint(args.checkpoint) if args.checkpoint is not None else None
+    checkpoint = parse_checkpoint(args.checkpoint) if args.checkpoint is not None else None
     settings = config.Settings.from_env(need=[config.MASTER_KEY])
     engine = open_database(settings.database_url)
     try:
-        result = audit.verify(engine, master_key=settings.master_key_bytes(), checkpoint=checkpoint)
+        result = verify(engine, master_key=settings.master_key_bytes(), checkpoint=checkpoint)
     finally:
         engine.dispose()
     if result.ok:
@@ -76,9 +78,9 @@ def export_command(args: argparse.Namespace) -> int:
         rows = _all_events(engine, since)
         if args.format == "csv":
             writer = csv.writer(sys.stdout, lineterminator="\n")
-            writer.writerow(audit.COLUMNS)
+            writer.writerow(COLUMNS)
             for event in rows:
-                writer.writerow([_raw(event, name) for name in audit.COLUMNS])
+                writer.writerow([_raw(event, name) for name in COLUMNS])
         else:
             for event in rows:
                 print(json.dumps(event.as_dict(), ensure_ascii=False))
@@ -94,7 +96,7 @@ def tail_command(args: argparse.Namespace) -> int:
     engine = open_database(settings.database_url)
     try:
         with _reading(), session_scope(engine) as session:
-            latest = audit.events(session, limit=args.n, sub_account=args.sub_account, newest_first=True)
+            latest = audit_read.events(session, limit=args.n, sub_account=args.sub_account, newest_first=True)
     finally:
         engine.dispose()
     for event in reversed(latest):
@@ -102,7 +104,7 @@ def tail_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_event(event: audit.Event) -> str:
+def format_event(event: audit_read.Event) -> str:
     """One human-readable line: seq, time, actor, action, outcome, the ids present, the detail."""
     parts = [str(event.seq), event.ts, event.actor, event.action, event.outcome]
     parts += [f"{name}={getattr(event, name)}" for name in ("request_id", "sub_account", "api_key")
@@ -134,18 +136,18 @@ def open_database(url: str) -> Engine:
     return make_engine(url)
 
 
-def _all_events(engine: Engine, since: datetime | None) -> Iterator[audit.Event]:
+def _all_events(engine: Engine, since: datetime | None) -> Iterator[audit_read.Event]:
     after = 0
     while True:
         with _reading(), session_scope(engine) as session:
-            page = audit.events(session, since=since, limit=_PAGE, after_seq=after)
+            page = audit_read.events(session, since=since, limit=_PAGE, after_seq=after)
         yield from page
         if len(page) < _PAGE:
             return
         after = page[-1].seq
 
 
-def _raw(event: audit.Event, name: str) -> object:
+def _raw(event: audit_read.Event, name: str) -> object:
     if name == "detail":
         return json.dumps(event.detail, sort_keys=True, separators=(",", ":"))
     value = getattr(event, name)

@@ -25,10 +25,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot import config
 from bot.config import Settings
 from bot.domain.clock import SystemClock
-from bot.domain.policy import PolicyErrors, load_policy
 from bot.errors import ConfigError, CryptoError, KucoinAuthError, KucoinError, KucoinUnavailable
 from bot.kucoin.client import KucoinClient
 from bot.kucoin.ratelimit import RetryPolicy
+from bot.policy_file import PolicyErrors, load_policy
 from bot.security.crypto import SecretBox, key_id
 from bot.storage.db import init_db, make_engine
 

@@ -24,7 +24,7 @@ from bot.cli.audit import open_database
 from bot.domain.clock import Clock, SystemClock
 from bot.errors import ConfigError, CryptoError
 from bot.security.crypto import MASTER_KEY_BYTES, SecretBox, generate_master_key, key_id
-from bot.storage.audit import rekey_audit
+from bot.storage.audit_rekey import rekey_audit
 from bot.storage.db import init_db, session_scope
 from bot.storage.tables import Enrollment, KeyRecord, Request
 

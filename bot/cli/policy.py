@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from bot.domain.keys import PERMISSION_ORDER
-from bot.domain.policy import Policy, PolicyErrors, Rule, load_policy
+from bot.domain.policy import Policy, Rule
+from bot.policy_file import PolicyErrors, load_policy
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

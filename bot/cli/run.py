@@ -19,12 +19,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run(args: argparse.Namespace) -> int:
     from bot.app import build
-    from bot.logs import configure_logging
+    from bot.logs import Redactor, configure_logging
 
     need = [config.KUCOIN, config.MASTER_KEY, config.POLICY,
             config.SLACK_HTTP if args.http else config.SLACK_SOCKET]
     settings = config.Settings.from_env(need=need)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, redactor=Redactor.for_settings(settings))
     kukey = build(settings)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -35,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         kukey.start_socket()
         print("kukey: connected to Slack (Socket Mode)", flush=True)
+    if kukey.ops_port is not None:
+        print(f"kukey: ops endpoints on port {kukey.ops_port}: /livez /readyz /metrics", flush=True)
     stop.wait()
     kukey.stop()
     return 0

@@ -8,7 +8,6 @@ A "no" is a value, never an exception. Group membership comes in already resolve
     enough_approvers(requester, rule, approvers)          can anyone but the requester approve?
     may_approve(approver, request, approvers, totp, now)  the two-person rule, TOTP enrollment, lockout
     approvals_remaining(request)                          how many approvals are still needed
-    may_reveal(user, request, rule, totp, now)            the requester, approved, in the reveal window
     may_revoke_alone(user, channel, policy, responders)   break glass: incident channel + responder
     may_audit(user, admins) / may_cancel(user, requester, admins)
     explain_create(...)                                   the dry-run: rule, approvers, what is refused
@@ -20,11 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.domain.keys import PERMISSION_ORDER, TRADING_PERMISSIONS, KeySpec, Permission, permissions_to_wire
+from bot.domain.keys import PERMISSION_ORDER, TRADING_PERMISSIONS, KeySpec, Permission, format_permissions
 from bot.domain.policy import Policy, Rule
-
-PENDING = "pending"
-APPROVED = "approved"
+from bot.domain.requests import State
 
 
 @dataclass(frozen=True)
@@ -127,7 +124,7 @@ def approvals_remaining(request: ApprovalRequest) -> int:
     return max(0, request.approvals_needed - len(request.approved_by))
 
 
-def _is_open(request: ApprovalRequest, state: str) -> Decision:
+def _is_open(request: ApprovalRequest, state: State) -> Decision:
     if request.state != state:
         return Decision.no("not_" + state, f"Request {request.request_id} is {request.state}, "
                                            f"not {state} any more.")
@@ -146,7 +143,7 @@ def _totp_ready(totp: TotpState, now: datetime, who: str) -> Decision:
 def may_approve(*, approver: str, request: ApprovalRequest, approvers: frozenset[str], totp: TotpState,
                 now: datetime) -> Decision:
     """The two-person rule: someone else, in the rule's approver group, enrolled and not locked out."""
-    state = _is_open(request, PENDING)
+    state = _is_open(request, State.PENDING)
     if not state.allowed:
         return state
     if now >= request.expires_at:
@@ -163,21 +160,6 @@ def may_approve(*, approver: str, request: ApprovalRequest, approvers: frozenset
     left = approvals_remaining(request) - 1
     return Decision.yes("That approval completes the request." if left <= 0
                         else f"{left} more approval(s) needed after yours.")
-
-
-def may_reveal(*, user: str, request: ApprovalRequest, rule: Rule, totp: TotpState, now: datetime
-               ) -> Decision:
-    """Only the requester, on an approved request, within the reveal window (with their TOTP if required)."""
-    if user != request.requester:
-        return Decision.no("not_requester", "Only the person who asked for the key can reveal it.")
-    state = _is_open(request, APPROVED)
-    if not state.allowed:
-        return state
-    if request.reveal_deadline is not None and now >= request.reveal_deadline:
-        return Decision.no("reveal_window_passed", f"The reveal window of {request.request_id} has passed.")
-    if rule.require_requester_totp:
-        return _totp_ready(totp, now, "You need")
-    return Decision.yes()
 
 
 def may_revoke_alone(*, user: str, channel: str, policy: Policy, responders: frozenset[str]) -> Decision:
@@ -232,7 +214,7 @@ def explain_create(*, requester: str, spec: KeySpec, policy: Policy, requesters:
 def _dry_run_text(spec: KeySpec, policy: Policy, rule: Rule | None, who: tuple[str, ...],
                   decision: Decision) -> str:
     expiry = "never" if spec.expire_days is None else f"{spec.expire_days} days"
-    lines = [f"*Dry run*: `{spec.sub_account}` {permissions_to_wire(spec.permissions)}, "
+    lines = [f"*Dry run*: `{spec.sub_account}` {format_permissions(spec.permissions)}, "
              f"IPs {', '.join(spec.ips) or 'none'}, expires {expiry}. Nothing was sent."]
     if rule is not None:
         people = ", ".join(f"<@{u}>" for u in who) or "nobody"

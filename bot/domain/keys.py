@@ -1,4 +1,17 @@
-"""What a KuCoin sub-account API key is, in kukey's terms."""
+"""What a sub-account API key is, in kukey's terms: its spec, its permissions and its life in kukey.
+
+Key states and the moves bot.storage.repos.key_transition allows (any other raises IllegalTransition):
+
+    delivering      recorded when the exchange created it, while its secret is being shown
+                    -> active (shown) | deleted (showing failed, or a crash: the key is undone)
+    active          -> delete_pending (rotation grace period) | deleted | gone
+    delete_pending  -> deleted | gone
+    external        listed at the exchange, not created by kukey (recorded by reconciliation; final)
+    deleted, gone   final; `gone`: the exchange no longer lists it (deleted outside kukey, or expired)
+
+A key enters kukey as `delivering` (reveal) or `external` (reconciliation). A failed delete leaves the
+key where it was, with a retry job.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +21,8 @@ from enum import StrEnum
 
 
 class Permission(StrEnum):
+    """Permissions by their user-facing names (the exchange adapter maps them to its wire names)."""
+
     GENERAL = "General"
     SPOT = "Spot"
     FUTURES = "Futures"
@@ -23,48 +38,66 @@ class Permission(StrEnum):
         raise ValueError(text)
 
 
+class KeyState(StrEnum):
+    DELIVERING = "delivering"
+    ACTIVE = "active"
+    DELETE_PENDING = "delete_pending"
+    DELETED = "deleted"
+    GONE = "gone"
+    EXTERNAL = "external"
+
+
+KEY_TRANSITIONS: dict[KeyState, frozenset[KeyState]] = {
+    KeyState.DELIVERING: frozenset({KeyState.ACTIVE, KeyState.DELETED}),
+    KeyState.ACTIVE: frozenset({KeyState.DELETE_PENDING, KeyState.DELETED, KeyState.GONE}),
+    KeyState.DELETE_PENDING: frozenset({KeyState.DELETED, KeyState.GONE}),
+}
+class KeyOrigin(StrEnum):
+    KUKEY = "kukey"  # created through a kukey request: kukey holds its passphrase
+    EXTERNAL = "external"  # found at the exchange by reconciliation
+
+
+# Keys kukey can still delete (it holds their passphrase and the exchange should still list them).
+DELETABLE = (KeyState.ACTIVE, KeyState.DELETE_PENDING)
+
+
+def key_can_move(src: KeyState, dst: KeyState) -> bool:
+    return dst in KEY_TRANSITIONS.get(src, frozenset())
+
+
 TRADING_PERMISSIONS = frozenset({Permission.SPOT, Permission.FUTURES, Permission.MARGIN})
 PERMISSION_ORDER = list(Permission)
 
-# KuCoin's expire enum, in days; None means never ("-1" on the wire).
+# The expiry choices, in days; None means never.
 EXPIRY_CHOICES: tuple[int | None, ...] = (30, 90, 180, 360, None)
 MAX_IPS = 20
-# KuCoin's Management rate-limit pool (VIP0): 2000 weight per 30 s window; deleting a key weighs 30.
-MANAGEMENT_POOL_BUDGET = 2000
-DELETE_KEY_WEIGHT = 30
 REMARK_MAX = 24
 
 
-def expiry_to_wire(days: int | None) -> str:
-    return "-1" if days is None else str(days)
-
-
-def expiry_from_wire(text: str) -> int | None:
-    return None if text == "-1" else int(text)
-
-
 def normalize_permissions(perms: frozenset[Permission] | set[Permission]) -> frozenset[Permission]:
-    """General is always part of a key (KuCoin adds it)."""
+    """General is always part of a key (the exchange adds it)."""
     return frozenset(perms) | {Permission.GENERAL}
 
 
-def permissions_to_wire(perms: frozenset[Permission]) -> str:
+def format_permissions(perms: frozenset[Permission]) -> str:
+    """kukey's text form, in the canonical order: "General,Spot" (stored, audited and shown)."""
     return ",".join(p.value for p in PERMISSION_ORDER if p in perms)
 
 
-def permissions_from_wire(text: str) -> frozenset[Permission]:
+def parse_permissions(text: str) -> frozenset[Permission]:
+    """The text form back; names kukey does not manage are ignored, never guessed."""
     out: set[Permission] = set()
     for part in (text or "").split(","):
         if part.strip():
             try:
                 out.add(Permission.parse(part))
             except ValueError:
-                continue  # permissions kukey does not manage are ignored, never guessed
+                continue
     return frozenset(out)
 
 
 def valid_ip(text: str) -> bool:
-    """An IPv4/IPv6 address or CIDR network, as KuCoin's whitelist accepts."""
+    """An IPv4/IPv6 address or CIDR network, as an exchange's whitelist accepts."""
     try:
         if "/" in text:
             ipaddress.ip_network(text, strict=False)

@@ -1,14 +1,21 @@
-"""Request kinds, states and the transitions kukey allows.
+"""Request kinds, states and the transition table kukey allows; bot.storage.repos.transition refuses
+any other move (IllegalTransition).
 
-    create/rotate:  pending -> approved -> revealing -> revealed -> (rotate) old key deleted -> done
-    revoke:         pending -> approved -> revoking -> done
+    create/rotate:  pending -> approved -> revealing -> revealed -> (rotate: old key deleted) -> done
+    revoke:         pending -> revoking -> done           (the last approval starts the revoke)
+    incident:       revoking -> done                      (recorded as `revoking`: no approval step)
     any pending:    -> denied | expired | cancelled
-    approved:       -> lapsed (reveal window passed)
-    revealing:      -> approved (KuCoin busy / delivery failed / crash: the key is undone, try again)
-                    -> failed   (KuCoin refused for good)
+    approved:       -> cancelled | lapsed (the reveal window passed)
+    revealing:      -> approved (exchange busy / delivery failed / crash: the key is undone, try again)
+                    -> lapsed   (the same, but the reveal window closed meanwhile)
+                    -> failed   (the exchange refused for good)
 
-`revealing` is the only state in which a key may exist at KuCoin whose secret nobody has received;
-recovery deletes such a key by its remark (the request id) and returns the request to `approved`.
+A create ends `revealed`; a rotate goes on to `done` once its old key is deleted. A revoke retries its
+deletes until they succeed, so `revoking` only ever moves to `done`.
+
+`revealing` is the only state in which a key may exist at the exchange whose secret nobody has received;
+recovery deletes such a key by its remark (the request id) and returns the request to `approved`
+(or `lapsed`).
 """
 
 from __future__ import annotations
@@ -37,14 +44,13 @@ class State(StrEnum):
 
 
 OPEN_STATES = frozenset({State.PENDING, State.APPROVED, State.REVEALING, State.REVOKING})
-FINAL_STATES = frozenset(State) - OPEN_STATES - {State.REVEALED}
 
 TRANSITIONS: dict[State, frozenset[State]] = {
-    State.PENDING: frozenset({State.APPROVED, State.DENIED, State.EXPIRED, State.CANCELLED}),
-    State.APPROVED: frozenset({State.REVEALING, State.REVOKING, State.LAPSED, State.CANCELLED}),
-    State.REVEALING: frozenset({State.REVEALED, State.APPROVED, State.FAILED}),
+    State.PENDING: frozenset({State.APPROVED, State.REVOKING, State.DENIED, State.EXPIRED, State.CANCELLED}),
+    State.APPROVED: frozenset({State.REVEALING, State.LAPSED, State.CANCELLED}),
+    State.REVEALING: frozenset({State.REVEALED, State.APPROVED, State.LAPSED, State.FAILED}),
     State.REVEALED: frozenset({State.DONE}),
-    State.REVOKING: frozenset({State.DONE, State.FAILED}),
+    State.REVOKING: frozenset({State.DONE}),
 }
 
 

@@ -17,15 +17,15 @@ from typing import Any
 
 import httpx
 
-from bot.config import Settings
 from bot.domain.clock import Clock
-from bot.domain.keys import KeySpec, expiry_to_wire, permissions_from_wire, permissions_to_wire
+from bot.domain.keys import KeySpec
 from bot.domain.secret import Secret
 from bot.errors import KucoinError, KucoinOutcomeUnknown, KucoinValidationError
 from bot.kucoin import transport as t
 from bot.kucoin.models import CreatedKey, KeyInfo, MasterKeyInfo, ModifiedKey, SubAccount, from_ms, split_csv
 from bot.kucoin.ratelimit import RetryPolicy, Sleep
 from bot.kucoin.signing import Credentials
+from bot.kucoin.wire import expiry_to_wire, permissions_from_wire, permissions_to_wire
 
 log = logging.getLogger("bot.kucoin")
 
@@ -63,19 +63,6 @@ class KucoinClient:
             policy=self.policy,
             rng=rng or random.Random(),  # noqa: S311 - jitter, not cryptography
             observer=observer,
-        )
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, *, clock: Clock, http: httpx.Client | None = None
-    ) -> KucoinClient:
-        return cls(
-            base_url=settings.kucoin_api_url,
-            api_key=settings.kucoin_api_key,
-            api_secret=settings.kucoin_api_secret,
-            api_passphrase=settings.kucoin_api_passphrase,
-            clock=clock,
-            http=http,
         )
 
     def close(self) -> None:

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.domain.keys import KeySpec, Permission, permissions_from_wire
+from bot.domain.keys import KeySpec, Permission
 from bot.domain.secret import Secret
+from bot.kucoin.wire import WIRE_PERMISSION, permissions_from_wire
 
 SUB_ACCOUNT_ENABLED = 2
 SUB_ACCOUNT_FROZEN = 3
@@ -48,11 +49,6 @@ class CreatedKey:
     remark: str
     requested: KeySpec
     secret_lost: bool = False
-
-    @property
-    def dropped_permissions(self) -> frozenset[Permission]:
-        """Permissions asked for but not granted (e.g. Futures on a sub-account without futures)."""
-        return self.requested.permissions - self.permissions
 
 
 @dataclass(frozen=True)
@@ -93,10 +89,6 @@ class ModifiedKey:
     permissions: frozenset[Permission]
     ips: tuple[str, ...]
     requested: KeySpec
-
-    @property
-    def dropped_permissions(self) -> frozenset[Permission]:
-        return self.requested.permissions - self.permissions
 
 
 @dataclass(frozen=True)
@@ -148,7 +140,7 @@ class MasterKeyInfo:
 
     @property
     def has_general(self) -> bool:
-        return Permission.GENERAL.value in self.permissions
+        return WIRE_PERMISSION[Permission.GENERAL] in self.permissions
 
     @classmethod
     def from_wire(cls, data: Mapping[str, Any]) -> MasterKeyInfo:

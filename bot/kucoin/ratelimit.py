@@ -17,6 +17,8 @@ from bot.domain.clock import Clock
 
 Sleep = Callable[[float], None]
 
+# KuCoin's Management pool (VIP0): 2000 weight per 30 s window; each endpoint's weight is in transport.
+MANAGEMENT_POOL_BUDGET = 2000
 # Two answers whose reset times differ by less than this describe the same window.
 _SAME_WINDOW_SLACK = 0.2
 

@@ -20,7 +20,6 @@ from typing import Any
 import httpx
 
 from bot.domain.clock import Clock
-from bot.domain.keys import DELETE_KEY_WEIGHT
 from bot.domain.secret import Secret
 from bot.errors import KucoinError, KucoinOutcomeUnknown, KucoinRateLimited, KucoinUnavailable
 from bot.kucoin import codes
@@ -69,7 +68,7 @@ class Endpoint:
 CREATE_KEY = Endpoint("POST", "/api/v1/sub/api-key", 20, safe=False)
 MODIFY_KEY = Endpoint("POST", "/api/v1/sub/api-key/update", 30, safe=True)  # full state: idempotent
 LIST_KEYS = Endpoint("GET", "/api/v1/sub/api-key", 20, safe=True)
-DELETE_KEY = Endpoint("DELETE", "/api/v1/sub/api-key", DELETE_KEY_WEIGHT, safe=True)  # "already gone" counts as done
+DELETE_KEY = Endpoint("DELETE", "/api/v1/sub/api-key", 30, safe=True)  # "already gone" counts as done
 LIST_SUB_ACCOUNTS = Endpoint("GET", "/api/v2/sub/user", 20, safe=True)
 WHOAMI = Endpoint("GET", "/api/v1/user/api-key", 20, safe=True)
 SERVER_TIME = Endpoint("GET", "/api/v1/timestamp", 3, safe=True, signed=False)

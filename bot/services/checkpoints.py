@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from bot.domain.actions import AuditAction
+from bot.domain.jobs import JobKind
 from bot.services.deps import Deps
 from bot.storage import repos
-from bot.storage.audit import format_checkpoint, head
+from bot.storage.audit import head
+from bot.storage.audit_verify import format_checkpoint
 from bot.storage.db import session_scope
 
-CHECKPOINT_JOB = "audit_checkpoint"
 GLOBAL = "global"
 
 
@@ -22,13 +24,13 @@ class Checkpoints:
     def ensure_scheduled(self) -> None:
         """At start: make sure the periodic job exists (a restart keeps an already scheduled one)."""
         with session_scope(self.d.engine) as s:
-            if not any(j.kind == CHECKPOINT_JOB for j in repos.pending_jobs(s)):
-                repos.schedule(s, kind=CHECKPOINT_JOB, ref=GLOBAL, run_at=self._next())
+            if not any(j.kind == JobKind.AUDIT_CHECKPOINT for j in repos.pending_jobs(s)):
+                repos.schedule(s, kind=JobKind.AUDIT_CHECKPOINT, ref=GLOBAL, run_at=self._next())
 
     def post(self, actor: str = "kukey") -> str:
         """Record a checkpoint event, then post the head (which includes that event) to the audit channel."""
         with session_scope(self.d.engine) as s:
-            self.d.audit.record(s, "audit.checkpoint", actor=actor)
+            self.d.audit.record(s, AuditAction.AUDIT_CHECKPOINT, actor=actor)
             count, digest = head(s)
         checkpoint = format_checkpoint(count, digest)
         channel = self.d.policy().audit_channel
@@ -40,7 +42,7 @@ class Checkpoints:
     def run(self, _: str) -> None:
         self.post()
         with session_scope(self.d.engine) as s:
-            repos.schedule(s, kind=CHECKPOINT_JOB, ref=GLOBAL, run_at=self._next())
+            repos.schedule(s, kind=JobKind.AUDIT_CHECKPOINT, ref=GLOBAL, run_at=self._next())
 
     def _next(self) -> datetime:
         return self.d.clock.now() + timedelta(minutes=self.d.policy().checkpoint_minutes)

@@ -13,11 +13,11 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from bot.domain.clock import Clock
-from bot.domain.keys import permissions_from_wire
+from bot.domain.keys import parse_permissions
 from bot.domain.policy import Policy
 from bot.security.crypto import SecretBox
 from bot.services.enrollment import EnrollmentService
-from bot.services.ports import Directory, KucoinPort, Notifier, RequestView
+from bot.services.ports import Directory, Exchange, Notifier, RequestView
 from bot.storage import repos
 from bot.storage.audit import AuditLog
 from bot.storage.tables import Request
@@ -31,7 +31,7 @@ class Deps:
     audit: AuditLog
     box: SecretBox
     clock: Clock
-    kucoin: KucoinPort
+    exchange: Exchange
     notifier: Notifier
     directory: Directory
     policy: Callable[[], Policy]
@@ -62,12 +62,12 @@ def view(session: Any, row: Request) -> RequestView:
     approvers = tuple(a.approver for a in repos.approvals_of(session, request_id=row.id))
     return RequestView(
         id=row.id, kind=row.kind, state=row.state, requester=row.requester, sub_account=row.sub_account,
-        permissions=permissions_from_wire(row.permissions),
+        permissions=parse_permissions(row.permissions),
         ips=tuple(i for i in row.ips.split(",") if i), expire_days=row.expire_days, reason=row.reason,
         approvals_needed=row.approvals_needed, approvers=approvers, created_at=aware(row.created_at),
         expires_at=aware(row.expires_at), incident=row.incident, target_api_key=row.target_api_key,
         revoke_all=row.revoke_all, grace_minutes=row.grace_minutes, new_api_key=row.new_api_key,
-        granted_permissions=(permissions_from_wire(row.granted_permissions)
+        granted_permissions=(parse_permissions(row.granted_permissions)
                              if row.granted_permissions is not None else None),
         origin_channel=row.origin_channel, channel=row.channel, thread_ts=row.thread_ts,
         reveal_deadline=maybe_aware(row.reveal_deadline), resolved_by=row.resolved_by,

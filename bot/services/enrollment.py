@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from bot.domain.actions import AuditAction
 from bot.domain.clock import Clock
 from bot.domain.secret import Secret
 from bot.domain.timeutil import aware
@@ -83,7 +84,7 @@ class EnrollmentService:
             else:
                 row.seed_enc, row.created_at = blob, now
             s.add(row)
-            self._audit.record(s, "totp.enroll_started", actor=user, detail={"reenroll": active})
+            self._audit.record(s, AuditAction.TOTP_ENROLL_STARTED, actor=user, detail={"reenroll": active})
         return NewSeed(seed=seed, uri=totp.provisioning_uri(seed, account=account, issuer=self._issuer))
 
     def confirm(self, user: str, code: str) -> int:
@@ -110,7 +111,7 @@ class EnrollmentService:
             row.active, row.confirmed_at, row.failures, row.locked_until = True, now, 0, None
             s.add(row)
             self._consume(s, user, step, now)
-            self._audit.record(s, "totp.enrolled", actor=user, detail={"reenroll": reenroll, "step": step})
+            self._audit.record(s, AuditAction.TOTP_ENROLLED, actor=user, detail={"reenroll": reenroll, "step": step})
         return step
 
     def reset(self, user: str, *, actor: str) -> bool:
@@ -120,7 +121,7 @@ class EnrollmentService:
             if row is None:
                 return False
             s.delete(row)
-            self._audit.record(s, "totp.reset", actor=actor, detail={"user": user})
+            self._audit.record(s, AuditAction.TOTP_RESET, actor=actor, detail={"user": user})
         return True
 
     # --- the gate ---------------------------------------------------------------------------------
@@ -142,7 +143,7 @@ class EnrollmentService:
     def _judge(self, s: Session, user: str, code: str, now: datetime, *, purpose: str, lockout: Lockout,
                request_id: str | None) -> int | Refused:
         def refused(why: str, **detail: object) -> None:
-            self._audit.record(s, "totp.refused", actor=user, request_id=request_id, outcome="refused",
+            self._audit.record(s, AuditAction.TOTP_REFUSED, actor=user, request_id=request_id, outcome="refused",
                                detail={"purpose": purpose, "why": why, **detail})
 
         row = s.get(Enrollment, user)
@@ -169,7 +170,7 @@ class EnrollmentService:
         if row.failures:
             row.failures = 0
             s.add(row)
-        self._audit.record(s, "totp.accepted", actor=user, request_id=request_id,
+        self._audit.record(s, AuditAction.TOTP_ACCEPTED, actor=user, request_id=request_id,
                            detail={"purpose": purpose, "step": step})
         return step
 
@@ -182,7 +183,7 @@ class EnrollmentService:
         with session_scope(self._engine) as s:
             row = s.get(Enrollment, user)
             if row is None:
-                self._audit.record(s, "totp.failed", actor=user, request_id=request_id, outcome="refused",
+                self._audit.record(s, AuditAction.TOTP_FAILED, actor=user, request_id=request_id, outcome="refused",
                                    detail={"purpose": purpose, "failures": 1})
                 return False
             return self._count_failure(s, row, purpose, now, lockout=lockout, request_id=request_id)
@@ -196,9 +197,9 @@ class EnrollmentService:
         if locked:
             row.locked_until = now + timedelta(minutes=lockout.minutes)
         s.add(row)
-        self._audit.record(s, "totp.failed", actor=row.user_id, request_id=request_id, outcome="refused",
+        self._audit.record(s, AuditAction.TOTP_FAILED, actor=row.user_id, request_id=request_id, outcome="refused",
                            detail={"purpose": purpose, "failures": failures})
         if locked:
-            self._audit.record(s, "totp.locked", actor=row.user_id, request_id=request_id, outcome="refused",
+            self._audit.record(s, AuditAction.TOTP_LOCKED, actor=row.user_id, request_id=request_id, outcome="refused",
                                detail={"purpose": purpose, "minutes": lockout.minutes})
         return locked

@@ -1,37 +1,37 @@
-"""Read-side commands: list keys (KuCoin joined with kukey's records), pending, status, audit; plus the
+"""Read-side commands: list keys (the exchange's joined with kukey's records), pending, status, audit; plus the
 small audit records of the Slack edge (rejected input, wipes)."""
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
-from typing import Any
 
+from bot.domain.actions import AuditAction
+from bot.domain.exchange import ExchangeKey
+from bot.domain.keys import KeyOrigin, KeyState
 from bot.domain.requests import OPEN_STATES, State
 from bot.domain.timeutil import fmt
-from bot.errors import KucoinError
+from bot.errors import ExchangeError
 from bot.services.deps import Deps, view
 from bot.services.ports import RequestView
 from bot.services.rules import Rules
 from bot.storage import repos
-from bot.storage.audit import events as audit_events
+from bot.storage.audit_read import events as audit_events
 from bot.storage.db import session_scope
 from bot.storage.tables import KeyRecord
 
 MAX_LIST = 40
 
 
-def key_line(remote: Any, ours: KeyRecord | None) -> str:
-    """One key in `/kukey list`: KuCoin's view joined with kukey's record. Never a secret."""
-    perms = getattr(remote, "permissions", "")
-    perms_text = ",".join(sorted(str(p) for p in perms)) if not isinstance(perms, str) else perms
-    if ours is None or ours.origin == "external":
+def key_line(remote: ExchangeKey, ours: KeyRecord | None) -> str:
+    """One key in `/kukey list`: the exchange's view joined with kukey's record. Never a secret."""
+    perms_text = ",".join(sorted(remote.permissions))
+    if ours is None or ours.origin == KeyOrigin.EXTERNAL:
         return f"• `{remote.api_key}` {perms_text} — *not created by kukey* (no record, cannot revoke it)"
     return (f"• `{remote.api_key}` {perms_text}, IPs {ours.ips or 'none'}; requested by <@{ours.requested_by}>,"
             f" approved by {', '.join(f'<@{a}>' for a in ours.approved_by.split(',') if a) or '-'}; "
             f"created {fmt(ours.created_at)}, expires {fmt(ours.expires_at) if ours.expires_at else 'never'}"
-            + (" — *deletion pending*" if ours.state == "delete_pending" else ""))
+            + (" — *deletion pending*" if ours.state == KeyState.DELETE_PENDING else ""))
 
 
 def request_line(v: RequestView) -> str:
@@ -40,28 +40,23 @@ def request_line(v: RequestView) -> str:
 
 
 class SubAccounts:
-    """KuCoin's sub-account names, cached; refreshed after the ack, never on the ack path."""
+    """The exchange's sub-account names, cached; refreshed after the ack, never on the ack path."""
 
-    def __init__(self, fetch: Callable[[], list[str]], *, ttl: float = 300.0) -> None:
+    def __init__(self, fetch: Callable[[], list[str]]) -> None:
         self._fetch = fetch
-        self._ttl = ttl
-        self._names: list[str] = []
-        self._at = 0.0
+        self._names: list[str] | None = None
         self._lock = threading.Lock()
 
     def known(self) -> list[str] | None:
         """The cached names, or None when never fetched (the parser then skips the existence check)."""
         with self._lock:
-            return list(self._names) if self._at else None
+            return None if self._names is None else list(self._names)
 
     def refresh(self) -> list[str]:
         names = sorted(self._fetch())
         with self._lock:
-            self._names, self._at = names, time.monotonic()
-        return names
-
-    def stale(self) -> bool:
-        return not self._at or time.monotonic() - self._at > self._ttl
+            self._names = names
+        return list(names)
 
 
 class Inventory:
@@ -75,18 +70,19 @@ class Inventory:
         lines: list[str] = []
         for name in names:
             try:
-                remote = self.d.kucoin.list_keys(name)
-            except KucoinError as exc:
-                lines.append(f"*{name}*: KuCoin did not answer ({exc}).")
+                remote = self.d.exchange.list_keys(name)
+            except ExchangeError as exc:
+                lines.append(f"*{name}*: {self.d.exchange.name} did not answer ({exc}).")
                 continue
             with session_scope(self.d.engine) as s:
                 ours = {k.api_key: k for k in repos.keys_of(s, sub_account=name,
-                                                            states=("active", "delete_pending", "delivering"))}
+                                                            states=(KeyState.ACTIVE, KeyState.DELETE_PENDING,
+                                                                    KeyState.DELIVERING))}
             lines.append(f"*{name}*: {len(remote)} key(s)")
             for k in remote[:MAX_LIST]:
                 lines.append(key_line(k, ours.get(k.api_key)))
         with session_scope(self.d.engine) as s:
-            self.d.audit.record(s, "inventory.listed", actor=user, sub_account=sub)
+            self.d.audit.record(s, AuditAction.INVENTORY_LISTED, actor=user, sub_account=sub)
         return "\n".join(lines) or "No sub-accounts."
 
     def pending_text(self, user: str) -> str:
@@ -109,11 +105,11 @@ class Inventory:
         decision = self.rules.may_audit(user)
         with session_scope(self.d.engine) as s:
             if not decision.allowed:
-                self.d.audit.record(s, "audit.refused", actor=user, outcome="refused",
+                self.d.audit.record(s, AuditAction.AUDIT_REFUSED, actor=user, outcome="refused",
                                     detail={"why": decision.reason})
                 return decision.message
             events = audit_events(s, limit=n, sub_account=sub, newest_first=True)
-            self.d.audit.record(s, "audit.viewed", actor=user, sub_account=sub, detail={"n": n})
+            self.d.audit.record(s, AuditAction.AUDIT_VIEWED, actor=user, sub_account=sub, detail={"n": n})
         if not events:
             return "No audit events."
         return "Newest first:\n" + "\n".join(
@@ -122,4 +118,4 @@ class Inventory:
 
     def record_wipe(self, user: str, request_id: str) -> None:
         with session_scope(self.d.engine) as s:
-            self.d.audit.record(s, "reveal.wiped", actor=user, request_id=request_id or None)
+            self.d.audit.record(s, AuditAction.REVEAL_WIPED, actor=user, request_id=request_id or None)

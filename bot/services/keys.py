@@ -1,12 +1,13 @@
-"""Deleting keys at KuCoin: one at a time with a retry job, or many in parallel within the pool budget.
+"""Deleting keys at the exchange: one at a time with a retry job, or many in parallel.
 
-A key is deleted through states active|revealed|delete_pending -> deleting -> deleted. A failure leaves
-it `delete_pending` with a job that retries; KuCoin saying the key is already gone counts as deleted.
+A deleted key moves from delivering|active|delete_pending to `deleted`. A failure moves an active key to
+`delete_pending` (any other stays where it is) with a job that retries; the exchange saying the key is
+already gone counts as deleted.
 
-Many deletes (an incident revoke) read every key in one transaction, send the KuCoin calls all at once
-(the client's rate gate holds back whatever the pool's budget does not allow and waits for its reset),
-and record each outcome from the calling thread as it arrives: the calls never queue behind one another
-for the database's write lock.
+Many deletes (an incident revoke) read every key in one transaction, send the exchange calls all at once
+(up to `exchange.max_parallel_deletes`; KuCoin's client holds back whatever its rate pool's budget does
+not allow and waits for the reset), and record each outcome from the calling thread as it arrives: the
+calls never queue behind one another for the database's write lock.
 """
 
 from __future__ import annotations
@@ -18,19 +19,17 @@ from datetime import timedelta
 
 from sqlmodel import col, select
 
-from bot.domain.keys import DELETE_KEY_WEIGHT, MANAGEMENT_POOL_BUDGET
+from bot.domain.actions import AuditAction
+from bot.domain.jobs import JobKind
+from bot.domain.keys import KeyState
 from bot.domain.secret import Secret
-from bot.errors import KucoinError
+from bot.errors import ExchangeError
 from bot.services.deps import Deps
 from bot.storage import repos
 from bot.storage.db import session_scope
 from bot.storage.tables import KeyRecord
 
 log = logging.getLogger("kukey.keys")
-RETRY_DELETE_JOB = "retry_delete"
-# KuCoin's Management pool allows 2000 weight per 30 s, 30 per delete: 66 deletes per window may be in
-# flight together; the client's rate gate holds back any beyond the budget left and waits for the reset.
-PARALLEL_DELETES = MANAGEMENT_POOL_BUDGET // DELETE_KEY_WEIGHT
 
 
 @dataclass(frozen=True)
@@ -69,9 +68,10 @@ class KeyDeleter:
         targets = [t for t in found.values() if isinstance(t, _Target)]
         done = {k: r for k, r in found.items() if isinstance(r, DeleteResult)}
         if targets:
-            with ThreadPoolExecutor(max_workers=min(PARALLEL_DELETES, len(targets)),
+            with ThreadPoolExecutor(max_workers=min(self.d.exchange.max_parallel_deletes, len(targets)),
                                     thread_name_prefix="kukey-delete") as pool:
-                calls: dict[Future[KucoinError | None], _Target] = {pool.submit(self._call, t): t for t in targets}
+                calls: dict[Future[ExchangeError | None], _Target] = {pool.submit(self._call, t): t
+                                                                      for t in targets}
                 for call in as_completed(calls):
                     target = calls[call]
                     done[target.api_key] = self._record(target, call.result(), actor=actor, request_id=request_id,
@@ -87,40 +87,39 @@ class KeyDeleter:
                 key = rows.get(api_key)
                 if key is None or key.passphrase_enc is None:
                     out[api_key] = DeleteResult(api_key, False, "kukey holds no passphrase for this key")
-                elif key.state == "deleted":
+                elif key.state == KeyState.DELETED:
                     out[api_key] = DeleteResult(api_key, True)
                 else:
                     out[api_key] = _Target(api_key, key.sub_account, key.passphrase_enc)
         return out
 
-    def _call(self, target: _Target) -> KucoinError | None:
-        """The KuCoin delete; the error it ended with, or None."""
+    def _call(self, target: _Target) -> ExchangeError | None:
+        """The exchange's delete; the error it ended with, or None."""
         passphrase: Secret = self.d.box.decrypt(target.blob, aad=f"key:{target.api_key}")
         try:
-            self.d.kucoin.delete_key(target.sub_account, target.api_key, passphrase)
-        except KucoinError as exc:
+            self.d.exchange.delete_key(target.sub_account, target.api_key, passphrase)
+        except ExchangeError as exc:
             return exc
         return None
 
-    def _record(self, target: _Target, error: KucoinError | None, *, actor: str, request_id: str | None,
+    def _record(self, target: _Target, error: ExchangeError | None, *, actor: str, request_id: str | None,
                 why: str, incident: bool) -> DeleteResult:
         api_key, sub = target.api_key, target.sub_account
         with session_scope(self.d.engine) as s:
             if error is not None:
-                repos.key_transition(s, api_key=api_key, src=("active", "revealed", "delete_pending"),
-                                     dst="delete_pending")
-                repos.schedule(s, kind=RETRY_DELETE_JOB, ref=api_key,
+                repos.key_transition(s, api_key=api_key, src=(KeyState.ACTIVE,), dst=KeyState.DELETE_PENDING)
+                repos.schedule(s, kind=JobKind.RETRY_DELETE, ref=api_key,
                                run_at=self.d.clock.now() + timedelta(minutes=1))
-                self.d.audit.record(s, "key.delete_failed", actor=actor, request_id=request_id,
+                self.d.audit.record(s, AuditAction.KEY_DELETE_FAILED, actor=actor, request_id=request_id,
                                     sub_account=sub, api_key=api_key, outcome="failed",
-                                    detail={"why": why, "error": str(error), "kucoin_code": error.code,
+                                    detail={"why": why, "error": str(error), "error_code": error.code,
                                             "incident": incident})
             else:
                 repos.key_transition(s, api_key=api_key,
-                                     src=("active", "revealed", "delete_pending", "delivering"),
-                                     dst="deleted", deleted_at=self.d.clock.now())
-                repos.cancel_job(s, kind=RETRY_DELETE_JOB, ref=api_key)
-                self.d.audit.record(s, "key.deleted", actor=actor, request_id=request_id, sub_account=sub,
+                                     src=(KeyState.ACTIVE, KeyState.DELETE_PENDING, KeyState.DELIVERING),
+                                     dst=KeyState.DELETED, deleted_at=self.d.clock.now())
+                repos.cancel_job(s, kind=JobKind.RETRY_DELETE, ref=api_key)
+                self.d.audit.record(s, AuditAction.KEY_DELETED, actor=actor, request_id=request_id, sub_account=sub,
                                     api_key=api_key, detail={"why": why, "incident": incident})
         if error is not None:
             return DeleteResult(api_key, False, str(error))

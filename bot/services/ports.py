@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from bot.domain.exchange import CreatedKey, ExchangeKey, SubAccount
 from bot.domain.keys import KeySpec, Permission
 from bot.domain.secret import Secret
 
@@ -56,11 +57,40 @@ class Delivery:
     user: str
 
 
-class KucoinPort(Protocol):
-    def create_key(self, spec: KeySpec, *, passphrase: Secret, remark: str) -> Any: ...
-    def list_keys(self, sub_account: str, api_key: str | None = None) -> list[Any]: ...
-    def delete_key(self, sub_account: str, api_key: str, passphrase: Secret) -> Any: ...
-    def list_sub_accounts(self) -> list[Any]: ...
+class Exchange(Protocol):
+    """Where the keys live (KuCoin: bot.kucoin.exchange.KucoinExchange). Takes and returns domain types;
+    failures are bot.errors.ExchangeError: ExchangeRejected (final), ExchangeUnavailable (try later),
+    ExchangeOutcomeUnknown (a create whose answer was lost and whose key was not found again)."""
+
+    @property
+    def name(self) -> str:
+        """The exchange's name, as people read it in messages ("KuCoin")."""
+        ...
+
+    @property
+    def max_parallel_deletes(self) -> int:
+        """How many deletes may be in flight at once (the exchange's own rate limits decide)."""
+        ...
+
+    def looks_like_key_id(self, text: str) -> bool:
+        """True when `text` has the shape of this exchange's API key ids."""
+        ...
+
+    def new_passphrase(self) -> Secret:
+        """A fresh passphrase for a new key, in a form the exchange accepts."""
+        ...
+
+    def create_key(self, spec: KeySpec, *, passphrase: Secret, remark: str) -> CreatedKey:
+        """Create a key; `remark` (kukey's request id) finds it again when the answer is lost."""
+        ...
+
+    def list_keys(self, sub_account: str) -> list[ExchangeKey]: ...
+
+    def delete_key(self, sub_account: str, api_key: str, passphrase: Secret) -> bool:
+        """True: deleted now; False: it was already gone (which counts as deleted)."""
+        ...
+
+    def list_sub_accounts(self) -> list[SubAccount]: ...
 
 
 class Notifier(Protocol):

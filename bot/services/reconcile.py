@@ -1,8 +1,8 @@
-"""Reconciliation: compare KuCoin's key lists with kukey's inventory, on a schedule and on demand.
+"""Reconciliation: compare the exchange's key lists with kukey's inventory, on a schedule and on demand.
 
-- A key kukey holds that KuCoin no longer lists was deleted outside kukey (or expired, or KuCoin removed
-  an idle trading key): it is marked `gone`.
-- A key KuCoin lists that kukey has no record of was created elsewhere: it is recorded as `external`
+- A key kukey holds that the exchange no longer lists was deleted outside kukey (or expired, or the
+  exchange removed an idle trading key): it is marked `gone`.
+- A key the exchange lists that kukey has no record of was created elsewhere: it is recorded as `external`
   (so it is reported once, not every run) and reported to the approvals channel.
 - Key-age report: kukey's keys older than their rule's rotation age, each with the exact rotate command.
 Every finding is an audit event.
@@ -12,23 +12,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from bot.domain.actions import AuditAction
+from bot.domain.exchange import ExchangeKey
+from bot.domain.jobs import JobKind
+from bot.domain.keys import DELETABLE, KeyOrigin, KeyState, format_permissions
 from bot.domain.timeutil import aware, fmt
-from bot.errors import KucoinError
+from bot.errors import ExchangeError
 from bot.services.deps import Deps
 from bot.storage import repos
 from bot.storage.db import session_scope
 from bot.storage.tables import KeyRecord
 
-RECONCILE_JOB = "reconcile"
 GLOBAL = "global"
 EVERY = timedelta(hours=1)
-LIVE = ("active", "delete_pending")
 
 
 @dataclass
 class Findings:
+    exchange: str  # its name, for the report
     gone: list[tuple[str, str]] = field(default_factory=list)  # (sub-account, api key)
     unknown: list[tuple[str, str]] = field(default_factory=list)
     due: list[tuple[str, str, int]] = field(default_factory=list)  # (sub-account, api key, age in days)
@@ -36,15 +39,15 @@ class Findings:
 
     def text(self) -> str:
         lines = ["*kukey reconciliation*"]
-        lines += [f"• `{k}` in *{s}* is gone at KuCoin (deleted outside kukey or expired); marked gone."
+        lines += [f"• `{k}` in *{s}* is gone at {self.exchange} (deleted outside kukey or expired); marked gone."
                   for s, k in self.gone]
-        lines += [f"• `{k}` in *{s}* was not created by kukey: check who made it; revoke it in KuCoin's web UI "
-                  "if nobody owns it." for s, k in self.unknown]
+        lines += [f"• `{k}` in *{s}* was not created by kukey: check who made it; revoke it in "
+                  f"{self.exchange}'s web UI if nobody owns it." for s, k in self.unknown]
         lines += [f"• `{k}` in *{s}* is {d} days old, due for rotation: `/kukey rotate {s} {k}`"
                   for s, k, d in self.due]
-        lines += [f"• *{s}*: KuCoin did not answer; checked next time." for s in self.unreachable]
+        lines += [f"• *{s}*: {self.exchange} did not answer; checked next time." for s in self.unreachable]
         if len(lines) == 1:
-            lines.append("Everything matches KuCoin; no key is due for rotation.")
+            lines.append(f"Everything matches {self.exchange}; no key is due for rotation.")
         return "\n".join(lines)
 
 
@@ -55,48 +58,56 @@ class Reconciler:
 
     def ensure_scheduled(self) -> None:
         with session_scope(self.d.engine) as s:
-            if not any(j.kind == RECONCILE_JOB for j in repos.pending_jobs(s)):
-                repos.schedule(s, kind=RECONCILE_JOB, ref=GLOBAL, run_at=self.d.clock.now() + EVERY)
+            if not any(j.kind == JobKind.RECONCILE for j in repos.pending_jobs(s)):
+                repos.schedule(s, kind=JobKind.RECONCILE, ref=GLOBAL, run_at=self.d.clock.now() + EVERY)
 
     def job(self, _: str) -> None:
         self.run(post=True)
         with session_scope(self.d.engine) as s:
-            repos.schedule(s, kind=RECONCILE_JOB, ref=GLOBAL, run_at=self.d.clock.now() + EVERY)
+            repos.schedule(s, kind=JobKind.RECONCILE, ref=GLOBAL, run_at=self.d.clock.now() + EVERY)
 
     def run(self, *, post: bool = True, actor: str = "kukey") -> Findings:
-        found = Findings()
+        found = Findings(exchange=self.d.exchange.name)
         now = self.d.clock.now()
         for sub in self._subs():
             try:
-                remote = {k.api_key: k for k in self.d.kucoin.list_keys(sub)}
-            except KucoinError:
+                remote = {k.api_key: k for k in self.d.exchange.list_keys(sub)}
+            except ExchangeError:
                 found.unreachable.append(sub)
                 continue
-            with session_scope(self.d.engine) as s:
-                ours = {k.api_key: k for k in repos.keys_of(s, sub_account=sub, states=(*LIVE, "external"))}
-                for api_key, key in ours.items():
-                    if api_key not in remote and key.state in LIVE:
-                        repos.key_transition(s, api_key=api_key, src=LIVE, dst="gone", deleted_at=now)
-                        self.d.audit.record(s, "reconcile.key_gone", actor=actor, sub_account=sub, api_key=api_key)
-                        found.gone.append((sub, api_key))
-                for api_key, info in remote.items():
-                    if api_key not in ours and repos.get_key(s, api_key=api_key) is None:
-                        s.add(KeyRecord(api_key=api_key, sub_account=sub, remark=info.remark,
-                                        permissions=",".join(sorted(p.value for p in info.permissions)),
-                                        created_at=info.created_at, state="external", origin="external"))
-                        self.d.audit.record(s, "reconcile.unknown_key", actor=actor, sub_account=sub,
-                                            api_key=api_key, detail={"remark": info.remark})
-                        found.unknown.append((sub, api_key))
-                rule = self.d.policy().rule_for(sub)
-                for key in ours.values():
-                    age = (now - aware(key.created_at)).days
-                    if key.origin == "kukey" and key.state == "active" and rule and age >= rule.rotation_days:
-                        found.due.append((sub, key.api_key, age))
+            self._compare(sub, remote, found, actor=actor, now=now)
         with session_scope(self.d.engine) as s:
-            self.d.audit.record(s, "reconcile.finished", actor=actor,
+            self.d.audit.record(s, AuditAction.RECONCILE_FINISHED, actor=actor,
                                 detail={"gone": len(found.gone), "unknown": len(found.unknown),
                                         "due": len(found.due), "unreachable": found.unreachable,
                                         "at": fmt(now)})
         if post:
             self.d.notifier.announce([self.d.policy().approvals_channel], found.text())
         return found
+
+    def _compare(self, sub: str, remote: dict[str, ExchangeKey], found: Findings, *, actor: str,
+                 now: datetime) -> None:
+        """One sub-account: mark kukey's keys the exchange no longer lists `gone`, record the ones it lists
+        that kukey does not know as `external`, and find kukey's keys due for rotation."""
+        with session_scope(self.d.engine) as s:
+            ours = {k.api_key: k for k in repos.keys_of(s, sub_account=sub, states=(*DELETABLE, KeyState.EXTERNAL))}
+            for api_key, key in ours.items():
+                if api_key not in remote and key.state in DELETABLE:
+                    repos.key_transition(s, api_key=api_key, src=DELETABLE, dst=KeyState.GONE, deleted_at=now)
+                    self.d.audit.record(s, AuditAction.RECONCILE_KEY_GONE, actor=actor, sub_account=sub,
+                                        api_key=api_key)
+                    found.gone.append((sub, api_key))
+            for api_key, info in remote.items():
+                if api_key not in ours and repos.get_key(s, api_key=api_key) is None:
+                    s.add(KeyRecord(api_key=api_key, sub_account=sub, remark=info.remark,
+                                    permissions=format_permissions(info.permissions), created_at=info.created_at,
+                                    state=KeyState.EXTERNAL.value, origin=KeyOrigin.EXTERNAL.value))
+                    self.d.audit.record(s, AuditAction.RECONCILE_UNKNOWN_KEY, actor=actor, sub_account=sub,
+                                        api_key=api_key, detail={"remark": info.remark})
+                    found.unknown.append((sub, api_key))
+            rule = self.d.policy().rule_for(sub)
+            for key in ours.values():
+                age = (now - aware(key.created_at)).days
+                ours_and_live = key.origin == KeyOrigin.KUKEY and key.state == KeyState.ACTIVE
+                if ours_and_live and rule and age >= rule.rotation_days:
+                    found.due.append((sub, key.api_key, age))

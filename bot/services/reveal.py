@@ -1,10 +1,11 @@
-"""Reveal: create the key at KuCoin only when the requester is present, show it once, leave no orphan.
+"""Reveal: create the key at the exchange only when the requester is present, show it once, leave no orphan.
 
     begin(request, user, code)   requester only; their TOTP (policy); CAS approved -> revealing, and the
                                  new key's passphrase stored encrypted on the request (for recovery)
-    run(request, delivery)       create at KuCoin (remark = request id), record the key, show the secret
-                                 ephemerally, CAS revealing -> revealed. Any failure after KuCoin
-                                 created the key deletes it and returns the request to `approved`.
+    run(request, delivery)       create at the exchange (remark = request id), record the key, show the
+                                 secret ephemerally, CAS revealing -> revealed. Any failure after the
+                                 exchange created the key deletes it and returns the request to
+                                 `approved` (`lapsed` once the reveal window has passed).
     recover(request)             after a crash in `revealing`: find the key by remark, delete it, return
                                  the request to `approved` and tell the requester.
 """
@@ -14,23 +15,23 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from bot.domain.keys import KeySpec, permissions_from_wire, permissions_to_wire
+from bot.domain.actions import AuditAction
+from bot.domain.exchange import CreatedKey
+from bot.domain.jobs import JobKind
+from bot.domain.keys import KeySpec, KeyState, format_permissions, parse_permissions
 from bot.domain.requests import Kind, State
 from bot.domain.secret import Secret
 from bot.domain.timeutil import aware, fmt
-from bot.errors import KucoinError, KucoinOutcomeUnknown, KucoinValidationError, Refused
-from bot.kucoin.models import generate_passphrase
+from bot.errors import ExchangeError, ExchangeOutcomeUnknown, ExchangeRejected, Refused
 from bot.services.deps import Deps, view
 from bot.services.enrollment import Lockout
-from bot.services.ports import Delivery, Outcome
+from bot.services.ports import Delivery, Outcome, RequestView
 from bot.services.rules import Rules
 from bot.storage import repos
 from bot.storage.db import session_scope
 from bot.storage.tables import KeyRecord
 
 log = logging.getLogger("kukey.reveal")
-DELETE_OLD_JOB = "delete_old_key"
-RECOVER_JOB = "recover_reveal"
 
 
 def _aad(request_id: str) -> str:
@@ -49,7 +50,7 @@ class Reveal:
             if row is None:
                 return Outcome(False, f"Request {request_id} does not exist.", "unknown_request")
             if row.requester != user:
-                self.d.audit.record(s, "reveal.refused", actor=user, request_id=request_id, outcome="refused",
+                self.d.audit.record(s, AuditAction.REVEAL_REFUSED, actor=user, request_id=request_id, outcome="refused",
                                     sub_account=row.sub_account, detail={"why": "not_requester"})
                 return Outcome(False, "Only the requester can reveal this key.", "not_requester")
             if row.state in (State.REVEALED, State.DONE) or row.new_api_key:
@@ -74,15 +75,15 @@ class Reveal:
                 return Outcome(False, "Your TOTP code is needed to reveal.", "code_required")
             self.d.enrollment.check(user, code, purpose="reveal", request_id=request_id,
                                     lockout=Lockout(*self.rules.totp_lockout()))
-        passphrase = generate_passphrase()
+        passphrase = self.d.exchange.new_passphrase()
         with session_scope(self.d.engine) as s:
             ok = repos.transition(s, request_id=request_id, src=State.APPROVED, dst=State.REVEALING,
                                   pending_passphrase_enc=self.d.box.encrypt(passphrase, aad=_aad(request_id)))
             if not ok:
                 return Outcome(False, "This key is already being revealed or was revealed.", "already_revealed")
-            repos.schedule(s, kind=RECOVER_JOB, ref=request_id, run_at=self.d.clock.now() + self.d.lease)
+            repos.schedule(s, kind=JobKind.RECOVER_REVEAL, ref=request_id, run_at=self.d.clock.now() + self.d.lease)
             claimed = repos.get_request(s, request_id=request_id)
-            self.d.audit.record(s, "reveal.started", actor=user, request_id=request_id,
+            self.d.audit.record(s, AuditAction.REVEAL_STARTED, actor=user, request_id=request_id,
                                 sub_account=claimed.sub_account if claimed else None)
         return Outcome(True, data={"passphrase": passphrase})
 
@@ -91,82 +92,94 @@ class Reveal:
         with session_scope(self.d.engine) as s:
             row = repos.get_request(s, request_id=request_id)
             assert row is not None and row.state == State.REVEALING
-            spec = KeySpec(row.sub_account, permissions_from_wire(row.permissions),
+            spec = KeySpec(row.sub_account, parse_permissions(row.permissions),
                            tuple(i for i in row.ips.split(",") if i), row.expire_days)
-        try:
-            created = self.d.kucoin.create_key(spec, passphrase=passphrase, remark=request_id)
-        except KucoinValidationError as exc:
-            self._give_back(request_id, "reveal.failed", str(exc), final=True)
+        created = self._create(request_id, spec, passphrase)
+        if created is None:
             return
-        except KucoinOutcomeUnknown:
-            # KuCoin may hold a key whose secret nobody can receive: stay `revealing` and let the recovery
-            # job look for it by its remark (and delete it) before the requester may try again.
-            with session_scope(self.d.engine) as s:
-                repos.schedule(s, kind=RECOVER_JOB, ref=request_id, run_at=self.d.clock.now() + timedelta(seconds=10))
-                self.d.audit.record(s, "reveal.outcome_unknown", actor="kukey", request_id=request_id,
-                                    sub_account=spec.sub_account, outcome="failed")
-            self._event(request_id, "reveal_checking")
-            return
-        except KucoinError as exc:
-            self._give_back(request_id, "reveal.failed", str(exc), final=False)
-            return
-        if getattr(created, "secret_lost", False) or created.api_secret is None:
+        if created.secret is None:
             self._delete_created(request_id, created.api_key, spec.sub_account, passphrase, why="secret_lost")
-            self._give_back(request_id, "reveal.failed",
-                            "KuCoin's answer was lost, so its secret cannot be shown; that key was deleted",
+            self._give_back(request_id, AuditAction.REVEAL_FAILED,
+                            f"{self.d.exchange.name}'s answer was lost, so its secret cannot be shown; "
+                            "that key was deleted",
                             final=False)
             return
+        snapshot = self._record_created(request_id, spec, created, passphrase)
+        try:
+            self.d.notifier.deliver_secret(delivery, snapshot, {"api_key": created.api_key,
+                                                                "permissions": sorted(created.permissions)},
+                                           created.secret, passphrase)
+        except Exception as exc:  # any delivery failure: the key must not outlive its undelivered secret
+            log.warning("secret delivery failed", extra={"request_id": request_id, "error": type(exc).__name__})
+            self._delete_created(request_id, created.api_key, spec.sub_account, passphrase, why="delivery_failed")
+            self._give_back(request_id, AuditAction.REVEAL_FAILED, "the secret could not be shown to you",
+                            final=False)
+            return
+        self._finish(request_id, created.api_key)
+
+    def _create(self, request_id: str, spec: KeySpec, passphrase: Secret) -> CreatedKey | None:
+        """The exchange's create; None when it failed (and the failure has been dealt with)."""
+        try:
+            return self.d.exchange.create_key(spec, passphrase=passphrase, remark=request_id)
+        except ExchangeRejected as exc:
+            self._give_back(request_id, AuditAction.REVEAL_FAILED, str(exc), final=True)
+        except ExchangeOutcomeUnknown:
+            # The exchange may hold a key whose secret nobody can receive: stay `revealing` and let the
+            # recovery job look for it by its remark (and delete it) before the requester may try again.
+            with session_scope(self.d.engine) as s:
+                repos.schedule(s, kind=JobKind.RECOVER_REVEAL, ref=request_id,
+                               run_at=self.d.clock.now() + timedelta(seconds=10))
+                self.d.audit.record(s, AuditAction.REVEAL_OUTCOME_UNKNOWN, actor="kukey", request_id=request_id,
+                                    sub_account=spec.sub_account, outcome="failed")
+            self._event(request_id, "reveal_checking")
+        except ExchangeError as exc:
+            self._give_back(request_id, AuditAction.REVEAL_FAILED, str(exc), final=False)
+        return None
+
+    def _record_created(self, request_id: str, spec: KeySpec, created: CreatedKey, passphrase: Secret
+                        ) -> RequestView:
+        """Record the new key as `delivering`, with its passphrase encrypted, before its secret is shown."""
         now = self.d.clock.now()
-        granted = frozenset(created.permissions)
+        granted = format_permissions(created.permissions)
         with session_scope(self.d.engine) as s:
             row = repos.get_request(s, request_id=request_id)
             assert row is not None
             approvers = ",".join(a.approver for a in repos.approvals_of(s, request_id=request_id))
             s.add(KeyRecord(api_key=created.api_key, sub_account=spec.sub_account, remark=request_id,
-                            permissions=permissions_to_wire(granted), ips=",".join(spec.ips),
+                            permissions=granted, ips=",".join(spec.ips),
                             expire_days=spec.expire_days, created_at=now,
                             expires_at=(now + timedelta(days=spec.expire_days)) if spec.expire_days else None,
                             passphrase_enc=self.d.box.encrypt(passphrase, aad=f"key:{created.api_key}"),
                             request_id=request_id, requested_by=row.requester, approved_by=approvers,
-                            state="delivering"))
-            row.new_api_key, row.granted_permissions = created.api_key, permissions_to_wire(granted)
+                            state=KeyState.DELIVERING.value))
+            row.new_api_key, row.granted_permissions = created.api_key, granted
             s.add(row)
-            self.d.audit.record(s, "key.created", actor="kukey", request_id=request_id,
+            self.d.audit.record(s, AuditAction.KEY_CREATED, actor="kukey", request_id=request_id,
                                 sub_account=spec.sub_account, api_key=created.api_key,
-                                detail={"permissions": permissions_to_wire(granted),
-                                        "requested": permissions_to_wire(spec.permissions),
+                                detail={"permissions": granted,
+                                        "requested": format_permissions(spec.permissions),
                                         "ips": ",".join(spec.ips), "expire_days": spec.expire_days,
                                         "remark": request_id})
-            snapshot = view(s, row)
-        try:
-            self.d.notifier.deliver_secret(delivery, snapshot, {"api_key": created.api_key,
-                                                                "permissions": sorted(granted)},
-                                           created.api_secret, passphrase)
-        except Exception as exc:  # any delivery failure: the key must not outlive its undelivered secret
-            log.warning("secret delivery failed", extra={"request_id": request_id, "error": type(exc).__name__})
-            self._delete_created(request_id, created.api_key, spec.sub_account, passphrase, why="delivery_failed")
-            self._give_back(request_id, "reveal.failed", "the secret could not be shown to you", final=False)
-            return
-        self._finish(request_id, created.api_key)
+            return view(s, row)
 
     def _finish(self, request_id: str, api_key: str) -> None:
         now = self.d.clock.now()
         with session_scope(self.d.engine) as s:
-            repos.key_transition(s, api_key=api_key, src=("delivering",), dst="active")
+            repos.key_transition(s, api_key=api_key, src=(KeyState.DELIVERING,), dst=KeyState.ACTIVE)
             repos.transition(s, request_id=request_id, src=State.REVEALING, dst=State.REVEALED,
                              pending_passphrase_enc=None, resolved_at=now)
-            repos.cancel_job(s, kind=RECOVER_JOB, ref=request_id)
-            repos.cancel_job(s, kind="lapse_approval", ref=request_id)
+            repos.cancel_job(s, kind=JobKind.RECOVER_REVEAL, ref=request_id)
+            repos.cancel_job(s, kind=JobKind.LAPSE_APPROVAL, ref=request_id)
             row = repos.get_request(s, request_id=request_id)
             assert row is not None
-            self.d.audit.record(s, "key.revealed", actor=row.requester, request_id=request_id,
+            self.d.audit.record(s, AuditAction.KEY_REVEALED, actor=row.requester, request_id=request_id,
                                 sub_account=row.sub_account, api_key=api_key)
             if row.kind == Kind.ROTATE and row.target_api_key:
                 when = now + timedelta(minutes=row.grace_minutes or 0)
-                repos.key_transition(s, api_key=row.target_api_key, src=("active",), dst="delete_pending",
-                                     delete_after=when)
-                repos.schedule(s, kind=DELETE_OLD_JOB, ref=row.target_api_key, run_at=when)
-                self.d.audit.record(s, "rotate.old_key_scheduled", actor="kukey", request_id=request_id,
+                repos.key_transition(s, api_key=row.target_api_key, src=(KeyState.ACTIVE,),
+                                     dst=KeyState.DELETE_PENDING, delete_after=when)
+                repos.schedule(s, kind=JobKind.DELETE_OLD_KEY, ref=row.target_api_key, run_at=when)
+                self.d.audit.record(s, AuditAction.ROTATE_OLD_KEY_SCHEDULED, actor="kukey", request_id=request_id,
                                     sub_account=row.sub_account, api_key=row.target_api_key,
                                     detail={"delete_at": when.isoformat(), "new_api_key": api_key})
             snapshot = view(s, row)
@@ -176,30 +189,30 @@ class Reveal:
             when = now + timedelta(minutes=snapshot.grace_minutes)
             self.d.notifier.event("old_key_scheduled", snapshot, when=fmt(when))
         if snapshot.kind == Kind.ROTATE and snapshot.target_api_key and not snapshot.grace_minutes:
-            self.d.later(self.d.jobs.run_now, DELETE_OLD_JOB, snapshot.target_api_key)
+            self.d.later(self.d.jobs.run_now, JobKind.DELETE_OLD_KEY, snapshot.target_api_key)
 
     def _delete_created(self, request_id: str, api_key: str, sub: str, passphrase: Secret, *, why: str) -> None:
         """Delete a key whose secret nobody received. Retries come from the recovery job if this fails."""
-        self.d.kucoin.delete_key(sub, api_key, passphrase)
+        self.d.exchange.delete_key(sub, api_key, passphrase)
         with session_scope(self.d.engine) as s:
-            repos.key_transition(s, api_key=api_key, src=("delivering", "active"), dst="deleted",
-                                 deleted_at=self.d.clock.now())
+            repos.key_transition(s, api_key=api_key, src=(KeyState.DELIVERING, KeyState.ACTIVE),
+                                 dst=KeyState.DELETED, deleted_at=self.d.clock.now())
             row = repos.get_request(s, request_id=request_id)
             if row is not None:
                 row.new_api_key, row.granted_permissions = None, None
                 s.add(row)
-            self.d.audit.record(s, "key.deleted", actor="kukey", request_id=request_id, sub_account=sub,
+            self.d.audit.record(s, AuditAction.KEY_DELETED, actor="kukey", request_id=request_id, sub_account=sub,
                                 api_key=api_key, detail={"why": why})
 
-    def _give_back(self, request_id: str, action: str, why: str, *, final: bool) -> None:
+    def _give_back(self, request_id: str, action: AuditAction, why: str, *, final: bool) -> None:
         dst = State.FAILED if final else State.APPROVED
         with session_scope(self.d.engine) as s:
             current = repos.get_request(s, request_id=request_id)
             deadline = current.reveal_deadline if current else None
             if not final and deadline is not None and aware(deadline) <= self.d.clock.now():
-                dst = State.LAPSED  # the window closed while KuCoin was busy: the approval lapses
+                dst = State.LAPSED  # the window closed while the exchange was busy: the approval lapses
             repos.transition(s, request_id=request_id, src=State.REVEALING, dst=dst, pending_passphrase_enc=None)
-            repos.cancel_job(s, kind=RECOVER_JOB, ref=request_id)
+            repos.cancel_job(s, kind=JobKind.RECOVER_REVEAL, ref=request_id)
             row = repos.get_request(s, request_id=request_id)
             assert row is not None
             self.d.audit.record(s, action, actor="kukey", request_id=request_id, sub_account=row.sub_account,
@@ -208,7 +221,7 @@ class Reveal:
         self.d.notifier.event("reveal_failed", snapshot, why=why, final=final)
 
     def recover(self, request_id: str) -> None:
-        """A reveal was interrupted (crash): undo whatever KuCoin holds for it, and let the user retry."""
+        """A reveal was interrupted (crash): undo whatever the exchange holds for it, and let the user retry."""
         with session_scope(self.d.engine) as s:
             row = repos.get_request(s, request_id=request_id)
             if row is None or row.state != State.REVEALING:
@@ -216,18 +229,19 @@ class Reveal:
             sub, blob = row.sub_account, row.pending_passphrase_enc
             key = row.new_api_key
         passphrase = self.d.box.decrypt(blob, aad=_aad(request_id)) if blob else None
-        found = [k for k in self.d.kucoin.list_keys(sub) if getattr(k, "remark", "") == request_id]
+        found = [k for k in self.d.exchange.list_keys(sub) if k.remark == request_id]
         for k in found:
             if passphrase is None:
                 raise Refused("cannot delete an interrupted key without its passphrase", reason="no_passphrase")
             self._delete_created(request_id, k.api_key, sub, passphrase, why="interrupted")
         if key and not found:
             with session_scope(self.d.engine) as s:
-                repos.key_transition(s, api_key=key, src=("delivering",), dst="deleted",
+                repos.key_transition(s, api_key=key, src=(KeyState.DELIVERING,), dst=KeyState.DELETED,
                                      deleted_at=self.d.clock.now())
-        why = ("the reveal was interrupted; the key KuCoin had created for it was deleted" if found
-               else "KuCoin did not confirm the key, and holds none for this request")
-        self._give_back(request_id, "reveal.recovered", why, final=False)
+        name = self.d.exchange.name
+        why = (f"the reveal was interrupted; the key {name} had created for it was deleted" if found
+               else f"{name} did not confirm the key, and holds none for this request")
+        self._give_back(request_id, AuditAction.REVEAL_RECOVERED, why, final=False)
 
     def _event(self, request_id: str, name: str) -> None:
         with session_scope(self.d.engine) as s:

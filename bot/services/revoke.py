@@ -9,6 +9,9 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 
 from bot.domain import commands as cmds
+from bot.domain.actions import AuditAction
+from bot.domain.jobs import JobKind
+from bot.domain.keys import DELETABLE, KeyState
 from bot.domain.requests import Kind, State
 from bot.errors import Refused
 from bot.services.deps import Deps, view
@@ -19,8 +22,6 @@ from bot.services.rules import Rules
 from bot.storage import repos
 from bot.storage.db import session_scope
 from bot.storage.tables import Request
-
-REVOKE_JOB = "revoke"
 
 
 class Revoker:
@@ -53,7 +54,7 @@ class Revoker:
         with session_scope(self.d.engine) as s:
             if not cmd.all:
                 key = repos.get_key(s, api_key=cmd.api_key or "")
-                if key is None or key.sub_account != cmd.sub_account or key.state in ("deleted", "gone"):
+                if key is None or key.sub_account != cmd.sub_account or key.state in (KeyState.DELETED, KeyState.GONE):
                     raise Refused(f"kukey holds no key {cmd.api_key} in {cmd.sub_account}.", reason="unknown_key")
             row = Request(id=cmds.new_request_id(), kind=Kind.REVOKE.value, state=State.REVOKING.value,
                           requester=user, sub_account=cmd.sub_account, reason=cmd.reason, approvals_needed=0,
@@ -61,11 +62,11 @@ class Revoker:
                           channel=channel, dedupe_key=dedupe_key, created_at=now, expires_at=now, approved_at=now)
             s.add(row)
             s.flush()
-            repos.schedule(s, kind=REVOKE_JOB, ref=row.id, run_at=now)
-            self.d.audit.record(s, "revoke.incident", actor=user, request_id=row.id, sub_account=cmd.sub_account,
-                                api_key=cmd.api_key, detail={"all": cmd.all, "reason": cmd.reason,
-                                                             "channel": channel, "second_factor": "totp",
-                                                             "step": step})
+            repos.schedule(s, kind=JobKind.REVOKE, ref=row.id, run_at=now)
+            self.d.audit.record(s, AuditAction.REVOKE_INCIDENT, actor=user, request_id=row.id,
+                                sub_account=cmd.sub_account, api_key=cmd.api_key,
+                                detail={"all": cmd.all, "reason": cmd.reason, "channel": channel,
+                                        "second_factor": "totp", "step": step})
         return Outcome(True, "Revoking now.", "revoking", {"request_id": row.id})
 
     def run(self, request_id: str) -> None:
@@ -75,8 +76,7 @@ class Revoker:
             if row is None or row.state != State.REVOKING:
                 return
             if row.revoke_all:
-                targets = [k.api_key for k in repos.keys_of(s, sub_account=row.sub_account,
-                                                               states=("active", "revealed", "delete_pending"))
+                targets = [k.api_key for k in repos.keys_of(s, sub_account=row.sub_account, states=DELETABLE)
                            if k.passphrase_enc is not None]
             else:
                 targets = [row.target_api_key] if row.target_api_key else []
@@ -87,12 +87,12 @@ class Revoker:
         failed = [r for r in results if not r.ok]
         with session_scope(self.d.engine) as s:
             if failed:
-                repos.schedule(s, kind=REVOKE_JOB, ref=request_id,
+                repos.schedule(s, kind=JobKind.REVOKE, ref=request_id,
                                run_at=self.d.clock.now() + timedelta(minutes=1))
             else:
                 repos.transition(s, request_id=request_id, src=State.REVOKING, dst=State.DONE,
                                  resolved_at=self.d.clock.now())
-            self.d.audit.record(s, "revoke.finished" if not failed else "revoke.partial", actor="kukey",
+            self.d.audit.record(s, AuditAction.REVOKE_PARTIAL if failed else AuditAction.REVOKE_FINISHED, actor="kukey",
                                 request_id=request_id, sub_account=sub,
                                 outcome="ok" if not failed else "failed",
                                 detail={"deleted": [r.api_key for r in results if r.ok],
@@ -105,11 +105,10 @@ class Revoker:
                               failed=[r.api_key for r in failed], unmanaged=unknown)
 
     def _unmanaged(self, sub: str) -> list[str]:
-        """Keys at KuCoin that kukey holds no passphrase for (created outside kukey)."""
+        """Keys at the exchange that kukey holds no passphrase for (created outside kukey)."""
         with session_scope(self.d.engine) as s:
-            ours = {k.api_key for k in repos.keys_of(s, sub_account=sub,
-                                                     states=("active", "revealed", "delete_pending", "deleted"))}
+            ours = {k.api_key for k in repos.keys_of(s, sub_account=sub, states=(*DELETABLE, KeyState.DELETED))}
         try:
-            return [k.api_key for k in self.d.kucoin.list_keys(sub) if k.api_key not in ours]
+            return [k.api_key for k in self.d.exchange.list_keys(sub) if k.api_key not in ours]
         except Exception:  # listing is informational here; the revoke itself already happened
             return []

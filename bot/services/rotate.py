@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from bot.domain.requests import State
+from bot.domain.actions import AuditAction
+from bot.domain.requests import Kind, State
 from bot.errors import KukeyError
 from bot.services.deps import Deps, view
 from bot.services.keys import KeyDeleter
@@ -23,7 +24,7 @@ class OldKeyDeletion:
 
     def run(self, api_key: str) -> None:
         with session_scope(self.d.engine) as s:
-            row = s.exec(select(Request).where(Request.target_api_key == api_key, Request.kind == "rotate",
+            row = s.exec(select(Request).where(Request.target_api_key == api_key, Request.kind == Kind.ROTATE.value,
                                                Request.state == State.REVEALED.value)).first()
             request_id = row.id if row else None
         result = self.deleter.delete(api_key, actor="kukey", request_id=request_id, why="rotation")
@@ -32,7 +33,7 @@ class OldKeyDeletion:
         with session_scope(self.d.engine) as s:
             if result.ok:
                 repos.transition(s, request_id=request_id, src=State.REVEALED, dst=State.DONE)
-                self.d.audit.record(s, "rotate.done", actor="kukey", request_id=request_id, api_key=api_key)
+                self.d.audit.record(s, AuditAction.ROTATE_DONE, actor="kukey", request_id=request_id, api_key=api_key)
             current = repos.get_request(s, request_id=request_id)
             assert current is not None
             snapshot = view(s, current)

@@ -12,20 +12,20 @@ from bot.domain import commands as cmds
 from bot.domain import decisions as dec
 from bot.domain.keys import KeySpec
 from bot.domain.policy import Policy, Rule
-from bot.domain.requests import Kind
+from bot.domain.requests import Kind, State
 from bot.domain.timeutil import aware, maybe_aware
 from bot.errors import Refused
-from bot.services.ports import Directory, KucoinPort, Outcome, RequestView
+from bot.services.ports import Directory, Exchange, Outcome, RequestView
 from bot.storage.db import session_scope
 from bot.storage.tables import Enrollment
 
 
 class Rules:
-    def __init__(self, *, policy: Callable[[], Policy], directory: Directory, kucoin: KucoinPort,
+    def __init__(self, *, policy: Callable[[], Policy], directory: Directory, exchange: Exchange,
                  engine: Engine, clock: object) -> None:
         self._policy = policy
         self._directory = directory
-        self._kucoin = kucoin
+        self._exchange = exchange
         self._engine = engine
         self._clock = clock
 
@@ -58,7 +58,7 @@ class Rules:
         rule = self.rule(spec.sub_account)
         checks = [dec.enough_approvers(requester=actor, rule=rule, approvers=self.approvers_for(rule))]
         if kind == Kind.CREATE:
-            active = len(self._kucoin.list_keys(spec.sub_account))
+            active = len(self._exchange.list_keys(spec.sub_account))
             checks.append(dec.check_spec(spec, rule, active_keys=active))
         decision = dec.Decision.all_of(checks, ok="ok")
         if not decision.allowed:
@@ -85,7 +85,7 @@ class Rules:
 
     def may_deny(self, req: RequestView, user: str) -> dec.Decision:
         """Deny: the requester withdraws with `cancel`; approvers (not the requester) deny."""
-        if req.state != "pending":
+        if req.state != State.PENDING:
             return dec.Decision.no("not_pending", f"Request {req.id} is {req.state}, not pending any more.")
         rule = self.policy.rule_for(req.sub_account)
         approvers = self.approvers_for(rule) if rule else frozenset()
@@ -121,7 +121,7 @@ class Rules:
     def explain(self, user: str, cmd: cmds.Create) -> str:
         assert cmd.spec is not None
         rule = self.policy.rule_for(cmd.spec.sub_account)
-        active = len(self._kucoin.list_keys(cmd.spec.sub_account)) if rule else 0
+        active = len(self._exchange.list_keys(cmd.spec.sub_account)) if rule else 0
         dry = dec.explain_create(requester=user, spec=cmd.spec, policy=self.policy,
                                  requesters=self.group("requesters"),
                                  approvers=self.approvers_for(rule) if rule else frozenset(), active_keys=active)

@@ -14,6 +14,7 @@ from datetime import timedelta
 from sqlalchemy.engine import Engine
 
 from bot.domain.clock import Clock
+from bot.domain.jobs import JobKind, JobState
 from bot.logs import bound_request
 from bot.storage import repos
 from bot.storage.db import session_scope
@@ -34,7 +35,7 @@ class Scheduler:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def on(self, kind: str, handler: Handler) -> None:
+    def on(self, kind: JobKind, handler: Handler) -> None:
         self._handlers[kind] = handler
 
     def start(self) -> None:
@@ -47,10 +48,7 @@ class Scheduler:
         if self._thread:
             self._thread.join(timeout=10)
 
-    def poke(self) -> None:
-        self._wake.set()
-
-    def run_now(self, kind: str, ref: str) -> None:
+    def run_now(self, kind: JobKind, ref: str) -> None:
         """Claim the job of `kind` about `ref` and run it at once; no-op if another worker holds it."""
         now = self._clock.now()
         with session_scope(self._engine) as s:
@@ -83,7 +81,7 @@ class Scheduler:
         with session_scope(self._engine) as s:
             retry = self._clock.now() + timedelta(minutes=1) if error else None
             still = [j for j in repos.pending_jobs(s) if j.id == job_id]
-            if still and still[0].state == "running":
+            if still and still[0].state == JobState.RUNNING:
                 repos.finish_job(s, job_id=job_id, retry_at=retry, error=error)
 
     def _loop(self) -> None:

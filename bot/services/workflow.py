@@ -15,21 +15,19 @@ from sqlmodel import Session
 
 from bot.domain import commands as cmds
 from bot.domain import decisions
-from bot.domain.keys import KeySpec, permissions_from_wire, permissions_to_wire
+from bot.domain.actions import AuditAction
+from bot.domain.jobs import JobKind
+from bot.domain.keys import KeySpec, KeyState, format_permissions, parse_permissions
 from bot.domain.requests import Kind, State
 from bot.domain.timeutil import aware
 from bot.errors import Refused
 from bot.services.deps import Deps, view
 from bot.services.enrollment import Lockout
 from bot.services.ports import Outcome, RequestView
-from bot.services.revoke import REVOKE_JOB
 from bot.services.rules import Rules
 from bot.storage import repos
 from bot.storage.db import session_scope
 from bot.storage.tables import Request
-
-EXPIRE_JOB = "expire_request"
-LAPSE_JOB = "lapse_approval"
 
 
 @dataclass(frozen=True)
@@ -47,7 +45,7 @@ class Workflow:
 
     # --- submit -----------------------------------------------------------------------------------
     def submit(self, actor: str, cmd: cmds.Create | cmds.Rotate | cmds.Revoke, origin: Origin) -> Outcome:
-        """Check a create/rotate/revoke against the policy and KuCoin, then post it for approval."""
+        """Check a create/rotate/revoke against the policy and the exchange, then post it for approval."""
         try:
             spec, kind, target = self._spec_for(actor, cmd)
             rule = self.rules.check_request(actor, spec, kind=kind)
@@ -57,7 +55,7 @@ class Workflow:
         now = self.d.clock.now()
         row = Request(
             id=cmds.new_request_id(), kind=kind.value, state=State.PENDING.value, requester=actor,
-            sub_account=spec.sub_account, permissions=permissions_to_wire(spec.permissions),
+            sub_account=spec.sub_account, permissions=format_permissions(spec.permissions),
             ips=",".join(spec.ips), expire_days=spec.expire_days, reason=getattr(cmd, "reason", ""),
             approvals_needed=rule.approvals, target_api_key=target,
             revoke_all=bool(getattr(cmd, "all", False)), grace_minutes=getattr(cmd, "grace_minutes", None),
@@ -68,8 +66,8 @@ class Workflow:
             with session_scope(self.d.engine) as s:
                 s.add(row)
                 s.flush()
-                repos.schedule(s, kind=EXPIRE_JOB, ref=row.id, run_at=aware(row.expires_at))
-                self.d.audit.record(s, "request.created", actor=actor, request_id=row.id,
+                repos.schedule(s, kind=JobKind.EXPIRE_REQUEST, ref=row.id, run_at=aware(row.expires_at))
+                self.d.audit.record(s, AuditAction.REQUEST_CREATED, actor=actor, request_id=row.id,
                                     sub_account=row.sub_account, api_key=target,
                                     detail={"kind": row.kind, "permissions": row.permissions, "ips": row.ips,
                                             "expire_days": row.expire_days, "reason": row.reason,
@@ -99,25 +97,25 @@ class Workflow:
         if isinstance(cmd, cmds.Rotate):
             with session_scope(self.d.engine) as s:
                 key = repos.get_key(s, api_key=cmd.api_key)
-                if key is None or key.sub_account != cmd.sub_account or key.state not in ("active",):
+                if key is None or key.sub_account != cmd.sub_account or key.state != KeyState.ACTIVE:
                     raise Refused(f"kukey holds no active key {cmd.api_key} in {cmd.sub_account}; it can rotate "
                                   "only keys it created. See `/kukey list " + cmd.sub_account + "`.",
                                   reason="unknown_key")
-                spec = KeySpec(cmd.sub_account, permissions_from_wire(key.permissions),
+                spec = KeySpec(cmd.sub_account, parse_permissions(key.permissions),
                                tuple(i for i in key.ips.split(",") if i), key.expire_days)
             return spec, Kind.ROTATE, cmd.api_key
         spec = KeySpec(cmd.sub_account)
         if not cmd.all:
             with session_scope(self.d.engine) as s:
                 key = repos.get_key(s, api_key=cmd.api_key or "")
-                if key is None or key.sub_account != cmd.sub_account or key.state != "active":
+                if key is None or key.sub_account != cmd.sub_account or key.state != KeyState.ACTIVE:
                     raise Refused(f"kukey holds no active key {cmd.api_key} in {cmd.sub_account} (it can revoke "
                                   "only keys it holds a passphrase for).", reason="unknown_key")
         return spec, Kind.REVOKE, cmd.api_key
 
     def _refused(self, actor: str, cmd: object, exc: Refused, origin: Origin) -> None:
         with session_scope(self.d.engine) as s:
-            self.d.audit.record(s, "command.refused", actor=actor, outcome="refused",
+            self.d.audit.record(s, AuditAction.COMMAND_REFUSED, actor=actor, outcome="refused",
                                 sub_account=getattr(cmd, "sub_account", None) or getattr(
                                     getattr(cmd, "spec", None), "sub_account", None),
                                 detail={"command": type(cmd).__name__.lower(), "why": exc.reason,
@@ -135,7 +133,7 @@ class Workflow:
         decision = self.rules.may_approve(snapshot, user, approvers=approvers, now=self.d.clock.now(),
                                           enrolled=self.d.enrollment.is_enrolled(user))
         if not decision.allowed:
-            self._record_refusal(user, "approve", snapshot, decision.reason, decision.message)
+            self._record_refusal(user, AuditAction.APPROVE_REFUSED, snapshot, decision.reason, decision.message)
             return Outcome(False, decision.message, decision.reason)
         return Outcome(True)
 
@@ -160,7 +158,7 @@ class Workflow:
             if not repos.add_approval(s, request_id=request_id, approver=user, step=step, at=now):
                 return Outcome(False, "You have already approved this request.", "already_approved")
             count = repos.count_approvals(s, request_id=request_id)
-            self.d.audit.record(s, "request.approval", actor=user, request_id=request_id,
+            self.d.audit.record(s, AuditAction.REQUEST_APPROVAL, actor=user, request_id=request_id,
                                 sub_account=row.sub_account,
                                 detail={"second_factor": "totp", "step": step, "count": count,
                                         "needed": row.approvals_needed})
@@ -172,7 +170,7 @@ class Workflow:
             self.d.notifier.event("approval_added", snapshot, user=user)
             return Outcome(True, "Approval recorded.", "partial", {"request_id": request_id})
         if snapshot.kind == Kind.REVOKE:
-            self.d.later(self.d.jobs.run_now, REVOKE_JOB, request_id)
+            self.d.later(self.d.jobs.run_now, JobKind.REVOKE, request_id)
         self.d.later(self.d.notifier.event, "approved", snapshot, user=user)
         return Outcome(True, "Approved.", "approved", {"request_id": request_id})
 
@@ -181,30 +179,30 @@ class Workflow:
         if row.kind == Kind.REVOKE:
             ok = repos.transition(s, request_id=row.id, src=State.PENDING, dst=State.REVOKING, approved_at=now)
             if ok:
-                repos.schedule(s, kind=REVOKE_JOB, ref=row.id, run_at=now)
+                repos.schedule(s, kind=JobKind.REVOKE, ref=row.id, run_at=now)
         else:
             deadline = now + timedelta(minutes=rule.reveal_window_minutes)
             ok = repos.transition(s, request_id=row.id, src=State.PENDING, dst=State.APPROVED,
                                   approved_at=now, reveal_deadline=deadline)
             if ok:
-                repos.schedule(s, kind=LAPSE_JOB, ref=row.id, run_at=deadline)
+                repos.schedule(s, kind=JobKind.LAPSE_APPROVAL, ref=row.id, run_at=deadline)
         if not ok:
             raise Refused("This request was resolved a moment ago.", reason="not_pending")
-        repos.cancel_job(s, kind=EXPIRE_JOB, ref=row.id)
-        self.d.audit.record(s, "request.approved", actor="kukey", request_id=row.id,
+        repos.cancel_job(s, kind=JobKind.EXPIRE_REQUEST, ref=row.id)
+        self.d.audit.record(s, AuditAction.REQUEST_APPROVED, actor="kukey", request_id=row.id,
                             sub_account=row.sub_account, detail={"kind": row.kind})
 
     # --- deny / cancel / expire / lapse -------------------------------------------------------------
     def deny(self, request_id: str, user: str, reason: str) -> Outcome:
-        return self._decide(request_id, user, "deny", self.rules.may_deny, State.DENIED, "request.denied",
-                            src=(State.PENDING,), note=reason[:300])
+        return self._decide(request_id, user, AuditAction.DENY_REFUSED, self.rules.may_deny, State.DENIED,
+                            AuditAction.REQUEST_DENIED, src=(State.PENDING,), note=reason[:300])
 
     def cancel(self, request_id: str, user: str) -> Outcome:
-        return self._decide(request_id, user, "cancel", self.rules.may_cancel, State.CANCELLED,
-                            "request.cancelled", src=(State.PENDING, State.APPROVED))
+        return self._decide(request_id, user, AuditAction.CANCEL_REFUSED, self.rules.may_cancel, State.CANCELLED,
+                            AuditAction.REQUEST_CANCELLED, src=(State.PENDING, State.APPROVED))
 
-    def _decide(self, request_id: str, user: str, what: str,
-                rule: Callable[[RequestView, str], decisions.Decision], dst: State, action: str, *,
+    def _decide(self, request_id: str, user: str, refusal: AuditAction,
+                rule: Callable[[RequestView, str], decisions.Decision], dst: State, action: AuditAction, *,
                 src: tuple[State, ...], note: str = "") -> Outcome:
         """A person resolves a request (deny, cancel) if the policy lets them; a refusal is on record."""
         with session_scope(self.d.engine) as s:
@@ -213,19 +211,19 @@ class Workflow:
                 return Outcome(False, f"Request {request_id} does not exist.", "unknown_request")
             decision = rule(view(s, row), user)
         if not decision.allowed:
-            self._record_refusal(user, what, None, decision.reason, decision.message, request_id=request_id)
+            self._record_refusal(user, refusal, None, decision.reason, decision.message, request_id=request_id)
             return Outcome(False, decision.message, decision.reason)
         return self._resolve(request_id, user, dst, action, note=note, src=src)
 
     def expire(self, request_id: str) -> None:
-        self._resolve(request_id, "kukey", State.EXPIRED, "request.expired", src=(State.PENDING,),
+        self._resolve(request_id, "kukey", State.EXPIRED, AuditAction.REQUEST_EXPIRED, src=(State.PENDING,),
                       only_if_due=True)
 
     def lapse(self, request_id: str) -> None:
-        self._resolve(request_id, "kukey", State.LAPSED, "request.lapsed", src=(State.APPROVED,),
+        self._resolve(request_id, "kukey", State.LAPSED, AuditAction.REQUEST_LAPSED, src=(State.APPROVED,),
                       only_if_due=True)
 
-    def _resolve(self, request_id: str, actor: str, dst: State, action: str, *, src: tuple[State, ...],
+    def _resolve(self, request_id: str, actor: str, dst: State, action: AuditAction, *, src: tuple[State, ...],
                  note: str = "", only_if_due: bool = False) -> Outcome:
         now = self.d.clock.now()
         with session_scope(self.d.engine) as s:
@@ -239,7 +237,7 @@ class Workflow:
             if not repos.transition(s, request_id=request_id, src=src, dst=dst, resolved_at=now,
                                     resolved_by=actor, resolution_note=note):
                 return Outcome(False, f"Request {request_id} is already {row.state}.", "not_open")
-            for job in (EXPIRE_JOB, LAPSE_JOB):
+            for job in (JobKind.EXPIRE_REQUEST, JobKind.LAPSE_APPROVAL):
                 repos.cancel_job(s, kind=job, ref=request_id)
             self.d.audit.record(s, action, actor=actor, request_id=request_id, sub_account=row.sub_account,
                                 detail={"note": note} if note else None)
@@ -247,11 +245,11 @@ class Workflow:
         self.d.notifier.event(dst.value, snapshot, user=actor)
         return Outcome(True, f"Request {request_id} {dst.value}.", dst.value)
 
-    def _record_refusal(self, user: str, what: str, req: object, reason: str, message: str, *,
+    def _record_refusal(self, user: str, action: AuditAction, req: object, reason: str, message: str, *,
                         request_id: str | None = None) -> None:
         rid = request_id or getattr(req, "id", None)
         with session_scope(self.d.engine) as s:
-            self.d.audit.record(s, f"{what}.refused", actor=user, request_id=rid, outcome="refused",
+            self.d.audit.record(s, action, actor=user, request_id=rid, outcome="refused",
                                 sub_account=getattr(req, "sub_account", None),
                                 detail={"why": reason, "message": message})
 

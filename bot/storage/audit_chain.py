@@ -18,12 +18,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.domain.actions import AuditAction
+
 GENESIS = "0" * 64
-REKEYED = "audit.rekeyed"
+REKEYED = AuditAction.AUDIT_REKEYED.value
 COLUMNS = ("seq", "ts", "actor", "action", "request_id", "sub_account", "api_key", "outcome",
            "detail", "key_id", "prev_hash", "hash")
 SELECT_RANGE = f"SELECT {', '.join(COLUMNS)} FROM audit_event WHERE seq >= ? AND seq <= ? ORDER BY seq"  # noqa: S608
-SELECT_REKEYS = "SELECT seq, detail FROM audit_event WHERE action = 'audit.rekeyed' ORDER BY seq"
+SELECT_REKEYS = f"SELECT seq, detail FROM audit_event WHERE action = '{REKEYED}' ORDER BY seq"  # noqa: S608
 
 _TEMPLATE = ('{"action":%s,"actor":%s,"api_key":%s,"detail":%s,"key_id":%s,"outcome":%s,"prev_hash":%s,'
              '"request_id":%s,"seq":%d,"sub_account":%s,"ts":%s}')

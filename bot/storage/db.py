@@ -8,20 +8,19 @@ across threads AND processes: two processes can never read the same audit head a
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, update
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection
-from sqlmodel import Session, SQLModel, col
+from sqlmodel import Session, SQLModel
 
-from bot.storage import audit as _audit
+from bot.storage import audit_schema
 from bot.storage import tables as _tables
 
 BUSY_TIMEOUT_S = 15.0
 
-__all__ = ["BUSY_TIMEOUT_S", "cas_update", "init_db", "make_engine", "session_scope"]
 _ = _tables  # imported for its side effect: the workflow tables join SQLModel.metadata
 
 
@@ -58,7 +57,7 @@ def init_db(engine: Engine) -> None:
     """Create every table and the audit triggers; safe to run on every start."""
     SQLModel.metadata.create_all(engine)
     with engine.begin() as conn:
-        for statement in _audit.SCHEMA_GUARDS:
+        for statement in audit_schema.SCHEMA_GUARDS:
             conn.exec_driver_sql(statement)
 
 
@@ -75,22 +74,3 @@ def session_scope(engine: Engine) -> Iterator[Session]:
     finally:
         session.close()
 
-
-def cas_update(session: Session, model: type[SQLModel], where: Mapping[str, Any],
-               values: Mapping[str, Any]) -> bool:
-    """UPDATE model SET values WHERE where (all equal); True iff exactly one row changed.
-
-    Bumps `version` when the model has one, so a later compare on version sees this change.
-    """
-    if not where:
-        raise ValueError("cas_update needs a WHERE clause")
-    conditions = [
-        col(getattr(model, name)).is_(None) if value is None else col(getattr(model, name)) == value
-        for name, value in where.items()
-    ]
-    new_values = dict(values)
-    if "version" in model.model_fields and "version" not in new_values:
-        new_values["version"] = col(model.version) + 1  # type: ignore[attr-defined]
-    statement = update(model).where(*conditions).values(**new_values)
-    result = session.exec(statement.execution_options(synchronize_session="fetch"))
-    return bool(result.rowcount == 1)

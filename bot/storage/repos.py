@@ -1,8 +1,12 @@
 """Repository functions for workflow state. Keyword-only, each takes the caller's session.
 
-State changes are compare-and-set: `UPDATE request SET state=:dst ... WHERE id=:id AND state=:src`;
-the row count says whether this caller won. With BEGIN IMMEDIATE transactions (bot.storage.db) this
-holds across threads and across processes sharing one database file.
+Every change of a request's state goes through `transition`, every change of a key's state through
+`key_transition`. Each first checks every source state it is given against the domain's transition
+table (bot.domain.requests.TRANSITIONS, bot.domain.keys.KEY_TRANSITIONS) and raises IllegalTransition,
+changing nothing, for a move the table does not allow. Then it compare-and-sets:
+`UPDATE request SET state=:dst ... WHERE id=:id AND state IN (:src)`; the row count says whether this
+caller won. With BEGIN IMMEDIATE transactions (bot.storage.db) this holds across threads and across
+processes sharing one database file.
 """
 
 from __future__ import annotations
@@ -15,8 +19,11 @@ from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from bot.domain.requests import State
-from bot.storage.tables import Approval, Job, KeyRecord, Request, Seen
+from bot.domain.jobs import JobKind, JobState
+from bot.domain.keys import KeyState, key_can_move
+from bot.domain.requests import State, can_move
+from bot.errors import IllegalTransition
+from bot.storage.tables import Approval, Job, KeyRecord, Request
 
 
 def get_request(session: Session, *, request_id: str) -> Request | None:
@@ -29,8 +36,12 @@ def find_by_dedupe(session: Session, *, dedupe_key: str) -> Request | None:
 
 def transition(session: Session, *, request_id: str, src: State | Iterable[State], dst: State,
                **values: Any) -> bool:
-    """Move a request from `src` (one state or any of several) to `dst`; False if someone else moved it."""
+    """Move a request from `src` (one state or any of several) to `dst`; False if someone else moved it.
+    Raises IllegalTransition if the table forbids a move from any of `src` to `dst`."""
     sources = [src] if isinstance(src, State) else list(src)
+    for source in sources:
+        if not can_move(source, dst):
+            raise IllegalTransition("request", request_id, source, dst)
     stmt = (
         update(Request)
         .where(col(Request.id) == request_id, col(Request.state).in_([s.value for s in sources]))
@@ -79,90 +90,87 @@ def get_key(session: Session, *, api_key: str) -> KeyRecord | None:
 
 
 def keys_of(session: Session, *, sub_account: str | None = None,
-            states: Sequence[str] = ("active",)) -> list[KeyRecord]:
-    stmt = select(KeyRecord).where(col(KeyRecord.state).in_(list(states)))
+            states: Sequence[KeyState] = (KeyState.ACTIVE,)) -> list[KeyRecord]:
+    stmt = select(KeyRecord).where(col(KeyRecord.state).in_([s.value for s in states]))
     if sub_account:
         stmt = stmt.where(KeyRecord.sub_account == sub_account)
     return list(session.exec(stmt.order_by(col(KeyRecord.created_at))))
 
 
-def key_transition(session: Session, *, api_key: str, src: Sequence[str], dst: str, **values: Any) -> bool:
+def key_transition(session: Session, *, api_key: str, src: Sequence[KeyState], dst: KeyState,
+                   **values: Any) -> bool:
+    """Move a key from any of `src` to `dst`; False if it was in none of them. Raises IllegalTransition
+    if the table forbids a move from any of `src` to `dst`."""
+    for source in src:
+        if not key_can_move(source, dst):
+            raise IllegalTransition("key", api_key, source, dst)
     stmt = (
         update(KeyRecord)
-        .where(col(KeyRecord.api_key) == api_key, col(KeyRecord.state).in_(list(src)))
-        .values(state=dst, version=KeyRecord.version + 1, **values)
+        .where(col(KeyRecord.api_key) == api_key, col(KeyRecord.state).in_([s.value for s in src]))
+        .values(state=dst.value, version=KeyRecord.version + 1, **values)
     )
     changed = bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
     session.flush()
     return changed
 
 
-def mark_seen(session: Session, *, key: str, at: datetime) -> bool:
-    """True the first time `key` is seen; False for a duplicate delivery."""
-    try:
-        with session.begin_nested():
-            session.add(Seen(key=key, at=at))
-    except IntegrityError:
-        return False
-    return True
-
-
 # --- jobs -----------------------------------------------------------------------------------------
 
-def schedule(session: Session, *, kind: str, ref: str, run_at: datetime) -> None:
+def schedule(session: Session, *, kind: JobKind, ref: str, run_at: datetime) -> None:
     """Schedule (or re-schedule) the one job of `kind` about `ref`."""
     job = session.exec(select(Job).where(Job.kind == kind, Job.ref == ref)).first()
     if job is None:
         session.add(Job(kind=kind, ref=ref, run_at=run_at))
     else:
-        job.run_at, job.state, job.lease_until, job.attempts = run_at, "pending", None, 0
+        job.run_at, job.state, job.lease_until, job.attempts = run_at, JobState.PENDING.value, None, 0
         session.add(job)
     session.flush()
 
 
-def cancel_job(session: Session, *, kind: str, ref: str) -> None:
+def cancel_job(session: Session, *, kind: JobKind, ref: str) -> None:
     session.execute(update(Job).where(col(Job.kind) == kind, col(Job.ref) == ref,
-                                      col(Job.state) == "pending").values(state="done"))
+                                      col(Job.state) == JobState.PENDING.value).values(state=JobState.DONE.value))
 
 
 def claim_due(session: Session, *, now: datetime, lease_until: datetime, limit: int = 20) -> list[Job]:
     """Claim due jobs (pending, or running with an expired lease after a crash) with CAS."""
     candidates = session.exec(
         select(Job).where(
-            ((col(Job.state) == "pending") & (col(Job.run_at) <= now))
-            | ((col(Job.state) == "running") & (col(Job.lease_until) <= now))
+            ((col(Job.state) == JobState.PENDING.value) & (col(Job.run_at) <= now))
+            | ((col(Job.state) == JobState.RUNNING.value) & (col(Job.lease_until) <= now))
         ).order_by(col(Job.run_at)).limit(limit)
     ).all()
     claimed: list[Job] = []
     for job in candidates:
         stmt = (update(Job).where(col(Job.id) == job.id, col(Job.state) == job.state,
                                   col(Job.attempts) == job.attempts)
-                .values(state="running", lease_until=lease_until, attempts=job.attempts + 1))
+                .values(state=JobState.RUNNING.value, lease_until=lease_until, attempts=job.attempts + 1))
         if session.execute(stmt).rowcount == 1:  # type: ignore[attr-defined]
             session.refresh(job)
             claimed.append(job)
     return claimed
 
 
-def claim_one(session: Session, *, kind: str, ref: str, now: datetime, lease_until: datetime) -> int | None:
+def claim_one(session: Session, *, kind: JobKind, ref: str, now: datetime, lease_until: datetime) -> int | None:
     """Claim the pending job of `kind` about `ref` right now (for work started right after an ack)."""
-    job = session.exec(select(Job).where(Job.kind == kind, Job.ref == ref, Job.state == "pending")).first()
+    pending = JobState.PENDING.value
+    job = session.exec(select(Job).where(Job.kind == kind, Job.ref == ref, Job.state == pending)).first()
     if job is None:
         return None
-    stmt = (update(Job).where(col(Job.id) == job.id, col(Job.state) == "pending")
-            .values(state="running", lease_until=lease_until, attempts=job.attempts + 1))
+    stmt = (update(Job).where(col(Job.id) == job.id, col(Job.state) == pending)
+            .values(state=JobState.RUNNING.value, lease_until=lease_until, attempts=job.attempts + 1))
     return job.id if session.execute(stmt).rowcount == 1 else None  # type: ignore[attr-defined]
 
 
 def finish_job(session: Session, *, job_id: int, retry_at: datetime | None = None, error: str = "") -> None:
     values: dict[str, Any] = {"lease_until": None, "last_error": error[:500]}
     if retry_at is None:
-        values["state"] = "done"
+        values["state"] = JobState.DONE.value
     else:
-        values.update(state="pending", run_at=retry_at)
+        values.update(state=JobState.PENDING.value, run_at=retry_at)
     session.execute(update(Job).where(col(Job.id) == job_id).values(**values))
 
 
 def pending_jobs(session: Session) -> list[Job]:
-    return list(session.exec(select(Job).where(col(Job.state).in_(["pending", "running"]))
+    return list(session.exec(select(Job).where(col(Job.state).in_([JobState.PENDING.value, JobState.RUNNING.value]))
                              .order_by(col(Job.run_at))))

@@ -15,17 +15,20 @@ from datetime import datetime
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from bot.domain.jobs import JobState
+from bot.domain.keys import KeyOrigin, KeyState
+
 
 class Request(SQLModel, table=True):
     """A create / rotate / revoke request and where it stands."""
 
     __tablename__ = "request"
     id: str = Field(primary_key=True)  # e.g. "KK-7F3Q9C2M": also the KuCoin remark (<= 24 chars)
-    kind: str  # create | rotate | revoke
-    state: str = Field(index=True)
+    kind: str  # bot.domain.requests.Kind
+    state: str = Field(index=True)  # bot.domain.requests.State
     requester: str = Field(index=True)  # immutable Slack user id
     sub_account: str = Field(index=True)
-    permissions: str = ""  # wire form, e.g. "General,Spot"
+    permissions: str = ""  # bot.domain.keys.format_permissions, e.g. "General,Spot"
     ips: str = ""  # comma-separated, full (KuCoin masks them on list)
     expire_days: int | None = None  # None = never
     reason: str = ""
@@ -104,8 +107,8 @@ class KeyRecord(SQLModel, table=True):
     request_id: str | None = None
     requested_by: str | None = None
     approved_by: str = ""  # comma-separated user ids
-    state: str = "active"  # active | revealed | delete_pending | deleted | gone (deleted outside kukey)
-    origin: str = "kukey"  # kukey | external
+    state: str = KeyState.ACTIVE.value
+    origin: str = KeyOrigin.KUKEY.value
     delete_after: datetime | None = None
     deleted_at: datetime | None = None
     version: int = 0
@@ -117,18 +120,11 @@ class Job(SQLModel, table=True):
     __tablename__ = "job"
     __table_args__ = (UniqueConstraint("kind", "ref"),)
     id: int | None = Field(default=None, primary_key=True)
-    kind: str
+    kind: str  # bot.domain.jobs.JobKind
     ref: str  # what the job is about: a request id, an api key, "global"
     run_at: datetime = Field(index=True)
-    state: str = "pending"  # pending | running | done | failed
+    state: str = JobState.PENDING.value
     attempts: int = 0
     lease_until: datetime | None = None
     last_error: str = ""
 
-
-class Seen(SQLModel, table=True):
-    """De-duplication of Slack deliveries (trigger_id, action_ts): a second insert fails."""
-
-    __tablename__ = "seen"
-    key: str = Field(primary_key=True)
-    at: datetime

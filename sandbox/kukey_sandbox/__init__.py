@@ -8,3 +8,5 @@
 
 An optional extra (`pip install 'kukey[sandbox]'`): kukey's production code never imports it.
 """
+
+__version__ = "0.2.0"  # always kukey's version (tests/test_packaging.py checks)

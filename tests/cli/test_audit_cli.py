@@ -21,8 +21,9 @@ from bot.cli import main
 from bot.cli.audit import parse_since
 from bot.domain.clock import FakeClock
 from bot.errors import UsageError
-from bot.storage import audit
-from bot.storage.audit import AuditLog, audit_key_for, content, sign
+from bot.storage import audit, audit_chain, audit_verify
+from bot.storage.audit import AuditLog, audit_key_for
+from bot.storage.audit_chain import content, sign
 from bot.storage.db import session_scope
 from tests.storage.audit_helpers import attacker, db_url, fill, new_engine, new_master
 
@@ -47,7 +48,7 @@ def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
 
 def _head(engine: Engine) -> str:
     with session_scope(engine) as s:
-        return audit.format_checkpoint(*audit.head(s))
+        return audit_verify.format_checkpoint(*audit.head(s))
 
 
 def _tamper(engine: Engine, statement: str) -> None:
@@ -110,7 +111,7 @@ def test_export_jsonl_has_every_field_and_honours_since(engine: Engine,
     assert main(["audit", "export", "--format", "jsonl"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [e["seq"] for e in lines] == list(range(1, 16))
-    assert set(lines[0]) == set(audit.COLUMNS)
+    assert set(lines[0]) == set(audit_chain.COLUMNS)
     assert (lines[0]["ts"], lines[0]["detail"], lines[0]["prev_hash"]) == (
         "2026-01-01T00:00:01.000000+00:00", {"n": 0}, "0" * 64)
     assert main(["audit", "export", "--since", "2026-01-01T00:00:13"]) == 0

@@ -22,7 +22,8 @@ from bot.domain.secret import Secret
 from bot.kucoin.client import KucoinClient
 from bot.kucoin.models import generate_passphrase
 from bot.security.crypto import SecretBox, generate_master_key
-from bot.storage.audit import AuditLog, rekey_audit
+from bot.storage.audit import AuditLog
+from bot.storage.audit_rekey import rekey_audit
 from bot.storage.db import init_db, make_engine, session_scope
 from bot.storage.tables import Enrollment
 from kukey_sandbox.kucoin.sandbox import KucoinSandbox

@@ -17,8 +17,9 @@ from bot.cli import main
 from bot.domain.clock import FakeClock
 from bot.errors import AuditWriteError, CryptoError
 from bot.security.crypto import SecretBox, generate_master_key, key_id
-from bot.storage import audit
-from bot.storage.audit import AuditLog, verify
+from bot.storage import audit, audit_chain, audit_read
+from bot.storage.audit import AuditLog
+from bot.storage.audit_verify import verify
 from bot.storage.db import session_scope
 from bot.storage.tables import Enrollment, KeyRecord, Request
 from tests.storage.audit_helpers import db_url, fill, insert, new_engine
@@ -121,7 +122,7 @@ def test_rekey_keeps_every_secret_usable(world: World, capsys: pytest.CaptureFix
     assert (result.ok, result.count) == (True, 6)
     assert not verify(world.engine, master_key=world.old).ok
     with session_scope(world.engine) as s:
-        last = audit.events(s)[-1]
+        last = audit_read.events(s)[-1]
     assert (last.action, last.actor, last.key_id) == ("audit.rekeyed", "kukey", key_id(new))
     assert last.detail == {"old_key_id": key_id(world.old), "new_key_id": key_id(new), "keys": 2,
                            "enrollments": 2, "pending": 2}
@@ -147,7 +148,7 @@ def test_a_leaked_old_key_cannot_forge_new_events(world: World) -> None:
     fields = dict(seq=count + 1, ts="2026-01-02T00:00:00.000000+00:00", actor="U666", action="key.revealed",
                   request_id=None, sub_account=None, api_key=None, outcome="ok", detail="{}",
                   key_id=key_id(world.old), prev_hash=head)
-    forged = audit.sign(audit.audit_key_for(world.old), audit.content(**fields))  # type: ignore[arg-type]
+    forged = audit_chain.sign(audit.audit_key_for(world.old), audit_chain.content(**fields))  # type: ignore[arg-type]
     raw = sqlite3.connect(str(world.engine.url.database))
     try:
         insert(raw, (*fields.values(), forged))

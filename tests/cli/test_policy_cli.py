@@ -26,15 +26,34 @@ def test_example_policy_passes_the_check(capsys: pytest.CaptureFixture[str]) -> 
 def test_bad_policy_lists_every_problem_and_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A bad file prints each problem as FILE: KEY: problem, then a count, and exits 1."""
     bad = tmp_path / "bad.toml"
-    bad.write_text('approvals_channel = "#ops"\n[[rules]]\nmatch = "*"\nmax_keys = 0\n', encoding="utf-8")
+    bad.write_text('approvals_channel = "#ops"\n[[rules]]\nmatch = "*"\nmax_expire_dayz = 30\nmax_keys = 0\n'
+                   '[[rules]]\nmatch = "bot-*"\nmax_expire_days = 45\n', encoding="utf-8")
     assert main(["policy", "check", str(bad)]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out == [
         f"{bad}: approvals_channel: must be a Slack channel id like C0123456789, got '#ops': use the "
         "channel id (C...), not its name",
+        f"{bad}: rules[0].max_expire_dayz: unknown key (did you mean `max_expire_days`?)",
         f"{bad}: rules[0].max_keys: must be from 1 to 20, got 0",
+        f'{bad}: rules[1].max_expire_days: must be one of 30, 90, 180, 360 or "never", got 45',
+        f"4 problems in {bad}",
+    ]
+
+
+def test_checks_across_fields_are_listed_with_the_other_problems(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Once the rules themselves are valid, an approver group nobody is in and a rule never reached are
+    listed beside a wrong top-level setting."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text('approvals_channel = "C0APPROVALS"\ntotp_max_failures = 0\n[[rules]]\nmatch = "*"\n'
+                   '[[rules]]\nmatch = "bot-*"\n', encoding="utf-8")
+    assert main(["policy", "check", str(bad)]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"{bad}: totp_max_failures: must be from 1 to 100, got 0",
         f"{bad}: rules[0].approver_group: nobody could approve: the group `approvers` is missing or empty",
-        f"3 problems in {bad}",
+        f"{bad}: rules[1].match: is never used: rules[0] (`*`) matches every sub-account first",
+        f"{bad}: rules[1].approver_group: nobody could approve: the group `approvers` is missing or empty",
+        f"4 problems in {bad}",
     ]
 
 

@@ -19,11 +19,11 @@ from bot.domain.decisions import (
     may_audit,
     may_cancel,
     may_request,
-    may_reveal,
     may_revoke_alone,
 )
 from bot.domain.keys import KeySpec, Permission
-from bot.domain.policy import Policy, Rule, load_policy_text
+from bot.domain.policy import Policy, Rule
+from bot.policy_file import load_policy_text
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 G, S, F, IT = Permission.GENERAL, Permission.SPOT, Permission.FUTURES, Permission.INNER_TRANSFER
@@ -166,25 +166,6 @@ def test_enough_approvers_excludes_the_requester(rule: Rule, approvers: frozense
     decision = enough_approvers(requester="U0ALICE", rule=rule, approvers=approvers)
     assert decision.allowed == allowed
     assert decision.reason == ("ok" if allowed else "not_enough_approvers")
-
-
-APPROVED = replace(REQ, state="approved", reveal_deadline=NOW + timedelta(minutes=15))
-NO_TOTP_RULE = replace(BOT, require_requester_totp=False)
-
-
-@pytest.mark.parametrize(("user", "request_", "rule", "totp", "reason"), [
-    ("U0ALICE", APPROVED, BOT, ENROLLED, "ok"),
-    ("U0BOB", APPROVED, BOT, ENROLLED, "not_requester"),
-    ("U0ALICE", REQ, BOT, ENROLLED, "not_approved"),
-    ("U0ALICE", replace(APPROVED, reveal_deadline=NOW), BOT, ENROLLED, "reveal_window_passed"),
-    ("U0ALICE", APPROVED, BOT, TotpState(enrolled=False), "not_enrolled"),
-    ("U0ALICE", APPROVED, NO_TOTP_RULE, TotpState(enrolled=False), "ok"),
-    ("U0ALICE", APPROVED, BOT, TotpState(True, NOW + timedelta(seconds=1)), "locked_out"),
-])
-def test_may_reveal(user: str, request_: ApprovalRequest, rule: Rule, totp: TotpState, reason: str) -> None:
-    """Only the requester reveals, once approved, within the window, with TOTP when the rule asks for it."""
-    decision = may_reveal(user=user, request=request_, rule=rule, totp=totp, now=NOW)
-    assert (decision.allowed, decision.reason) == (reason == "ok", reason)
 
 
 RESPONDERS = frozenset({"U0BOB"})

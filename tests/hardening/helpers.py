@@ -22,7 +22,7 @@ def snapshot(world: KukeyWorld) -> dict[str, Any]:
     db = sqlite3.connect(f"file:{world.db_path}?mode=ro", uri=True)
     try:
         rows = {table: db.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()  # noqa: S608 - fixed names
-                for table in ("request", "approval", "api_key", "job", "totp_use", "enrollment", "seen")}
+                for table in ("request", "approval", "api_key", "job", "totp_use", "enrollment")}
         head = db.execute("SELECT count(*), (SELECT hash FROM audit_event ORDER BY seq DESC LIMIT 1) "
                           "FROM audit_event").fetchone()
     finally:

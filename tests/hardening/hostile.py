@@ -1,6 +1,6 @@
 """A catalog of forged and malformed Slack traffic, each kind with the status kukey must answer.
 
-Forged or broken requests never reach Bolt (4xx from the transport's precheck). Validly signed but
+Forged or broken requests never reach Bolt (4xx from the HTTP gate and its precheck). Validly signed but
 meaningless ones reach Bolt: an action or callback id kukey does not have gets Bolt's 404; a modal
 submission about a request that does not exist gets 200 with an inline error; a command kukey cannot
 parse gets 200 with its usage. Every one of them writes exactly one log line and no audit event.

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.ops.server import MAX_BODY
 from bot.slack import ids
-from bot.slack.transport import MAX_BODY
 from kukey_sandbox.world import APPROVALS, OUTSIDER, TRADING, KukeyWorld, Story
 from tests.hardening.helpers import audit_actions, changes, exchange, posted, send_signed, snapshot
 

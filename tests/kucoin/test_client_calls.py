@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from bot.config import Settings
 from bot.domain.clock import FakeClock
 from bot.domain.keys import KeySpec, Permission
 from bot.domain.secret import Secret
@@ -48,7 +47,6 @@ def test_create_key_returns_secret_and_granted_permissions(client: KucoinClient,
     assert key.api_secret is not None and len(key.api_secret.reveal()) > 20
     assert key.passphrase == passphrase and not key.secret_lost
     assert key.permissions == {Permission.GENERAL, Permission.SPOT, Permission.FUTURES}
-    assert key.dropped_permissions == frozenset()
     assert key.ips == ("10.1.2.3", "192.168.0.0/24") and key.remark == "KK-CREATE1"
     assert key.created_at == clock.now() and key.created_at.tzinfo is UTC
     [stored] = sandbox.keys("alpha-trading")
@@ -57,11 +55,10 @@ def test_create_key_returns_secret_and_granted_permissions(client: KucoinClient,
 
 
 def test_create_reports_permissions_kucoin_did_not_grant(client: KucoinClient) -> None:
-    """Futures asked on a sub-account without futures comes back not granted, and is reported as dropped."""
+    """Futures asked on a sub-account without futures comes back not granted: the key says what KuCoin gave."""
     spec = KeySpec("beta-spot", SPOT_FUTURES)
     key = client.create_key(spec, passphrase=generate_passphrase(), remark="KK-B")
     assert key.permissions == {Permission.GENERAL, Permission.SPOT}
-    assert key.dropped_permissions == {Permission.FUTURES}
 
 
 def test_list_keys_masks_ips_and_filters_by_api_key(client: KucoinClient) -> None:
@@ -158,13 +155,3 @@ def test_client_works_with_an_injected_http_client(make_client: MakeClient) -> N
         assert client.whoami().is_master
         client.close()
         assert not http.is_closed
-
-
-def test_from_settings_uses_the_configured_url_and_key(sandbox: KucoinSandbox, clock: FakeClock) -> None:
-    """A client built from Settings talks to KUCOIN_API_URL with the configured master key."""
-    creds = sandbox.master_credentials
-    settings = Settings.from_env({"KUCOIN_API_URL": sandbox.url, "KUCOIN_API_KEY": creds.api_key,
-                                  "KUCOIN_API_SECRET": creds.api_secret.reveal(),
-                                  "KUCOIN_API_PASSPHRASE": creds.api_passphrase.reveal()})
-    with KucoinClient.from_settings(settings, clock=clock) as client:
-        assert client.whoami().api_key == creds.api_key

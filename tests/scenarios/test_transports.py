@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlencode, urlsplit
 
+import httpx
 import pytest
 
+from bot.ops.server import IDLE_TIMEOUT_S, MAX_BODY
 from kukey_sandbox.slack.driver import SlackDriver
 from kukey_sandbox.world import REQUESTER, TRADING, KukeyWorld
+from tests.hardening.helpers import exchange
 
 
 @pytest.fixture
@@ -64,6 +69,38 @@ def test_http_mode_answers_signed_help_and_refuses_forgeries(bare_world: KukeyWo
         assert driver.send_raw(body, stale).status == 401
         future = driver.signed_headers(body, timestamp=int(time.time()) + 301)
         assert driver.send_raw(body, future).status == 401
+    finally:
+        _stop(proc)
+
+
+def test_http_mode_is_served_by_the_production_server(bare_world: KukeyWorld) -> None:
+    """`kukey run --http` is served by the embedded production server (it signs its answers "kukey"): it acks
+    a signed command while another client stalls mid-body, drops that client after the idle timeout without
+    an answer, refuses an oversized or chunked body at once (413, 411), and serves /readyz and /metrics on
+    KUKEY_METRICS_PORT only."""
+    proc = bare_world.spawn("run", "--http", "--host", "127.0.0.1", "--port", "0",
+                            extra_env={"KUKEY_METRICS_PORT": "0"})
+    try:
+        url = _wait_line(proc, r"listening on (http://\S+/slack/events)").group(1)
+        ops_port = _wait_line(proc, r"ops endpoints on port (\d+)").group(1)
+        ops = f"http://127.0.0.1:{ops_port}"
+        driver = SlackDriver(bare_world.fake, url=url)
+        parts = urlsplit(url)
+        with socket.create_connection((parts.hostname, parts.port), timeout=IDLE_TIMEOUT_S + 10) as stalled:
+            stalled.sendall(b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\ntoken=")
+            body = urlencode({"team_id": "T0KUKEY", "channel_id": TRADING, "user_id": REQUESTER, "text": "help",
+                              "command": "/kukey", "trigger_id": "1.2.3", "response_url": "http://127.0.0.1:9/x"})
+            started = time.monotonic()
+            answer = httpx.post(url, content=body, headers=driver.signed_headers(body.encode()))
+            assert answer.status_code == 200 and time.monotonic() - started < 3.0
+            assert answer.headers["server"] == "kukey"
+            assert stalled.recv(1024) == b""  # closed after IDLE_TIMEOUT_S without a byte, and no answer
+        post = "POST /slack/events HTTP/1.1\nHost: x\n"
+        assert exchange(url, post + f"Content-Length: {MAX_BODY + 1}") == 413  # refused before the body is sent
+        assert exchange(url, post + "Transfer-Encoding: chunked") == 411
+        assert httpx.get(f"{ops}/readyz").text == "ok\n"
+        assert "kukey_build_info" in httpx.get(f"{ops}/metrics").text
+        assert httpx.get(url.replace("/slack/events", "/metrics")).status_code == 404
     finally:
         _stop(proc)
 

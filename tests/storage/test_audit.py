@@ -23,7 +23,7 @@ from bot.domain.clock import FakeClock
 from bot.domain.secret import Secret
 from bot.errors import AuditWriteError, UsageError
 from bot.security.crypto import key_id
-from bot.storage import audit
+from bot.storage import audit, audit_chain, audit_read, audit_verify
 from bot.storage.audit import AuditLog
 from bot.storage.db import session_scope
 from bot.storage.tables import KeyRecord
@@ -54,7 +54,7 @@ def test_events_are_numbered_linked_and_read_back_whole(engine: Engine, clock: F
         assert log.record(s, "key.created", actor="kukey", request_id="KK-1", sub_account="sub-a",
                           api_key="6740d3f0c1b2a30001a1b2c3") == 2
     with session_scope(engine) as s:
-        first, second = audit.events(s)
+        first, second = audit_read.events(s)
         assert audit.head(s) == (2, second.hash)
     assert [(e.seq, e.ts, e.actor, e.action, e.request_id, e.sub_account, e.api_key, e.outcome, e.detail)
             for e in (first, second)] == [
@@ -94,7 +94,7 @@ def test_fast_canonical_form_equals_json_dumps(nullable: list[str | None], value
                   sub_account=nullable[1], api_key=nullable[2], outcome=value, detail=value, key_id=value,
                   prev_hash=nullable[3] or "")
     expected = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-    assert audit.content(**fields) == expected  # type: ignore[arg-type]
+    assert audit_chain.content(**fields) == expected  # type: ignore[arg-type]
 
 
 def test_events_filters_by_time_sub_account_and_limit(engine: Engine, clock: FakeClock) -> None:
@@ -103,12 +103,11 @@ def test_events_filters_by_time_sub_account_and_limit(engine: Engine, clock: Fak
     fill(engine, log, clock, 4, sub_account="sub-a")
     fill(engine, log, clock, 2, sub_account="sub-b")
     with session_scope(engine) as s:
-        assert [e.seq for e in audit.events(s, since=START + timedelta(seconds=3))] == [3, 4, 5, 6]
-        assert [e.seq for e in audit.events(s, sub_account="sub-b")] == [5, 6]
-        assert [e.seq for e in audit.events(s, limit=2, newest_first=True)] == [6, 5]
-        assert [e.seq for e in audit.events(s, after_seq=4)] == [5, 6]
-        assert log.events(s, sub_account="sub-a", limit=1) == audit.events(s, limit=1)
-        assert log.head(s) == audit.head(s)
+        assert [e.seq for e in audit_read.events(s, since=START + timedelta(seconds=3))] == [3, 4, 5, 6]
+        assert [e.seq for e in audit_read.events(s, sub_account="sub-b")] == [5, 6]
+        assert [e.seq for e in audit_read.events(s, limit=2, newest_first=True)] == [6, 5]
+        assert [e.seq for e in audit_read.events(s, after_seq=4)] == [5, 6]
+        assert audit_read.events(s, sub_account="sub-a", limit=1) == audit_read.events(s, limit=1)
 
 
 @pytest.mark.parametrize("detail", [
@@ -141,7 +140,7 @@ def test_error_codes_times_and_sets_are_welcome_in_detail(engine: Engine, clock:
         log.record(s, "key.failed", actor="kukey", outcome="failed",
                    detail={"kucoin_code": "400100", "error_code": 7, "at": START,
                            "perms": {"Spot", "General"}})
-        (event,) = audit.events(s)
+        (event,) = audit_read.events(s)
     assert event.detail == {"at": "2026-03-01T12:00:00+00:00", "error_code": 7, "kucoin_code": "400100",
                             "perms": ["General", "Spot"]}
 
@@ -195,10 +194,10 @@ def test_triggers_refuse_update_and_delete(engine: Engine, clock: FakeClock, sta
 def test_checkpoints_format_and_parse() -> None:
     """A checkpoint is N:HASH; parse_checkpoint reads it back and refuses anything else with UsageError."""
     digest = "ab" * 32
-    assert audit.parse_checkpoint(audit.format_checkpoint(12, digest)) == (12, digest)
+    assert audit_verify.parse_checkpoint(audit_verify.format_checkpoint(12, digest)) == (12, digest)
     for bad in ["12", "x:" + digest, "0:" + digest, "12:" + digest[:-1], "12:" + digest.upper(), ""]:
         with pytest.raises(UsageError, match="not a checkpoint"):
-            audit.parse_checkpoint(bad)
+            audit_verify.parse_checkpoint(bad)
 
 
 def test_events_and_logs_show_no_audit_key(clock: FakeClock) -> None:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from bot.domain.clock import FakeClock
-from bot.storage import audit
+from bot.storage import audit_read, audit_verify
 from bot.storage.audit import AuditLog
 from bot.storage.db import session_scope
 from tests.storage.audit_helpers import db_url, fill, new_engine, new_master
@@ -55,9 +55,9 @@ def test_two_processes_append_without_forking_the_chain(tmp_path: Path) -> None:
             assert proc.stdout is not None
             proc.stdout.close()
             assert proc.wait(timeout=90) == 0
-        result = audit.verify(engine, master_key=master)
+        result = audit_verify.verify(engine, master_key=master)
         with session_scope(engine) as s:
-            events = audit.events(s)
+            events = audit_read.events(s)
     finally:
         for proc in writers:
             if proc.poll() is None:

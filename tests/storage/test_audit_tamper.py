@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import Engine
 
 from bot.domain.clock import FakeClock
-from bot.storage import audit
-from bot.storage.audit import AuditLog, verify
+from bot.storage import audit, audit_verify
+from bot.storage.audit import AuditLog
+from bot.storage.audit_verify import verify
 from bot.storage.db import session_scope
 from tests.storage.audit_helpers import attacker, fill, insert, new_engine, new_master, row
 
@@ -43,14 +44,14 @@ def test_an_untouched_chain_verifies(engine: Engine) -> None:
     """All events verify, and the result carries the head as a checkpoint."""
     result = verify(engine, master_key=MASTER, checkpoint=_head(engine))
     assert (result.ok, result.count, result.first_bad_seq, result.problem) == (True, COUNT, None, "")
-    assert result.checkpoint == audit.format_checkpoint(*_head(engine))
+    assert result.checkpoint == audit_verify.format_checkpoint(*_head(engine))
 
 
 def test_an_empty_log_verifies(tmp_path: Path) -> None:
     """A fresh database has nothing to verify and says so without error."""
     engine = new_engine(tmp_path)
     try:
-        assert verify(engine, master_key=MASTER) == audit.VerifyResult(True, 0, None, "", "0" * 64)
+        assert verify(engine, master_key=MASTER) == audit_verify.VerifyResult(True, 0, None, "", "0" * 64)
     finally:
         engine.dispose()
 

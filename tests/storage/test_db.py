@@ -14,7 +14,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
-from bot.storage.db import cas_update, init_db, make_engine, session_scope
+from bot.storage.db import init_db, make_engine, session_scope
 from bot.storage.tables import KeyRecord
 from tests.storage.audit_helpers import db_url, new_engine
 
@@ -65,7 +65,7 @@ def test_init_db_is_idempotent_and_creates_every_table_and_trigger(engine: Engin
     with engine.connect() as conn:
         rows = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')")
         names = {r[0] for r in rows}
-    assert {"request", "approval", "enrollment", "api_key", "job", "seen", "audit_event", "audit_key",
+    assert {"request", "approval", "enrollment", "api_key", "job", "audit_event", "audit_key",
             "audit_event_no_update", "audit_event_no_delete", "audit_key_no_delete"} <= names
 
 
@@ -79,20 +79,6 @@ def test_session_scope_commits_on_success_and_rolls_back_on_error(engine: Engine
         raise RuntimeError("boom")
     with session_scope(engine) as session:
         assert [k.api_key for k in session.exec(select(KeyRecord))] == ["k1"]
-
-
-def test_cas_update_changes_one_row_once_and_bumps_version(engine: Engine) -> None:
-    """The first compare-and-set wins and bumps version; the same compare then fails and changes nothing."""
-    with session_scope(engine) as session:
-        session.add(KeyRecord(api_key="k1", sub_account="sub-a", created_at=NOW))
-    with session_scope(engine) as session:
-        assert cas_update(session, KeyRecord, {"api_key": "k1", "state": "active"}, {"state": "deleted"})
-        assert not cas_update(session, KeyRecord, {"api_key": "k1", "state": "active"}, {"state": "gone"})
-        assert cas_update(session, KeyRecord, {"api_key": "k1", "deleted_at": None}, {"deleted_at": NOW})
-    with session_scope(engine) as session:
-        key = session.get(KeyRecord, "k1")
-        assert key is not None
-        assert (key.state, key.version, key.deleted_at is not None) == ("deleted", 2, True)
 
 
 def test_a_transaction_takes_the_write_lock_at_begin(tmp_path: Path) -> None:

@@ -1,0 +1,62 @@
+"""The name of every audited action: `AuditLog.record(session, AuditAction.X, ...)`.
+
+Names are `<subject>.<what happened>`; refusals end in `.refused` and carry outcome "refused". The
+values are stored in the audit log, so a value never changes once released (add new members instead).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AuditAction(StrEnum):
+    # requests and their approval
+    REQUEST_CREATED = "request.created"
+    REQUEST_APPROVAL = "request.approval"  # one approver's approval (TOTP)
+    REQUEST_APPROVED = "request.approved"  # the last approval completed it
+    REQUEST_DENIED = "request.denied"
+    REQUEST_CANCELLED = "request.cancelled"
+    REQUEST_EXPIRED = "request.expired"
+    REQUEST_LAPSED = "request.lapsed"
+    COMMAND_REFUSED = "command.refused"
+    APPROVE_REFUSED = "approve.refused"
+    DENY_REFUSED = "deny.refused"
+    CANCEL_REFUSED = "cancel.refused"
+    # reveal
+    REVEAL_REFUSED = "reveal.refused"
+    REVEAL_STARTED = "reveal.started"
+    REVEAL_FAILED = "reveal.failed"
+    REVEAL_OUTCOME_UNKNOWN = "reveal.outcome_unknown"
+    REVEAL_RECOVERED = "reveal.recovered"
+    REVEAL_WIPED = "reveal.wiped"
+    # keys
+    KEY_CREATED = "key.created"
+    KEY_REVEALED = "key.revealed"
+    KEY_DELETED = "key.deleted"
+    KEY_DELETE_FAILED = "key.delete_failed"
+    ROTATE_OLD_KEY_SCHEDULED = "rotate.old_key_scheduled"
+    ROTATE_DONE = "rotate.done"
+    REVOKE_INCIDENT = "revoke.incident"
+    REVOKE_FINISHED = "revoke.finished"
+    REVOKE_PARTIAL = "revoke.partial"
+    # reconciliation and reading
+    RECONCILE_KEY_GONE = "reconcile.key_gone"
+    RECONCILE_UNKNOWN_KEY = "reconcile.unknown_key"
+    RECONCILE_FINISHED = "reconcile.finished"
+    INVENTORY_LISTED = "inventory.listed"
+    AUDIT_REFUSED = "audit.refused"
+    AUDIT_VIEWED = "audit.viewed"
+    AUDIT_CHECKPOINT = "audit.checkpoint"
+    AUDIT_REKEYED = "audit.rekeyed"
+    # TOTP
+    TOTP_ENROLL_STARTED = "totp.enroll_started"
+    TOTP_ENROLLED = "totp.enrolled"
+    TOTP_RESET = "totp.reset"
+    TOTP_ACCEPTED = "totp.accepted"
+    TOTP_REFUSED = "totp.refused"
+    TOTP_FAILED = "totp.failed"
+    TOTP_LOCKED = "totp.locked"
+    # the process
+    KUKEY_STARTED = "kukey.started"
+    KUKEY_STOPPED = "kukey.stopped"
+    POLICY_LOADED = "policy.loaded"

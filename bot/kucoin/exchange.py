@@ -1,0 +1,53 @@
+"""KuCoin behind kukey's `Exchange` port (bot.services.ports): the client's calls, converted to the
+domain's types, plus the KuCoin facts the services ask for (key format, parallel deletes, passphrases)."""
+
+from __future__ import annotations
+
+from bot.domain.exchange import CreatedKey, ExchangeKey, SubAccount
+from bot.domain.keys import KeySpec
+from bot.domain.secret import Secret
+from bot.kucoin import models
+from bot.kucoin.client import KucoinClient
+from bot.kucoin.ratelimit import MANAGEMENT_POOL_BUDGET
+from bot.kucoin.transport import DELETE_KEY
+from bot.kucoin.wire import API_KEY
+
+
+class KucoinExchange:
+    """kukey's Exchange port on a KucoinClient. Thread-safe, as the client is."""
+
+    name = "KuCoin"
+    # As many deletes may be in flight as one window of the Management pool pays for (2000 / 30 = 66);
+    # the client's rate gate holds back any beyond the budget left and waits for the reset.
+    max_parallel_deletes = MANAGEMENT_POOL_BUDGET // DELETE_KEY.weight
+
+    def __init__(self, client: KucoinClient) -> None:
+        self.client = client
+
+    def __repr__(self) -> str:
+        return "KucoinExchange(...)"
+
+    def looks_like_key_id(self, text: str) -> bool:
+        return API_KEY.fullmatch(text) is not None
+
+    def new_passphrase(self) -> Secret:
+        return models.generate_passphrase()
+
+    def create_key(self, spec: KeySpec, *, passphrase: Secret, remark: str) -> CreatedKey:
+        made = self.client.create_key(spec, passphrase=passphrase, remark=remark)
+        return CreatedKey(api_key=made.api_key, secret=None if made.secret_lost else made.api_secret,
+                          permissions=made.permissions, created_at=made.created_at)
+
+    def list_keys(self, sub_account: str) -> list[ExchangeKey]:
+        return [ExchangeKey(api_key=k.api_key, sub_account=k.sub_account or sub_account, remark=k.remark,
+                            permissions=k.permissions, created_at=k.created_at)
+                for k in self.client.list_keys(sub_account)]
+
+    def delete_key(self, sub_account: str, api_key: str, passphrase: Secret) -> bool:
+        return self.client.delete_key(sub_account, api_key, passphrase)
+
+    def list_sub_accounts(self) -> list[SubAccount]:
+        return [SubAccount(name=a.name, frozen=a.frozen) for a in self.client.list_sub_accounts()]
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,1 @@
+"""Operating kukey: the embedded HTTP server, Prometheus metrics, readiness checks and the ops endpoints."""

@@ -1,0 +1,75 @@
+"""KucoinExchange: KuCoin behind the services' Exchange port, answering in domain types, with KuCoin's
+own facts (apiKey format, parallel deletes, wire names of permissions) kept inside bot/kucoin."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.domain.exchange import CreatedKey, ExchangeKey, SubAccount
+from bot.domain.keys import KeySpec, Permission
+from bot.domain.secret import Secret
+from bot.errors import ExchangeRejected
+from bot.kucoin import KucoinClient
+from bot.kucoin.exchange import KucoinExchange
+from bot.kucoin.wire import permissions_from_wire, permissions_to_wire
+from kukey_sandbox.kucoin import KucoinSandbox
+
+SPOT = KeySpec("alpha-trading", frozenset({Permission.SPOT}), ("10.0.0.1",))
+
+
+@pytest.fixture
+def exchange(client: KucoinClient) -> KucoinExchange:
+    return KucoinExchange(client)
+
+
+def test_keys_come_back_as_domain_types(exchange: KucoinExchange, sandbox: KucoinSandbox) -> None:
+    """Create, list and delete speak the domain's types: the secret is a Secret, permissions are Permissions,
+    and a second delete of the same key answers False (already gone)."""
+    passphrase = exchange.new_passphrase()
+    created = exchange.create_key(SPOT, passphrase=passphrase, remark="KK-X1")
+    assert isinstance(created, CreatedKey) and isinstance(created.secret, Secret) and not created.secret_lost
+    assert created.permissions == {Permission.GENERAL, Permission.SPOT}
+    assert exchange.list_keys("alpha-trading") == [
+        ExchangeKey(created.api_key, "alpha-trading", "KK-X1", created.permissions, created.created_at)]
+    assert [k["api_key"] for k in sandbox.keys("alpha-trading")] == [created.api_key]
+    assert exchange.delete_key("alpha-trading", created.api_key, passphrase) is True
+    assert exchange.delete_key("alpha-trading", created.api_key, passphrase) is False
+
+
+def test_a_lost_create_answer_comes_back_without_its_secret(exchange: KucoinExchange, sandbox: KucoinSandbox) -> None:
+    """When KuCoin created the key but its answer was lost, the key found by its remark has no secret."""
+    sandbox.drop_next(1, path="/api/v1/sub/api-key", method="POST")
+    created = exchange.create_key(SPOT, passphrase=exchange.new_passphrase(), remark="KK-LOST")
+    assert (created.secret, created.secret_lost) == (None, True)
+    assert [k.api_key for k in exchange.list_keys("alpha-trading")] == [created.api_key]
+
+
+def test_a_refused_parameter_is_an_exchange_rejection(exchange: KucoinExchange) -> None:
+    """KuCoin's 400100 reaches the services as ExchangeRejected (final), whatever the adapter."""
+    with pytest.raises(ExchangeRejected):
+        exchange.create_key(KeySpec("no-such-sub"), passphrase=exchange.new_passphrase(), remark="KK-NOPE")
+
+
+def test_sub_accounts_say_whether_they_are_frozen(exchange: KucoinExchange) -> None:
+    """Sub-accounts are listed by name, the frozen one marked."""
+    subs = exchange.list_sub_accounts()
+    assert SubAccount("gamma-frozen", frozen=True) in subs
+    assert SubAccount("alpha-trading", frozen=False) in subs
+
+
+def test_kucoin_facts_stay_in_the_adapter(exchange: KucoinExchange) -> None:
+    """The apiKey shape and the parallel-delete budget (2000 weight per window / 30 per delete) are
+    KuCoin's, answered by the adapter."""
+    assert exchange.looks_like_key_id("65b2c3d4e5f60718293a4b5c")
+    assert not exchange.looks_like_key_id("65B2C3D4E5F60718293A4B5C")
+    assert not exchange.looks_like_key_id("65b2c3d4e5f60718293a4b5c00112233")
+    assert exchange.max_parallel_deletes == 66
+    assert exchange.name == "KuCoin"
+
+
+def test_permissions_map_to_kucoins_wire_names_and_back() -> None:
+    """Permissions go out in kukey's canonical order; names kukey does not manage are ignored coming back."""
+    assert permissions_to_wire(frozenset({Permission.MARGIN, Permission.GENERAL, Permission.SPOT})) == \
+        "General,Spot,Margin"
+    assert permissions_from_wire("spot, General,Transfer,,InnerTransfer") == {
+        Permission.SPOT, Permission.GENERAL, Permission.INNER_TRANSFER}
