@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import parse_qsl
-
-from slack_bolt import BoltRequest
 
 from bot.domain import commands as cmds
 from bot.errors import KukeyError, UsageError
@@ -41,16 +38,6 @@ def dig(node: Any, *keys: str) -> Any:
 def text(node: Any, *keys: str) -> str:
     value = dig(node, *keys)
     return value if isinstance(value, str) else ""
-
-
-def of_request(body: Any, request: BoltRequest | None) -> dict[str, Any]:
-    """The payload a lazy listener works on. Bolt reads any HTTP form containing the word "payload" as an
-    interaction; bot.slack.transport hands Bolt such a command's fields, but Bolt's copy of the request
-    for lazy listeners reads the raw body again and arrives empty, so read the command form here."""
-    if isinstance(body, dict) and body:
-        return body
-    form = dict(parse_qsl(request.raw_body if request is not None else "", keep_blank_values=True))
-    return form if "command" in form and "payload" not in form else {}
 
 
 def user(body: dict[str, Any]) -> str:

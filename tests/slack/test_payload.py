@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from slack_bolt import BoltRequest
 from slack_sdk.errors import SlackObjectFormationError
 
 from bot.domain import commands as cmds
@@ -46,17 +45,6 @@ def test_who_and_where_for_every_kind_of_payload() -> None:
     assert payload.metadata(SUBMISSION["view"]) == {"c": "C0INCIDENT"}
     junk: dict[str, Any] = {"user": "U0X", "channel": ["C0"], "actions": "x", "view": {"private_metadata": "["}}
     assert (payload.user(junk), payload.channel(junk), payload.button(junk), payload.value(junk)) == ("",) * 4
-
-
-def test_a_command_mentioning_payload_is_read_back_from_the_raw_form() -> None:
-    """Bolt reads a command whose text says "payload" as an empty interaction; the lazy listener's payload
-    is then read from the raw form (and an interaction's empty body stays empty)."""
-    raw = "command=%2Fkukey&text=create+x+payload+signing&user_id=U0ALICE01&channel_id=C0TRADING"
-    request = BoltRequest(body=raw, headers={"content-type": ["application/x-www-form-urlencoded"]})
-    assert request.body == {}
-    assert payload.of_request(request.body, request)["text"] == "create x payload signing"
-    assert payload.of_request({}, BoltRequest(body="payload=%7B%7D")) == {}
-    assert payload.of_request(CLICK, None) is CLICK
 
 
 @pytest.mark.parametrize(("error", "body", "told"), [

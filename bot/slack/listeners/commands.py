@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt import Ack, BoltRequest
+from slack_bolt import Ack
 from slack_sdk import WebClient
 
 from bot.domain import commands as cmds
@@ -55,8 +55,7 @@ def answer(ack: Ack, body: dict[str, Any], *, svc: Services) -> None:
         ack()
 
 
-def work(body: dict[str, Any], request: BoltRequest, client: WebClient, *, svc: Services) -> None:
-    body = payload.of_request(body, request)
+def work(body: dict[str, Any], client: WebClient, *, svc: Services) -> None:
     cmd = _parsed(svc, body)
     if cmd is None or isinstance(cmd, _ANSWERED_IN_THE_ACK):
         return

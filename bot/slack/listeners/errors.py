@@ -80,9 +80,9 @@ def reported(work: Callable[..., None], svc: Services) -> Callable[..., None]:
         try:
             work(**kwargs, svc=svc)
         except Exception as exc:  # the last stop after the ack: Bolt would only log it
-            body = payload.of_request(kwargs.get("body"), kwargs.get("request"))
+            body = kwargs.get("body")
             _log_failure(exc, "request failed after its ack")
-            if body:
+            if isinstance(body, dict):
                 replies.reply(svc, body, sentence(exc, body))
 
     return run

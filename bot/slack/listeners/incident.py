@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt import Ack
 
 from bot.domain import commands as cmds
+from bot.domain.jobs import JobKind
 from bot.errors import UsageError
-from bot.services.revoke import REVOKE_JOB
 from bot.slack import messages, payload
 from bot.slack.listeners.errors import accepted
 
@@ -37,4 +37,4 @@ def revoke(ack: Ack, body: dict[str, Any], view: dict[str, Any], *, svc: Service
     out = accepted(svc.revoker.incident(payload.user(body), meta.get("c", ""), cmd, payload.code(view),
                                         dedupe_key=meta.get("d")))
     ack()
-    svc.deps.later(svc.scheduler.run_now, REVOKE_JOB, out.data["request_id"])
+    svc.deps.later(svc.scheduler.run_now, JobKind.REVOKE, out.data["request_id"])
