@@ -10,6 +10,7 @@ sent through these functions: a secret that cannot be shown means the key is del
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk import WebClient
@@ -32,6 +33,15 @@ def open_form(client: WebClient, body: dict[str, Any], view: dict[str, Any]) -> 
     except SdkError as exc:
         error = str(exc.response.get("error", "")) if exc.response is not None else ""
         raise SlackApiError(f"Slack views.open failed: {error}", method="views.open", error=error) from None
+
+
+def open_form_if(svc: Services, client: WebClient, body: dict[str, Any], check: Outcome,
+                 form: Callable[[], dict[str, Any]]) -> None:
+    """Open the form a click asks for when the service's `check` allows it; else tell the person why."""
+    if not check.ok:
+        refused(svc, body, check)
+        return
+    open_form(client, body, form())
 
 
 def reply(svc: Services, body: dict[str, Any], text: str) -> None:

@@ -16,11 +16,8 @@ if TYPE_CHECKING:
 
 def open_approve_form(body: dict[str, Any], client: WebClient, *, svc: Services) -> None:
     rid = payload.value(body)
-    out = svc.workflow.may_start_approval(rid, payload.user(body))
-    if not out.ok:
-        replies.refused(svc, body, out)
-        return
-    replies.open_form(client, body, views.approve_modal(rid))
+    check = svc.workflow.may_start_approval(rid, payload.user(body))
+    replies.open_form_if(svc, client, body, check, lambda: views.approve_modal(rid))
 
 
 def approve(ack: Ack, body: dict[str, Any], view: dict[str, Any], *, svc: Services) -> None:
@@ -32,11 +29,8 @@ def approve(ack: Ack, body: dict[str, Any], view: dict[str, Any], *, svc: Servic
 
 def open_deny_form(body: dict[str, Any], client: WebClient, *, svc: Services) -> None:
     rid = payload.value(body)
-    out = svc.rules.may_deny_now(rid, payload.user(body))
-    if not out.ok:
-        replies.refused(svc, body, out)
-        return
-    replies.open_form(client, body, views.deny_modal(rid))
+    check = svc.rules.may_deny_now(rid, payload.user(body))
+    replies.open_form_if(svc, client, body, check, lambda: views.deny_modal(rid))
 
 
 def deny(ack: Ack, body: dict[str, Any], view: dict[str, Any], *, svc: Services) -> None:
