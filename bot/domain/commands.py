@@ -203,6 +203,16 @@ _PARSERS: Final[Mapping[str, Callable[[list[str], Collection[str] | None], Comma
     "audit": _parse_audit,
 }
 _HELP_WORDS: Final = frozenset({"help", "-h", "--help", "?", "h"})
+_WORD_MAX: Final = 64  # far longer than any subcommand, with room for leading spaces
+# subcommands that only read (help, pending, status) or are answered at once (enroll shows the seed)
+ANSWERED_AT_ONCE: Final = _HELP_WORDS | {"pending", "status", "enroll"}
+
+
+def subcommand(text: str) -> str:
+    """The subcommand word of `/kukey ...` as `parse` reads it ("create", "help", ...), from the start of the
+    text only: cheap enough to route a command before it is parsed. On a text whose first word starts
+    past that start it may differ from `parse`'s (it then names no subcommand, or a word parse refuses)."""
+    return fold(clean(text[:_WORD_MAX]).split(" ")[0])
 
 
 def parse(text: str, *, sub_accounts: Collection[str] | None = None) -> Command:

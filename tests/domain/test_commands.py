@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.domain.commands import (
+    ANSWERED_AT_ONCE,
     MAX_TEXT,
     Audit,
     Cancel,
@@ -22,6 +23,7 @@ from bot.domain.commands import (
     is_request_id,
     new_request_id,
     parse,
+    subcommand,
 )
 from bot.domain.keys import KeySpec, Permission
 from bot.domain.text import slack_length
@@ -291,3 +293,23 @@ def test_well_formed_create_round_trips(sub: str, perms: set[Permission], ips: l
     assert command.spec.ips == tuple(dict.fromkeys(ips))
     assert command.spec.expire_days == (None if expire == "never" else int(expire))
     assert command.reason == " ".join(words) and not command.dry_run
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=" \u200b\u00a0\t", max_size=80), STRUCTURED)
+def test_a_command_routed_as_answered_at_once_never_needs_work_after_the_ack(lead: str, text: str) -> None:
+    """subcommand() reads only the start of the text; whenever it names a subcommand answered at once, the
+    full parse gives one of those commands or a usage error, never a command with work after the ack."""
+    if subcommand(lead + text) not in ANSWERED_AT_ONCE:
+        return
+    try:
+        command = parse(lead + text)
+    except UsageError:
+        return
+    assert isinstance(command, Help | Pending | Status | Enroll)
+
+
+def test_subcommand_reads_the_first_word_as_parse_does() -> None:
+    """The routing word matches parse's reading for ordinary texts: case, dashes and Slack's formatting."""
+    assert [subcommand(t) for t in ("HELP me", "  Status KK-7F3Q9C2M", "cre\u200bate x", "\u2014help", "")] \
+        == ["help", "status", "create", "-help", ""]

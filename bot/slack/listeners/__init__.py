@@ -38,6 +38,7 @@ def register(app: App, svc: Services) -> None:
     def later(work: Callable[..., None]) -> Callable[..., None]:
         return errors.reported(work, svc)
 
+    app.command(ids.COMMAND, matchers=[commands.answered_in_the_ack])(now(commands.answer))
     app.command(ids.COMMAND)(ack=now(commands.answer), lazy=[later(commands.work)])
     app.view(ids.CREATE_VIEW)(ack=now(commands.check_form), lazy=[later(commands.submit_form)])
     app.action(ids.APPROVE)(ack=acknowledge, lazy=[later(approval.open_approve_form)])

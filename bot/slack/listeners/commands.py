@@ -25,6 +25,13 @@ if TYPE_CHECKING:
 _ANSWERED_IN_THE_ACK = (cmds.Help, cmds.Pending, cmds.Status, cmds.Enroll)
 
 
+def answered_in_the_ack(body: dict[str, Any]) -> bool:
+    """Bolt's listener matcher for help, pending, status and enroll: their listener has no lazy function, so
+    Bolt makes no copy of the request for one. Any other command (or one this cannot tell) goes to the
+    listener with `work`, which finds nothing to do when the ack said it all."""
+    return cmds.subcommand(payload.text(body, "text")) in cmds.ANSWERED_AT_ONCE
+
+
 def _parse(svc: Services, body: dict[str, Any]) -> cmds.Command:
     return cmds.parse(payload.text(body, "text"), sub_accounts=svc.sub_accounts.known())
 
