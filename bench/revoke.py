@@ -44,8 +44,8 @@ DELETE_WEIGHT = DELETE_KEY.weight
 class ShiftedClock:
     """The real clock plus an offset that can be moved forward (the sandbox's KuCoin time)."""
 
-    def __init__(self) -> None:
-        self._offset = timedelta()
+    def __init__(self, offset_s: float = 0.0) -> None:
+        self._offset = timedelta(seconds=offset_s)
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
@@ -66,7 +66,9 @@ def floor_s(keys: int, latency: float, *, budget: int = BUDGET, weight: int = DE
 
 
 def run(cfg: Config, home: Path) -> dict[str, Any]:
-    clock = ShiftedClock()
+    # The seeding and the direct deletes happen two windows in the sandbox's past, so kukey starts in a
+    # fresh window with KuCoin's clock back on the real one (`kukey run` refuses a clock 5 s off).
+    clock = ShiftedClock(-2 * (WINDOW_S + 1))
     subs = ["alpha-trading", *(["delta-research"] if cfg.revoke_cold else [])]
     with Scene(home, keys_per_sub=cfg.revoke_keys + 10, sandbox_clock=clock) as scene:
         seeded = {sub: seed_keys(scene, sub, cfg.revoke_keys, clock) for sub in subs}

@@ -134,7 +134,7 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
         assert settings.policy_path is not None
         policy = load_policy(settings.policy_path)
     engine = make_engine(settings.database_url)
-    init_db(engine)
+    init_db(engine, auto_migrate=settings.auto_migrate)
     metrics = Metrics()
     audit = CountedAudit(master, clock, metrics)
     box = SecretBox(master)
@@ -183,7 +183,7 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     app = App(logger=bolt_log, token=settings.slack_bot_token.reveal(),
               signing_secret=settings.slack_signing_secret.reveal() or None,
               listener_executor=worker,  # lazy listeners run on the worker pool, drained by stop()
-              client=slack, process_before_response=True, token_verification_enabled=False,
+              client=slack, process_before_response=True, token_verification_enabled=True,
               request_verification_enabled=False)  # HTTP mode: bot.slack.precheck verifies, once
     listeners.register(app, services)
     metrics.set_requests_source(lambda: _requests_by_state(engine))

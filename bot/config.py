@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 from bot.domain.secret import Secret
 from bot.environment import Environment
 from bot.errors import ConfigError
+from bot.storage import urls as database_urls
 
 DEFAULT_KUCOIN_URL = "https://api.kucoin.com"
 DEFAULT_SLACK_URL = "https://slack.com/api/"
@@ -46,7 +47,8 @@ class Settings:
     slack_bot_token: Secret = field(default_factory=lambda: Secret(""))
     slack_app_token: Secret = field(default_factory=lambda: Secret(""))
     slack_signing_secret: Secret = field(default_factory=lambda: Secret(""))
-    database_url: str = DEFAULT_DATABASE_URL
+    database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)  # may hold a password: show masked
+    auto_migrate: bool = False  # KUKEY_AUTO_MIGRATE=1: upgrade an out-of-date schema at start
     policy_path: Path | None = None
     master_key: Secret | None = None  # base64 text of 32 bytes; use master_key_bytes()
     metrics_port: int | None = None
@@ -97,8 +99,12 @@ class Settings:
         signing = required("SLACK_SIGNING_SECRET", SLACK_HTTP, "the app's signing secret (Basic Information page)")
 
         database_url = get("KUKEY_DATABASE_URL") or DEFAULT_DATABASE_URL
-        if not database_url.startswith("sqlite:///"):
-            problems.append(f"KUKEY_DATABASE_URL must be a sqlite:/// URL, got {database_url!r}")
+        url_problem = database_urls.problem(database_url)
+        if url_problem:
+            problems.append(url_problem)
+        auto_migrate = get("KUKEY_AUTO_MIGRATE") or "0"
+        if auto_migrate not in {"0", "1"}:
+            problems.append(f"KUKEY_AUTO_MIGRATE must be 0 or 1, got {auto_migrate!r}")
 
         policy_text = get("KUKEY_POLICY") or DEFAULT_POLICY
         policy_path = Path(policy_text)
@@ -141,6 +147,7 @@ class Settings:
             slack_app_token=Secret(app_token),
             slack_signing_secret=Secret(signing),
             database_url=database_url,
+            auto_migrate=auto_migrate == "1",
             policy_path=policy_path,
             master_key=master,
             metrics_port=metrics_port,

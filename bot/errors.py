@@ -8,7 +8,8 @@
     ├── CryptoError              decryption failed: wrong master key, or ciphertext moved to another row
     ├── IllegalTransition        a state change the transition table forbids (a bug: names what, src, dst)
     ├── StorageError             the database refused; AuditWriteError when the audit event failed
-    │   └── AuditWriteError
+    │   ├── AuditWriteError
+    │   └── SchemaError          the database's schema revision is not this kukey's (says what to run)
     ├── SlackApiError            a Web API call failed (method, Slack error code)
     └── ExchangeError            the exchange answered with an error or not at all (its code)
         ├── ExchangeRejected         it refused the request's parameters, for good
@@ -89,6 +90,10 @@ class StorageError(KukeyError):
 
 class AuditWriteError(StorageError):
     """The audit event could not be written, so the action did not happen."""
+
+
+class SchemaError(StorageError):
+    """The database's schema is not at the revision this kukey needs; the message says what to run."""
 
 
 class SlackApiError(KukeyError):

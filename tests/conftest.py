@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -45,3 +46,12 @@ def postgres() -> Iterator[PostgresServer]:
 def pg_url(postgres: PostgresServer) -> str:
     """A fresh, empty PostgreSQL database for one test (SQLAlchemy URL, psycopg 3)."""
     return postgres.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database on each backend kukey supports: a SQLite file in tmp_path, then a new
+    database on the suite's PostgreSQL server. Tests taking it run once per backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'kukey.db'}"
+    return str(request.getfixturevalue("pg_url"))

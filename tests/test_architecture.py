@@ -56,7 +56,7 @@ def test_only_the_slack_package_imports_slack_libraries() -> None:
     outside = [
         f"{name} imports {imp}"
         for package in ("bot.domain", "bot.services", "bot.storage", "bot.security", "bot.kucoin", "bot.cli",
-                        "kukey_sandbox", "kukey_sandbox.demo")
+                        "bot.preflight", "kukey_sandbox", "kukey_sandbox.demo")
         for name, imports in _modules(package) for imp in imports
         if imp.split(".")[0] in {"slack_bolt", "slack_sdk"}
     ]

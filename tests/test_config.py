@@ -40,6 +40,9 @@ def test_defaults_and_secrets_hidden() -> None:
     ({"SLACK_APP_TOKEN": ""}, "SLACK_APP_TOKEN", "is not set"),
     ({"SLACK_APP_TOKEN": "xoxb-1"}, "SLACK_APP_TOKEN", "starts with xapp-"),
     ({"KUKEY_DATABASE_URL": "postgres://x"}, "KUKEY_DATABASE_URL", "sqlite:///"),
+    ({"KUKEY_DATABASE_URL": "mysql://kukey@db/kukey"}, "KUKEY_DATABASE_URL", "postgresql+psycopg://"),
+    ({"KUKEY_DATABASE_URL": "postgresql://kukey@db"}, "KUKEY_DATABASE_URL", "names no PostgreSQL database"),
+    ({"KUKEY_AUTO_MIGRATE": "yes"}, "KUKEY_AUTO_MIGRATE", "0 or 1"),
     ({"KUKEY_MASTER_KEY": ""}, "KUKEY_MASTER_KEY", "kukey keygen"),
     ({"KUKEY_MASTER_KEY": "not base64!"}, "KUKEY_MASTER_KEY", "not valid base64"),
     ({"KUKEY_MASTER_KEY": base64.b64encode(b"short").decode()}, "KUKEY_MASTER_KEY", "exactly 32 bytes"),
@@ -52,6 +55,19 @@ def test_each_problem_is_named(changes: dict[str, str], variable: str, words: st
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({**GOOD, **changes}, need=ALL)
     assert variable in str(caught.value) and words in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["postgresql+psycopg://kukey:pw-s3cret@db.internal:5432/kukey",
+                                 "postgresql://kukey:pw-s3cret@db.internal/kukey"])
+def test_a_postgresql_url_is_taken_and_its_password_never_shown(url: str) -> None:
+    """Both PostgreSQL forms are accepted as given; the password is not in the settings' repr, and a
+    refused URL is quoted with *** in its place."""
+    s = Settings.from_env({**GOOD, "KUKEY_DATABASE_URL": url, "KUKEY_AUTO_MIGRATE": "1"}, need=ALL)
+    assert (s.database_url, s.auto_migrate) == (url, True)
+    assert "pw-s3cret" not in repr(s)
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({**GOOD, "KUKEY_DATABASE_URL": url.replace("postgresql", "oracle", 1)}, need=ALL)
+    assert "pw-s3cret" not in str(caught.value) and "kukey:***@db.internal" in str(caught.value)
 
 
 def test_every_problem_at_once(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 The database comes from KUKEY_DATABASE_URL; `verify` also needs the master key (KUKEY_MASTER_KEY or
 KUKEY_MASTER_KEY_FILE). Exit codes: 0 fine, 1 the chain is broken, 2 bad input or configuration.
+These commands only read: they work on a database at any schema revision (an old backup, too) and never
+create or migrate one.
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from bot import config
 from bot.domain.clock import Clock, SystemClock
 from bot.errors import ConfigError, StorageError, UsageError
-from bot.storage import audit_read
+from bot.storage import audit_read, urls
 from bot.storage.audit_chain import COLUMNS
 from bot.storage.audit_verify import parse_checkpoint, verify
 from bot.storage.db import make_engine, session_scope
@@ -128,9 +130,9 @@ def parse_since(text: str, clock: Clock) -> datetime:
 
 
 def open_database(url: str) -> Engine:
-    """An engine for an EXISTING database file (the CLI must not create an empty one by mistake)."""
-    path = url.removeprefix("sqlite:///")
-    if path != ":memory:" and not Path(path).is_file():
+    """An engine for an EXISTING database (the CLI must not create an empty SQLite file by mistake)."""
+    path = url.removeprefix(urls.SQLITE_PREFIX)
+    if not urls.is_postgres(url) and path != ":memory:" and not Path(path).is_file():
         raise ConfigError(f"KUKEY_DATABASE_URL points to {path!r}, which does not exist",
                           variable="KUKEY_DATABASE_URL")
     return make_engine(url)
@@ -156,8 +158,9 @@ def _raw(event: audit_read.Event, name: str) -> object:
 
 @contextmanager
 def _reading() -> Iterator[None]:
-    """Turns "no such table" and the like into one clear StorageError."""
+    """Turns "no such table", an unreachable server and the like into one clear StorageError."""
     try:
         yield
-    except OperationalError as exc:
-        raise StorageError(f"the database has no readable audit log ({exc.orig})") from exc
+    except (OperationalError, ProgrammingError) as exc:  # SQLite: no such table; PostgreSQL: also unreachable
+        reason = " ".join(str(exc.orig).split())
+        raise StorageError(f"the database has no readable audit log ({reason})") from exc

@@ -54,7 +54,7 @@ def rekey_command(args: argparse.Namespace) -> int:
     new_key = read_new_key(file=args.new_key_file, env_var=args.new_key_env)
     engine = open_database(settings.database_url)
     try:
-        init_db(engine)  # an older database may lack the audit_key table
+        init_db(engine, auto_migrate=settings.auto_migrate)
         with session_scope(engine) as session:
             report = rekey_database(session, old_master=settings.master_key_bytes(), new_master=new_key,
                                     clock=SystemClock())

@@ -1,4 +1,8 @@
-"""`kukey run [--http --port N]`: start the bot (Socket Mode by default)."""
+"""`kukey run [--http --port N]`: start the bot (Socket Mode by default).
+
+It first runs every preflight check (bot.preflight, the same as `kukey doctor`): any FAIL stops it before
+anything connects, with one line per problem on stderr and exit code 2; a WARN is printed and it starts.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import signal
 import threading
 
 from bot import config
+from bot.cli.startup import REFUSED, ready
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -18,7 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from bot.app import build
+    from bot.preflight import run_preflight
+
+    if not ready(run_preflight(http_mode=args.http), "run"):
+        return REFUSED
+    from bot.app import build  # Bolt and every layer: imported only once the preflight passed
     from bot.logs import Redactor, configure_logging
 
     need = [config.KUCOIN, config.MASTER_KEY, config.POLICY,

@@ -33,7 +33,7 @@ def reset_cmd(args: argparse.Namespace) -> int:
                          usage="kukey totp reset <user-id>")
     settings = config.Settings.from_env(need=[config.MASTER_KEY])
     engine = make_engine(settings.database_url)
-    init_db(engine)
+    init_db(engine, auto_migrate=settings.auto_migrate)
     master = settings.master_key_bytes()
     service = EnrollmentService(engine=engine, audit=AuditLog(master, SystemClock()), box=SecretBox(master),
                                 clock=SystemClock())

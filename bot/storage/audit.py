@@ -3,9 +3,13 @@
 Each event's `hash` is hex HMAC-SHA256 over the canonical JSON (sorted keys, compact, ASCII) of every
 other field, including `seq` and `prev_hash`; the first event's prev_hash is 64 zeros. The HMAC key
 (the "audit key") is derived from the master key with HKDF-SHA256 (info "kukey audit v1") and never
-stored in the clear. SQLite triggers refuse UPDATE and DELETE on `audit_event`. An event is written in
-the caller's transaction (BEGIN IMMEDIATE, see bot.storage.db), so it commits or rolls back together
-with the state change it records, and two processes cannot append on the same head.
+stored in the clear. Triggers refuse UPDATE and DELETE on `audit_event` (and TRUNCATE on PostgreSQL).
+An event is written in the caller's transaction, so it commits or rolls back together with the state
+change it records. Two processes never append on the same head: on SQLite the transaction holds the
+write lock from BEGIN IMMEDIATE (bot.storage.db); on PostgreSQL the append first takes the
+transaction-level advisory lock APPEND_LOCK, held until commit, and reads the head after it (READ
+COMMITTED: that read sees every append committed before the lock was granted), whatever engine the
+session comes from.
 
 Master key rotation (`kukey rekey`) keeps the chain verifiable with only the current master key:
   * the audit key in use is always the one derived from the current master key; `key_id` on each
@@ -32,8 +36,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
+from functools import cache
 from typing import Any
 
 from sqlalchemy import select
@@ -49,6 +55,8 @@ from bot.storage.audit_chain import COLUMNS, GENESIS, content, sign
 from bot.storage.audit_schema import AuditEvent
 
 AUDIT_KEY_PURPOSE = "kukey audit v1"
+# pg_advisory_xact_lock key serialising appends on PostgreSQL: any fixed bigint; the bytes of "kukey-au".
+APPEND_LOCK = int.from_bytes(b"kukey-au", "big")
 SYSTEM_ACTOR = "kukey"
 
 
@@ -110,10 +118,13 @@ class AuditLog:
         # Plain SQL on the session's connection: building SQLAlchemy statements per event cost more than
         # the HMAC and the write together (kukey appends one event with every state change).
         conn = session.connection()
-        if conn.exec_driver_sql(_RETIRED, (self.key_id,)).first():
+        sql = _statements(conn.dialect.name)
+        if sql.lock:
+            conn.exec_driver_sql(sql.lock, (APPEND_LOCK,))
+        if conn.exec_driver_sql(sql.retired, (self.key_id,)).first():
             raise AuditWriteError(f"the master key (id {self.key_id}) was retired by `kukey rekey`: "
                                   "restart kukey with the new key")
-        last = conn.exec_driver_sql(_HEAD).first()
+        last = conn.exec_driver_sql(sql.head).first()
         count, prev = (0, GENESIS) if last is None else (int(last[0]), str(last[1]))
         row: dict[str, Any] = dict(
             seq=count + 1, ts=format_ts(self._clock.now()), actor=actor, action=action,
@@ -121,13 +132,30 @@ class AuditLog:
             detail=detail, key_id=self.key_id, prev_hash=prev,
         )
         row["hash"] = sign(self._audit_key, content(**row))
-        conn.exec_driver_sql(_INSERT, tuple(row[c] for c in COLUMNS))
+        conn.exec_driver_sql(sql.insert, tuple(row[c] for c in COLUMNS))
         return int(row["seq"])
 
 
-_RETIRED = "SELECT 1 FROM audit_key WHERE key_id = ?"
-_HEAD = "SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1"
-_INSERT = f"INSERT INTO audit_event ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"  # noqa: S608
+@dataclass(frozen=True)
+class _Statements:
+    """The append's SQL for one backend, in its driver's placeholder style (sqlite3: ?, psycopg: %s)."""
+
+    lock: str | None
+    retired: str
+    head: str
+    insert: str
+
+
+@cache
+def _statements(dialect: str) -> _Statements:
+    postgres = dialect == "postgresql"
+    mark = "%s" if postgres else "?"
+    return _Statements(
+        lock="SELECT pg_advisory_xact_lock(%s)" if postgres else None,  # SQLite: BEGIN IMMEDIATE did it
+        retired=f"SELECT 1 FROM audit_key WHERE key_id = {mark}",  # noqa: S608 - mark is ? or %s
+        head="SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1",
+        insert=f"INSERT INTO audit_event ({', '.join(COLUMNS)}) VALUES ({', '.join([mark] * len(COLUMNS))})",  # noqa: S608
+    )
 
 
 def head(session: Session) -> tuple[int, str]:

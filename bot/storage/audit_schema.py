@@ -1,16 +1,22 @@
-"""The audit log's tables and the SQLite guards that keep them append-only (created by init_db)."""
+"""The audit log's tables. The triggers that keep them append-only, on SQLite and on PostgreSQL, are made
+by the first migration (bot/storage/migrations/versions/0001_v0_1_schema.py)."""
 
 from __future__ import annotations
 
+from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
 from bot.storage.audit_chain import REKEYED
 
+_IS_REKEY = text(f"action = '{REKEYED}'")
+
 
 class AuditEvent(SQLModel, table=True):
-    """One audited action or refusal. Append-only (triggers refuse UPDATE and DELETE)."""
+    """One audited action or refusal. Append-only (triggers refuse UPDATE, DELETE and TRUNCATE)."""
 
     __tablename__ = "audit_event"
+    # verify() reads the rekey events first: without this (tiny, partial) index that is a full scan
+    __table_args__ = (Index("audit_event_rekeys", "seq", sqlite_where=_IS_REKEY, postgresql_where=_IS_REKEY),)
     seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     ts: str = Field(index=True)  # UTC ISO-8601 with microseconds
     actor: str
@@ -33,14 +39,3 @@ class AuditKey(SQLModel, table=True):
     wrapped: bytes
     retired_at: str
 
-
-SCHEMA_GUARDS = (
-    "CREATE TRIGGER IF NOT EXISTS audit_event_no_update BEFORE UPDATE ON audit_event "
-    "BEGIN SELECT RAISE(ABORT, 'audit_event is append-only: UPDATE refused'); END",
-    "CREATE TRIGGER IF NOT EXISTS audit_event_no_delete BEFORE DELETE ON audit_event "
-    "BEGIN SELECT RAISE(ABORT, 'audit_event is append-only: DELETE refused'); END",
-    "CREATE TRIGGER IF NOT EXISTS audit_key_no_delete BEFORE DELETE ON audit_key "
-    "BEGIN SELECT RAISE(ABORT, 'audit_key rows are kept: DELETE refused'); END",
-    # verify() reads the rekey events first: without this (tiny, partial) index that is a full scan
-    f"CREATE INDEX IF NOT EXISTS audit_event_rekeys ON audit_event (seq) WHERE action = '{REKEYED}'",
-)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import Dialect
 from sqlmodel import Session
 
 from bot.errors import CryptoError, UsageError
@@ -23,7 +23,8 @@ from bot.storage import audit_chain as chain
 from bot.storage.audit import audit_key_for
 from bot.storage.audit_chain import GENESIS
 
-PARALLEL_MIN = 200_000  # verify() splits a log this long across processes
+PARALLEL_MIN = 200_000  # verify() splits a log this long across processes (SQLite)
+STREAM_BATCH = 5_000  # rows per round trip when PostgreSQL streams the log
 _CHECKPOINT = re.compile(r"^\s*(\d+):([0-9a-f]{64})\s*$")
 
 
@@ -58,23 +59,32 @@ def verify(target: Engine | Session, *, master_key: bytes, checkpoint: tuple[int
            workers: int | None = None) -> VerifyResult:
     """Walk the whole chain, streaming, and name the first broken event.
 
-    Given an Engine it reads a snapshot without blocking writers, and a log of PARALLEL_MIN events or
-    more is split into seq ranges checked by `workers` processes (default: one per CPU, at most 4).
-    Given a Session it reads inside that session's transaction.
+    Given an Engine it reads a snapshot without blocking writers (SQLite: a deferred transaction;
+    PostgreSQL: REPEATABLE READ, READ ONLY), and on SQLite a log of PARALLEL_MIN events or more is split
+    into seq ranges checked by `workers` processes (default: one per CPU, at most 4); PostgreSQL streams
+    the log through one server-side cursor. Given a Session it reads inside that session's transaction.
     """
     if isinstance(target, Session):
-        return _verify_on(target.connection().connection.dbapi_connection, master_key, checkpoint, None, 1)
+        conn = target.connection()
+        return _verify_on(conn.connection.dbapi_connection, conn.dialect, master_key, checkpoint, None, 1)
     raw = target.raw_connection()
     try:
-        raw.dbapi_connection.execute("BEGIN")  # type: ignore[union-attr]  # deferred: a snapshot
-        return _verify_on(raw.dbapi_connection, master_key, checkpoint, target.url.database, workers)
+        dbapi: Any = raw.dbapi_connection
+        if target.dialect.name == "postgresql":
+            dbapi.rollback()  # the pool's liveness ping may have begun a transaction: start a fresh one
+            dbapi.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            path = None
+        else:
+            dbapi.execute("BEGIN")  # deferred: a snapshot
+            path = target.url.database
+        return _verify_on(dbapi, target.dialect, master_key, checkpoint, path, workers)
     finally:
         raw.rollback()
         raw.close()
 
 
-def _verify_on(dbapi: Any, master_key: bytes, checkpoint: tuple[int, str] | None, path: str | None,
-               workers: int | None) -> VerifyResult:
+def _verify_on(dbapi: Any, dialect: Dialect, master_key: bytes, checkpoint: tuple[int, str] | None,
+               path: str | None, workers: int | None) -> VerifyResult:
     current = key_id(master_key)
     cursor = dbapi.cursor()
     try:
@@ -82,18 +92,31 @@ def _verify_on(dbapi: Any, master_key: bytes, checkpoint: tuple[int, str] | None
             wrapped = cursor.execute("SELECT key_id, wrapped FROM audit_key").fetchall()
             hi = int(cursor.execute("SELECT max(seq) FROM audit_event").fetchone()[0] or 0)
             retired = chain.rekeys(cursor.execute(chain.SELECT_REKEYS).fetchall())
-        except sqlite3.Error as exc:
+        except dialect.loaded_dbapi.Error as exc:
             return VerifyResult(False, 0, None, f"the database has no readable audit log ({exc})")
         keys = _retired_keys(wrapped, master_key)
         keys[current] = audit_key_for(master_key)
         args = (keys, retired, current, checkpoint)
         n = _worker_count(workers, hi, path)
         span = chain.walk_parallel(path, hi, n, *args) if n > 1 and path else None
-        if span is None:
+        if span is None and dialect.name == "postgresql":
+            span = _walk_streamed(dbapi, hi, *args)
+        elif span is None:
             span = chain.walk_db(dbapi, 1, hi, *args)
     finally:
         cursor.close()
     return _result(span, checkpoint)
+
+
+def _walk_streamed(dbapi: Any, hi: int, keys: dict[str, bytes | None], retired: dict[str, int], current_id: str,
+                   checkpoint: tuple[int, str] | None) -> chain.Span:
+    """walk() over the whole log through a server-side (named) psycopg cursor: rows arrive in batches,
+    so a long log is never held in memory at once."""
+    with dbapi.cursor(name="kukey_audit_verify") as rows:
+        rows.itersize = STREAM_BATCH
+        rows.execute(chain.SELECT_RANGE.replace("?", "%s"), (-(2**63), hi))
+        return chain.walk(rows, lo=1, hi=hi, prev=GENESIS, keys=keys, retired=retired, current_id=current_id,
+                          checkpoint=checkpoint)
 
 
 def _worker_count(workers: int | None, events: int, path: str | None) -> int:

@@ -1,9 +1,23 @@
-"""Engine, schema and sessions for kukey's SQLite database.
+"""Engines and sessions for kukey's database: SQLite (the embedded default) or PostgreSQL (several replicas).
 
-Every connection runs in WAL mode with synchronous=FULL (a commit is on disk when it returns), a busy
-timeout and foreign keys on. pysqlite's own transaction handling is switched off and every transaction
-starts with `BEGIN IMMEDIATE` (SQLAlchemy's documented pysqlite recipe), so writers are serialized
-across threads AND processes: two processes can never read the same audit head and fork the chain.
+Both backends give every transaction the same guarantee: it runs alone among kukey's writers, from its
+first statement to its commit, across threads AND processes. The workflows rely on it: they read, decide
+and then write (an approval count, a TOTP failure counter, the audit chain's head), and two processes
+must never act on the same reading.
+
+SQLite: every connection runs in WAL mode with synchronous=FULL (a commit is on disk when it returns), a
+busy timeout and foreign keys on. pysqlite's own transaction handling is switched off and every
+transaction starts with `BEGIN IMMEDIATE` (SQLAlchemy's documented pysqlite recipe): the write lock.
+
+PostgreSQL (psycopg 3): READ COMMITTED, and every transaction first takes the transaction-level advisory
+lock WRITE_LOCK (`pg_advisory_xact_lock`), released at commit or rollback: PostgreSQL's counterpart of
+BEGIN IMMEDIATE. lock_timeout plays SQLite's busy timeout. Datetimes are `timestamp with time zone`
+(SQLModel's UTCDateTime reads them back as aware UTC, whatever the server's time zone). Compare-and-set
+updates, unique constraints and the audit append lock (bot.storage.audit) hold on their own as well;
+the write lock is what keeps read-then-write workflows exact.
+
+The schema is made and upgraded by migrations (bot.storage.schema); `init_db` readies a database for
+writing.
 """
 
 from __future__ import annotations
@@ -13,21 +27,32 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import Connection
-from sqlmodel import Session, SQLModel
+from sqlalchemy.engine import URL, Connection
+from sqlmodel import Session
 
-from bot.storage import audit_schema
+from bot.storage import audit_schema as _audit_schema
 from bot.storage import tables as _tables
+from bot.storage import urls
+from bot.storage.schema import prepare
 
 BUSY_TIMEOUT_S = 15.0
+# pg_advisory_xact_lock key of kukey's write lock: any fixed bigint; these are the bytes of "kukey-wr".
+WRITE_LOCK = int.from_bytes(b"kukey-wr", "big")
+POOL_SIZE, POOL_OVERFLOW = 5, 20  # the bot's worker threads, scheduler and listeners share the pool
 
-_ = _tables  # imported for its side effect: the workflow tables join SQLModel.metadata
+_ = (_tables, _audit_schema)  # imported for their side effect: every table joins SQLModel.metadata
 
 
 def make_engine(url: str, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
-    """An engine for a sqlite:/// URL, usable from worker threads and safe across processes."""
-    if not url.startswith("sqlite:///"):
-        raise ValueError(f"kukey stores its state in SQLite; expected a sqlite:/// URL, got {url!r}")
+    """An engine for KUKEY_DATABASE_URL (see bot.storage.urls), usable from worker threads and safe across
+    processes. ValueError, with the password masked, for a URL kukey cannot use."""
+    target = urls.normalized(url)
+    if target.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, busy_timeout_s)
+    return _postgres_engine(target, busy_timeout_s)
+
+
+def _sqlite_engine(url: str, busy_timeout_s: float) -> Engine:
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": busy_timeout_s, "isolation_level": None},
@@ -53,12 +78,30 @@ def make_engine(url: str, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
     return engine
 
 
-def init_db(engine: Engine) -> None:
-    """Create every table and the audit triggers; safe to run on every start."""
-    SQLModel.metadata.create_all(engine)
-    with engine.begin() as conn:
-        for statement in audit_schema.SCHEMA_GUARDS:
-            conn.exec_driver_sql(statement)
+def _postgres_engine(url: URL, busy_timeout_s: float) -> Engine:
+    lock_ms = int(busy_timeout_s * 1000)
+    engine = create_engine(
+        url, isolation_level="READ COMMITTED", pool_pre_ping=True,
+        pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW,
+        connect_args={"options": f"-c lock_timeout={lock_ms}", "application_name": "kukey",
+                      "connect_timeout": max(1, int(busy_timeout_s))},
+    )
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+
+    return engine
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def init_db(engine: Engine, *, auto_migrate: bool = False) -> None:
+    """Ready the database for writing: a new, empty one is created at the head revision; one behind the
+    head is upgraded when `auto_migrate`, else refused with SchemaError (see bot.storage.schema)."""
+    prepare(engine, auto_migrate=auto_migrate)
 
 
 @contextmanager
@@ -73,4 +116,3 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         raise
     finally:
         session.close()
-

@@ -5,8 +5,10 @@ Every change of a request's state goes through `transition`, every change of a k
 table (bot.domain.requests.TRANSITIONS, bot.domain.keys.KEY_TRANSITIONS) and raises IllegalTransition,
 changing nothing, for a move the table does not allow. Then it compare-and-sets:
 `UPDATE request SET state=:dst ... WHERE id=:id AND state IN (:src)`; the row count says whether this
-caller won. With BEGIN IMMEDIATE transactions (bot.storage.db) this holds across threads and across
-processes sharing one database file.
+caller won. This holds across threads and processes on both backends: SQLite's BEGIN IMMEDIATE
+serialises writers; under PostgreSQL's READ COMMITTED a second UPDATE waits for the first one's row
+lock, then re-checks its WHERE on the committed row and matches nothing. Job claims on PostgreSQL
+select with `FOR UPDATE SKIP LOCKED`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from bot.domain.jobs import JobKind, JobState
 from bot.domain.keys import KeyState, key_can_move
@@ -134,12 +137,10 @@ def cancel_job(session: Session, *, kind: JobKind, ref: str) -> None:
 
 def claim_due(session: Session, *, now: datetime, lease_until: datetime, limit: int = 20) -> list[Job]:
     """Claim due jobs (pending, or running with an expired lease after a crash) with CAS."""
-    candidates = session.exec(
-        select(Job).where(
-            ((col(Job.state) == JobState.PENDING.value) & (col(Job.run_at) <= now))
-            | ((col(Job.state) == JobState.RUNNING.value) & (col(Job.lease_until) <= now))
-        ).order_by(col(Job.run_at)).limit(limit)
-    ).all()
+    candidates = session.exec(_skip_locked(session, select(Job).where(
+        ((col(Job.state) == JobState.PENDING.value) & (col(Job.run_at) <= now))
+        | ((col(Job.state) == JobState.RUNNING.value) & (col(Job.lease_until) <= now))
+    ).order_by(col(Job.run_at)).limit(limit))).all()
     claimed: list[Job] = []
     for job in candidates:
         stmt = (update(Job).where(col(Job.id) == job.id, col(Job.state) == job.state,
@@ -154,12 +155,21 @@ def claim_due(session: Session, *, now: datetime, lease_until: datetime, limit: 
 def claim_one(session: Session, *, kind: JobKind, ref: str, now: datetime, lease_until: datetime) -> int | None:
     """Claim the pending job of `kind` about `ref` right now (for work started right after an ack)."""
     pending = JobState.PENDING.value
-    job = session.exec(select(Job).where(Job.kind == kind, Job.ref == ref, Job.state == pending)).first()
+    job = session.exec(_skip_locked(session, select(Job).where(Job.kind == kind, Job.ref == ref,
+                                                                Job.state == pending))).first()
     if job is None:
         return None
     stmt = (update(Job).where(col(Job.id) == job.id, col(Job.state) == pending)
             .values(state=JobState.RUNNING.value, lease_until=lease_until, attempts=job.attempts + 1))
     return job.id if session.execute(stmt).rowcount == 1 else None  # type: ignore[attr-defined]
+
+
+def _skip_locked(session: Session, stmt: SelectOfScalar[Job]) -> SelectOfScalar[Job]:
+    """PostgreSQL: `FOR UPDATE SKIP LOCKED`, so a job row another transaction holds is passed over, not
+    waited for (the CAS update after it still decides). SQLite: unchanged; its write lock serialises."""
+    if session.get_bind().dialect.name == "postgresql":
+        return stmt.with_for_update(skip_locked=True)
+    return stmt
 
 
 def finish_job(session: Session, *, job_id: int, retry_at: datetime | None = None, error: str = "") -> None:

@@ -67,6 +67,7 @@ class KukeyWorld:
     sandbox_kwargs: dict[str, Any] = field(default_factory=dict)
     run_bot: bool = True  # False: the test starts the bot itself (e.g. `kukey run` in a subprocess)
     env_extra: dict[str, str] = field(default_factory=dict)  # more settings for the bot
+    database_url: str = ""  # KUKEY_DATABASE_URL; default: the SQLite file db_path, home/kukey.db
 
     def __post_init__(self) -> None:
         from kukey_sandbox.kucoin.sandbox import KucoinSandbox
@@ -79,14 +80,16 @@ class KukeyWorld:
         for uid, name in NAMES.items():
             self.fake.add_user(uid, name)
         everyone = list(NAMES)
-        self.fake.add_channel(APPROVALS, "kukey-approvals", members=everyone)
-        self.fake.add_channel(INCIDENT, "incident", members=everyone)
-        self.fake.add_channel(AUDIT, "kukey-audit", members=[ADMIN])
+        bot = self.fake.bot_user_id  # invited into the policy's channels, as the README's set-up says
+        self.fake.add_channel(APPROVALS, "kukey-approvals", members=[*everyone, bot])
+        self.fake.add_channel(INCIDENT, "incident", members=[*everyone, bot])
+        self.fake.add_channel(AUDIT, "kukey-audit", members=[ADMIN, bot])
         self.fake.add_channel(TRADING, "trading", members=everyone)
         self.fake.add_usergroup(APPROVER_GROUP, "approvers", users=[APPROVER, APPROVER2])
         self.policy_path = self.home / "policy.toml"
         self.policy_path.write_text(self.policy_text)
-        self.db_path = self.home / "kukey.db"
+        self.db_path = self.home / "kukey.db"  # the database when database_url is not given
+        self.database_url = self.database_url or f"sqlite:///{self.db_path}"
         self.seeds: dict[str, str] = {}
         self.codes: list[str] = []  # every TOTP code a person typed, for leak scans
         self._steps: dict[str, set[int]] = {}
@@ -104,7 +107,7 @@ class KukeyWorld:
             "KUCOIN_API_SECRET": creds.api_secret.reveal(), "KUCOIN_API_PASSPHRASE": creds.api_passphrase.reveal(),
             "SLACK_API_URL": self.fake.api_url, "SLACK_BOT_TOKEN": self.fake.bot_token,
             "SLACK_SIGNING_SECRET": self.fake.signing_secret, "SLACK_APP_TOKEN": self.fake.app_token,
-            "KUKEY_DATABASE_URL": f"sqlite:///{self.db_path}", "KUKEY_POLICY": str(self.policy_path),
+            "KUKEY_DATABASE_URL": self.database_url, "KUKEY_POLICY": str(self.policy_path),
             "KUKEY_MASTER_KEY": self.master_key,
             **self.env_extra,
         }

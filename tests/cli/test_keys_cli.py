@@ -189,7 +189,7 @@ def test_a_failed_rekey_changes_nothing(world: World, capsys: pytest.CaptureFixt
 
 
 @pytest.mark.parametrize(("setup", "message"), [
-    ("wrong-current", "does not decrypt with the current master key"),
+    ("wrong-current", "master key: the audit log was last signed by master key"),  # refused before any write
     ("same-key", "the new master key is the current one"),
     ("bad-file", "not valid base64"),
     ("short-key", "must be base64 of exactly 32 bytes, got 16"),
@@ -237,7 +237,8 @@ def test_the_current_key_must_have_signed_the_log(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("KUKEY_MASTER_KEY", generate_master_key())
     monkeypatch.setenv("NEW_KEY", generate_master_key())
     assert main(["rekey", "--new-key-env", "NEW_KEY"]) == 2
-    assert "did not sign the latest audit event" in capsys.readouterr().err
+    # the preflight (bot.cli.startup) refuses it before rekey opens a transaction
+    assert "master key: the audit log was last signed by master key " in capsys.readouterr().err
 
 
 def test_the_new_key_is_never_taken_from_argv(world: World, capsys: pytest.CaptureFixture[str]) -> None:

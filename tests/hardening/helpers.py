@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import sqlite3
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -12,6 +11,7 @@ from urllib.parse import urlencode, urlsplit
 
 from kukey_sandbox.slack.driver import Ack, SlackDriver
 from kukey_sandbox.world import KukeyWorld
+from tests.databases import rows
 
 SUB_ACCOUNTS = ("alpha-trading", "beta-spot", "gamma-frozen", "delta-research")
 
@@ -19,16 +19,12 @@ SUB_ACCOUNTS = ("alpha-trading", "beta-spot", "gamma-frozen", "delta-research")
 def snapshot(world: KukeyWorld) -> dict[str, Any]:
     """Every row that matters (requests, approvals, keys, jobs, TOTP uses), the audit log's count and head
     hash, and the keys KuCoin holds: equal snapshots mean nothing happened."""
-    db = sqlite3.connect(f"file:{world.db_path}?mode=ro", uri=True)
-    try:
-        rows = {table: db.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()  # noqa: S608 - fixed names
-                for table in ("request", "approval", "api_key", "job", "totp_use", "enrollment")}
-        head = db.execute("SELECT count(*), (SELECT hash FROM audit_event ORDER BY seq DESC LIMIT 1) "
-                          "FROM audit_event").fetchone()
-    finally:
-        db.close()
+    url = world.database_url
+    tables = ("request", "approval", "api_key", "job", "totp_use", "enrollment")
+    found = {table: rows(url, f"SELECT * FROM {table} ORDER BY 1") for table in tables}  # noqa: S608 - fixed names
+    head = rows(url, "SELECT count(*), (SELECT hash FROM audit_event ORDER BY seq DESC LIMIT 1) FROM audit_event")[0]
     kucoin = {sub: sorted(k["api_key"] for k in world.sandbox.keys(sub)) for sub in SUB_ACCOUNTS}
-    return {"rows": rows, "audit": head, "kucoin": kucoin}
+    return {"rows": found, "audit": head, "kucoin": kucoin}
 
 
 def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
@@ -47,29 +43,17 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
 
 def audit_actions(world: KukeyWorld, *, since: int = 0) -> list[str]:
     """The audit log's actions after event number `since`, in order."""
-    db = sqlite3.connect(f"file:{world.db_path}?mode=ro", uri=True)
-    try:
-        rows = db.execute("SELECT action FROM audit_event WHERE seq > ? ORDER BY seq", (since,))
-        return [r[0] for r in rows]
-    finally:
-        db.close()
+    return [r[0] for r in rows(world.database_url, "SELECT action FROM audit_event WHERE seq > ? ORDER BY seq",
+                               (since,))]
 
 
 def posted(world: KukeyWorld) -> bool:
     """Every request's approval post is recorded (the bot stores its ts a moment after posting it)."""
-    db = sqlite3.connect(f"file:{world.db_path}?mode=ro", uri=True)
-    try:
-        return not db.execute("SELECT 1 FROM request WHERE thread_ts IS NULL AND incident = 0").fetchone()
-    finally:
-        db.close()
+    return not rows(world.database_url, "SELECT 1 FROM request WHERE thread_ts IS NULL AND NOT incident")
 
 
 def audit_count(world: KukeyWorld) -> int:
-    db = sqlite3.connect(f"file:{world.db_path}?mode=ro", uri=True)
-    try:
-        return int(db.execute("SELECT count(*) FROM audit_event").fetchone()[0])
-    finally:
-        db.close()
+    return int(rows(world.database_url, "SELECT count(*) FROM audit_event")[0][0])
 
 
 def form(payload: dict[str, Any]) -> bytes:

@@ -1,5 +1,6 @@
 """Races: the same approval, reveal or command arriving many times at once, on one bot or on two bot
-processes sharing one database, is done exactly once (compare-and-set and unique constraints)."""
+processes sharing one database, is done exactly once (compare-and-set and unique constraints), on SQLite
+and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -35,9 +36,16 @@ ROUNDS = 3  # requests raced through approval and reveal, per test
 
 
 @pytest.fixture
-def crowd(tmp_path: Path) -> Iterator[Story]:
+def world(tmp_path: Path, database_url: str) -> Iterator[KukeyWorld]:
+    """The scenario world (the bot over HTTP against both sandboxes), on SQLite and on PostgreSQL."""
+    with KukeyWorld(home=tmp_path, database_url=database_url) as w:
+        yield w
+
+
+@pytest.fixture
+def crowd(tmp_path: Path, database_url: str) -> Iterator[Story]:
     """approvals = 2, twenty enrolled approvers in the approver group, and an enrolled requester."""
-    with KukeyWorld(home=tmp_path, policy_text=default_policy(approvals=NEEDED)) as world:
+    with KukeyWorld(home=tmp_path, policy_text=default_policy(approvals=NEEDED), database_url=database_url) as world:
         for i, uid in enumerate(APPROVERS):
             world.fake.add_user(uid, f"approver{i}")
             world.fake.join(APPROVALS, uid)

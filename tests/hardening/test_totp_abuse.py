@@ -3,11 +3,16 @@ replayed and borrowed codes are refused, and clock drift is tolerated by exactly
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pyotp
+import pytest
 
 from kukey_sandbox.world import APPROVALS, APPROVER, APPROVER2, REQUESTER, RESPONDER, KukeyWorld, Story
 from tests.hardening.helpers import audit_actions, concurrently
 from tests.hardening.test_races import _drivers, _post, _second_bot, _submission
+from tests.scenarios.conftest import enrolled
 
 LOCKOUT_MINUTES = 15  # the policy default
 MAX_FAILURES = 5
@@ -61,9 +66,18 @@ def test_guessing_locks_out_after_five_failures_until_the_lockout_ends(story: St
     assert actions.count("totp.failed") == MAX_FAILURES and actions.count("totp.locked") == 1
 
 
-def test_guesses_sent_at_once_get_no_more_tries(story: Story) -> None:
+@pytest.fixture
+def story_on_each_backend(tmp_path: Path, database_url: str) -> Iterator[Story]:
+    """The enrolled story world, on SQLite and on PostgreSQL."""
+    with KukeyWorld(home=tmp_path, database_url=database_url) as world:
+        yield enrolled(world)
+
+
+def test_guesses_sent_at_once_get_no_more_tries(story_on_each_backend: Story) -> None:
     """Forty different wrong codes submitted at the same moment, split across two bot processes on one
-    database, are compared at most five times: the rest are refused as locked out, unchecked."""
+    database (SQLite, then PostgreSQL), are compared at most five times: the rest are refused as locked
+    out, unchecked."""
+    story = story_on_each_backend
     world = story.w
     other, url = _second_bot(world)
     try:

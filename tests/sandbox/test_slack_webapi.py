@@ -232,9 +232,11 @@ def test_usergroup_members_and_unknown_groups(client: WebClient) -> None:
 
 
 def test_conversations_info_describes_channels_and_dms(fake: SlackFake, client: WebClient) -> None:
-    """conversations.info gives privacy, archive state and the bot's membership; DMs show is_im, user."""
-    info = client.conversations_info(channel=SECRET)["channel"]
-    assert (info["is_private"], info["is_member"], info["is_archived"]) == (True, False, False)
+    """conversations.info gives privacy, archive state and the bot's membership; DMs show is_im, user; a
+    private channel the bot is not in does not exist for it."""
+    info = client.conversations_info(channel=PRIVATE)["channel"]
+    assert (info["is_private"], info["is_member"], info["is_archived"]) == (True, True, False)
+    assert slack_error(lambda: client.conversations_info(channel=SECRET)) == "channel_not_found"
     assert client.conversations_info(channel=OLD)["channel"]["is_archived"] is True
     dm = client.conversations_info(channel=fake.dm(ALICE))["channel"]
     assert (dm["is_im"], dm["user"]) == (True, ALICE)

@@ -19,6 +19,11 @@ def world(tmp_path: Path) -> Iterator[KukeyWorld]:
 @pytest.fixture
 def story(world: KukeyWorld) -> Story:
     """The world with the requester, both approvers and the responder enrolled."""
+    return enrolled(world)
+
+
+def enrolled(world: KukeyWorld) -> Story:
+    """The requester, both approvers and the responder enroll; a Story on the world."""
     for user in (REQUESTER, APPROVER, APPROVER2, RESPONDER):
         world.enroll(user)
     return Story(world)

@@ -1,5 +1,5 @@
 """kill -9 at each step; on restart kukey finishes or undoes what was in flight: no orphan key, nothing
-stuck, the audit chain intact, the people involved told."""
+stuck, the audit chain intact, the people involved told; on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ CREATE = "create alpha-trading perms=Spot ips=203.0.113.5 expire=30 bot"
 
 
 @pytest.fixture
-def crashy(tmp_path: Path) -> Iterator[Story]:
-    with KukeyWorld(home=tmp_path, run_bot=False, clock=SystemClock()) as world:
+def crashy(tmp_path: Path, database_url: str) -> Iterator[Story]:
+    """`kukey run` in a process of its own (real clock), on SQLite and on PostgreSQL, four people enrolled."""
+    with KukeyWorld(home=tmp_path, run_bot=False, clock=SystemClock(), database_url=database_url) as world:
         world.start_process()
         for user in (REQUESTER, APPROVER, APPROVER2, RESPONDER):
             world.enroll(user)

@@ -13,6 +13,7 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 import pytest
 
+from bot.domain.clock import SystemClock
 from bot.ops.server import IDLE_TIMEOUT_S, MAX_BODY
 from kukey_sandbox.slack.driver import SlackDriver
 from kukey_sandbox.world import REQUESTER, TRADING, KukeyWorld
@@ -21,7 +22,9 @@ from tests.hardening.helpers import exchange
 
 @pytest.fixture
 def bare_world(tmp_path: Path) -> Iterator[KukeyWorld]:
-    with KukeyWorld(home=tmp_path, run_bot=False) as w:
+    # The bot runs in its own process on the real clock, so KuCoin's clock must be real too (kukey run's
+    # preflight fails when they are more than 5 s apart).
+    with KukeyWorld(home=tmp_path, run_bot=False, clock=SystemClock()) as w:
         yield w
 
 

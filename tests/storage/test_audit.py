@@ -1,4 +1,5 @@
-"""Writing the audit log: fields, the documented HMAC, secret guards, fail-closed, append-only triggers."""
+"""Writing the audit log: fields, the documented HMAC, secret guards, fail-closed, append-only triggers; on
+SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
+import psycopg
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -25,16 +26,19 @@ from bot.errors import AuditWriteError, UsageError
 from bot.security.crypto import key_id
 from bot.storage import audit, audit_chain, audit_read, audit_verify
 from bot.storage.audit import AuditLog
+from bot.storage.audit_rekey import rekey_audit
 from bot.storage.db import session_scope
 from bot.storage.tables import KeyRecord
-from tests.storage.audit_helpers import fill, new_engine, new_master
+from tests.databases import connect, rows
+from tests.storage.audit_helpers import fill, new_master, open_engine
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = new_engine(tmp_path)
+def engine(database_url: str) -> Iterator[Engine]:
+    """A kukey engine on a new database, on SQLite and on PostgreSQL."""
+    engine = open_engine(database_url)
     yield engine
     engine.dispose()
 
@@ -67,18 +71,14 @@ def test_events_are_numbered_linked_and_read_back_whole(engine: Engine, clock: F
     assert first.at == START
 
 
-def test_hash_is_the_documented_hmac_of_canonical_json(engine: Engine, clock: FakeClock) -> None:
+def test_hash_is_the_documented_hmac_of_canonical_json(engine: Engine, clock: FakeClock, database_url: str) -> None:
     """An outsider can recompute the hash: HMAC-SHA256(HKDF(master, "kukey audit v1"), canonical JSON)."""
     master = new_master()
     with session_scope(engine) as s:
         AuditLog(master, clock).record(s, "policy.loaded", actor="kukey", outcome="ok",
                                        detail={"rules": 3, "file": "pölicy.toml"})
-    raw = sqlite3.connect(str(engine.url.database))
-    try:
-        raw.row_factory = sqlite3.Row
-        stored = dict(raw.execute("SELECT * FROM audit_event").fetchone())
-    finally:
-        raw.close()
+    (values,) = rows(database_url, f"SELECT {', '.join(audit_chain.COLUMNS)} FROM audit_event")  # noqa: S608
+    stored = dict(zip(audit_chain.COLUMNS, values, strict=True))
     assert stored["detail"] == '{"file":"p\\u00f6licy.toml","rules":3}'
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"kukey audit v1").derive(master)
     fields = {k: v for k, v in stored.items() if k != "hash"}
@@ -145,12 +145,22 @@ def test_error_codes_times_and_sets_are_welcome_in_detail(engine: Engine, clock:
                             "perms": ["General", "Spot"]}
 
 
+AUDIT_DOWN = {
+    "sqlite": ["CREATE TRIGGER test_audit_down BEFORE INSERT ON audit_event "
+               "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"],
+    "postgresql": ["CREATE FUNCTION test_audit_down() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                   "RAISE EXCEPTION 'disk on fire' USING ERRCODE = 'restrict_violation'; END $$",
+                   "CREATE TRIGGER test_audit_down BEFORE INSERT ON audit_event FOR EACH ROW "
+                   "EXECUTE FUNCTION test_audit_down()"],
+}
+
+
 def test_a_failing_audit_write_rolls_back_the_state_change(engine: Engine, clock: FakeClock) -> None:
     """With inserts into audit_event failing in the database, record() raises AuditWriteError and the
     key row written earlier in the same transaction is not committed (fail closed)."""
     with engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TRIGGER test_audit_down BEFORE INSERT ON audit_event "
-                             "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END")
+        for statement in AUDIT_DOWN[engine.dialect.name]:
+            conn.exec_driver_sql(statement)
     log = AuditLog(new_master(), clock)
     with pytest.raises(AuditWriteError, match="disk on fire") as caught, session_scope(engine) as s:
         s.add(KeyRecord(api_key="k1", sub_account="sub-a", created_at=START))
@@ -173,22 +183,50 @@ def test_a_caller_that_swallows_the_error_still_cannot_commit(engine: Engine, cl
         assert s.exec(select(KeyRecord)).all() == []
 
 
+def _rekeyed_log(engine: Engine, clock: FakeClock) -> None:
+    """Two events, then a rekey: the log has events and a retired audit key."""
+    master = new_master()
+    fill(engine, AuditLog(master, clock), clock, 2)
+    with session_scope(engine) as s:
+        rekey_audit(s, old_master=master, new_master=new_master(), clock=clock)
+
+
+def _refused(url: str, engine: Engine, statement: str) -> None:
+    """`statement` fails with the guard's message on a plain connection and on a kukey session."""
+    raw = connect(url)
+    try:
+        with pytest.raises((sqlite3.IntegrityError, psycopg.errors.RestrictViolation),
+                           match=r"append-only|rows are kept"):
+            raw.execute(statement)
+    finally:
+        raw.close()
+    with pytest.raises(IntegrityError, match=r"append-only|rows are kept"), session_scope(engine) as s:
+        s.execute(text(statement))
+
+
 @pytest.mark.parametrize("statement", [
     "UPDATE audit_event SET actor = 'U9' WHERE seq = 1",
     "DELETE FROM audit_event WHERE seq = 1",
     "DELETE FROM audit_event",
+    "DELETE FROM audit_key",
 ])
-def test_triggers_refuse_update_and_delete(engine: Engine, clock: FakeClock, statement: str) -> None:
-    """The database itself refuses to change or remove an audit event."""
-    fill(engine, AuditLog(new_master(), clock), clock, 2)
-    raw = sqlite3.connect(str(engine.url.database))
+def test_triggers_refuse_update_and_delete(engine: Engine, clock: FakeClock, database_url: str,
+                                           statement: str) -> None:
+    """The database itself refuses to change or remove an audit event or a retired audit key, whoever asks
+    (on PostgreSQL the superuser too)."""
+    _rekeyed_log(engine, clock)
+    _refused(database_url, engine, statement)
+
+
+@pytest.mark.parametrize("table", ["audit_event", "audit_key"])
+def test_truncate_is_refused_on_postgresql(pg_url: str, clock: FakeClock, table: str) -> None:
+    """PostgreSQL's TRUNCATE (which skips row triggers) is refused on both audit tables by a statement trigger."""
+    engine = open_engine(pg_url)
     try:
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            raw.execute(statement)
+        _rekeyed_log(engine, clock)
+        _refused(pg_url, engine, f"TRUNCATE {table}")
     finally:
-        raw.close()
-    with pytest.raises(IntegrityError, match="append-only"), session_scope(engine) as s:
-        s.execute(text(statement))
+        engine.dispose()
 
 
 def test_checkpoints_format_and_parse() -> None:

@@ -1,12 +1,12 @@
 """Every state change goes through the transition tables: repos.transition and repos.key_transition move
-what the table allows (compare-and-set) and refuse everything else, changing nothing."""
+what the table allows (compare-and-set) and refuse everything else, changing nothing; on SQLite and on
+PostgreSQL."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,8 +37,9 @@ KEY_MOVES = {
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'kukey.db'}")
+def engine(database_url: str) -> Iterator[Engine]:
+    """A kukey engine on a new database, on SQLite and on PostgreSQL."""
+    engine = make_engine(database_url)
     init_db(engine)
     yield engine
     engine.dispose()

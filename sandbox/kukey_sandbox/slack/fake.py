@@ -78,6 +78,7 @@ class SlackFake:
         api = WebApi(self.world, bot_token=self.bot_token, app_token=self.app_token,
                      socket_url=self.socket.issue_url)
         self.holds = Holds()
+        self._api = api
         self._http = HttpServer(self.world, api, self.holds)
         self._started = False
 
@@ -143,6 +144,14 @@ class SlackFake:
         block ends: see kukey_sandbox.slack.holds."""
         with self.holds.hold(name, count) as held:
             yield held
+
+    def set_clock_skew(self, seconds: float) -> None:
+        """Make Slack's clock (its answers' Date header) `seconds` ahead of the fake's; negative: behind."""
+        self._http.set_clock_skew(seconds)
+
+    def withhold_scope(self, scope: str) -> None:
+        """Install the app without this bot scope: methods needing it answer missing_scope."""
+        self._api.withheld_scopes.add(scope)
 
     # world setup --------------------------------------------------------------------------------
     def add_user(self, id: str, name: str, *, real_name: str = "", deleted: bool = False,

@@ -2,10 +2,12 @@
 
 Bodies are read the way Slack reads them: query string, form-encoded or JSON, merged into one
 argument dict. Answers are HTTP 200 with Slack's JSON, except response_url failures (404/400 + code).
+Every answer carries a `Date` header, like Slack's: the fake's clock, moved by `HttpServer.clock_skew`.
 """
 
 from __future__ import annotations
 
+import email.utils
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +29,7 @@ class _Server(ThreadingHTTPServer):
     world: World
     api: WebApi
     holds: Holds
+    clock_skew = 0.0  # seconds added to the Date header (Slack's clock ahead of the fake's)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -35,6 +38,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: request lines carry response_url secrets."""
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header: the fake's clock (not the host's), moved by the configured skew."""
+        if timestamp is None:
+            timestamp = self.server.world.clock.now().timestamp() + self.server.clock_skew
+        return email.utils.formatdate(timestamp, usegmt=True)
 
     def do_GET(self) -> None:
         self._route()
@@ -125,6 +134,10 @@ class HttpServer:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}/"
+
+    def set_clock_skew(self, seconds: float) -> None:
+        """Slack's clock `seconds` ahead of the fake's (negative: behind), as the Date header shows it."""
+        self._server.clock_skew = seconds
 
     def start(self) -> None:
         self._thread.start()

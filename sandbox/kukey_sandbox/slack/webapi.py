@@ -2,7 +2,8 @@
 
 `WebApi.call(method, params, token)` authenticates, dispatches, and records the call. Tokens:
 missing -> not_authed, unknown -> invalid_auth, xapp on a bot method (or xoxb on
-apps.connections.open) -> not_allowed_token_type.
+apps.connections.open) -> not_allowed_token_type. Every bot scope is granted unless a test withholds
+one (`withheld_scopes`): conversations.info and usergroups.users.list then answer missing_scope.
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ WORKSPACE_URL = "https://kukey-sandbox.slack.com/"
 class Refusal(Exception):
     """A Slack error answer: {"ok": false, "error": code, "response_metadata": {"messages": [...]}}."""
 
-    def __init__(self, error: str, messages: list[str] | None = None) -> None:
+    def __init__(self, error: str, messages: list[str] | None = None, **fields: str) -> None:
         super().__init__(error)
-        self.error, self.messages = error, messages or []
+        self.error, self.messages, self.fields = error, messages or [], fields
 
     def answer(self) -> Answer:
-        out: Answer = {"ok": False, "error": self.error}
+        out: Answer = {"ok": False, "error": self.error, **self.fields}
         if self.messages:
             out["response_metadata"] = {"messages": self.messages}
         return out
@@ -39,6 +40,7 @@ class WebApi:
         self._world = world
         self._bot_token, self._app_token = bot_token, app_token
         self._socket_url = socket_url
+        self.withheld_scopes: set[str] = set()
         self._methods: dict[str, Callable[[dict[str, Any]], Answer]] = {
             name: getattr(self, name.replace(".", "_")) for name in (
                 "auth.test", "chat.postMessage", "chat.update", "chat.delete", "chat.postEphemeral",
@@ -179,7 +181,11 @@ class WebApi:
         return {"ok": True, "channel": ch.to_api(w.bot_user_id) if full else {"id": ch.id}}
 
     def conversations_info(self, p: dict[str, Any]) -> Answer:
-        return {"ok": True, "channel": self._channel(p.get("channel")).to_api(self._world.bot_user_id)}
+        ch = self._channel(p.get("channel"))
+        if ch.is_private and self._world.bot_user_id not in ch.members:
+            raise Refusal("channel_not_found")  # a bot sees a private channel only once invited into it
+        self._need_scope("groups:read" if ch.is_private else "channels:read")
+        return {"ok": True, "channel": ch.to_api(self._world.bot_user_id)}
 
     def users_info(self, p: dict[str, Any]) -> Answer:
         user = self._world.users.get(str(p.get("user")))
@@ -188,6 +194,7 @@ class WebApi:
         return {"ok": True, "user": user.to_api(self._world.team_id)}
 
     def usergroups_users_list(self, p: dict[str, Any]) -> Answer:
+        self._need_scope("usergroups:read")
         w = self._world
         group = w.usergroups.get(str(p.get("usergroup")))
         if group is None:
@@ -196,6 +203,9 @@ class WebApi:
         return {"ok": True, "users": [u for u in group.users if u in w.users and not w.users[u].deleted]}
 
     # --- helpers --------------------------------------------------------------------------------
+    def _need_scope(self, scope: str) -> None:
+        if scope in self.withheld_scopes:
+            raise Refusal("missing_scope", needed=scope)
     def _channel(self, ref: Any) -> Channel:
         ch = self._world.channel(str(ref or ""))
         if ch is None:

@@ -1,0 +1,1 @@
+"""kukey's Alembic migrations (env.py, versions/); bot.storage.schema runs them."""
