@@ -194,6 +194,7 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     bolt_log.setLevel(logging.ERROR)  # the transport logs each refused request once; Bolt would repeat it
     app = App(logger=bolt_log, token=settings.slack_bot_token.reveal(),
               signing_secret=settings.slack_signing_secret.reveal() or None,
+              listener_executor=worker,  # lazy listeners run on the worker pool, drained by stop()
               client=slack, process_before_response=True, token_verification_enabled=True,
               request_verification_enabled=False)  # HTTP mode: bot.slack.precheck verifies, once
     listeners.register(app, services)

@@ -14,7 +14,7 @@ from bot.slack import ids
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "app_manifest.yml"
 # The code that talks to the Slack Web API with the bot token.
-SOURCES = [*sorted((ROOT / "bot" / "slack").glob("*.py")), *sorted((ROOT / "bot" / "preflight").glob("*.py"))]
+SOURCES = [*sorted((ROOT / "bot" / "slack").rglob("*.py")), *sorted((ROOT / "bot" / "preflight").glob("*.py"))]
 
 # Every Web API method kukey calls (or may call), and the bot scope it needs (None: no scope).
 METHOD_SCOPES: dict[str, str | tuple[str, ...] | None] = {

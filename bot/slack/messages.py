@@ -150,10 +150,90 @@ def secret_text(req: RequestView, api_key: str, secret: str, passphrase: str, pe
             f"*Permissions:* {', '.join(permissions)}")
 
 
-WORKING = "Working on it…"
-ONLY_REQUESTER = "Only the requester can reveal this key."
-WIPED = "Wiped. The key was shown once and is no longer displayed."
 INTERNAL = "Something went wrong on kukey's side; nothing was changed. The error was logged."
+
+# --- forms and their intros ------------------------------------------------------------------------------
+ENROLL_CODE = "Enter the code your authenticator shows for kukey."
+REENROLL_CODE = "Enter your CURRENT code to replace your authenticator seed."
+REENROLL_OFFER = ("You are already enrolled. Re-enrolling replaces your authenticator seed and needs your "
+                  "current code.")
+ALREADY_ENROLLED = "You are already enrolled."
+ENROLLMENT = "TOTP enrollment"
+ENROLLED = "TOTP enrollment confirmed. You can approve now."
+
+
+def approve_intro(request_id: str) -> str:
+    return f"Approve request `{request_id}`: enter your current TOTP code."
+
+
+def reveal_intro(request_id: str) -> str:
+    return (f"Reveal the key for `{request_id}`: enter YOUR current TOTP code. The key is created now and "
+            "shown once.")
+
+
+def deny_intro(request_id: str) -> str:
+    return f"Deny request `{request_id}`. The requester sees your reason."
+
+
+def revoke_intro(sub_account: str, api_key: str | None) -> str:
+    return (f"Break-glass revoke in `{sub_account}` ({api_key or 'every key'}). Enter YOUR current TOTP "
+            "code.")
+
+
+def enroll_intro(uri: str, seed: str) -> str:
+    return ("*TOTP enrollment* (only you can see this). Add this to your authenticator app, then click "
+            "*Confirm code* and enter the code it shows. Nothing is active until you confirm.\n"
+            f"*otpauth URI:* `{uri}`\n*Seed (base32):* `{seed}`")
+
+
+def new_seed(uri: str, seed: str) -> str:
+    return ("Add this new seed to your authenticator, then enter the code it shows.\n"
+            f"*otpauth URI:* `{uri}`\n*Seed (base32):* `{seed}`")
+
+
+def usage_error(message: str, usage: str) -> str:
+    return message + (f"\nUsage: `{usage}`" if usage else "")
+
+
+# --- when Slack would not take kukey's answer after the ack -----------------------------------------------
+def again(button: str | None, command: str | None) -> str:
+    """What to do to try once more: click the same button, or type the command again."""
+    if button:
+        return f"click *{button}* again"
+    if command:
+        return f"run `{command}` again"
+    return "try again"
+
+
+def form_not_opened(error: str, retry: str) -> str:
+    """views.open came too late for the click's trigger_id, or the trigger_id was used already."""
+    if error == "expired_trigger_id":
+        return f"Slack did not let kukey open the form in time; {retry}."
+    return f"Slack did not let kukey open the form for this click (it was used already); {retry}."
+
+
+def form_refused(retry: str) -> str:
+    """Slack (or slack_sdk's checks before sending) refused the form kukey built."""
+    return f"Slack refused the form kukey built, so nothing was done; {retry}. If it happens again, tell a " \
+           "kukey admin."
+
+
+NO_KEY_IN_FORM = "The form describes no key to create."
+NOT_A_REVOKE_FORM = "This form no longer describes a revoke; run `/kukey revoke` again."
+
+
+def checkpoint_posted(checkpoint: str) -> str:
+    return f"Checkpoint posted to the audit channel: `{checkpoint}`"
+
+
+def revealed_offer(request_id: str) -> str:
+    """What the spent Reveal offer says once the key was shown."""
+    return f"Key for `{request_id}` revealed (shown once, below)."
+
+
+NOT_WIPED = ("kukey could not remove the message with your key: Slack no longer lets it change that message. "
+             "Reload Slack (Ctrl+R or Cmd+R) to clear it from your screen.")
+SEED_LEFT = ENROLLED + " Reload Slack (Ctrl+R or Cmd+R) to clear the message that showed your seed."
 
 
 def for_user(exc: Exception) -> str:

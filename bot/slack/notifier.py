@@ -58,7 +58,7 @@ class SlackNotifier:
             self.announce([*policy.incident_channels, policy.approvals_channel], messages.revoke_text(req, fields))
 
     def tell(self, user: str, text: str, *, channel: str | None = None) -> None:
-        self.offer(user, [blocks.text_section(text)], text=text, channel=channel)
+        self.offer(user, blocks.note(text), text=text, channel=channel)
 
     def offer(self, user: str, content: list[dict[str, Any]], *, text: str, channel: str | None) -> None:
         """Ephemeral in `channel` when Slack allows it, else a direct message (never carries a secret)."""
@@ -92,12 +92,12 @@ class SlackNotifier:
                                 error=f"http_{resp.status_code}")
         # The offer with the Reveal button is spent: replace it, so no stale button stays on screen.
         self.respond(delivery.response_url, {"replace_original": True,
-                                             "text": f"Key for `{req.id}` revealed (shown once, below)."})
+                                             "text": messages.revealed_offer(req.id)})
 
     def respond(self, response_url: str, payload: dict[str, Any]) -> bool:
         try:
             return self._http.post(response_url, json=payload).status_code == 200
-        except httpx.HTTPError:
+        except (httpx.HTTPError, httpx.InvalidURL):  # unreachable, or not a URL at all: not delivered
             return False
 
     def _permalink(self, req: RequestView) -> str:

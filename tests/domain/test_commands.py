@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.domain.commands import (
+    ANSWERED_AT_ONCE,
     MAX_TEXT,
-    USAGE,
     Audit,
     Cancel,
     Create,
@@ -19,12 +19,15 @@ from bot.domain.commands import (
     Revoke,
     Rotate,
     Status,
-    help_text,
+    form_reason,
     is_request_id,
     new_request_id,
     parse,
+    subcommand,
 )
 from bot.domain.keys import KeySpec, Permission
+from bot.domain.text import slack_length
+from bot.domain.usage import USAGE, help_text
 from bot.errors import UsageError
 
 G, S, F, M, IT = (Permission.GENERAL, Permission.SPOT, Permission.FUTURES, Permission.MARGIN,
@@ -118,7 +121,11 @@ BAD = [
      "Too many IPs: 21 given, KuCoin allows at most 20 per key.", CREATE),
     ("create alice01 ips=,", "Option `ips=` has no address.", CREATE),
     ("create alice01 expire=45", "Expiry must be 30, 90, 180 or 360 (days) or never, got `45`.", CREATE),
-    ("create alice01 " + "x" * 301, "The reason is too long: 301 characters, at most 300.", CREATE),
+    ("create alice01 " + "x" * 301, "Reason is too long: at most 300 characters.", CREATE),
+    ("create alice01 " + "\U0001f525" * 151, "Reason is too long: at most 300 characters (an emoji counts as two).",
+     CREATE),
+    ("revoke alice01 all " + "\U0001f525" * 300,
+     "Reason is too long: at most 300 characters (an emoji counts as two).", REVOKE),
     ("create alice01 foo=bar", "Unknown option `foo=`: `create` takes `perms=`, `ips=`, `expire=`.", CREATE),
     ("create alice01 perms=Spot permissions=Spot", "Option `perms=` is given twice: give it once.", CREATE),
     ("create alice01 perms=", "Option `perms=` has no value.", CREATE),
@@ -186,6 +193,18 @@ def test_unknown_sub_account_suggests_the_closest(text: str, message: str) -> No
     with pytest.raises(UsageError, match=r"^Unknown sub-account") as caught:
         parse(text, sub_accounts=SUBS)
     assert str(caught.value) == message
+
+
+def test_reasons_are_counted_as_slack_counts_them() -> None:
+    """A reason may hold 300 UTF-16 code units (what a Slack input of max_length 300 lets people type): 300
+    letters or 150 emoji; the same rule holds for reasons typed into a form."""
+    fire = "\U0001f525"
+    assert slack_length("a" + fire) == 3
+    assert parse("revoke alice01 all " + fire * 150) == Revoke("alice01", None, True, fire * 150)
+    assert parse("create alice01 " + "x" * 300) == Create(spec(), reason="x" * 300)
+    assert form_reason("  " + fire * 150 + " ") == fire * 150
+    with pytest.raises(UsageError, match=r"^Reason is too long: at most 300 characters \(an emoji"):
+        form_reason(fire * 151)
 
 
 def test_echoed_input_is_shortened() -> None:
@@ -274,3 +293,23 @@ def test_well_formed_create_round_trips(sub: str, perms: set[Permission], ips: l
     assert command.spec.ips == tuple(dict.fromkeys(ips))
     assert command.spec.expire_days == (None if expire == "never" else int(expire))
     assert command.reason == " ".join(words) and not command.dry_run
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=" \u200b\u00a0\t", max_size=80), STRUCTURED)
+def test_a_command_routed_as_answered_at_once_never_needs_work_after_the_ack(lead: str, text: str) -> None:
+    """subcommand() reads only the start of the text; whenever it names a subcommand answered at once, the
+    full parse gives one of those commands or a usage error, never a command with work after the ack."""
+    if subcommand(lead + text) not in ANSWERED_AT_ONCE:
+        return
+    try:
+        command = parse(lead + text)
+    except UsageError:
+        return
+    assert isinstance(command, Help | Pending | Status | Enroll)
+
+
+def test_subcommand_reads_the_first_word_as_parse_does() -> None:
+    """The routing word matches parse's reading for ordinary texts: case, dashes and Slack's formatting."""
+    assert [subcommand(t) for t in ("HELP me", "  Status KK-7F3Q9C2M", "cre\u200bate x", "\u2014help", "")] \
+        == ["help", "status", "create", "-help", ""]

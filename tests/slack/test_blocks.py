@@ -1,22 +1,24 @@
-"""Block Kit builders and the create form: pure functions, checked directly."""
+"""Block Kit for messages: pure builders, validated by slack_sdk's models before anything is sent."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.domain import commands as cmds
-from bot.domain.keys import KeySpec, Permission
+import pytest
+from slack_sdk.errors import SlackObjectFormationError
+
+from bot.domain.keys import Permission
 from bot.services.ports import RequestView
 from bot.slack import blocks, ids
-from bot.slack.commands import create_text_from_form
+from kukey_sandbox.slack.blocks import MESSAGE_BLOCKS_LIMIT, problems
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def _view(state: str) -> RequestView:
+def _view(state: str, reason: str = "x" * 300) -> RequestView:
     return RequestView(id="KK-ABCDEFGH", kind="create", state=state, requester="U0ALICE01",
                        sub_account="alpha-trading", permissions=frozenset({Permission.GENERAL, Permission.SPOT}),
-                       ips=("203.0.113.5",), expire_days=30, reason="x" * 300, approvals_needed=1, approvers=(),
+                       ips=("203.0.113.5",), expire_days=30, reason=reason, approvals_needed=1, approvers=(),
                        created_at=NOW, expires_at=NOW)
 
 
@@ -31,31 +33,31 @@ def test_buttons_only_while_pending() -> None:
         assert _buttons(blocks.request_message(_view(state))) == [], state
 
 
-def test_section_text_within_slack_limit() -> None:
-    """No section text exceeds Slack's 3000 characters, however long the reason."""
-    long = _view("pending")
-    for block in blocks.request_message(long):
-        if block["type"] == "section":
-            assert len(block["text"]["text"]) <= 3000
+def test_every_message_is_one_slack_accepts() -> None:
+    """Every message builder's blocks pass the Slack fake's checks (Slack's limits), buttons carry kukey's
+    action ids, and no message holds more than Slack's 50 blocks."""
+    built = [blocks.request_message(_view("pending")), blocks.reveal_offer(_view("approved"), "U0BOB0001"),
+             blocks.secret_message("*Secret:* `s`", "KK-ABCDEFGH"), blocks.enroll_message("otpauth://x", "ABC"),
+             blocks.reenroll_offer(), blocks.note("hello")]
+    for message in built:
+        assert problems(message, limit=MESSAGE_BLOCKS_LIMIT) == [], message
+    assert {e["action_id"] for m in built for b in m if b["type"] == "actions" for e in b["elements"]} \
+        <= set(ids.ALL_ACTIONS)
 
 
-def test_create_form_becomes_the_same_command_as_text() -> None:
-    """The create modal's state is parsed by the same parser as `/kukey create ...`."""
-    values = {
-        ids.SUB_BLOCK: {ids.SUB_INPUT: {"value": "alpha-trading"}},
-        ids.PERMS_BLOCK: {ids.PERMS_INPUT: {"selected_options": [{"value": "Spot"}]}},
-        ids.IPS_BLOCK: {ids.IPS_INPUT: {"value": "203.0.113.5, 198.51.100.7"}},
-        ids.EXPIRE_BLOCK: {ids.EXPIRE_INPUT: {"selected_option": {"value": "90"}}},
-        ids.REASON_BLOCK: {ids.REASON_INPUT: {"value": "market making"}},
-    }
-    cmd = cmds.parse(create_text_from_form(values))
-    assert cmd == cmds.Create(KeySpec("alpha-trading", frozenset({Permission.SPOT}),
-                                      ("203.0.113.5", "198.51.100.7"), 90), reason="market making")
+def test_text_from_records_is_shortened_to_the_section_limit() -> None:
+    """A summary longer than a section's 3000 characters (however long the stored reason) is shortened with
+    an ellipsis, not refused by Slack."""
+    section = blocks.request_message(_view("pending", reason="\u2603" * 5000))[0]
+    assert len(section["text"]["text"]) == 3000 and section["text"]["text"].endswith("\u2026")
 
 
-def test_modals_keep_metadata_small_and_secret_free() -> None:
-    """private_metadata stays far below Slack's 3000 characters and carries only ids and URLs."""
-    view = blocks.totp_modal(ids.REVEAL_VIEW, "Reveal key", "intro", {"r": "KK-ABCDEFGH",
-                                                                      "u": "https://hooks.slack.com/x/y/z"})
-    assert len(view["private_metadata"]) < 200
-    assert len(view["title"]["text"]) <= 24
+def test_what_slack_would_refuse_fails_while_building() -> None:
+    """slack_sdk's validation runs in the builders: a button value over 2000 characters or a message of 51
+    blocks raises SlackObjectFormationError before anything is sent."""
+    with pytest.raises(SlackObjectFormationError, match="value"):
+        blocks.message(blocks.text_section("x"), blocks.ActionsBlock(elements=[
+            blocks.button("Go", ids.APPROVE, "v" * 2001)]))
+    with pytest.raises(SlackObjectFormationError, match="50 blocks"):
+        blocks.message(*[blocks.text_section("x")] * 51)
+    assert len(blocks.message(*[blocks.text_section("x")] * 50)) == 50

@@ -14,8 +14,12 @@ Where Slack's behaviour is undocumented the fake chooses, and says so here:
 - a response to a click on a thread reply lands in that thread unless the response names a thread_ts;
 - a command's replace_original targets the first message its response_url (or its ack) showed;
 - user groups leave out deactivated people; chat.postMessage to a public channel needs no membership.
-Time: trigger and response_url lifetimes and message ts follow the injected clock; request signatures
-use the wall clock, because the app checks them against its own.
+- limits on what the app sends are counted in characters (code points), as slack_sdk's models count
+  them; what a person types is stopped at an input's max_length in UTF-16 code units, as Slack's
+  JavaScript clients count (an emoji outside the basic plane counts as two).
+Time: trigger and response_url lifetimes and message ts follow the injected clock (without one, the wall
+clock plus what `advance` added); request signatures use the wall clock, because the app checks them
+against its own. `hold` stops calls at Slack's door (a slow network or app), see holds.py.
 """
 
 from kukey_sandbox.slack.driver import Ack, SlackDriver

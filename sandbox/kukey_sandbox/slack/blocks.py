@@ -23,6 +23,12 @@ VIEW_BLOCKS_LIMIT = 100
 PRIVATE_METADATA_LIMIT = 3000
 CALLBACK_ID_LIMIT = 255
 VIEW_TITLE_LIMIT = 24
+SECTION_FIELDS_LIMIT = 10
+PLACEHOLDER_LIMIT = 150
+INPUT_LENGTH_LIMIT = 3000  # plain_text_input: max_length, min_length and initial_value
+OPTION_TEXT_LIMIT, OPTION_VALUE_LIMIT = 75, 150
+OPTIONS_LIMITS = {"static_select": 100, "multi_static_select": 100, "overflow": 5, "checkboxes": 10,
+                  "radio_buttons": 10}
 
 BLOCK_TYPES = frozenset({
     "section", "actions", "context", "divider", "header", "image", "input", "rich_text",
@@ -150,9 +156,9 @@ def view_problems(view: Any) -> list[str]:
     if len(str(view.get("private_metadata") or "")) > PRIVATE_METADATA_LIMIT:
         found.append(f"[ERROR] must be less than {PRIVATE_METADATA_LIMIT + 1} characters "
                      "[json-pointer:/view/private_metadata]")
-    if len(str(view.get("callback_id") or "")) > CALLBACK_ID_LIMIT:
-        found.append(f"[ERROR] must be less than {CALLBACK_ID_LIMIT + 1} characters "
-                     "[json-pointer:/view/callback_id]")
+    for key in ("callback_id", "external_id"):
+        if len(str(view.get(key) or "")) > CALLBACK_ID_LIMIT:
+            found.append(f"[ERROR] must be less than {CALLBACK_ID_LIMIT + 1} characters [json-pointer:/view/{key}]")
     blocks = view.get("blocks")
     if not isinstance(blocks, list):
         return [*found, "[ERROR] missing required field: blocks [json-pointer:/view/blocks]"]
@@ -194,7 +200,10 @@ def _block(block: Block, where: str) -> list[str]:
             found.append(f"[ERROR] must provide either text or fields [json-pointer:{where}]")
         if "text" in block:
             found += _text(block["text"], f"{where}/text", SECTION_TEXT_LIMIT)
-        for j, field in enumerate(block.get("fields") or []):
+        fields = block.get("fields") or []
+        if len(fields) > SECTION_FIELDS_LIMIT:
+            found.append(f"[ERROR] no more than {SECTION_FIELDS_LIMIT} items allowed [json-pointer:{where}/fields]")
+        for j, field in enumerate(fields):
             found += _text(field, f"{where}/fields/{j}", FIELD_TEXT_LIMIT)
         if isinstance(block.get("accessory"), dict):
             found += _element(block["accessory"], f"{where}/accessory")
@@ -210,6 +219,8 @@ def _block(block: Block, where: str) -> list[str]:
                 found += _element(el, f"{where}/elements/{j}")
     elif kind == "input":
         found += _plain(block.get("label"), f"{where}/label", 2000)
+        if "hint" in block:
+            found += _plain(block["hint"], f"{where}/hint", 2000)
         if not isinstance(block.get("element"), dict):
             found.append(f"[ERROR] missing required field: element [json-pointer:{where}]")
         else:
@@ -229,8 +240,36 @@ def _element(el: Any, where: str) -> list[str]:
             found.append(f"[ERROR] must be less than 2001 characters [json-pointer:{where}/value]")
         if el.get("style") not in {None, "primary", "danger"}:
             found.append(f"[ERROR] must be one of primary, danger [json-pointer:{where}/style]")
-    if el["type"] == "plain_text_input" and int(el.get("max_length") or 0) > 3000:
-        found.append(f"[ERROR] must be at most 3000 [json-pointer:{where}/max_length]")
+    if "placeholder" in el:
+        found += _plain(el["placeholder"], f"{where}/placeholder", PLACEHOLDER_LIMIT)
+    if el["type"] == "plain_text_input":
+        found += _input_lengths(el, where)
+    if el["type"] in OPTIONS_LIMITS:
+        found += _options(el, where, OPTIONS_LIMITS[el["type"]])
+    return found
+
+
+def _input_lengths(el: Block, where: str) -> list[str]:
+    """A plain_text_input's lengths: 0 <= min_length <= max_length <= 3000, an initial_value that fits."""
+    most, least, initial = el.get("max_length", INPUT_LENGTH_LIMIT), el.get("min_length", 0), el.get("initial_value")
+    if not all(isinstance(n, int) and 0 <= n <= INPUT_LENGTH_LIMIT for n in (most, least)) or least > most:
+        return [f"[ERROR] lengths must be 0 <= min_length <= max_length <= {INPUT_LENGTH_LIMIT} [json-pointer:{where}]"]
+    if initial is not None and (not isinstance(initial, str) or len(initial) > most):
+        return [f"[ERROR] must be no longer than max_length [json-pointer:{where}/initial_value]"]
+    return []
+
+
+def _options(el: Block, where: str, most: int) -> list[str]:
+    options = el.get("options")
+    if not isinstance(options, list) or not 1 <= len(options) <= most:
+        return [f"[ERROR] must have between 1 and {most} items [json-pointer:{where}/options]"]
+    found: list[str] = []
+    for j, option in enumerate(options):
+        here = f"{where}/options/{j}"
+        found += _text(option.get("text") if isinstance(option, dict) else None, f"{here}/text",
+                       OPTION_TEXT_LIMIT)
+        if not isinstance(option, dict) or not 0 < len(str(option.get("value") or "")) <= OPTION_VALUE_LIMIT:
+            found.append(f"[ERROR] must be between 1 and {OPTION_VALUE_LIMIT} characters [json-pointer:{here}/value]")
     return found
 
 

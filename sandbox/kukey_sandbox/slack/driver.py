@@ -126,6 +126,21 @@ class SlackDriver:
                 w.close_top(user)
         return self._deliver("interactive", payload) if view.spec.get("notify_on_close") else None
 
+    def replay(self, ack: Ack) -> Ack:
+        """Deliver the request behind `ack` again, unchanged (same trigger_id and response_url): what a
+        proxy's retry or a replayed request looks like. A replayed submission's ack is applied to the
+        modal as Slack would; a replayed command's ack text is not shown again."""
+        if not ack.request:
+            raise SlackDriverError("this ack has no request to replay")
+        kind = "slash_commands" if "command" in ack.request and "type" not in ack.request else "interactive"
+        again = self._deliver(kind, dict(ack.request))
+        if again.status == 200 and ack.request.get("type") == "view_submission":
+            with self._world.transaction() as w:
+                view = w.views.get(str(ack.request["view"]["id"]))
+                if view is not None and not view.closed:
+                    again.errors = delivery.submission_ack(w, view, again.message())
+        return again
+
     def send_raw(self, body: bytes, headers: Mapping[str, str]) -> Ack:
         """POST exactly these bytes and headers to the app (HTTP mode): forged and malformed traffic."""
         if self.url is None:

@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import copy
 import secrets
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TypeVar
 
-from bot.domain.clock import Clock, SystemClock
+from bot.domain.clock import Clock, FakeClock, SystemClock
 from bot.domain.secret import Secret
 from kukey_sandbox.slack.faults import Faults
+from kukey_sandbox.slack.holds import Hold, Holds
 from kukey_sandbox.slack.model import (
     Call,
     Channel,
@@ -39,6 +43,23 @@ from kukey_sandbox.slack.world import World
 T = TypeVar("T")
 
 
+class SlackTime:
+    """Slack's own clock when the test gives none: the wall clock, plus what `SlackFake.advance` added."""
+
+    def __init__(self, base: Clock | None = None) -> None:
+        self._base = base or SystemClock()
+        self._lock = threading.Lock()
+        self._ahead = timedelta()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._base.now() + self._ahead
+
+    def advance(self, delta: timedelta) -> None:
+        with self._lock:
+            self._ahead += delta
+
+
 class SlackFake:
     team_id = "T0KUKEY00"
     bot_user_id = "U0KUKEYBOT"
@@ -46,7 +67,7 @@ class SlackFake:
     app_id = "A0KUKEYAPP"
 
     def __init__(self, clock: Clock | None = None) -> None:
-        self.clock: Clock = clock or SystemClock()
+        self.clock: Clock = clock or SlackTime()
         self._bot_token = Secret(f"xoxb-{secrets.randbelow(10**12)}-{secrets.token_hex(12)}")
         self._app_token = Secret(f"xapp-1-{self.app_id}-{secrets.randbelow(10**12)}-{secrets.token_hex(16)}")
         self._signing_secret = Secret(secrets.token_hex(16))
@@ -57,9 +78,10 @@ class SlackFake:
         self.socket = SocketModeServer(self.world)
         api = WebApi(self.world, bot_token=self.bot_token, app_token=self.app_token,
                      socket_url=self.socket.issue_url)
+        self.holds = Holds()
         self._api = api
         self.faults = Faults({"bot": self.bot_token, "app": self.app_token})
-        self._http = HttpServer(self.world, api, self.faults)
+        self._http = HttpServer(self.world, api, self.faults, self.holds)
         # Web API failures on demand (kukey_sandbox.slack.faults); Socket Mode ones are on `self.socket`
         f = self.faults
         self.rate_limit, self.steady_limit, self.fail, self.drop_calls = (
@@ -115,6 +137,20 @@ class SlackFake:
     def verification_token(self) -> str:
         """The legacy `token` field Slack puts in payloads (deprecated; apps should ignore it)."""
         return self._verification_token.reveal()
+
+    # time and pace ------------------------------------------------------------------------------
+    def advance(self, seconds: float) -> None:
+        """Time passes for Slack (trigger_ids expire after 3 s, response_urls after 30 minutes)."""
+        if not isinstance(self.clock, FakeClock | SlackTime):
+            raise TypeError("advance() needs the fake's own clock or a FakeClock")
+        self.clock.advance(timedelta(seconds=seconds))
+
+    @contextmanager
+    def hold(self, name: str, count: int = 1) -> Iterator[Hold]:
+        """Stop the next `count` calls of a Web API method (or "response_url") at Slack's door until the
+        block ends: see kukey_sandbox.slack.holds."""
+        with self.holds.hold(name, count) as held:
+            yield held
 
     def set_clock_skew(self, seconds: float) -> None:
         """Make Slack's clock (its answers' Date header) `seconds` ahead of the fake's; negative: behind."""

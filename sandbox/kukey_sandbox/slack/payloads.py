@@ -84,8 +84,18 @@ def fill(view: View, values: Mapping[str, Entered]) -> None:
             known = [f"{b.get('block_id')}/{b['element'].get('action_id')}" for b in inputs]
             raise SlackDriverError(f"the modal has no input {key!r}; its inputs are {known}")
         element = block["element"]
+        _typeable(element, entered)
         typed = view.state.setdefault(str(block["block_id"]), {})
         typed[str(element["action_id"])] = _state(element, entered)
+
+
+def _typeable(element: dict[str, Any], entered: Entered) -> None:
+    """Slack's client stops typing at an input's max_length, counted as JavaScript counts (UTF-16 code
+    units: an emoji outside the basic plane is two)."""
+    most = element.get("max_length")
+    if element.get("type") == "plain_text_input" and isinstance(entered, str) and isinstance(most, int) \
+            and len(entered.encode("utf-16-le")) // 2 > most:
+        raise SlackDriverError(f"Slack lets a person type at most {most} characters into this input")
 
 
 def state_values(view: View) -> dict[str, dict[str, Any]]:

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from kukey_sandbox.slack import delivery
 from kukey_sandbox.slack.faults import DROPPED, Faults
+from kukey_sandbox.slack.holds import RESPONSE_URL, Holds
 from kukey_sandbox.slack.model import Call
 from kukey_sandbox.slack.webapi import WebApi
 from kukey_sandbox.slack.world import World
@@ -30,6 +31,7 @@ class _Server(ThreadingHTTPServer):
     world: World
     api: WebApi
     faults: Faults
+    holds: Holds
     clock_skew = 0.0  # seconds added to the Date header (Slack's clock ahead of the fake's)
 
 
@@ -57,6 +59,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(min(length, _MAX_BODY)) if length else b""
         if parts.path.startswith("/api/"):
+            self.server.holds.pass_through(parts.path[len("/api/"):])
             params = _arguments(parts.query, raw, self.headers.get("Content-Type") or "")
             if params is None:
                 self._reply(200, {"ok": False, "error": "invalid_form_data"})
@@ -76,6 +79,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._reply(fault.status, fault.answer, fault.headers)
         elif parts.path.startswith(("/commands/", "/actions/")) and self.command == "POST":
+            self.server.holds.pass_through(RESPONSE_URL)
             status, text = self._respond(parts.path, raw)
             self._reply(status, text)
         else:
@@ -137,9 +141,10 @@ def _token(headers: Any, params: dict[str, Any]) -> str | None:
 class HttpServer:
     """A ThreadingHTTPServer on 127.0.0.1, port chosen by the OS, served from a daemon thread."""
 
-    def __init__(self, world: World, api: WebApi, faults: Faults) -> None:
+    def __init__(self, world: World, api: WebApi, faults: Faults, holds: Holds) -> None:
         self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.world, self._server.api, self._server.faults = world, api, faults
+        self._server.world, self._server.api = world, api
+        self._server.faults, self._server.holds = faults, holds
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="slack-fake-http", daemon=True)
 

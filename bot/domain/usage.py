@@ -1,0 +1,53 @@
+"""How `/kukey` is used: the form of every subcommand and the help text built from them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Final
+
+SLASH: Final = "/kukey"
+
+USAGE: Final[Mapping[str, str]] = {
+    "create": f"{SLASH} create <sub-account> [perms=General,Spot] [ips=203.0.113.5,198.51.100.0] "
+    "[expire=30|90|180|360|never] [reason words...] [dry-run]",
+    "rotate": f"{SLASH} rotate <sub-account> <apiKey> [grace=<minutes>] [reason words...]",
+    "revoke": f"{SLASH} revoke <sub-account> <apiKey>|all [reason words...]",
+    "list": f"{SLASH} list [sub-account]",
+    "pending": f"{SLASH} pending",
+    "status": f"{SLASH} status <request-id>",
+    "cancel": f"{SLASH} cancel <request-id>",
+    "enroll": f"{SLASH} enroll",
+    "audit": f"{SLASH} audit [n] [sub-account]",
+    "help": f"{SLASH} help",
+}
+ALL_USAGE: Final = "\n".join(USAGE.values())
+
+_EXAMPLES: Final[Sequence[tuple[str, str, str]]] = (
+    ("create", "create alice01 perms=Spot ips=203.0.113.5 expire=90 market making bot",
+     "ask for a new key (no arguments: a form). Add `dry-run` to see what the policy would say"),
+    ("rotate", "rotate alice01 5f1e7b3c2d4a6b0008a1b2c3 grace=60 quarterly rotation",
+     "a new key with the same settings; the old one is deleted `grace` minutes after the reveal"),
+    ("revoke", "revoke alice01 5f1e7b3c2d4a6b0008a1b2c3 leaked in a log",
+     "delete a key (`all` for every key of the sub-account); immediate in an incident channel"),
+    ("list", "list alice01", "the keys kukey knows, with age and expiry"),
+    ("pending", "pending", "requests waiting for your approval"),
+    ("status", "status KK-7F3Q9C2M", "where a request stands"),
+    ("cancel", "cancel KK-7F3Q9C2M", "withdraw your own request"),
+    ("enroll", "enroll", "set up your authenticator app (TOTP), needed to approve and to reveal"),
+    ("audit", "audit 50 alice01", "the latest audit events (admins)"),
+    ("help", "help", "this message"),
+)
+
+
+def help_text() -> str:
+    """Every command with its form and an example, as Slack mrkdwn (well under 3000 characters)."""
+    lines = ["*kukey* manages KuCoin sub-account API keys: you ask, a second person approves with a "
+             "TOTP code, you reveal the secret once.", ""]
+    for name, example, what in _EXAMPLES:
+        lines.append(f"*{name}*: {what}\n`{USAGE[name]}`")
+        if example != name:
+            lines.append(f"_e.g._ `{SLASH} {example}`")
+    lines.append("Permissions: General (always), Spot, Futures, Margin, InnerTransfer. "
+                 "Withdrawal (Transfer) is never possible on sub-account keys. Without `expire=` a key "
+                 "never expires, which the policy may refuse.")
+    return "\n".join(lines)

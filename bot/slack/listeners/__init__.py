@@ -1,0 +1,57 @@
+"""Thin Bolt listeners, one module per surface, registered by `register(app, services)`.
+
+Every listener is Bolt's ack function plus, where there is slow work, lazy functions that Bolt runs after
+the ack on the App's listener executor (`App(listener_executor=...)`). Ack functions check what they can
+quickly and locally (a wrong TOTP code keeps the modal open with `response_action="errors"`); lazy
+functions open modals right after the ack (the trigger_id lives ~3 s) and do the Slack and KuCoin work.
+A listener function takes Bolt's injected arguments and the services as the keyword `svc`; failures are
+turned into what people see in bot.slack.listeners.errors, the one place for it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import Ack, App
+
+from bot.slack import ids
+from bot.slack.listeners import approval, commands, enrollment, errors, incident, reveal
+
+if TYPE_CHECKING:
+    from bot.services.registry import Services
+
+
+def acknowledge(ack: Ack) -> None:
+    """The ack of a click: Slack needs nothing else; the work is the click's lazy function."""
+    ack()
+
+
+def register(app: App, svc: Services) -> None:
+    def now(listener: Callable[..., None]) -> Callable[..., None]:
+        """An ack function, given the services (Bolt injects the rest by the parameter names)."""
+        bound: Any = functools.partial(listener, svc=svc)
+        bound.__name__ = listener.__name__  # Bolt names a listener by its __name__
+        return bound  # type: ignore[no-any-return]
+
+    def later(work: Callable[..., None]) -> Callable[..., None]:
+        return errors.reported(work, svc)
+
+    app.command(ids.COMMAND, matchers=[commands.answered_in_the_ack])(now(commands.answer))
+    app.command(ids.COMMAND)(ack=now(commands.answer), lazy=[later(commands.work)])
+    app.view(ids.CREATE_VIEW)(ack=now(commands.check_form), lazy=[later(commands.submit_form)])
+    app.action(ids.APPROVE)(ack=acknowledge, lazy=[later(approval.open_approve_form)])
+    app.view(ids.APPROVE_VIEW)(now(approval.approve))
+    app.action(ids.DENY)(ack=acknowledge, lazy=[later(approval.open_deny_form)])
+    app.view(ids.DENY_VIEW)(now(approval.deny))
+    app.action(ids.REVEAL)(ack=acknowledge, lazy=[later(reveal.on_click)])
+    app.view(ids.REVEAL_VIEW)(now(reveal.submit_code))
+    app.action(ids.WIPE)(ack=acknowledge, lazy=[later(reveal.wipe)])
+    app.action(ids.ENROLL_CONFIRM)(ack=acknowledge, lazy=[later(enrollment.open_confirm_form)])
+    app.view(ids.ENROLL_VIEW)(now(enrollment.confirm))
+    app.view(ids.REENROLL_NEW_VIEW)(now(enrollment.confirm))
+    app.action(ids.REENROLL)(ack=acknowledge, lazy=[later(enrollment.open_reenroll_form)])
+    app.view(ids.REENROLL_VIEW)(now(enrollment.check_current_code))
+    app.view(ids.REVOKE_VIEW)(now(incident.revoke))
+    app.error(errors.on_error)

@@ -1,0 +1,126 @@
+"""`/kukey <subcommand>` and the create form: parsed at the edge, acked at once, the rest after the ack.
+
+`answer` is the ack: a command that does not parse is refused there with its usage (by the error handler);
+help, pending, status and enroll are answered in the ack itself. `work` runs after the ack: it opens the
+create or incident-revoke form in time for the trigger_id, or runs the command and replies privately.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import Ack
+from slack_sdk import WebClient
+
+from bot.domain import commands as cmds
+from bot.domain.usage import help_text
+from bot.errors import UsageError
+from bot.services.workflow import Origin
+from bot.slack import blocks, ids, messages, payload, replies, views
+from bot.slack.payload import InvalidInput
+
+if TYPE_CHECKING:
+    from bot.services.registry import Services
+
+_ANSWERED_IN_THE_ACK = (cmds.Help, cmds.Pending, cmds.Status, cmds.Enroll)
+
+
+def answered_in_the_ack(body: dict[str, Any]) -> bool:
+    """Bolt's listener matcher for help, pending, status and enroll: their listener has no lazy function, so
+    Bolt makes no copy of the request for one. Any other command (or one this cannot tell) goes to the
+    listener with `work`, which finds nothing to do when the ack said it all."""
+    return cmds.subcommand(payload.text(body, "text")) in cmds.ANSWERED_AT_ONCE
+
+
+def _parse(svc: Services, body: dict[str, Any]) -> cmds.Command:
+    return cmds.parse(payload.text(body, "text"), sub_accounts=svc.sub_accounts.known())
+
+
+def _parsed(svc: Services, body: dict[str, Any]) -> cmds.Command | None:
+    """The command, or None when it does not parse (its ack already said why)."""
+    try:
+        return _parse(svc, body)
+    except UsageError:
+        return None
+
+
+def answer(ack: Ack, body: dict[str, Any], *, svc: Services) -> None:
+    user = payload.user(body)
+    cmd = _parse(svc, body)
+    if isinstance(cmd, cmds.Help):
+        ack(text=help_text())
+    elif isinstance(cmd, cmds.Pending):
+        ack(text=svc.inventory.pending_text(user))
+    elif isinstance(cmd, cmds.Status):
+        ack(text=svc.inventory.status_text(cmd.request_id))
+    elif isinstance(cmd, cmds.Enroll) and svc.enrollment.is_enrolled(user):
+        ack(blocks=blocks.reenroll_offer(), text=messages.ALREADY_ENROLLED)
+    elif isinstance(cmd, cmds.Enroll):
+        new = svc.enrollment.start(user, account=payload.text(body, "user_name") or user)
+        ack(blocks=blocks.enroll_message(new.uri.reveal(), new.seed.reveal()), text=messages.ENROLLMENT)
+    else:
+        ack()
+
+
+def work(body: dict[str, Any], client: WebClient, *, svc: Services) -> None:
+    cmd = _parsed(svc, body)
+    if cmd is None or isinstance(cmd, _ANSWERED_IN_THE_ACK):
+        return
+    user, channel, trigger = payload.user(body), payload.channel(body), payload.text(body, "trigger_id")
+    if isinstance(cmd, cmds.Create) and cmd.spec is None:
+        replies.open_form(client, body, views.create_modal(svc.sub_accounts.known() or [], {"c": channel}))
+    elif isinstance(cmd, cmds.Revoke) and svc.revoker.is_incident(user, channel):
+        replies.open_form(client, body, views.revoke_modal(cmd, channel, trigger))
+    else:
+        text = _run(svc, user, cmd, Origin(channel, trigger or None))
+        if text:
+            replies.reply(svc, body, text)
+
+
+def _run(svc: Services, user: str, cmd: cmds.Command, origin: Origin) -> str:
+    """What the person is told once `cmd` ran ("" when the notifier tells them)."""
+    if isinstance(cmd, cmds.Create) and cmd.dry_run:
+        return svc.rules.explain(user, cmd)
+    if isinstance(cmd, cmds.Create | cmds.Rotate | cmds.Revoke):
+        out = svc.workflow.submit(user, cmd, origin)
+        return "" if out.ok else out.message  # the requester gets the link from the notifier
+    if isinstance(cmd, cmds.List):
+        return svc.inventory.list_text(user, cmd.sub_account)
+    if isinstance(cmd, cmds.Cancel):
+        return svc.workflow.cancel(cmd.request_id, user).message
+    if isinstance(cmd, cmds.Audit):
+        text = svc.inventory.audit_text(user, cmd.n, cmd.sub_account)
+        if svc.rules.may_audit(user).allowed:
+            text += "\n" + messages.checkpoint_posted(svc.checkpoints.post(actor=user))
+        return text
+    return ""
+
+
+# --- the create form (`/kukey create` without arguments) ---------------------------------------------------
+def _form_command(svc: Services, view: Any) -> cmds.Create:
+    """The create form as the command it describes; what does not parse is shown under the first input."""
+    text = payload.create_text_from_form(payload.dig(view, "state", "values"))
+    try:
+        cmd = cmds.parse(text, sub_accounts=svc.sub_accounts.known())
+    except UsageError as exc:
+        raise InvalidInput(messages.for_user(exc), block=ids.SUB_BLOCK) from None
+    if not isinstance(cmd, cmds.Create) or cmd.spec is None:
+        raise InvalidInput(messages.NO_KEY_IN_FORM, block=ids.SUB_BLOCK)
+    return cmd
+
+
+def check_form(ack: Ack, view: dict[str, Any], *, svc: Services) -> None:
+    _form_command(svc, view)
+    ack()
+
+
+def submit_form(body: dict[str, Any], view: dict[str, Any], *, svc: Services) -> None:
+    """The form has no response_url: a refusal reaches the requester as a private note."""
+    try:
+        cmd = _form_command(svc, view)
+    except InvalidInput:
+        return  # the ack kept the form open with the reason
+    origin = Origin(payload.metadata(view).get("c", ""), payload.text(body, "trigger_id") or None)
+    out = svc.workflow.submit(payload.user(body), cmd, origin)
+    if not out.ok:
+        replies.reply(svc, body, out.message)
