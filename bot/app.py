@@ -1,7 +1,7 @@
 """Composition root: the only module that wires every layer together.
 
 `build(settings, ...)` returns a `Kukey` holding the Bolt app and the services; `start_http()` or
-`start_socket()` connects it to Slack; `stop()` drains the worker and the scheduler.
+`start_socket()` connects it to Slack; `stop()` drains the worker, the scheduler and the outbox dispatcher.
 """
 
 from __future__ import annotations
@@ -31,10 +31,12 @@ from bot.ops.server import Server
 from bot.policy_file import load_policy
 from bot.security.crypto import SecretBox
 from bot.services.checkpoints import Checkpoints
+from bot.services.delivery import Dispatcher
 from bot.services.deps import Deps
 from bot.services.enrollment import EnrollmentService
 from bot.services.inventory import Inventory, SubAccounts
 from bot.services.keys import KeyDeleter
+from bot.services.outbox import Outbox
 from bot.services.ports import Exchange
 from bot.services.reconcile import Reconciler
 from bot.services.registry import Services
@@ -42,9 +44,11 @@ from bot.services.reveal import Reveal
 from bot.services.revoke import Revoker
 from bot.services.rotate import OldKeyDeletion
 from bot.services.rules import Rules
+from bot.services.undelivered import Undelivered
 from bot.services.workflow import Workflow
 from bot.slack import listeners
 from bot.slack.client import auth_probe, make_web_client
+from bot.slack.courier import SlackCourier, courier_client
 from bot.slack.directory import SlackDirectory
 from bot.slack.http import HttpTransport
 from bot.slack.notifier import SlackNotifier
@@ -62,8 +66,9 @@ SLACK_AUTH_EVERY = timedelta(seconds=30)  # readiness asks auth.test at most thi
 
 class Kukey:
     def __init__(self, app: App, services: Services, slack: WebClient, settings: Settings,
-                 closers: list[Callable[[], Any]], metrics: Metrics) -> None:
+                 closers: list[Callable[[], Any]], metrics: Metrics, dispatcher: Dispatcher) -> None:
         self.metrics = metrics
+        self.dispatcher = dispatcher  # delivers the outbox (bot.services.delivery)
         self.readiness = Readiness()  # named checks behind /readyz; build() adds kukey's own
         self._ops_server: Server | None = None
         self.app = app
@@ -84,6 +89,7 @@ class Kukey:
         svc.checkpoints.ensure_scheduled()
         svc.reconciler.ensure_scheduled()
         svc.scheduler.start()
+        self.dispatcher.start()  # what a crash left in the outbox is claimed again once its lease ran out
         if self.settings.metrics_port is not None:  # /livez, /readyz, /healthz, /metrics: bot.ops.endpoints
             self._ops_server = ops_server(self.metrics, self.readiness, host="0.0.0.0",
                                           port=self.settings.metrics_port).start()
@@ -127,6 +133,7 @@ class Kukey:
             self._ops_server.stop()
         self.services.scheduler.stop()
         self.services.deps.worker.shutdown(wait=True)
+        self.dispatcher.stop()  # what is still owed stays in the outbox, for the next start or another replica
         try:
             with session_scope(self.services.deps.engine) as s:
                 self.services.deps.audit.record(s, AuditAction.KUKEY_STOPPED, actor="kukey")
@@ -162,13 +169,14 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
         closers.append(exchange.close)
     http = httpx.Client(timeout=10.0)
     notifier = SlackNotifier(slack, lambda: current_policy, http=http)
+    outbox = Outbox(notifier, clock)
     directory = SlackDirectory(slack)
     worker = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kukey-worker")
     enrollment = EnrollmentService(engine=engine, audit=audit, box=box, clock=clock)
     lease = timedelta(seconds=settings.lease_seconds)
     scheduler = WatchedScheduler(engine=engine, clock=clock, interval=scheduler_interval, lease=lease)
     deps = Deps(engine=engine, audit=audit, box=box, clock=clock, exchange=exchange, notifier=notifier,
-                directory=directory, policy=lambda: current_policy, enrollment=enrollment, worker=worker,
+                outbox=outbox, directory=directory, policy=lambda: current_policy, enrollment=enrollment, worker=worker,
                 lease=lease)
     deps.jobs = scheduler
     rules = Rules(policy=lambda: current_policy, directory=directory, exchange=exchange, engine=engine, clock=clock)
@@ -199,7 +207,10 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
               request_verification_enabled=False)  # HTTP mode: bot.slack.precheck verifies, once
     listeners.register(app, services)
     metrics.set_requests_source(lambda: _requests_by_state(engine))
-    kukey = Kukey(app, services, slack, settings, [*closers, http.close, engine.dispose], metrics)
+    dispatcher = Dispatcher(engine=engine, clock=clock, courier=SlackCourier(courier_client(settings)),
+                            undelivered=Undelivered(deps), lease=lease, interval=scheduler_interval)
+    outbox.wake_with(dispatcher.wake)  # a commit that owes a message wakes the dispatcher at once
+    kukey = Kukey(app, services, slack, settings, [*closers, http.close, engine.dispose], metrics, dispatcher)
     kukey.readiness.add("database", database_check(engine))
     kukey.readiness.add("scheduler", scheduler.check())
     kukey.readiness.add("transport", kukey.serving)

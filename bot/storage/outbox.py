@@ -1,0 +1,174 @@
+"""Repository functions for the outbox (table `outbox`, bot.domain.outbox). Keyword-only, each takes the
+caller's session.
+
+Items are added in the caller's transaction (the one that makes the change they report). A stream's items
+go out one at a time, oldest first: only a stream's head (its oldest open item) is ever claimed, so a note
+never overtakes the post it belongs under, whichever process delivers it. Ids grow in commit order,
+because every writer holds kukey's write lock (bot.storage.db).
+
+A claim is a compare-and-set naming the item's claim count (`attempts`), which only grows: the outcome of a
+claim that was taken over (its lease ran out) matches nothing and changes nothing. On PostgreSQL the
+candidates are read `FOR UPDATE SKIP LOCKED`, like the scheduler's jobs (bot.storage.repos).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, update
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from bot.domain.outbox import OPEN, Op, OutboxState
+from bot.storage.tables import OutboxItem, Request
+
+PENDING, RUNNING = OutboxState.PENDING.value, OutboxState.RUNNING.value
+_OPEN = [s.value for s in OPEN]
+_DONE = [OutboxState.SENT.value, OutboxState.GIVEN_UP.value, OutboxState.DROPPED.value]
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """One message to add: its stream, what it is, and its parameters (JSON-ready, never a secret)."""
+
+    stream: str
+    op: str
+    params: dict[str, Any]
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """An item as one claim holds it: (id, attempt) names the claim."""
+
+    id: int
+    attempt: int
+    key: str
+    stream: str
+    op: str
+    params: dict[str, Any]
+    request_id: str | None
+    uncertain: bool
+    give_up_at: datetime
+    created_at: datetime
+
+
+def add(session: Session, *, items: Iterable[NewItem], now: datetime, give_up_at: datetime) -> list[int]:
+    """Add `items`, due now, in the caller's transaction; their ids, in order."""
+    rows = [OutboxItem(key=secrets.token_hex(12), stream=i.stream, op=i.op, request_id=i.request_id,
+                       params=json.dumps(i.params, separators=(",", ":")), run_at=now, created_at=now,
+                       give_up_at=give_up_at) for i in items]
+    session.add_all(rows)
+    session.flush()
+    return [int(r.id or 0) for r in rows]
+
+
+def claim_heads(session: Session, *, now: datetime, lease_until: datetime, limit: int,
+                skip: Collection[int] = (), stream: str | None = None) -> list[Claimed]:
+    """Claim the due heads of streams (of `stream` only, when given), oldest first, passing over `skip`
+    (items this process is sending right now). A head still `running` past its lease was left by a process
+    that died: its outcome is unknown, so it is claimed as uncertain."""
+    item, other = OutboxItem, aliased(OutboxItem)
+    head = (select(func.min(other.id)).where(other.stream == item.stream, col(other.state).in_(_OPEN))
+            .scalar_subquery())
+    due = or_(and_(col(item.state) == PENDING, col(item.run_at) <= now),
+              and_(col(item.state) == RUNNING, col(item.lease_until) <= now))
+    stmt = select(item).where(col(item.id) == head, due)
+    if stream is not None:
+        stmt = stmt.where(col(item.stream) == stream)
+    if skip:
+        stmt = stmt.where(col(item.id).not_in(list(skip)))
+    candidates = session.exec(_skip_locked(session, stmt.order_by(col(item.id)).limit(limit))).all()
+    return [c for c in (_claim(session, row, lease_until) for row in candidates) if c is not None]
+
+
+def _claim(session: Session, row: OutboxItem, lease_until: datetime) -> Claimed | None:
+    uncertain = row.uncertain or row.state == RUNNING
+    claim = Claimed(id=int(row.id or 0), attempt=row.attempts + 1, key=row.key, stream=row.stream, op=row.op,
+                    params=json.loads(row.params), request_id=row.request_id, uncertain=uncertain,
+                    give_up_at=row.give_up_at, created_at=row.created_at)
+    stmt = (update(OutboxItem).where(col(OutboxItem.id) == claim.id, col(OutboxItem.state) == row.state,
+                                     col(OutboxItem.attempts) == row.attempts)
+            .values(state=RUNNING, lease_until=lease_until, attempts=claim.attempt, uncertain=uncertain))
+    return claim if session.execute(stmt).rowcount == 1 else None  # type: ignore[attr-defined]
+
+
+def _skip_locked(session: Session, stmt: SelectOfScalar[OutboxItem]) -> SelectOfScalar[OutboxItem]:
+    """PostgreSQL: pass over rows another transaction holds (the claim's CAS still decides)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return stmt.with_for_update(skip_locked=True)
+    return stmt
+
+
+def _held(claim: Claimed) -> Any:
+    return and_(col(OutboxItem.id) == claim.id, col(OutboxItem.attempts) == claim.attempt,
+                col(OutboxItem.state) == RUNNING)
+
+
+def sent(session: Session, *, claim: Claimed, now: datetime, result: dict[str, str]) -> bool:
+    """The claim delivered its item; False (nothing changed) when the claim was taken over meanwhile."""
+    stmt = update(OutboxItem).where(_held(claim)).values(
+        state=OutboxState.SENT.value, sent_at=now, lease_until=None, uncertain=False, last_error="",
+        result=json.dumps(result, separators=(",", ":")))
+    return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
+
+
+def renew(session: Session, *, claims: Iterable[Claimed], lease_until: datetime) -> int:
+    """Extend the leases of claims still held (the heartbeat of a live process); how many were."""
+    held = [claim for claim in claims]
+    if not held:
+        return 0
+    stmt = update(OutboxItem).where(or_(*(_held(c) for c in held))).values(lease_until=lease_until)
+    return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+def retry(session: Session, *, claim: Claimed, run_at: datetime, error: str, uncertain: bool) -> bool:
+    """Not delivered this time: back to pending, due at `run_at`; `uncertain` when it may have landed."""
+    stmt = update(OutboxItem).where(_held(claim)).values(
+        state=PENDING, run_at=run_at, lease_until=None, uncertain=uncertain, last_error=error[:500])
+    return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
+
+
+def end(session: Session, *, claim: Claimed, state: OutboxState, error: str) -> bool:
+    """Never delivered: given up, or dropped (it needed a thread that does not exist)."""
+    stmt = update(OutboxItem).where(_held(claim)).values(state=state.value, lease_until=None,
+                                                          last_error=error[:500])
+    return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
+
+
+def drop_open(session: Session, *, stream: str, ops: Collection[Op], error: str) -> int:
+    """Drop the pending items of `stream` that are `ops` (what needed a thread that will never exist)."""
+    stmt = update(OutboxItem).where(col(OutboxItem.stream) == stream, col(OutboxItem.state) == PENDING,
+                                    col(OutboxItem.op).in_([o.value for o in ops])).values(
+        state=OutboxState.DROPPED.value, last_error=error[:500])
+    return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+def thread_of(session: Session, *, request_id: str) -> tuple[str, str] | None:
+    """The (channel, ts) of a request's post, once it was posted."""
+    row = session.get(Request, request_id)
+    return (row.channel, row.thread_ts) if row is not None and row.channel and row.thread_ts else None
+
+
+def set_thread(session: Session, *, request_id: str, channel: str, ts: str) -> None:
+    session.execute(update(Request).where(col(Request.id) == request_id).values(channel=channel, thread_ts=ts))
+
+
+def items(session: Session, *, stream: str | None = None) -> list[OutboxItem]:
+    """Every item (of one stream), oldest first: for tests, `kukey` commands and troubleshooting."""
+    stmt = select(OutboxItem)
+    if stream is not None:
+        stmt = stmt.where(OutboxItem.stream == stream)
+    return list(session.exec(stmt.order_by(col(OutboxItem.id))))
+
+
+def purge(session: Session, *, before: datetime) -> int:
+    """Delete finished items created before `before` (kept meanwhile for troubleshooting)."""
+    stmt = delete(OutboxItem).where(col(OutboxItem.state).in_(_DONE), col(OutboxItem.created_at) < before)
+    return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
