@@ -144,8 +144,7 @@ def approved_offer(req: RequestView, approver: str | None) -> str:
 def recorded(request_id: str, approvals_channel: str) -> str:
     """What the requester is told at once: the request is on record, its post to the approvals channel is on
     its way (they are told again, with the link, once it is there)."""
-    return (f"Request `{request_id}` is recorded; posting it to <#{approvals_channel}> for approval. "
-            "You will get the link here as soon as it is there.")
+    return f"Recorded as `{request_id}`; posting it to <#{approvals_channel}> (the link follows)."
 
 
 _OPS = {"post": "a message to a channel", "reply": "a note in a request's thread",
