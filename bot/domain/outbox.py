@@ -17,13 +17,13 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-# How long kukey keeps trying one message before it gives up (audit event, admins told, and a request
-# whose post never reached the approvals channel is cancelled): long enough for most Slack incidents,
-# short enough that a request does not sit unseen for hours.
+# How long kukey keeps trying one message before it gives up (audit event, admins told): long enough
+# for most Slack incidents. A request's post is given up sooner, halfway to the request's expiry at the
+# latest, and the request is then cancelled and its requester told: it must not expire unseen.
 GIVE_UP_AFTER = timedelta(minutes=30)
-# Within one claim: how long to keep repeating a delivery whose failure was transient, before the item
-# goes back to the table to be tried again later.
-DELIVERY_BUDGET = timedelta(seconds=20)
+# Within one claim: how long to keep repeating a delivery whose outcome is unknown (after looking for it),
+# like slack_sdk's own retries, before the item goes back to the table to be tried again later.
+DELIVERY_BUDGET = timedelta(seconds=6)
 BACKOFF_FIRST, BACKOFF_MAX = 2.0, 60.0  # seconds between claims: doubling from the first up to the most
 
 

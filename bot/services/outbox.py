@@ -13,7 +13,9 @@ secret directly, once, and deletes the key when it cannot.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event
@@ -24,6 +26,7 @@ from bot.domain.outbox import GIVE_UP_AFTER
 from bot.services.ports import Notifier, Planned, RequestView
 from bot.storage import outbox as items
 
+log = logging.getLogger("kukey.outbox")
 _WAKE_ARMED = "kukey.outbox.wake"  # Session.info flag: this transaction wakes the dispatcher on commit
 
 
@@ -37,20 +40,28 @@ class Outbox:
         """Call `wake` after every commit that added something (the composition root's dispatcher)."""
         self._wake = wake
 
-    def event(self, session: Session, name: str, req: RequestView, **fields: Any) -> None:
-        """Owe the people concerned the messages saying that `name` happened to `req` (its snapshot now)."""
-        self.add(session, self._notifier.plan(name, req, **fields), request_id=req.id)
+    def event(self, session: Session, name: str, req: RequestView, *, give_up_at: datetime | None = None,
+              **fields: Any) -> None:
+        """Owe the people concerned the messages saying that `name` happened to `req` (its snapshot now);
+        tried until `give_up_at` (default: GIVE_UP_AFTER from now)."""
+        try:
+            planned = self._notifier.plan(name, req, **fields)
+        except Exception:  # a rendering bug must not undo the change it reports: logged, nothing owed
+            log.exception("could not plan the messages of an event", extra={"event": name, "request_id": req.id})
+            return
+        self.add(session, planned, request_id=req.id, give_up_at=give_up_at)
 
     def announce(self, session: Session, channels: list[str], text: str) -> None:
         self.add(session, self._notifier.plan_announce(channels, text))
 
-    def add(self, session: Session, planned: Sequence[Planned], *, request_id: str | None = None) -> None:
+    def add(self, session: Session, planned: Sequence[Planned], *, request_id: str | None = None,
+            give_up_at: datetime | None = None) -> None:
         """Add planned messages in the caller's transaction; its commit wakes the dispatcher."""
         if not planned:
             return
         now = self._clock.now()
         items.add(session, items=[items.NewItem(p.stream, p.op.value, p.params, request_id) for p in planned],
-                  now=now, give_up_at=now + GIVE_UP_AFTER)
+                  now=now, give_up_at=give_up_at or now + GIVE_UP_AFTER)
         if not session.info.get(_WAKE_ARMED):
             session.info[_WAKE_ARMED] = True
             event.listen(session, "after_commit", self._after_commit, once=True)

@@ -19,6 +19,7 @@ from bot.domain import decisions
 from bot.domain.actions import AuditAction
 from bot.domain.jobs import JobKind
 from bot.domain.keys import KeySpec, KeyState, format_permissions, parse_permissions
+from bot.domain.outbox import GIVE_UP_AFTER
 from bot.domain.requests import Kind, State
 from bot.domain.timeutil import aware
 from bot.errors import Refused
@@ -73,8 +74,10 @@ class Workflow:
                                     detail={"kind": row.kind, "permissions": row.permissions, "ips": row.ips,
                                             "expire_days": row.expire_days, "reason": row.reason,
                                             "approvals_needed": row.approvals_needed})
-                # the post to the approvals channel, then the requester's link to it: owed from now on
-                self.d.outbox.event(s, "submitted", view(s, row))
+                # the post to the approvals channel, then the requester's link to it: owed from now on,
+                # and given up (the request cancelled) halfway to its expiry at the latest
+                self.d.outbox.event(s, "submitted", view(s, row),
+                                    give_up_at=now + min(GIVE_UP_AFTER, (row.expires_at - now) / 2))
         except IntegrityError:
             with session_scope(self.d.engine) as s:
                 dup = repos.find_by_dedupe(s, dedupe_key=origin.dedupe_key or "")
@@ -242,9 +245,9 @@ class Workflow:
                                 sub_account=getattr(req, "sub_account", None),
                                 detail={"why": reason, "message": message})
 
-    def _event(self, request_id: str, name: str, **fields: object) -> None:
+    def _event(self, request_id: str, name: str, *, user: str) -> None:
         with session_scope(self.d.engine) as s:
             row = repos.get_request(s, request_id=request_id)
             if row is not None:
-                self.d.outbox.event(s, name, view(s, row), **fields)
+                self.d.outbox.event(s, name, view(s, row), user=user)
 
