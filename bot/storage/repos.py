@@ -183,11 +183,10 @@ def claim_one(session: Session, *, kind: JobKind, ref: str, now: datetime, lease
                                                                 Job.state == pending))).first()
     if job is None or job.id is None:
         return None
+    claim = Claim(job.id, job.attempts + 1, kind, ref)
     stmt = (update(Job).where(col(Job.id) == job.id, col(Job.state) == pending)
-            .values(state=JobState.RUNNING.value, lease_until=lease_until, attempts=job.attempts + 1))
-    if session.execute(stmt).rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    return Claim(job.id, job.attempts + 1, kind, ref)
+            .values(state=JobState.RUNNING.value, lease_until=lease_until, attempts=claim.attempt))
+    return claim if session.execute(stmt).rowcount == 1 else None  # type: ignore[attr-defined]
 
 
 def hold(session: Session, *, kind: JobKind, ref: str, now: datetime, lease_until: datetime) -> Claim:
