@@ -113,7 +113,7 @@ def test_a_taken_over_holder_cannot_finish_or_renew_the_new_claim(engine: Engine
         first = repos.claim_one(s, kind="work", ref="x", now=clock.now(), lease_until=clock.now() + LEASE)
     clock.advance(LEASE)
     with session_scope(engine) as s:
-        (job,) = repos.claim_due(s, now=clock.now(), lease_until=clock.now() + LEASE)
+        (_taken,) = repos.claim_due(s, now=clock.now(), lease_until=clock.now() + LEASE)
         repos.schedule(s, kind="work", ref="x", run_at=clock.now())  # the new holder's handler reschedules
         (again,) = repos.claim_due(s, now=clock.now(), lease_until=clock.now() + LEASE)
     assert first is not None and again.attempts == 3
