@@ -13,8 +13,16 @@ from bot.domain.actions import AuditAction
 from bot.domain.requests import State
 from kukey_sandbox.seeding import seed_keys
 from kukey_sandbox.world import APPROVALS, APPROVER, APPROVER2, INCIDENT, REQUESTER, RESPONDER, KukeyWorld, Story
-from tests.replicas.conftest import FAILOVER_S, KEYS, REPLICAS, SUB, audit_actions, keys_at_kucoin, \
-    request_state, verify_chain
+from tests.replicas.conftest import (
+    FAILOVER_S,
+    KEYS,
+    REPLICAS,
+    SUB,
+    audit_actions,
+    keys_at_kucoin,
+    request_state,
+    verify_chain,
+)
 
 REVOKED = 12
 

@@ -10,8 +10,15 @@ from bot.domain.actions import AuditAction
 from bot.domain.requests import State
 from kukey_sandbox.replicas import RoundRobin
 from kukey_sandbox.world import REQUESTER, KukeyWorld, Story
-from tests.replicas.conftest import REPLICAS, add_approvers, at_once, audit_actions, keys_at_kucoin, \
-    request_state, verify_chain
+from tests.replicas.conftest import (
+    REPLICAS,
+    add_approvers,
+    at_once,
+    audit_actions,
+    keys_at_kucoin,
+    request_state,
+    verify_chain,
+)
 
 CONCURRENT = 20
 
