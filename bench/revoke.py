@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench import direct
+from bench import direct, pg
 from bench.config import Config
 from bench.scene import Scene, wait_until
 from bot.domain.secret import Secret
@@ -64,7 +64,8 @@ def run(cfg: Config, home: Path) -> dict[str, Any]:
     # fresh window with KuCoin's clock back on the real one (`kukey run` refuses a clock 5 s off).
     clock = ShiftedClock(-2 * (WINDOW_S + 1))
     subs = ["alpha-trading", *(["delta-research"] if cfg.revoke_cold else [])]
-    with Scene(home, keys_per_sub=cfg.revoke_keys + 10, sandbox_clock=clock) as scene:
+    with Scene(home, keys_per_sub=cfg.revoke_keys + 10, sandbox_clock=clock,
+               database_url=pg.database_url(cfg)) as scene:
         seeded = {sub: seed_keys(scene, sub, cfg.revoke_keys, clock) for sub in subs}
         direct_keys = seed_keys(scene, "beta-spot", cfg.revoke_keys, clock, record=False)
         scene.sandbox.set_latency(cfg.revoke_latency)

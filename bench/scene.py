@@ -30,7 +30,7 @@ class Scene:
     """Use as a context manager; `start_bot()` runs kukey against the world."""
 
     def __init__(self, home: Path, *, keys_per_sub: int = 5, management_budget: int = 2000,
-                 sandbox_clock: Clock | None = None) -> None:
+                 sandbox_clock: Clock | None = None, database_url: str = "") -> None:
         home.mkdir(parents=True, exist_ok=True)
         self.home = home
         seed = default_seed()
@@ -40,7 +40,7 @@ class Scene:
             sandbox["clock"] = sandbox_clock
         # policy max_keys is the most a rule allows (20): lifecycles create keys in several sub-accounts
         self.world = KukeyWorld(home=home, run_bot=False, clock=SystemClock(), sandbox_kwargs=sandbox,
-                                policy_text=default_policy(max_keys=20))
+                                policy_text=default_policy(max_keys=20), database_url=database_url)
         self.bot: procs.Served | None = None
         self._answers_at_start = 0
 
