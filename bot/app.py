@@ -128,6 +128,7 @@ class Kukey:
             self._ops_server.stop()
         self.services.scheduler.stop()
         self.services.deps.worker.shutdown(wait=True)
+        self.services.deps.leases.stop()  # renewed until the last work in hand (a reveal) has finished
         try:
             with session_scope(self.services.deps.engine) as s:
                 self.services.deps.audit.record(s, AuditAction.KUKEY_STOPPED, actor="kukey")

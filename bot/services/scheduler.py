@@ -32,6 +32,7 @@ class Scheduler:
     def __init__(self, *, engine: Engine, clock: Clock, interval: float = 1.0, lease: timedelta = DEFAULT_LEASE,
                  leases: Leases | None = None) -> None:
         self.leases = leases or Leases(engine=engine, clock=clock, lease=lease)
+        self._own_leases = leases is None  # given ones are stopped by their owner, after its other work
         self._engine = engine
         self._clock = clock
         self._interval = interval
@@ -53,7 +54,8 @@ class Scheduler:
         self._wake.set()
         if self._thread:
             self._thread.join(timeout=10)
-        self.leases.stop()
+        if self._own_leases:
+            self.leases.stop()
 
     def run_now(self, kind: JobKind, ref: str) -> None:
         """Claim the job of `kind` about `ref` and run it at once; no-op if another worker holds it."""
