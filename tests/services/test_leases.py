@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 
-import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -20,18 +19,10 @@ from bot.domain.timeutil import maybe_aware
 from bot.services.leases import Leases
 from bot.services.scheduler import Scheduler
 from bot.storage import repos
-from bot.storage.db import init_db, make_engine, session_scope
+from bot.storage.db import session_scope
 from bot.storage.tables import Job
 
 LEASE = timedelta(seconds=10)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    init_db(engine)
-    yield engine
-    engine.dispose()
 
 
 def _job(engine: Engine, ref: str) -> Job:
