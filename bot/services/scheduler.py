@@ -26,6 +26,7 @@ from bot.storage.db import session_scope
 log = logging.getLogger("kukey.scheduler")
 Handler = Callable[[str], None]
 RETRY_AFTER = timedelta(minutes=1)
+BATCH = 20  # jobs per tick at most (a tick's end is what readiness watches)
 
 
 class Scheduler:
@@ -65,10 +66,10 @@ class Scheduler:
         if claim is not None:
             self._run(claim)
 
-    def tick(self) -> int:
-        """Claim and run due jobs, one at a time, until none is due; how many ran."""
+    def tick(self, most: int = BATCH) -> int:
+        """Claim and run due jobs, one at a time, until none is due or `most` ran; how many ran."""
         ran = 0
-        while not self._stop.is_set():
+        while ran < most and not self._stop.is_set():
             now = self._clock.now()
             with session_scope(self._engine) as s:
                 jobs = repos.claim_due(s, now=now, lease_until=now + self.leases.lease, limit=1)
@@ -105,7 +106,8 @@ class Scheduler:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                self.tick()
+                while self.tick():
+                    pass
             except Exception:  # database busy or gone: try again next tick
                 log.exception("scheduler tick failed")
             self._wake.wait(self._interval)
