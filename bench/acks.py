@@ -8,9 +8,7 @@ spend 40,000 weight): the pool is the revoke phase's subject, not this one's.
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -117,11 +115,7 @@ def slow_lifecycles(cfg: Config, home: Path) -> dict[str, Any]:
 
 def posted(scene: Scene) -> int:
     """Requests kukey has posted for approval (read from its database)."""
-    path = scene.world.db_path
-    if not path.exists():
-        return 0
-    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as db:
-        return int(db.execute("SELECT count(*) FROM request WHERE thread_ts IS NOT NULL").fetchone()[0])
+    return scene.count("SELECT count(*) FROM request WHERE thread_ts IS NOT NULL")
 
 
 def _row(app: str, level: int, result: load.LoadResult) -> dict[str, Any]:

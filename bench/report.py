@@ -69,7 +69,8 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
 def table(r: dict[str, Any]) -> str:
     lines: list[str] = []
     m = r["machine"]
-    lines.append(f"kukey benchmark ({r['mode']}, {_db(r)}) on {m['nproc']} x {m['cpu_model']}, {m['ram_gib']} GiB, "
+    lines.append(f"kukey benchmark ({r['mode']}, --db {_db(r)}) on {m['nproc']} x {m['cpu_model']}, "
+                 f"{m['ram_gib']} GiB, "
                  f"Python {m['python']}; load average {r['load_before']} -> {r['load_after']}; "
                  f"{r['duration_s']} s")
     if r.get("cpu"):
@@ -135,6 +136,7 @@ def table(r: dict[str, Any]) -> str:
 
 
 def _db(r: dict[str, Any]) -> str:
+    """kukey's database in the phases that take --db (audit builds a SQLite log; failover needs PostgreSQL)."""
     return "PostgreSQL" if r.get("config", {}).get("db") == "postgres" else "SQLite"
 
 
@@ -159,7 +161,7 @@ def _ack_sections(r: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
 def markdown(r: dict[str, Any]) -> str:
     """The results as Markdown tables, for docs/benchmarks.md (`python -m bench.report results.json`)."""
     m = r["machine"]
-    out = [f"Run: {r['mode']}, kukey on {_db(r)}, {r['started_at']}, {r['duration_s']} s. "
+    out = [f"Run: {r['mode']}, --db {_db(r)}, {r['started_at']}, {r['duration_s']} s. "
            f"Machine: {m['nproc']} CPUs ({m['cpu_model']}), "
            f"{m['ram_gib']} GiB RAM, {m['implementation']} {m['python']}, Linux {m['kernel']}. "
            f"Load average {r['load_before']} before, {r['load_after']} after."]

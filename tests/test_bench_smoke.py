@@ -75,7 +75,8 @@ def test_failover_phase_times_a_survivor_finishing_a_killed_replicas_revoke(tmp_
                                        "failover": out}).lower()
 
 
-def test_lifecycle_phase_runs_on_postgresql(tmp_path: Path) -> None:
-    """With `--db postgres` a phase's kukey runs on a PostgreSQL database the bench started."""
-    out = lifecycle.run(dataclasses.replace(SMOKE, db="postgres"), tmp_path)
-    assert out["lifecycles"] == SMOKE.lifecycles
+def test_kukey_acks_run_on_postgresql(tmp_path: Path) -> None:
+    """With `--db postgres` a phase's kukey runs on a PostgreSQL database the bench started, and the bench
+    sees every request kukey posted there."""
+    row = acks.kukey(dataclasses.replace(SMOKE, db="postgres"), tmp_path, 2)
+    assert row["n"] == SMOKE.requests and "all_posted_after_s" in row
