@@ -13,6 +13,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
+from bot.domain.exchange import KeyIds
 from bot.domain.keys import EXPIRY_CHOICES, MAX_IPS, Permission, valid_ip
 from bot.domain.text import astral, fold, show, slack_length
 from bot.domain.usage import SLASH, USAGE
@@ -25,7 +26,6 @@ MAX_GRACE_MINUTES: Final = 7 * 24 * 60
 SUB_ACCOUNT_CHARS: Final = "A-Za-z0-9_.-"
 SUB_ACCOUNT_MAX: Final = 32
 _SUB_ACCOUNT = re.compile(rf"[A-Za-z0-9][{SUB_ACCOUNT_CHARS}]{{0,{SUB_ACCOUNT_MAX - 1}}}")
-_API_KEY = re.compile(r"[0-9a-f]{24}")
 
 
 @dataclass
@@ -140,10 +140,10 @@ def sub_account(args: Args, token: str, known: Collection[str] | None) -> str:
     return token
 
 
-def api_key(args: Args, token: str) -> str:
-    key = token.strip("`*").lower()
-    if not _API_KEY.fullmatch(key):
-        raise args.fail(f"{show(token)} is not a KuCoin apiKey: those are 24 hexadecimal characters.")
+def api_key(args: Args, token: str, ids: KeyIds) -> str:
+    key = ids.normalize(token.strip("`*"))
+    if not ids.matches(key):
+        raise args.fail(f"{show(token)} is not {ids.exchange}'s apiKey: those are {ids.description}.")
     return key
 
 

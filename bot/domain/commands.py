@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Final, TypeAlias
 
 from bot.domain import arguments as a
+from bot.domain.exchange import ANY_KEY_ID, KeyIds
 from bot.domain.keys import REMARK_MAX, KeySpec
 from bot.domain.text import clean, fold, show
 from bot.domain.usage import ALL_USAGE, SLASH
@@ -114,8 +115,11 @@ def form_reason(text: str) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # Parsing
 
+# A subcommand's parser: the words after it, the sub-accounts that exist (if known), the key-id shape.
+Parser = Callable[[list[str], Collection[str] | None, KeyIds], Command]
 
-def _parse_create(tokens: list[str], known: Collection[str] | None) -> Command:
+
+def _parse_create(tokens: list[str], known: Collection[str] | None, _ids: KeyIds) -> Command:
     if not tokens:
         return Create(spec=None)
     args = a.split("create", tokens)
@@ -129,16 +133,16 @@ def _parse_create(tokens: list[str], known: Collection[str] | None) -> Command:
     return Create(spec=spec, reason=a.reason(args, args.words[1:]), dry_run=args.dry_run)
 
 
-def _parse_rotate(tokens: list[str], known: Collection[str] | None) -> Command:
+def _parse_rotate(tokens: list[str], known: Collection[str] | None, ids: KeyIds) -> Command:
     args = a.split("rotate", tokens)
     a.need(args, 1, "sub-account and apiKey")
     sub = a.sub_account(args, args.words[0], known)
-    a.need(args, 2, "apiKey: the 24-character key to replace (see `list`)")
+    a.need(args, 2, "apiKey: the key to replace (see `list`)")
     minutes = a.grace(args, args.options["grace"]) if "grace" in args.options else None
-    return Rotate(sub, a.api_key(args, args.words[1]), minutes, a.reason(args, args.words[2:]))
+    return Rotate(sub, a.api_key(args, args.words[1], ids), minutes, a.reason(args, args.words[2:]))
 
 
-def _parse_revoke(tokens: list[str], known: Collection[str] | None) -> Command:
+def _parse_revoke(tokens: list[str], known: Collection[str] | None, ids: KeyIds) -> Command:
     args = a.split("revoke", tokens)
     a.need(args, 1, "sub-account and apiKey (or `all`)")
     sub = a.sub_account(args, args.words[0], known)
@@ -146,19 +150,19 @@ def _parse_revoke(tokens: list[str], known: Collection[str] | None) -> Command:
     why = a.reason(args, args.words[2:])
     if args.words[1].strip("`*").lower() == "all":
         return Revoke(sub, None, all=True, reason=why)
-    return Revoke(sub, a.api_key(args, args.words[1]), all=False, reason=why)
+    return Revoke(sub, a.api_key(args, args.words[1], ids), all=False, reason=why)
 
 
-def _parse_list(tokens: list[str], known: Collection[str] | None) -> Command:
+def _parse_list(tokens: list[str], known: Collection[str] | None, _ids: KeyIds) -> Command:
     args = a.split("list", tokens)
     a.at_most(args, 1)
     return List(a.sub_account(args, args.words[0], known) if args.words else None)
 
 
-def _parse_request_id(command: str) -> Callable[[list[str], Collection[str] | None], Command]:
+def _parse_request_id(command: str) -> Parser:
     kind = Status if command == "status" else Cancel
 
-    def parse_id(tokens: list[str], known: Collection[str] | None) -> Command:
+    def parse_id(tokens: list[str], known: Collection[str] | None, _ids: KeyIds) -> Command:
         args = a.split(command, tokens)
         a.need(args, 1, "request id, e.g. `KK-7F3Q9C2M`")
         a.at_most(args, 1)
@@ -170,7 +174,7 @@ def _parse_request_id(command: str) -> Callable[[list[str], Collection[str] | No
     return parse_id
 
 
-def _parse_audit(tokens: list[str], known: Collection[str] | None) -> Command:
+def _parse_audit(tokens: list[str], known: Collection[str] | None, _ids: KeyIds) -> Command:
     args = a.split("audit", tokens)
     a.at_most(args, 2)
     numbers = [w for w in args.words if re.fullmatch(r"[+-]?[0-9]+", w)]
@@ -182,8 +186,8 @@ def _parse_audit(tokens: list[str], known: Collection[str] | None) -> Command:
     return Audit(n, a.sub_account(args, names[0], known) if names else None)
 
 
-def _no_arguments(kind: Callable[[], Command], command: str) -> Callable[..., Command]:
-    def parse_bare(tokens: list[str], known: Collection[str] | None) -> Command:
+def _no_arguments(kind: Callable[[], Command], command: str) -> Parser:
+    def parse_bare(tokens: list[str], known: Collection[str] | None, _ids: KeyIds) -> Command:
         args = a.split(command, tokens)
         a.at_most(args, 0)
         return kind()
@@ -191,7 +195,7 @@ def _no_arguments(kind: Callable[[], Command], command: str) -> Callable[..., Co
     return parse_bare
 
 
-_PARSERS: Final[Mapping[str, Callable[[list[str], Collection[str] | None], Command]]] = {
+_PARSERS: Final[Mapping[str, Parser]] = {
     "create": _parse_create,
     "rotate": _parse_rotate,
     "revoke": _parse_revoke,
@@ -215,8 +219,9 @@ def subcommand(text: str) -> str:
     return fold(clean(text[:_WORD_MAX]).split(" ")[0])
 
 
-def parse(text: str, *, sub_accounts: Collection[str] | None = None) -> Command:
-    """Parse the text of `/kukey ...`. `sub_accounts`, when given, are the names that exist."""
+def parse(text: str, *, sub_accounts: Collection[str] | None = None, key_ids: KeyIds = ANY_KEY_ID) -> Command:
+    """Parse the text of `/kukey ...`. `sub_accounts`, when given, are the names that exist; `key_ids`
+    says what the exchange's API key ids look like (the Exchange port's `key_ids`)."""
     if len(text) > MAX_TEXT:
         raise UsageError(f"The command is too long: {len(text)} characters, at most {MAX_TEXT}.",
                          usage=ALL_USAGE)
@@ -229,4 +234,4 @@ def parse(text: str, *, sub_accounts: Collection[str] | None = None) -> Command:
         near = a.closest(word, [*_PARSERS, "help"])
         hint = f" Did you mean `{near}`?" if near else f" Try `{SLASH} help`."
         raise UsageError(f"Unknown command {show(tokens[0])}.{hint}", usage=ALL_USAGE)
-    return parser(tokens[1:], sub_accounts)
+    return parser(tokens[1:], sub_accounts, key_ids)

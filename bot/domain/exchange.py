@@ -3,7 +3,8 @@ bot.services.ports takes and returns these; each adapter converts its own models
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.domain.keys import Permission
@@ -40,3 +41,25 @@ class ExchangeKey:
 class SubAccount:
     name: str
     frozen: bool = False
+
+
+def _unchanged(text: str) -> str:
+    return text
+
+
+@dataclass(frozen=True)
+class KeyIds:
+    """What an exchange's API key ids look like, so the command parser can refuse a typo with a clear
+    sentence: `matches` tests a normalized token, `description` says the shape ("24 hexadecimal
+    characters"), `normalize` turns what a person typed into the exchange's form (e.g. lower case)."""
+
+    exchange: str
+    description: str
+    matches: Callable[[str], bool]
+    normalize: Callable[[str], str] = field(default=_unchanged)
+
+
+# When no exchange is named (tests of the parser alone): any plausible id, letters, digits and dashes.
+ANY_KEY_ID = KeyIds("the exchange", "8 to 64 letters, digits or dashes",
+                    lambda text: 8 <= len(text) <= 64 and all(c.isascii() and (c.isalnum() or c == "-")
+                                                               for c in text))

@@ -3,7 +3,7 @@ domain's types, plus the KuCoin facts the services ask for (key format, parallel
 
 from __future__ import annotations
 
-from bot.domain.exchange import CreatedKey, ExchangeKey, SubAccount
+from bot.domain.exchange import CreatedKey, ExchangeKey, KeyIds, SubAccount
 from bot.domain.keys import KeySpec
 from bot.domain.secret import Secret
 from bot.kucoin import models
@@ -27,8 +27,9 @@ class KucoinExchange:
     def __repr__(self) -> str:
         return "KucoinExchange(...)"
 
-    def looks_like_key_id(self, text: str) -> bool:
-        return API_KEY.fullmatch(text) is not None
+    # KuCoin's apiKeys are 24 lower-case hexadecimal characters; people may paste them in upper case.
+    key_ids = KeyIds("KuCoin", "24 hexadecimal characters", lambda text: API_KEY.fullmatch(text) is not None,
+                     str.lower)
 
     def new_passphrase(self) -> Secret:
         return models.generate_passphrase()

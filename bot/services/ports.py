@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from bot.domain.exchange import CreatedKey, ExchangeKey, SubAccount
+from bot.domain.exchange import CreatedKey, ExchangeKey, KeyIds, SubAccount
 from bot.domain.keys import KeySpec, Permission
 from bot.domain.secret import Secret
 
@@ -72,8 +72,9 @@ class Exchange(Protocol):
         """How many deletes may be in flight at once (the exchange's own rate limits decide)."""
         ...
 
-    def looks_like_key_id(self, text: str) -> bool:
-        """True when `text` has the shape of this exchange's API key ids."""
+    @property
+    def key_ids(self) -> KeyIds:
+        """What this exchange's API key ids look like (the command parser refuses other shapes)."""
         ...
 
     def new_passphrase(self) -> Secret:

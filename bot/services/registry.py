@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.domain import commands as cmds
 from bot.services.checkpoints import Checkpoints
 from bot.services.deps import Deps
 from bot.services.enrollment import EnrollmentService
@@ -35,3 +36,9 @@ class Services:
     sub_accounts: SubAccounts
     checkpoints: Checkpoints
     reconciler: Reconciler
+
+    def parse(self, text: str, *, check_sub_account: bool = True) -> cmds.Command:
+        """Parse `/kukey ...` text as this kukey knows its world: the sub-accounts that exist (when known
+        and `check_sub_account`) and the exchange's key-id shape."""
+        known = self.sub_accounts.known() if check_sub_account else None
+        return cmds.parse(text, sub_accounts=known, key_ids=self.deps.exchange.key_ids)

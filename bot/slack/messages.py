@@ -238,7 +238,13 @@ SEED_LEFT = ENROLLED + " Reload Slack (Ctrl+R or Cmd+R) to clear the message tha
 
 def for_user(exc: Exception) -> str:
     """The one place a typed failure becomes a sentence for the person who acted."""
-    from bot.errors import AuditWriteError, KucoinOutcomeUnknown, KucoinRateLimited, KucoinUnavailable, StorageError
+    from bot.errors import (
+        AuditWriteError,
+        ExchangeOutcomeUnknown,
+        ExchangeUnavailable,
+        KucoinRateLimited,
+        StorageError,
+    )
 
     if isinstance(exc, AuditWriteError):
         return ("kukey could not write its audit log, so nothing was done (fail closed). "
@@ -247,6 +253,6 @@ def for_user(exc: Exception) -> str:
         return "kukey's database refused the change, so nothing was done. Please try again."
     if isinstance(exc, KucoinRateLimited):
         return f"KuCoin is busy (rate limited); try again in {max(1, round(exc.retry_after))} s."
-    if isinstance(exc, KucoinUnavailable | KucoinOutcomeUnknown):
+    if isinstance(exc, ExchangeUnavailable | ExchangeOutcomeUnknown):
         return "KuCoin is not answering right now; nothing was lost. Please try again in a minute."
     return str(exc)

@@ -22,13 +22,22 @@ from bot.domain.commands import (
     form_reason,
     is_request_id,
     new_request_id,
-    parse,
     subcommand,
 )
+from bot.domain.commands import parse as parse_any
+from bot.domain.exchange import KeyIds
 from bot.domain.keys import KeySpec, Permission
 from bot.domain.text import slack_length
 from bot.domain.usage import USAGE, help_text
 from bot.errors import UsageError
+from bot.kucoin.exchange import KucoinExchange
+
+KUCOIN_IDS = KucoinExchange.key_ids
+
+
+def parse(text: str, **kwargs: object) -> object:
+    """The parser as kukey runs it on KuCoin: the exchange's key-id shape."""
+    return parse_any(text, key_ids=KUCOIN_IDS, **kwargs)  # type: ignore[arg-type]
 
 G, S, F, M, IT = (Permission.GENERAL, Permission.SPOT, Permission.FUTURES, Permission.MARGIN,
                   Permission.INNER_TRANSFER)
@@ -133,9 +142,9 @@ BAD = [
      CREATE),
     ("create <@U123ABC>", "`\u2039@U123ABC\u203a` is not a sub-account name (letters, digits, `_.-`, "
                           "at most 32 characters).", CREATE),
-    ("rotate alice01", "Missing apiKey: the 24-character key to replace (see `list`).", ROTATE),
+    ("rotate alice01", "Missing apiKey: the key to replace (see `list`).", ROTATE),
     ("rotate", "Missing sub-account and apiKey.", ROTATE),
-    ("rotate alice01 12345", "`12345` is not a KuCoin apiKey: those are 24 hexadecimal characters.", ROTATE),
+    ("rotate alice01 12345", "`12345` is not KuCoin's apiKey: those are 24 hexadecimal characters.", ROTATE),
     ("rotate alice01 " + KEY + " grace=10081",
      "Grace must be from 0 to 10080 minutes (7 days), got 10081.", ROTATE),
     ("rotate alice01 " + KEY + " grace=soon", "Grace must be minutes from 0 to 10080, got `soon`.", ROTATE),
@@ -313,3 +322,12 @@ def test_subcommand_reads_the_first_word_as_parse_does() -> None:
     """The routing word matches parse's reading for ordinary texts: case, dashes and Slack's formatting."""
     assert [subcommand(t) for t in ("HELP me", "  Status KK-7F3Q9C2M", "cre\u200bate x", "\u2014help", "")] \
         == ["help", "status", "create", "-help", ""]
+
+
+def test_the_key_id_shape_comes_from_the_exchange() -> None:
+    """The parser knows no exchange's key format: the shape it is given decides, with its own words."""
+    other = KeyIds("OtherX", "64 characters", lambda t: len(t) == 64)
+    assert isinstance(parse_any("revoke alice01 " + "A" * 64, key_ids=other), Revoke)
+    with pytest.raises(UsageError, match="is not OtherX's apiKey: those are 64 characters"):
+        parse_any("revoke alice01 5f1e7b3c2d4a6b0008a1b2c3", key_ids=other)
+    assert isinstance(parse_any("revoke alice01 5f1e7b3c2d4a6b0008a1b2c3"), Revoke)  # no exchange named

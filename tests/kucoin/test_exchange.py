@@ -60,9 +60,12 @@ def test_sub_accounts_say_whether_they_are_frozen(exchange: KucoinExchange) -> N
 def test_kucoin_facts_stay_in_the_adapter(exchange: KucoinExchange) -> None:
     """The apiKey shape and the parallel-delete budget (2000 weight per window / 30 per delete) are
     KuCoin's, answered by the adapter."""
-    assert exchange.looks_like_key_id("65b2c3d4e5f60718293a4b5c")
-    assert not exchange.looks_like_key_id("65B2C3D4E5F60718293A4B5C")
-    assert not exchange.looks_like_key_id("65b2c3d4e5f60718293a4b5c00112233")
+    ids = exchange.key_ids
+    assert ids.matches("65b2c3d4e5f60718293a4b5c")
+    assert not ids.matches("65B2C3D4E5F60718293A4B5C")
+    assert ids.matches(ids.normalize("65B2C3D4E5F60718293A4B5C"))
+    assert not ids.matches("65b2c3d4e5f60718293a4b5c00112233")
+    assert ids.exchange == "KuCoin" and "24 hexadecimal" in ids.description
     assert exchange.max_parallel_deletes == 66
     assert exchange.name == "KuCoin"
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.domain.clock import Clock
-from bot.domain.exchange import CreatedKey, ExchangeKey, SubAccount
+from bot.domain.exchange import CreatedKey, ExchangeKey, KeyIds, SubAccount
 from bot.domain.keys import KeySpec, Permission, normalize_permissions
 from bot.domain.secret import Secret
 from bot.errors import ExchangeRejected, ExchangeUnavailable
@@ -54,8 +54,7 @@ class MemoryExchange:
         self._lock = threading.Lock()
         self._failures = 0
 
-    def looks_like_key_id(self, text: str) -> bool:
-        return KEY_ID.fullmatch(text) is not None
+    key_ids = KeyIds("MemoryX", "32 hexadecimal characters", lambda text: KEY_ID.fullmatch(text) is not None)
 
     def new_passphrase(self) -> Secret:
         return Secret(secrets.token_urlsafe(24))

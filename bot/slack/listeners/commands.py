@@ -33,7 +33,7 @@ def answered_in_the_ack(body: dict[str, Any]) -> bool:
 
 
 def _parse(svc: Services, body: dict[str, Any]) -> cmds.Command:
-    return cmds.parse(payload.text(body, "text"), sub_accounts=svc.sub_accounts.known())
+    return svc.parse(payload.text(body, "text"))
 
 
 def _parsed(svc: Services, body: dict[str, Any]) -> cmds.Command | None:
@@ -101,7 +101,7 @@ def _form_command(svc: Services, view: Any) -> cmds.Create:
     """The create form as the command it describes; what does not parse is shown under the first input."""
     text = payload.create_text_from_form(payload.dig(view, "state", "values"))
     try:
-        cmd = cmds.parse(text, sub_accounts=svc.sub_accounts.known())
+        cmd = svc.parse(text)
     except UsageError as exc:
         raise InvalidInput(messages.for_user(exc), block=ids.SUB_BLOCK) from None
     if not isinstance(cmd, cmds.Create) or cmd.spec is None:

@@ -23,9 +23,9 @@ if TYPE_CHECKING:
     from bot.services.registry import Services
 
 
-def _command(meta: dict[str, str], reason: str) -> cmds.Revoke:
+def _command(svc: Services, meta: dict[str, str], reason: str) -> cmds.Revoke:
     """The revoke the form describes (its ids checked again: they come back from Slack)."""
-    cmd = cmds.parse(f"revoke {meta.get('s', '')} {meta.get('k', '')}")
+    cmd = svc.parse(f"revoke {meta.get('s', '')} {meta.get('k', '')}", check_sub_account=False)
     if not isinstance(cmd, cmds.Revoke):
         raise UsageError(messages.NOT_A_REVOKE_FORM)
     return dataclasses.replace(cmd, reason=reason)
@@ -33,7 +33,7 @@ def _command(meta: dict[str, str], reason: str) -> cmds.Revoke:
 
 def revoke(ack: Ack, body: dict[str, Any], view: dict[str, Any], *, svc: Services) -> None:
     meta = payload.metadata(view)
-    cmd = _command(meta, payload.reason(view))
+    cmd = _command(svc, meta, payload.reason(view))
     out = accepted(svc.revoker.incident(payload.user(body), meta.get("c", ""), cmd, payload.code(view),
                                         dedupe_key=meta.get("d")))
     ack()
