@@ -66,10 +66,10 @@ class Scheduler:
         if claim is not None:
             self._run(claim)
 
-    def tick(self, most: int = BATCH) -> int:
-        """Claim and run due jobs, one at a time, until none is due or `most` ran; how many ran."""
+    def tick(self) -> int:
+        """Claim and run due jobs, one at a time, until none is due or BATCH ran; how many ran."""
         ran = 0
-        while ran < most and not self._stop.is_set():
+        while ran < BATCH and not self._stop.is_set():
             now = self._clock.now()
             with session_scope(self._engine) as s:
                 jobs = repos.claim_due(s, now=now, lease_until=now + self.leases.lease, limit=1)

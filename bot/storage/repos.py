@@ -232,7 +232,3 @@ def finish_job(session: Session, *, claim: Claim, retry_at: datetime | None = No
                               col(Job.state) == JobState.RUNNING.value).values(**values))
     return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
 
-
-def pending_jobs(session: Session) -> list[Job]:
-    return list(session.exec(select(Job).where(col(Job.state).in_([JobState.PENDING.value, JobState.RUNNING.value]))
-                             .order_by(col(Job.run_at))))
