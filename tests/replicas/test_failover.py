@@ -105,11 +105,10 @@ def test_a_rotation_finishes_when_its_replica_dies_deleting_the_old_key(world: K
     world.start_replicas(REPLICAS)
     for user in (REQUESTER, APPROVER, APPROVER2):
         world.enroll(user)
-    _approved(story, f"create {SUB} perms=Spot ips=203.0.113.5 expire=30 to be rotated")
+    first = _request_id(_approved(story, f"create {SUB} perms=Spot ips=203.0.113.5 expire=30 to be rotated"))
     world.driver.click(REQUESTER, "Reveal key")
-    (old,) = world.wait(lambda: keys_at_kucoin(world) or None, what="the first key")
-    world.wait(lambda: len([e for e in world.fake.ephemerals(REQUESTER) if "Secret" in e.content]) == 1,
-               what="the first secret shown")
+    world.wait(lambda: request_state(world, first) == State.REVEALED, what="the first key revealed")
+    (old,) = keys_at_kucoin(world)
     post = _approved(story, f"rotate {SUB} {old}")
     world.sandbox.drop_next(path=KEYS, method="DELETE", commit=False, hang=30)
     world.driver.click(REQUESTER, "Reveal key")
