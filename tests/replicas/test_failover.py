@@ -119,3 +119,24 @@ def test_a_rotation_finishes_when_its_replica_dies_deleting_the_old_key(world: K
     assert len(keys_at_kucoin(world)) == 1
     assert request_state(world, _request_id(post)) == State.DONE
     verify_chain(world)
+
+
+def test_a_slow_reveal_on_a_live_replica_is_never_taken_over(world: KukeyWorld) -> None:
+    """With a 2 s lease and KuCoin taking 4.5 s to answer each call (just inside its 5 s timestamp window),
+    the live replica's heartbeat keeps the reveal its own for several leases: no other replica undoes it,
+    and the one key is shown once."""
+    story = Story(world)
+    world.start_replicas(REPLICAS, KUKEY_LEASE_SECONDS="2")
+    for user in (REQUESTER, APPROVER, APPROVER2):
+        world.enroll(user)
+    post = _approved(story, f"create {SUB} perms=Spot ips=203.0.113.5 expire=30 slow exchange")
+    world.sandbox.set_latency(4.5, path=KEYS)
+    world.driver.click(REQUESTER, "Reveal key")
+    request_id = _request_id(post)
+    world.wait(lambda: request_state(world, request_id) == State.REVEALED, timeout=30, what="revealed")
+    (key,) = keys_at_kucoin(world)
+    shown = [e.content for e in world.fake.ephemerals(REQUESTER) if "Secret" in e.content]
+    assert len(shown) == 1 and key in shown[0]
+    actions = audit_actions(world, request_id)
+    assert AuditAction.REVEAL_RECOVERED not in actions and AuditAction.KEY_DELETED not in actions
+    assert _sent(world, "POST") == 1
