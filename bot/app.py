@@ -36,6 +36,7 @@ from bot.services.deps import Deps
 from bot.services.enrollment import EnrollmentService
 from bot.services.inventory import Inventory, SubAccounts
 from bot.services.keys import KeyDeleter
+from bot.services.leases import Leases
 from bot.services.outbox import Outbox
 from bot.services.ports import Exchange
 from bot.services.reconcile import Reconciler
@@ -133,6 +134,7 @@ class Kukey:
             self._ops_server.stop()
         self.services.scheduler.stop()
         self.services.deps.worker.shutdown(wait=True)
+        self.services.deps.leases.stop()  # renewed until the last work in hand (a reveal) has finished
         self.dispatcher.stop()  # what is still owed stays in the outbox, for the next start or another replica
         try:
             with session_scope(self.services.deps.engine) as s:
@@ -173,11 +175,11 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     directory = SlackDirectory(slack)
     worker = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kukey-worker")
     enrollment = EnrollmentService(engine=engine, audit=audit, box=box, clock=clock)
-    lease = timedelta(seconds=settings.lease_seconds)
-    scheduler = WatchedScheduler(engine=engine, clock=clock, interval=scheduler_interval, lease=lease)
+    leases = Leases(engine=engine, clock=clock, lease=timedelta(seconds=settings.lease_seconds))
+    scheduler = WatchedScheduler(engine=engine, clock=clock, interval=scheduler_interval, leases=leases)
     deps = Deps(engine=engine, audit=audit, box=box, clock=clock, exchange=exchange, notifier=notifier,
-                outbox=outbox, directory=directory, policy=lambda: current_policy, enrollment=enrollment, worker=worker,
-                lease=lease)
+                outbox=outbox, directory=directory, policy=lambda: current_policy, enrollment=enrollment,
+                worker=worker, leases=leases)
     deps.jobs = scheduler
     rules = Rules(policy=lambda: current_policy, directory=directory, exchange=exchange, engine=engine, clock=clock)
     deleter = KeyDeleter(deps)
@@ -208,7 +210,7 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     listeners.register(app, services)
     metrics.set_requests_source(lambda: _requests_by_state(engine))
     dispatcher = Dispatcher(engine=engine, clock=clock, courier=SlackCourier(courier_client(settings)),
-                            undelivered=Undelivered(deps), lease=lease, interval=scheduler_interval)
+                            undelivered=Undelivered(deps), lease=leases.lease, interval=scheduler_interval)
     outbox.wake_with(dispatcher.wake)  # a commit that owes a message wakes the dispatcher at once
     kukey = Kukey(app, services, slack, settings, [*closers, http.close, engine.dispose], metrics, dispatcher)
     kukey.readiness.add("database", database_check(engine))

@@ -25,7 +25,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from bot.domain.outbox import OPEN, Op, OutboxState
+from bot.domain.outbox import OPEN, OutboxState
 from bot.storage.tables import OutboxItem, Request
 
 PENDING, RUNNING = OutboxState.PENDING.value, OutboxState.RUNNING.value
@@ -140,14 +140,6 @@ def end(session: Session, *, claim: Claimed, state: OutboxState, error: str) -> 
     stmt = update(OutboxItem).where(_held(claim)).values(state=state.value, lease_until=None,
                                                           last_error=error[:500])
     return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
-
-
-def drop_open(session: Session, *, stream: str, ops: Collection[Op], error: str) -> int:
-    """Drop the pending items of `stream` that are `ops` (what needed a thread that will never exist)."""
-    stmt = update(OutboxItem).where(col(OutboxItem.stream) == stream, col(OutboxItem.state) == PENDING,
-                                    col(OutboxItem.op).in_([o.value for o in ops])).values(
-        state=OutboxState.DROPPED.value, last_error=error[:500])
-    return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
 
 def thread_of(session: Session, *, request_id: str) -> tuple[str, str] | None:

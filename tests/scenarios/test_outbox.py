@@ -150,7 +150,8 @@ def test_a_post_slack_refuses_until_kukey_gives_up_cancels_the_request(story: St
         ("cancelled", "kukey")]
     events = rows(world.database_url, "SELECT action, actor FROM audit_event WHERE request_id = ? ORDER BY seq",
                   (rid,))
-    assert events[-2:] == [(AuditAction.MESSAGE_GIVEN_UP.value, "kukey"), (AuditAction.REQUEST_CANCELLED.value, "kukey")]
+    assert events[-2:] == [(AuditAction.MESSAGE_GIVEN_UP.value, "kukey"),
+                           (AuditAction.REQUEST_CANCELLED.value, "kukey")]
     world.wait(lambda: not open_items(world), what="nothing more owed")
     states = {(r[2], r[3]) for r in outbox(world) if r[1] == rid}
     assert states == {("post", "given_up"), ("private", "dropped")}  # the link to a post that never was

@@ -14,6 +14,7 @@ from kukey_sandbox.slack.driver import SlackDriver
 from kukey_sandbox.world import REQUESTER, TRADING, KukeyWorld
 from tests.scenarios.outbox_helpers import RECORDED, landed_per_key, let_time_pass, open_items, outbox, posts_of
 
+CREATE = "create alpha-trading perms=Spot ips=203.0.113.5 expire=30 race"
 REQUESTS = 12  # six through each process
 RETRY_AFTER = 10  # beyond the per-call budget: every first post goes back to the outbox, due 10 s later
 
@@ -40,7 +41,7 @@ def test_two_processes_deliver_each_message_once(two: tuple[KukeyWorld, Kukey]) 
     world.enroll(REQUESTER)
     world.fake.rate_limit("chat.postMessage", times=REQUESTS, retry_after=RETRY_AFTER)
     for i in range(REQUESTS):
-        assert drivers[i % 2].slash(REQUESTER, TRADING, f"create alpha-trading perms=Spot ips=203.0.113.5 expire=30 race {i}").ok
+        assert drivers[i % 2].slash(REQUESTER, TRADING, f"{CREATE} {i}").ok
     rids = world.wait(lambda: (found := [RECORDED.search(e.content) for e in world.fake.ephemerals(REQUESTER)
                                          if "Recorded as" in e.content]) and len(found) == REQUESTS and found,
                       what="every request recorded")

@@ -71,8 +71,8 @@ def test_a_0_1_database_is_refused_then_adopted_without_losing_a_row(
     assert out[0].endswith(" adopted (made by kukey 0.2 or earlier) and upgraded to revision 0003")
     assert out[1].startswith(f"OK: {EVENTS} events verified")
     assert everything(copy) == before
-    assert {r[0] for r in rows(copy, "SELECT name FROM sqlite_master WHERE type = 'table'")} == {*TABLES,
-                                                                                               "alembic_version", "outbox"}
+    tables = {r[0] for r in rows(copy, "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert tables == {*TABLES, "alembic_version", "outbox"}
 
 
 def test_the_bot_starts_on_the_adopted_database_and_continues_the_chain(copy: str, tmp_path: Path) -> None:
