@@ -209,10 +209,12 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
               request_verification_enabled=False)  # HTTP mode: bot.slack.precheck verifies, once
     listeners.register(app, services)
     metrics.set_requests_source(lambda: _requests_by_state(engine))
-    dispatcher = Dispatcher(engine=engine, clock=clock, courier=SlackCourier(courier_client(settings)),
-                            undelivered=Undelivered(deps), lease=leases.lease, interval=scheduler_interval)
-    outbox.wake_with(dispatcher.wake)  # a commit that owes a message wakes the dispatcher at once
-    kukey = Kukey(app, services, slack, settings, [*closers, http.close, engine.dispose], metrics, dispatcher)
+    records = make_engine(settings.database_url, flushed=False)  # what the outbox delivered: no disk flush waited
+    dispatcher = Dispatcher(engine=engine, clock=clock, courier=SlackCourier(courier_client(settings)), outbox=outbox,
+                            undelivered=Undelivered(deps), lease=leases.lease, interval=scheduler_interval,
+                            records=records)
+    kukey = Kukey(app, services, slack, settings, [*closers, http.close, records.dispose, engine.dispose], metrics,
+                  dispatcher)
     kukey.readiness.add("database", database_check(engine))
     kukey.readiness.add("scheduler", scheduler.check())
     kukey.readiness.add("transport", kukey.serving)

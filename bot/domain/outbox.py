@@ -31,6 +31,7 @@ BACKOFF_FIRST, BACKOFF_MAX = 2.0, 60.0  # seconds between claims: doubling from 
 SETS_THREAD = "sets_thread"  # a request's post: where it lands becomes the request's thread
 LINKS_THREAD = "link"  # a note carrying the link to its request's post (bound when it is sent)
 ABOUT_A_GIVE_UP = "given_up"  # the admins' note about a give-up: not reported again if it is given up
+THREAD = "thread"  # [channel, ts] of the request's post, when it was known as the message was owed
 
 
 class OutboxState(StrEnum):

@@ -6,39 +6,46 @@ durable, and is delivered afterwards by the dispatcher (bot.services.delivery), 
         ...the state change and its audit event...
         deps.outbox.event(s, "approved", view(s, row), user=approver)
 
-The commit wakes this process's dispatcher at once (no visible delay on the normal path); another
-process's items are found by its polling. Secrets never go through here: bot.services.reveal shows a
-secret directly, once, and deletes the key when it cannot.
+While this process's dispatcher runs, the transaction also claims what it owes (where nothing older of
+the same stream is open) and its commit hands that to the dispatcher at once: the normal path adds no
+transaction before a message goes out. Anything else is found by the dispatcher's polling.
+
+Secrets never go through here: bot.services.reveal shows a secret directly, once, and deletes the key
+when it cannot.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event
 from sqlmodel import Session
 
 from bot.domain.clock import Clock
-from bot.domain.outbox import GIVE_UP_AFTER
+from bot.domain.outbox import GIVE_UP_AFTER, THREAD, needs_thread
 from bot.services.ports import Notifier, Planned, RequestView
 from bot.storage import outbox as items
+from bot.storage.outbox import Added
 
 log = logging.getLogger("kukey.outbox")
-_WAKE_ARMED = "kukey.outbox.wake"  # Session.info flag: this transaction wakes the dispatcher on commit
+_ADDED = "kukey.outbox.added"  # Session.info: what this transaction claimed, handed over when it commits
+Take = Callable[[list[Added]], None]
 
 
 class Outbox:
     def __init__(self, notifier: Notifier, clock: Clock) -> None:
         self._notifier = notifier
         self._clock = clock
-        self._wake: Callable[[], None] = lambda: None
+        self._take: Take | None = None
+        self._lease = timedelta()
 
-    def wake_with(self, wake: Callable[[], None]) -> None:
-        """Call `wake` after every commit that added something (the composition root's dispatcher)."""
-        self._wake = wake
+    def hand_to(self, take: Take | None, lease: timedelta) -> None:
+        """While a dispatcher runs in this process: claim what a transaction owes (where its stream has
+        nothing older open) in that transaction, for `lease`, and hand it to `take` once it commits."""
+        self._take, self._lease = take, lease
 
     def event(self, session: Session, name: str, req: RequestView, *, give_up_at: datetime | None = None,
               **fields: Any) -> None:
@@ -49,6 +56,8 @@ class Outbox:
         except Exception:  # a rendering bug must not undo the change it reports: logged, nothing owed
             log.exception("could not plan the messages of an event", extra={"event": name, "request_id": req.id})
             return
+        if req.channel and req.thread_ts:  # the thread is known already: no need to look it up when sending
+            planned = [_with_thread(p, (req.channel, req.thread_ts)) for p in planned]
         self.add(session, planned, request_id=req.id, give_up_at=give_up_at)
 
     def announce(self, session: Session, channels: list[str], text: str) -> None:
@@ -59,13 +68,19 @@ class Outbox:
         """Add planned messages in the caller's transaction; its commit wakes the dispatcher."""
         if not planned:
             return
-        now = self._clock.now()
-        items.add(session, items=[items.NewItem(p.stream, p.op.value, p.params, request_id) for p in planned],
-                  now=now, give_up_at=give_up_at or now + GIVE_UP_AFTER)
-        if not session.info.get(_WAKE_ARMED):
-            session.info[_WAKE_ARMED] = True
-            event.listen(session, "after_commit", self._after_commit, once=True)
+        now, take = self._clock.now(), self._take
+        added = items.add(session, items=[items.NewItem(p.stream, p.op.value, p.params, request_id) for p in planned],
+                          now=now, give_up_at=give_up_at or now + GIVE_UP_AFTER,
+                          lease_until=now + self._lease if take is not None else None)
+        if take is None:
+            return
+        if _ADDED not in session.info:
+            session.info[_ADDED] = []
+            event.listen(session, "after_commit", lambda s: take(s.info.pop(_ADDED, [])), once=True)
+        session.info[_ADDED].append(added)
 
-    def _after_commit(self, session: Session) -> None:
-        session.info.pop(_WAKE_ARMED, None)
-        self._wake()
+
+def _with_thread(planned: Planned, thread: tuple[str, str]) -> Planned:
+    if not needs_thread(planned.op, planned.params):
+        return planned
+    return Planned(planned.op, {**planned.params, THREAD: list(thread)}, planned.stream)

@@ -59,14 +59,46 @@ class Claimed:
     created_at: datetime
 
 
-def add(session: Session, *, items: Iterable[NewItem], now: datetime, give_up_at: datetime) -> list[int]:
-    """Add `items`, due now, in the caller's transaction; their ids, in order."""
-    rows = [OutboxItem(key=secrets.token_hex(12), stream=i.stream, op=i.op, request_id=i.request_id,
-                       params=json.dumps(i.params, separators=(",", ":")), run_at=now, created_at=now,
-                       give_up_at=give_up_at) for i in items]
+@dataclass(frozen=True)
+class Added:
+    """What `add` claimed for its caller (a run per stream, in order), and the streams whose new items
+    wait behind older open ones."""
+
+    runs: list[list[Claimed]]
+    waiting: frozenset[str]
+
+
+def add(session: Session, *, items: Iterable[NewItem], now: datetime, give_up_at: datetime,
+        lease_until: datetime | None = None) -> Added:
+    """Add `items`, due now, in the caller's transaction. With `lease_until`, the caller also claims the
+    new items of each stream that has nothing open yet, as one run per stream; the rest wait their turn."""
+    new = list(items)
+    streams = list(dict.fromkeys(i.stream for i in new))
+    busy: set[str] = set()
+    if lease_until is not None:
+        busy = set(session.exec(select(OutboxItem.stream).where(col(OutboxItem.stream).in_(streams),
+                                                                col(OutboxItem.state).in_(_OPEN)).distinct()))
+    rows = [_row(i, now, give_up_at, lease_until if i.stream not in busy else None) for i in new]
     session.add_all(rows)
     session.flush()
-    return [int(r.id or 0) for r in rows]
+    if lease_until is None:
+        return Added([], frozenset())
+    runs = [[_claimed(r) for r in rows if r.stream == stream] for stream in streams if stream not in busy]
+    return Added(runs, frozenset(busy))
+
+
+def _row(item: NewItem, now: datetime, give_up_at: datetime, lease_until: datetime | None) -> OutboxItem:
+    """A new row; claimed (attempt 1, leased) when `lease_until` is given."""
+    return OutboxItem(key=secrets.token_hex(12), stream=item.stream, op=item.op, request_id=item.request_id,
+                      params=json.dumps(item.params, separators=(",", ":")), run_at=now, created_at=now,
+                      give_up_at=give_up_at, state=PENDING if lease_until is None else RUNNING,
+                      attempts=0 if lease_until is None else 1, lease_until=lease_until)
+
+
+def _claimed(row: OutboxItem) -> Claimed:
+    return Claimed(id=int(row.id or 0), attempt=row.attempts, key=row.key, stream=row.stream, op=row.op,
+                   params=json.loads(row.params), request_id=row.request_id, uncertain=False,
+                   give_up_at=row.give_up_at, created_at=row.created_at)
 
 
 def claim_heads(session: Session, *, now: datetime, lease_until: datetime, limit: int,
@@ -132,6 +164,13 @@ def retry(session: Session, *, claim: Claimed, run_at: datetime, error: str, unc
     """Not delivered this time: back to pending, due at `run_at`; `uncertain` when it may have landed."""
     stmt = update(OutboxItem).where(_held(claim)).values(
         state=PENDING, run_at=run_at, lease_until=None, uncertain=uncertain, last_error=error[:500])
+    return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
+
+
+def give_back(session: Session, *, claim: Claimed) -> bool:
+    """A claim never attempted (its run stopped before it): pending again, as if never claimed."""
+    stmt = update(OutboxItem).where(_held(claim)).values(state=PENDING, attempts=claim.attempt - 1,
+                                                          lease_until=None)
     return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
 
 

@@ -29,10 +29,15 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+def new_items(*streams: str) -> list[NewItem]:
+    return [NewItem(stream, "post", {"channel": "C1", "text": stream}) for stream in streams]
+
+
 def add(engine: Engine, *streams: str) -> list[int]:
+    """Add an item to each of `streams`, unclaimed; their ids."""
     with session_scope(engine) as s:
-        return outbox.add(s, items=[NewItem(stream, "post", {"channel": "C1", "text": stream}) for stream in streams],
-                          now=NOW, give_up_at=NOW + timedelta(minutes=30))
+        outbox.add(s, items=new_items(*streams), now=NOW, give_up_at=NOW + timedelta(minutes=30))
+        return [int(r.id or 0) for r in outbox.items(s)][-len(streams):]
 
 
 def claim(engine: Engine, at: datetime = NOW, *, limit: int = 10) -> list[Claimed]:
@@ -54,6 +59,26 @@ def test_only_the_head_of_a_stream_is_claimed_and_the_next_after_it(engine: Engi
     assert claim(engine) == []
     assert sent(engine, first[0])
     assert [c.id for c in claim(engine)] == [ids[1]]
+
+
+def test_the_adding_transaction_claims_new_runs_where_nothing_older_is_open(engine: Engine) -> None:
+    """Adding with a lease claims, in the same transaction, the new items of each stream with nothing older
+    open, as one run per stream in order; a stream with an open item keeps its new ones waiting. A run's
+    item never attempted can be given back, unclaimed."""
+    add(engine, "KK-A")
+    with session_scope(engine) as s:
+        added = outbox.add(s, items=new_items("KK-A", "KK-B", "KK-B", "KK-C"), now=NOW,
+                           give_up_at=NOW + timedelta(minutes=30), lease_until=NOW + LEASE)
+    runs = added.runs
+    assert [[(c.stream, c.attempt) for c in run] for run in runs] == [[("KK-B", 1), ("KK-B", 1)], [("KK-C", 1)]]
+    assert added.waiting == {"KK-A"}
+    assert [c.stream for c in claim(engine)] == ["KK-A"]
+    with session_scope(engine) as s:
+        assert outbox.give_back(s, claim=runs[0][1])
+    assert claim(engine) == []  # the run's first item still holds the stream
+    assert sent(engine, runs[0][0])
+    (again,) = claim(engine)
+    assert (again.id, again.attempt, again.uncertain) == (runs[0][1].id, 1, False)
 
 
 def test_a_claim_taken_over_can_no_longer_settle_and_comes_back_uncertain(engine: Engine) -> None:
