@@ -2,10 +2,10 @@
 service took in its transaction) for the outbox, and says at once the few things that cannot wait for it:
 a private reply after an ack, a response_url answer, a secret (never planned, never stored).
 
-Streams (messages of one stream are delivered in order, one at a time): a request's post, its thread notes,
-its parent's updates and the requester's note with the link to the post share the request's stream, so a
-note never comes before its post; the requester's other notes have a stream of their own (so the Reveal
-offer does not wait behind the thread); announcements one per channel; admins' notes one per admin.
+Streams (messages of one stream are delivered in order, one at a time): everything about a request (its
+post, its parent's updates, its thread notes, the requester's notes) is one stream, in the order people
+should read it: a note never comes before its post, and once the requester is told, the thread says it
+too. Announcements have a stream per channel, admins' notes one per admin.
 """
 
 from __future__ import annotations
@@ -34,10 +34,6 @@ _UPDATES_PARENT = {"approval_added", "approved", "denied", "expired", "cancelled
 LINK = "\ue000link\ue000"
 
 
-def private_stream(req: RequestView) -> str:
-    return f"{req.id}:{req.requester}"
-
-
 def channel_stream(channel: str) -> str:
     return f"channel:{channel}"
 
@@ -56,15 +52,14 @@ class SlackNotifier:
                     Planned(Op.PRIVATE, {"user": req.requester, "channel": req.origin_channel, LINKS_THREAD: True,
                                          "text": messages.submitted(req, LINK)}, req.id)]
         planned = self._thread(name, req, fields)
-        private = private_stream(req)
         if name == "approved" and req.kind != "revoke":
             planned.append(Planned(Op.PRIVATE, {"user": req.requester, "channel": req.origin_channel,
                                                 "text": messages.approved_offer(req, fields.get("user")),
-                                                "blocks": blocks.reveal_offer(req, fields.get("user"))}, private))
+                                                "blocks": blocks.reveal_offer(req, fields.get("user"))}, req.id))
         note = messages.event_requester(name, req, fields)
         if note and fields.get("user") != req.requester:
             planned.append(Planned(Op.PRIVATE, {"user": req.requester, "channel": req.origin_channel,
-                                                "text": note}, private))
+                                                "text": note}, req.id))
         if name == "revoked":
             policy = self._policy()
             planned += self.plan_announce([*policy.incident_channels, policy.approvals_channel],
