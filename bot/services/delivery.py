@@ -225,8 +225,7 @@ class Dispatcher:
         giving_up = failure.final or now >= aware(claim.give_up_at)
         admins = self._undelivered.admins() if giving_up else frozenset()  # may ask Slack: not in the tx
         with session_scope(self._engine) as s:
-            for one, outcome in done:
-                self._record_one(s, one, outcome, now)
+            self._record_all(s, done, now)
             for unsent in rest:
                 items.give_back(s, claim=unsent)
             if giving_up:
@@ -248,8 +247,7 @@ class Dispatcher:
         with self._lock:
             behind = [st for st in dict.fromkeys(c.stream for c, _ in done) if st in self._waiting]
         with session_scope(self._records_engine) as s:
-            for claim, outcome in done:
-                self._record_one(s, claim, outcome, now)
+            self._record_all(s, done, now)
             for stream in behind:
                 got = items.claim_heads(s, now=now, lease_until=now + self._lease, limit=1, stream=stream)
                 following += got
@@ -261,10 +259,16 @@ class Dispatcher:
         return following
 
     @staticmethod
-    def _record_one(s: Session, claim: Claimed, outcome: _Outcome, now: datetime) -> None:
-        if outcome.drop:
-            items.end(s, claim=claim, state=OutboxState.DROPPED, error=NO_THREAD)
-        elif outcome.result is not None and items.sent(s, claim=claim, now=now, result=outcome.result) \
-                and claim.params.get(SETS_THREAD) and claim.request_id:
-            items.set_thread(s, request_id=claim.request_id, channel=outcome.result["channel"],
-                             ts=outcome.result["ts"])
+    def _record_all(s: Session, done: list[tuple[Claimed, _Outcome]], now: datetime) -> None:
+        """Sent (in one statement), dropped, and a request's post with the thread it made."""
+        plain: list[tuple[Claimed, dict[str, str]]] = []
+        for claim, outcome in done:
+            if outcome.drop:
+                items.end(s, claim=claim, state=OutboxState.DROPPED, error=NO_THREAD)
+            elif outcome.result is not None and claim.params.get(SETS_THREAD) and claim.request_id:
+                if items.sent(s, claim=claim, now=now, result=outcome.result):
+                    items.set_thread(s, request_id=claim.request_id, channel=outcome.result["channel"],
+                                     ts=outcome.result["ts"])
+            elif outcome.result is not None:
+                plain.append((claim, outcome.result))
+        items.sent_all(s, done=plain, now=now)

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -79,26 +79,24 @@ def add(session: Session, *, items: Iterable[NewItem], now: datetime, give_up_at
         busy = set(session.exec(select(OutboxItem.stream).where(col(OutboxItem.stream).in_(streams),
                                                                 col(OutboxItem.state).in_(_OPEN)).distinct()))
     rows = [_row(i, now, give_up_at, lease_until if i.stream not in busy else None) for i in new]
-    session.add_all(rows)
-    session.flush()
+    ids = session.execute(insert(OutboxItem).returning(col(OutboxItem.id), sort_by_parameter_order=True),
+                          rows).scalars().all()
     if lease_until is None:
         return Added([], frozenset())
-    runs = [[_claimed(r) for r in rows if r.stream == stream] for stream in streams if stream not in busy]
+    claims = [Claimed(id=int(i), attempt=1, key=row["key"], stream=item.stream, op=item.op, params=item.params,
+                      request_id=item.request_id, uncertain=False, give_up_at=give_up_at, created_at=now)
+              for i, row, item in zip(ids, rows, new, strict=True)]
+    runs = [[c for c in claims if c.stream == stream] for stream in streams if stream not in busy]
     return Added(runs, frozenset(busy))
 
 
-def _row(item: NewItem, now: datetime, give_up_at: datetime, lease_until: datetime | None) -> OutboxItem:
-    """A new row; claimed (attempt 1, leased) when `lease_until` is given."""
-    return OutboxItem(key=secrets.token_hex(12), stream=item.stream, op=item.op, request_id=item.request_id,
-                      params=json.dumps(item.params, separators=(",", ":")), run_at=now, created_at=now,
-                      give_up_at=give_up_at, state=PENDING if lease_until is None else RUNNING,
-                      attempts=0 if lease_until is None else 1, lease_until=lease_until)
-
-
-def _claimed(row: OutboxItem) -> Claimed:
-    return Claimed(id=int(row.id or 0), attempt=row.attempts, key=row.key, stream=row.stream, op=row.op,
-                   params=json.loads(row.params), request_id=row.request_id, uncertain=False,
-                   give_up_at=row.give_up_at, created_at=row.created_at)
+def _row(item: NewItem, now: datetime, give_up_at: datetime, lease_until: datetime | None) -> dict[str, Any]:
+    """A new row's values; claimed (attempt 1, leased) when `lease_until` is given."""
+    return {"key": secrets.token_hex(12), "stream": item.stream, "op": item.op, "request_id": item.request_id,
+            "params": json.dumps(item.params, separators=(",", ":")), "run_at": now, "created_at": now,
+            "give_up_at": give_up_at, "state": PENDING if lease_until is None else RUNNING,
+            "attempts": 0 if lease_until is None else 1, "lease_until": lease_until, "uncertain": False,
+            "result": "", "last_error": ""}
 
 
 def claim_heads(session: Session, *, now: datetime, lease_until: datetime, limit: int,
@@ -149,6 +147,22 @@ def sent(session: Session, *, claim: Claimed, now: datetime, result: dict[str, s
         state=OutboxState.SENT.value, sent_at=now, lease_until=None, uncertain=False, last_error="",
         result=json.dumps(result, separators=(",", ":")))
     return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
+
+
+def sent_all(session: Session, *, done: Sequence[tuple[Claimed, dict[str, str]]], now: datetime) -> None:
+    """Record several deliveries in one statement; a claim taken over meanwhile changes nothing (use `sent`
+    where the caller must know)."""
+    if not done:
+        return
+    table = OutboxItem.metadata.tables[OutboxItem.__tablename__]
+    stmt = (update(table)
+            .where(table.c.id == bindparam("b_id"), table.c.attempts == bindparam("b_attempt"),
+                   table.c.state == RUNNING)
+            .values(state=OutboxState.SENT.value, sent_at=now, lease_until=None, uncertain=False, last_error="",
+                    result=bindparam("b_result")))
+    session.connection().execute(stmt, [{"b_id": claim.id, "b_attempt": claim.attempt,
+                                         "b_result": json.dumps(result, separators=(",", ":"))}
+                                        for claim, result in done])
 
 
 def renew(session: Session, *, claims: Iterable[Claimed], lease_until: datetime) -> int:

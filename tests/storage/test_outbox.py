@@ -150,3 +150,17 @@ def test_purge_deletes_only_finished_items_older_than_the_cutoff(engine: Engine)
     with session_scope(engine) as s:
         assert outbox.purge(s, before=NOW + timedelta(days=8)) == 1
         assert [r.stream for r in outbox.items(s)] == ["KK-B"]
+
+
+def test_deliveries_recorded_at_once_leave_a_claim_taken_over_alone(engine: Engine) -> None:
+    """Three deliveries recorded in one statement: the two still held become sent with where they landed;
+    the one whose lease ran out and was claimed again stays with its new claimer."""
+    add(engine, "KK-A", "KK-B", "KK-C")
+    first = claim(engine)
+    (again,) = claim(engine, NOW + LEASE, limit=1)  # KK-A's lease ran out
+    with session_scope(engine) as s:
+        outbox.sent_all(s, done=[(c, {"channel": "C1", "ts": f"1.{c.id}"}) for c in first], now=NOW)
+        rows = {r.id: (r.state, r.result) for r in outbox.items(s)}
+    assert rows[again.id] == (OutboxState.RUNNING.value, "")
+    assert [rows[c.id] for c in first[1:]] == [(OutboxState.SENT.value, f'{{"channel":"C1","ts":"1.{c.id}"}}')
+                                               for c in first[1:]]
