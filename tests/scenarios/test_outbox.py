@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,15 +35,10 @@ OUTAGE = ("chat.postMessage", "chat.update", "chat.postEphemeral", "chat.getPerm
           "conversations.history", "conversations.replies")
 
 
-@pytest.fixture(params=["http", "socket"])
-def story(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Story]:
+@pytest.fixture
+def story(two_transports: Story) -> Story:
     """The bot over HTTP, then over Socket Mode, with the requester and an approver enrolled."""
-    with KukeyWorld(home=tmp_path, socket=request.param == "socket") as world:
-        story = Story(world)
-        for user in (REQUESTER, APPROVER):
-            world.enroll(user)
-            story.private(user, "enrollment confirmed")
-        yield story
+    return two_transports
 
 
 def submit(story: Story, text: str = CREATE) -> str:
@@ -160,7 +153,7 @@ def test_a_post_slack_refuses_until_kukey_gives_up_cancels_the_request(story: St
     print("[figure] post refused until given up: request cancelled, requester and admins told, audited")
 
 
-def test_a_reply_whose_response_url_expired_comes_as_a_direct_message(story: Story, tmp_path: Path) -> None:
+def test_a_reply_whose_response_url_expired_comes_as_a_direct_message(story: Story) -> None:
     """A command typed in a private channel kukey is not in: its answer reaches the response_url after 30
     minutes, Slack refuses it, an ephemeral there is impossible too, so it comes as a direct message."""
     world = story.w

@@ -5,28 +5,17 @@ process's item comes back as uncertain, and claimers racing from many engines ne
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import Engine
 
 from bot.domain.outbox import OutboxState
 from bot.storage import outbox
-from bot.storage.db import init_db, make_engine, session_scope
+from bot.storage.db import make_engine, session_scope
 from bot.storage.outbox import Claimed, NewItem
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=10)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    """A kukey engine on a new database, on SQLite and on PostgreSQL."""
-    engine = make_engine(database_url)
-    init_db(engine)
-    yield engine
-    engine.dispose()
 
 
 def new_items(*streams: str) -> list[NewItem]:
