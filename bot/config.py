@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+from bot.audit_stream import target as forward_target
 from bot.domain.secret import Secret
 from bot.environment import Environment
 from bot.errors import ConfigError
@@ -26,7 +27,9 @@ DEFAULT_DATABASE_URL = "sqlite:///kukey.db"
 DEFAULT_POLICY = "policy.toml"  # relative to the working directory (the Docker image sets its own path)
 # Settings that may come from a file named by NAME_FILE (Docker and Kubernetes secrets).
 SECRET_VARIABLES = ("KUCOIN_API_KEY", "KUCOIN_API_SECRET", "KUCOIN_API_PASSPHRASE", "SLACK_BOT_TOKEN",
-                    "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "KUKEY_DATABASE_URL", "KUKEY_MASTER_KEY")
+                    "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "KUKEY_DATABASE_URL", "KUKEY_MASTER_KEY",
+                    "KUKEY_AUDIT_FORWARD", "KUKEY_AUDIT_FORWARD_SECRET")
+MIN_FORWARD_SECRET = 16  # characters of KUKEY_AUDIT_FORWARD_SECRET: an HMAC key shorter than this is guessable
 
 # Groups of settings a command can require.
 KUCOIN = "kucoin"
@@ -54,6 +57,8 @@ class Settings:
     metrics_port: int | None = None
     log_level: str = "INFO"
     lease_seconds: int = 120
+    audit_forward: str = field(default="", repr=False)  # may hold a credential: show forward_target.parse().shown
+    audit_forward_secret: Secret = field(default_factory=lambda: Secret(""))
 
     def master_key_bytes(self) -> bytes:
         if self.master_key is None:
@@ -134,6 +139,10 @@ class Settings:
             else:
                 problems.append(f"KUKEY_LEASE_SECONDS must be 1-3600 seconds, got {lease_text!r}")
 
+        forward = get("KUKEY_AUDIT_FORWARD")
+        forward_secret = get("KUKEY_AUDIT_FORWARD_SECRET")
+        problems += _forward_problems(forward, forward_secret)
+
         if problems:
             first = problems[0].split(" ", 1)[0]
             raise ConfigError("\n".join(problems), variable=first)
@@ -153,12 +162,26 @@ class Settings:
             metrics_port=metrics_port,
             log_level=log_level,
             lease_seconds=lease_seconds,
+            audit_forward=forward,
+            audit_forward_secret=Secret(forward_secret),
         )
 
 
 def _is_http_url(text: str) -> bool:
     parsed = urlparse(text)
     return parsed.scheme in {"http", "https"} and bool(parsed.netloc)
+
+
+def _forward_problems(forward: str, secret: str) -> list[str]:
+    """KUKEY_AUDIT_FORWARD's and KUKEY_AUDIT_FORWARD_SECRET's problems, one line each."""
+    found = [why] if forward and (why := forward_target.problem(forward)) else []
+    if secret and not forward:
+        found.append("KUKEY_AUDIT_FORWARD_SECRET is set but KUKEY_AUDIT_FORWARD is not: set both, or neither")
+    elif secret and not found and forward_target.parse(forward).kind != forward_target.WEBHOOK:
+        found.append("KUKEY_AUDIT_FORWARD_SECRET signs webhook requests; a syslog target cannot carry it: unset it")
+    elif secret and len(secret) < MIN_FORWARD_SECRET:
+        found.append(f"KUKEY_AUDIT_FORWARD_SECRET must be at least {MIN_FORWARD_SECRET} characters, got {len(secret)}")
+    return found
 
 
 def _master_key(inline: str, name: str, problems: list[str], *, required: bool) -> Secret | None:
