@@ -1,0 +1,81 @@
+"""The audit stream's durable progress and lease: one row of `audit_forward` per target.
+
+`last_seq` is the last event the target acknowledged; a restart resumes after it, so it re-sends at most
+the event that was in flight. The lease makes exactly one process forward at a time among replicas on
+one database: a process forwards while it holds `holder` with `lease_until` in the future, renews the
+lease with every step, and another process takes the row over once the lease has run out (the holder
+died) or was released (the holder stopped). Every write is one compare-and-set UPDATE on the stream's
+own autocommit engine (bot.audit_stream.reading): it never waits for kukey's write lock, and a process
+that lost the lease cannot move the cursor (its UPDATE matches no row, and it stops forwarding).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from datetime import timedelta
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col
+
+from bot.domain.clock import Clock
+from bot.storage.audit_schema import AuditForward
+
+_TABLE = AuditForward.__table__  # type: ignore[attr-defined]
+
+
+def holder_id() -> str:
+    """This process's name in the lease: host, pid and a random part (pids repeat across containers)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+class Cursor:
+    """The row for `key` (bot.audit_stream.target.Target.key), seen from the process `holder`."""
+
+    def __init__(self, engine: Engine, key: str, *, clock: Clock, lease: timedelta, holder: str | None = None) -> None:
+        self._engine = engine
+        self.key = key
+        self.holder = holder or holder_id()
+        self._clock = clock
+        self._lease = lease
+
+    def claim(self) -> int | None:
+        """Take the lease, or renew it; the last acknowledged seq when this process holds it, else None."""
+        now = self._clock.now()
+        is_mine = col(AuditForward.holder) == self.holder
+        is_free = col(AuditForward.holder).is_(None) | (col(AuditForward.lease_until) < now)
+        with self._engine.connect() as conn:
+            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            conn.execute(insert(_TABLE).values(target=self.key, last_seq=0).on_conflict_do_nothing())
+            taken = conn.execute(update(_TABLE).where(col(AuditForward.target) == self.key, is_mine | is_free)
+                                 .values(holder=self.holder, lease_until=now + self._lease))
+            if taken.rowcount != 1:
+                return None
+            return int(conn.execute(select(col(AuditForward.last_seq))
+                                    .where(col(AuditForward.target) == self.key)).scalar_one())
+
+    def advance(self, seq: int) -> bool:
+        """Record that the target acknowledged every event up to `seq` (and renew the lease); False when
+        another process holds the lease now, and this one must stop."""
+        now = self._clock.now()
+        with self._engine.connect() as conn:
+            moved = conn.execute(update(_TABLE).where(col(AuditForward.target) == self.key,
+                                                      col(AuditForward.holder) == self.holder)
+                                 .values(last_seq=seq, delivered_at=now, lease_until=now + self._lease))
+            return moved.rowcount == 1
+
+    def release(self) -> None:
+        """Give the lease up (a clean stop), so another replica takes over at once."""
+        with self._engine.connect() as conn:
+            conn.execute(update(_TABLE).where(col(AuditForward.target) == self.key,
+                                              col(AuditForward.holder) == self.holder)
+                         .values(holder=None, lease_until=None))
+
+    def position(self) -> int:
+        """The last acknowledged seq, whoever holds the lease (0 before the first delivery)."""
+        with self._engine.connect() as conn:
+            found = conn.execute(select(col(AuditForward.last_seq))
+                                 .where(col(AuditForward.target) == self.key)).scalar_one_or_none()
+        return int(found or 0)
