@@ -123,8 +123,8 @@ class Forwarder:
         last = self.cursor.claim()
         self._lead(last is not None)
         head = head_seq(self._engine)
+        self._observer.audit_forward_lag(max(0, head - (self.cursor.position() if last is None else last)))
         if last is None:
-            self._observer.audit_forward_lag(max(0, head - self.cursor.position()))
             return self._interval
         events = events_after(self._engine, last, limit=BATCH)
         for event in events:
@@ -137,7 +137,6 @@ class Forwarder:
             self._observer.audit_forwarded()
             self._observer.audit_forward_lag(max(0, head - event.seq))
         self._recovered()
-        self._observer.audit_forward_lag(max(0, head - (events[-1].seq if events else last)))
         return 0.0 if len(events) == BATCH else self._interval
 
     def _lead(self, leading: bool) -> None:
@@ -170,8 +169,8 @@ class Forwarder:
             self._engine.dispose()
 
 
-def from_settings(settings: Settings, *, clock: Clock, observer: ForwardObserver,
-                  interval: float = POLL_INTERVAL) -> Forwarder | None:
+def from_settings(settings: Settings, *, clock: Clock, observer: ForwardObserver, interval: float = POLL_INTERVAL,
+                  backoff: Backoff | None = None) -> Forwarder | None:
     """The forwarder KUKEY_AUDIT_FORWARD asks for (None when it is unset); not started."""
     if not settings.audit_forward:
         return None
@@ -185,4 +184,4 @@ def from_settings(settings: Settings, *, clock: Clock, observer: ForwardObserver
         sender = SyslogSender(target, timeout=SEND_TIMEOUT)
     cursor = Cursor(engine, target.key, clock=clock, lease=timedelta(seconds=settings.lease_seconds))
     return Forwarder(engine=engine, sender=sender, cursor=cursor, observer=observer, shown=target.shown,
-                     interval=interval)
+                     interval=interval, backoff=backoff)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import socket
 
 from bot.audit_stream.delivery import DeliveryError
@@ -101,10 +102,14 @@ class SyslogSender:
 
 
 def _closed_by_peer(sock: socket.socket) -> bool:
-    """True when the receiver closed or reset the connection (a syslog receiver never writes to it)."""
-    try:
-        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-    except BlockingIOError:
+    """True when the receiver closed or reset the connection (a syslog receiver never writes to it, so a
+    readable socket means a close, or data to ignore). Polled, not read: a socket with a timeout waits
+    in recv() even when asked not to."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    if not poller.poll(0):
         return False
+    try:
+        return sock.recv(1, socket.MSG_PEEK) == b""
     except OSError:
         return True
