@@ -50,7 +50,7 @@ def parse(text: str) -> Target:
     except ValueError:
         raise ValueError(f"{VARIABLE} must be {_FORMS}, got a value that is not a URL") from None
     scheme, host = parts.scheme.lower(), parts.hostname or ""
-    if not scheme:
+    if not scheme or "://" not in text:
         raise ValueError(f"{VARIABLE} must be {_FORMS}, got a value that is not a URL")
     shown = f"{scheme}://{_bracketed(host)}" + (f":{port}" if port else "")
     if scheme not in {"https", "http", SYSLOG_TCP, SYSLOG_UDP} or not host:
