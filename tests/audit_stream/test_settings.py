@@ -3,6 +3,7 @@ credential in it, `_FILE` variants, and both values masked in log lines."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from bot.audit_stream.target import SYSLOG_TCP, SYSLOG_UDP, WEBHOOK, parse
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.logs.redaction import MASK, Redactor
+from tests.audit_stream.receivers import parse_rfc5424
 
 SECRET = "0123456789abcdef-signing"
 
@@ -78,3 +80,17 @@ def test_unset_means_no_stream() -> None:
     """Without KUKEY_AUDIT_FORWARD, kukey has no audit stream (and the settings say so)."""
     settings = Settings.from_env({})
     assert settings.audit_forward == "" and not settings.audit_forward_secret
+
+
+def test_the_documented_examples_are_what_kukey_takes_and_sends() -> None:
+    """Every KUKEY_AUDIT_FORWARD example in docs/audit.md and .env.example is accepted, and the syslog line
+    docs/audit.md shows conforms to RFC 5424 with the structured data the forwarder sends."""
+    root = Path(__file__).resolve().parents[2]
+    texts = [(root / "docs" / "audit.md").read_text(encoding="utf-8"), (root / ".env.example").read_text()]
+    examples = [m for text in texts for m in re.findall(r"KUKEY_AUDIT_FORWARD=(\S+)", text)]
+    assert len(examples) >= 4
+    for example in examples:
+        parse(example)
+    shown = next(line for line in texts[0].splitlines() if line.startswith("<110>1 "))
+    message = parse_rfc5424(shown.encode())
+    assert set(message.sd["kukey@32473"]) == {"seq", "action", "actor", "request_id", "sub_account", "outcome"}
