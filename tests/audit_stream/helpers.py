@@ -7,8 +7,9 @@ import base64
 import json
 import os
 import time
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import Engine
@@ -47,6 +48,16 @@ def forwarder(database_url: str, target: str, *, clock: FakeClock, secret: str =
                          observer=metrics or Metrics(), interval=0.05, backoff=Backoff(0.05, 0.2))
     assert made is not None
     return made
+
+
+@contextmanager
+def streaming(database_url: str, target: str, **options: Any) -> Iterator[Forwarder]:
+    """A forwarder (as `forwarder` makes it) running for the block, and stopped after it."""
+    stream = forwarder(database_url, target, **options).start()
+    try:
+        yield stream
+    finally:
+        stream.stop()
 
 
 class Log:

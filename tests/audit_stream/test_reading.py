@@ -7,6 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from bot.audit_stream.reading import event_json, events_after, head_seq, latest, stream_engine
+from bot.domain.actions import AuditAction
 from bot.storage.audit_read import Event
 from bot.storage.db import session_scope
 from tests.audit_stream.helpers import Log
@@ -19,7 +20,7 @@ def test_reading_never_waits_for_kukeys_write_lock(database_url: str, log: Log) 
     reader = stream_engine(database_url, read_only=True)
     try:
         with session_scope(log.engine) as writing:
-            log.audit.record(writing, "request.created", actor="U1")
+            log.audit.record(writing, AuditAction.REQUEST_CREATED, actor="U1")
             assert [e.seq for e in events_after(reader, 0, limit=10)] == [1, 2, 3]
             assert head_seq(reader) == 3
         assert [e.seq for e in latest(reader, 2)] == [3, 4]

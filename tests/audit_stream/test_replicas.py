@@ -13,7 +13,7 @@ from bot.audit_stream.reading import stream_engine
 from bot.audit_stream.target import parse
 from bot.domain.clock import FakeClock
 from bot.ops.metrics import Metrics
-from tests.audit_stream.helpers import Log, forwarder, wait_until
+from tests.audit_stream.helpers import Log, forwarder, streaming, wait_until
 from tests.audit_stream.receivers import WebhookReceiver
 from tests.audit_stream.test_webhook import sample
 from tests.storage.audit_helpers import open_engine
@@ -61,16 +61,15 @@ def test_a_dead_holders_lease_is_taken_over_once_it_runs_out(database_url: str, 
     dead = Cursor(dead_engine, key, clock=clock, lease=timedelta(seconds=LEASE), holder="crashed:1:dead")
     assert dead.claim() == 0
     metrics = Metrics()
-    stream = forwarder(database_url, webhook.url, clock=clock, metrics=metrics, lease_seconds=LEASE).start()
     try:
-        wait_until(lambda: sample(metrics, "kukey_audit_forward_lag") == 5, "the standby sees the lag")
-        assert webhook.posts == [] and leading(metrics) == 0
-        clock.advance(timedelta(seconds=LEASE + 1))
-        wait_until(lambda: len(webhook.acknowledged()) == 5, "delivered after the takeover")
-        assert leading(metrics) == 1
-        assert dead.advance(5) is False  # the dead process, were it to wake, cannot move the cursor
-        assert dead.claim() is None
+        with streaming(database_url, webhook.url, clock=clock, metrics=metrics, lease_seconds=LEASE):
+            wait_until(lambda: sample(metrics, "kukey_audit_forward_lag") == 5, "the standby sees the lag")
+            assert webhook.posts == [] and leading(metrics) == 0
+            clock.advance(timedelta(seconds=LEASE + 1))
+            wait_until(lambda: len(webhook.acknowledged()) == 5, "delivered after the takeover")
+            assert leading(metrics) == 1
+            assert dead.advance(5) is False  # the dead process, were it to wake, cannot move the cursor
+            assert dead.claim() is None
     finally:
-        stream.stop()
         dead_engine.dispose()
     assert webhook.seqs() == [1, 2, 3, 4, 5]

@@ -9,10 +9,11 @@ import json
 import pytest
 from sqlalchemy import Engine
 
+from bot.domain.actions import AuditAction
 from bot.domain.clock import FakeClock
 from bot.ops.metrics import Metrics
 from bot.storage.db import session_scope
-from tests.audit_stream.helpers import Log, exported, forwarder, wait_until
+from tests.audit_stream.helpers import Log, exported, streaming, wait_until
 from tests.audit_stream.receivers import SyslogReceiver
 from tests.audit_stream.test_webhook import sample
 
@@ -28,13 +29,10 @@ def test_each_event_is_one_rfc5424_message_in_order(database_url: str, log: Log,
     (escaped as the RFC says); the message is the exported event's JSON."""
     log.write(10)
     with session_scope(engine) as session:
-        log.audit.record(session, "totp.failed", actor="U0EVE0001", request_id="KK-ODD", sub_account=ODD_NAME,
+        log.audit.record(session, AuditAction.TOTP_FAILED, actor="U0EVE0001", request_id="KK-ODD", sub_account=ODD_NAME,
                          outcome="refused", detail={"why": "wrong code"})
-    stream = forwarder(database_url, syslog.url, clock=clock).start()
-    try:
+    with streaming(database_url, syslog.url, clock=clock):
         wait_until(lambda: len(syslog.messages) == 11, "11 messages")
-    finally:
-        stream.stop()
     events = [json.loads(line) for line in exported(database_url, monkeypatch, capsys)]
     messages = syslog.parsed()
     for message, event in zip(messages, events, strict=True):
@@ -52,18 +50,17 @@ def test_tcp_receiver_down_then_back_gets_every_event_in_order(database_url: str
     again, in order, none lost (the close is noticed before the next send)."""
     receiver = SyslogReceiver("tcp")
     metrics = Metrics()
-    stream = forwarder(database_url, receiver.url, clock=clock, metrics=metrics).start()
     try:
-        log.write(5)
-        wait_until(lambda: len(receiver.messages) == 5, "the first 5")
-        receiver.stop()
-        log.write(5)
-        wait_until(lambda: sample(metrics, "kukey_audit_forward_failures_total", reason="ConnectionRefusedError"),
-                   "the listener refusing")
-        receiver.start()
-        wait_until(lambda: len({m.sd["kukey@32473"]["seq"] for m in receiver.parsed()}) == 10, "all 10")
+        with streaming(database_url, receiver.url, clock=clock, metrics=metrics):
+            log.write(5)
+            wait_until(lambda: len(receiver.messages) == 5, "the first 5")
+            receiver.stop()
+            log.write(5)
+            wait_until(lambda: sample(metrics, "kukey_audit_forward_failures_total",
+                                      reason="ConnectionRefusedError"), "the listener refusing")
+            receiver.start()
+            wait_until(lambda: len({m.sd["kukey@32473"]["seq"] for m in receiver.parsed()}) == 10, "all 10")
     finally:
-        stream.stop()
         receiver.stop()
     seqs = [int(m.sd["kukey@32473"]["seq"]) for m in receiver.parsed()]
     assert seqs == sorted(seqs) and set(seqs) == set(range(1, 11))

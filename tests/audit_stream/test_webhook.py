@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 
 from bot.domain.clock import FakeClock
 from bot.ops.metrics import Metrics
-from tests.audit_stream.helpers import Log, exported, forwarder, seqs_of, wait_until
+from tests.audit_stream.helpers import Log, exported, seqs_of, streaming, wait_until
 from tests.audit_stream.receivers import FAIL, WebhookReceiver
 from tests.databases import rows
 
@@ -26,13 +26,10 @@ def test_every_event_arrives_in_order_exactly_as_exported_and_signed(
     in X-Kukey-Seq and a valid HMAC-SHA256 signature; events written later follow live; the metrics count."""
     log.write(30)
     metrics = Metrics()
-    stream = forwarder(database_url, webhook.url, clock=clock, secret=SECRET, metrics=metrics).start()
-    try:
+    with streaming(database_url, webhook.url, clock=clock, secret=SECRET, metrics=metrics):
         wait_until(lambda: len(webhook.acknowledged()) == 30, "30 events delivered")
         log.write(5, sub_account="sub-b")
         wait_until(lambda: len(webhook.acknowledged()) == 35, "5 more, written while it runs")
-    finally:
-        stream.stop()
     lines = exported(database_url, monkeypatch, capsys)
     assert [p.body.decode() for p in webhook.posts] == lines
     assert webhook.seqs() == list(range(1, 36)) == seqs_of(lines)
@@ -47,8 +44,7 @@ def test_an_outage_delays_events_but_loses_none_and_repeats_only_unacknowledged_
     """While the receiver answers 503 and then is down altogether, events wait; once it is back every event
     arrives in order, and the only repeats are of attempts that were not acknowledged."""
     metrics = Metrics()
-    stream = forwarder(database_url, webhook.url, clock=clock, metrics=metrics).start()
-    try:
+    with streaming(database_url, webhook.url, clock=clock, metrics=metrics):
         log.write(5)
         wait_until(lambda: webhook.acknowledged() == [1, 2, 3, 4, 5], "the first 5 delivered")
         webhook.mode = FAIL
@@ -62,8 +58,6 @@ def test_an_outage_delays_events_but_loses_none_and_repeats_only_unacknowledged_
         webhook.mode = "ok"
         webhook.start()
         wait_until(lambda: webhook.acknowledged()[-1:] == [15], "all 15 delivered")
-    finally:
-        stream.stop()
     seqs = webhook.seqs()
     assert seqs == sorted(seqs) and set(seqs) == set(range(1, 16))
     assert webhook.acknowledged() == list(range(1, 16))
@@ -79,17 +73,11 @@ def test_a_restart_resumes_from_the_durable_cursor(database_url: str, log: Log, 
     """A second forwarder (a restarted kukey) starts after the last acknowledged event: nothing is sent
     twice, and the cursor row says how far the target got."""
     log.write(10)
-    first = forwarder(database_url, webhook.url, clock=clock).start()
-    try:
+    with streaming(database_url, webhook.url, clock=clock):
         wait_until(lambda: len(webhook.acknowledged()) == 10, "10 delivered")
-    finally:
-        first.stop()
     log.write(10)
-    second = forwarder(database_url, webhook.url, clock=clock).start()
-    try:
+    with streaming(database_url, webhook.url, clock=clock):
         wait_until(lambda: len(webhook.acknowledged()) == 20, "10 more delivered after the restart")
-    finally:
-        second.stop()
     assert webhook.seqs() == list(range(1, 21))
     assert rows(database_url, "SELECT last_seq, holder FROM audit_forward") == [(20, None)]
 
@@ -101,11 +89,8 @@ def test_a_new_target_starts_from_the_first_event(database_url: str, log: Log, c
     receivers = [WebhookReceiver(), WebhookReceiver()]
     try:
         for receiver in receivers:
-            stream = forwarder(database_url, receiver.url, clock=clock).start()
-            try:
+            with streaming(database_url, receiver.url, clock=clock):
                 wait_until(lambda r=receiver: len(r.acknowledged()) == 3, "3 delivered")  # type: ignore[misc]
-            finally:
-                stream.stop()
         assert [r.seqs() for r in receivers] == [[1, 2, 3], [1, 2, 3]]
         assert len(rows(database_url, "SELECT target FROM audit_forward")) == 2
     finally:
