@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import Engine, select, update
@@ -31,6 +32,14 @@ def holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
+@dataclass(frozen=True)
+class Claim:
+    """Whether this process holds the lease (and so forwards), and the last seq the target acknowledged."""
+
+    leading: bool
+    last_seq: int
+
+
 class Cursor:
     """The row for `key` (bot.audit_stream.target.Target.key), seen from the process `holder`."""
 
@@ -41,20 +50,26 @@ class Cursor:
         self._clock = clock
         self._lease = lease
 
-    def claim(self) -> int | None:
-        """Take the lease, or renew it; the last acknowledged seq when this process holds it, else None."""
+    def claim(self) -> Claim:
+        """Take the lease when it is free or has run out, renew it when half of it has passed; say whether
+        this process holds it, and the last acknowledged seq. Writes only then: standbys only read."""
         now = self._clock.now()
-        is_mine = col(AuditForward.holder) == self.holder
-        is_free = col(AuditForward.holder).is_(None) | (col(AuditForward.lease_until) < now)
         with self._engine.connect() as conn:
-            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-            conn.execute(insert(_TABLE).values(target=self.key, last_seq=0).on_conflict_do_nothing())
-            taken = conn.execute(update(_TABLE).where(col(AuditForward.target) == self.key, is_mine | is_free)
+            row = conn.execute(select(col(AuditForward.holder), col(AuditForward.lease_until),
+                                      col(AuditForward.last_seq)).where(col(AuditForward.target) == self.key)).first()
+            if row is None:
+                insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+                conn.execute(insert(_TABLE).values(target=self.key, last_seq=0).on_conflict_do_nothing())
+            holder, until, last = row or (None, None, 0)
+            if holder != self.holder and holder is not None and until is not None and until >= now:
+                return Claim(False, int(last))
+            if holder == self.holder and until is not None and until - now > self._lease / 2:
+                return Claim(True, int(last))
+            is_free = col(AuditForward.holder).is_(None) | (col(AuditForward.lease_until) < now)
+            taken = conn.execute(update(_TABLE).where(col(AuditForward.target) == self.key,
+                                                      (col(AuditForward.holder) == self.holder) | is_free)
                                  .values(holder=self.holder, lease_until=now + self._lease))
-            if taken.rowcount != 1:
-                return None
-            return int(conn.execute(select(col(AuditForward.last_seq))
-                                    .where(col(AuditForward.target) == self.key)).scalar_one())
+            return Claim(taken.rowcount == 1, int(last))
 
     def advance(self, seq: int) -> bool:
         """Record that the target acknowledged every event up to `seq` (and renew the lease); False when
@@ -72,10 +87,3 @@ class Cursor:
             conn.execute(update(_TABLE).where(col(AuditForward.target) == self.key,
                                               col(AuditForward.holder) == self.holder)
                          .values(holder=None, lease_until=None))
-
-    def position(self) -> int:
-        """The last acknowledged seq, whoever holds the lease (0 before the first delivery)."""
-        with self._engine.connect() as conn:
-            found = conn.execute(select(col(AuditForward.last_seq))
-                                 .where(col(AuditForward.target) == self.key)).scalar_one_or_none()
-        return int(found or 0)

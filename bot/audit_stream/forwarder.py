@@ -120,29 +120,29 @@ class Forwarder:
             return self._failed("internal")
 
     def _round(self) -> float:
-        last = self.cursor.claim()
-        self._lead(last is not None)
+        claim = self.cursor.claim()
+        self._lead(claim.leading, claim.last_seq)
         head = head_seq(self._engine)
-        self._observer.audit_forward_lag(max(0, head - (self.cursor.position() if last is None else last)))
-        if last is None:
+        self._observer.audit_forward_lag(max(0, head - claim.last_seq))
+        if not claim.leading:
             return self._interval
-        events = events_after(self._engine, last, limit=BATCH)
+        events = events_after(self._engine, claim.last_seq, limit=BATCH)
         for event in events:
             if self._closing.is_set() and time.monotonic() > self._deadline:
                 return self._interval
             self._sender.send(event)
             if not self.cursor.advance(event.seq):
-                self._lead(False)
+                self._lead(False, event.seq)
                 return self._interval
             self._observer.audit_forwarded()
             self._observer.audit_forward_lag(max(0, head - event.seq))
         self._recovered()
         return 0.0 if len(events) == BATCH else self._interval
 
-    def _lead(self, leading: bool) -> None:
+    def _lead(self, leading: bool, last_seq: int) -> None:
         if leading != self._leading:
             log.info("audit stream " + ("forwarding" if leading else "left to another process"),
-                     extra={"target": self.shown, "from_seq": self.cursor.position() if leading else None})
+                     extra={"target": self.shown, "after_seq": last_seq})
         self._leading = leading
         self._observer.audit_forward_leading(leading)
 

@@ -54,7 +54,7 @@ def test_an_outage_delays_events_but_loses_none_and_repeats_only_unacknowledged_
         log.write(5)
         wait_until(lambda: sample(metrics, "kukey_audit_forward_failures_total", reason="ConnectError"),
                    "a delivery refused at the TCP level")
-        assert sample(metrics, "kukey_audit_forward_lag") == 10
+        wait_until(lambda: sample(metrics, "kukey_audit_forward_lag") == 10, "a lag of 10 events")
         webhook.mode = "ok"
         webhook.start()
         wait_until(lambda: webhook.acknowledged()[-1:] == [15], "all 15 delivered")
