@@ -31,6 +31,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check bot sandbox tests bench
 	$(BIN)/mypy
+	$(BIN)/vulture bot lint/vulture_whitelist.py --min-confidence 60 --exclude bot/storage/migrations
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -17,11 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from types import MappingProxyType
-from typing import Final
 
 from bot.domain.keys import Permission
-
-WELL_KNOWN_GROUPS: Final = ("requesters", "approvers", "responders", "admins")
 
 
 @dataclass(frozen=True)

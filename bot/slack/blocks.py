@@ -20,7 +20,6 @@ from bot.slack import ids, messages
 Blocks = list[dict[str, Any]]
 MESSAGE_BLOCKS_MAX: Final = 50
 SECTION_TEXT_MAX: Final = SectionBlock.text_max_length
-MESSAGE_TEXT_MAX: Final = 4000  # a message's `text` (the notification and fallback)
 
 
 def shorten(text: str, limit: int) -> str:
