@@ -98,11 +98,12 @@ class Forwarder:
     def _run(self) -> None:
         try:
             while True:
+                draining = self._closing.is_set()  # a round begun after stop() sees every event written before
                 delay = self.step()
-                if self._closing.is_set() and (delay > 0 or time.monotonic() > self._deadline):
+                if draining and (delay > 0 or time.monotonic() > self._deadline):
                     return
-                self._wake.wait(delay)
                 if not self._closing.is_set():
+                    self._wake.wait(delay)
                     self._wake.clear()
         finally:
             self._close()

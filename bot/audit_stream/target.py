@@ -6,7 +6,8 @@
 
 A webhook URL may carry a credential (userinfo, a token in the query or in the path, as some SIEMs' HTTP
 collectors issue), so nothing but `Target.shown` (scheme, host and port) is ever shown, and the cursor's
-key (`Target.key`) adds a digest of the whole URL instead of its path. Standard library only.
+key (`Target.key`) adds a digest of the whole URL instead of its path; `secret_parts` are what log lines
+never show (bot.logs.redaction). Standard library only.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ WEBHOOK: Final[Kind] = "webhook"
 SYSLOG_TCP: Final[Kind] = "syslog+tcp"
 SYSLOG_UDP: Final[Kind] = "syslog+udp"
 SYSLOG_PORT = 514
+MIN_SECRET_PART = 8  # shorter paths ("/ingest") are common words in logs, and hold no credential
 _FORMS = "https://HOST/PATH, syslog+tcp://HOST[:PORT] or syslog+udp://HOST[:PORT]"
 
 
@@ -61,6 +63,15 @@ def parse(text: str) -> Target:
         raise ValueError(f"{VARIABLE} must use https:// (http:// only to a loopback address), got {shown!r}")
     port = port or (443 if scheme == "https" else 80)
     return Target(WEBHOOK, host, port, url=text.strip(), shown=f"{scheme}://{_bracketed(host)}:{port}")
+
+
+def secret_parts(text: str) -> list[str]:
+    """What a log line must never show of KUKEY_AUDIT_FORWARD: the whole value, and the parts that survive
+    an HTTP library rewriting the rest (host case, default port): path with query, and the password."""
+    parts = urlsplit(text.strip())
+    tail = parts.path + (f"?{parts.query}" if parts.query else "")
+    found = [text.strip()] + ([tail] if len(tail) >= MIN_SECRET_PART else [])
+    return found + ([parts.password] if parts.password else [])
 
 
 def problem(text: str) -> str | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bot.audit_stream.target import SYSLOG_TCP, SYSLOG_UDP, WEBHOOK, parse
@@ -74,6 +75,18 @@ def test_both_come_from_files_and_are_masked_in_logs(tmp_path: Path) -> None:
     assert url not in repr(settings) and SECRET not in repr(settings)
     redacted = Redactor.for_settings(settings).redact(f"POST {url} signed with {SECRET}")
     assert redacted == f"POST {MASK} signed with {MASK}"
+
+
+def test_an_http_librarys_rewrite_of_the_url_is_masked_too() -> None:
+    """httpx logs each request with the URL as it rewrote it (host lowercased, default port dropped): the
+    path that carries a collector's token, and the password, are still masked."""
+    url = "https://U:Hunter22pw@SIEM.example:443/receiver/v1/http/ZaVnC4dhaV3T0k3n"
+    settings = Settings.from_env({"KUKEY_AUDIT_FORWARD": url})
+    line = f'HTTP Request: POST {httpx.URL(url)} "HTTP/1.1 200 OK"'
+    assert "ZaVnC4dhaV3T0k3n" in line
+    redacted = Redactor.for_settings(settings).redact(line)
+    assert "ZaVnC4dhaV3T0k3n" not in redacted and "Hunter22pw" not in redacted
+    assert redacted.startswith("HTTP Request: POST https://U:")
 
 
 def test_unset_means_no_stream() -> None:
