@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -14,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import acks, audit, lifecycle, machine, report, revoke, startup
+from bench import acks, audit, failover, lifecycle, machine, report, revoke, startup
 from bench.config import FULL, QUICK, Config
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -26,6 +27,7 @@ PHASES: dict[str, Phase] = {
     "audit": audit.run,
     "revoke": revoke.run,
     "startup": startup.run,
+    "failover": failover.run,  # always on PostgreSQL: replicas need it
 }
 
 
@@ -71,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small counts: about a minute")
     parser.add_argument("--only", metavar="PHASES", help=f"comma-separated subset of {','.join(PHASES)}")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite",
+                        help="kukey's database in every phase (PostgreSQL: a server the bench starts)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (databases, bot logs)")
     parser.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
                         help="first wait up to SECONDS for other processes to leave the CPUs (mostly) idle")
@@ -83,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] {wait_quiet(args.wait_quiet)}", file=sys.stderr, flush=True)
     workdir = Path(tempfile.mkdtemp(prefix="kukey-bench-"))
     try:
-        results = run(QUICK if args.quick else FULL, phases, workdir, mode="quick" if args.quick else "full",
+        cfg = dataclasses.replace(QUICK if args.quick else FULL, db=args.db)
+        results = run(cfg, phases, workdir, mode="quick" if args.quick else "full",
                       progress=lambda line: print(f"[bench] {line}", file=sys.stderr, flush=True))
     finally:
         if args.keep:

@@ -8,13 +8,11 @@ spend 40,000 weight): the pool is the revoke phase's subject, not this one's.
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from bench import lifecycle, load, procs
+from bench import lifecycle, load, pg, procs
 from bench.config import Config
 from bench.scene import Scene, wait_until
 from bench.stats import summary_ms
@@ -42,7 +40,7 @@ def run_slow(cfg: Config, home: Path) -> dict[str, Any]:
 def bare(cfg: Config, home: Path) -> list[dict[str, Any]]:
     """The bare Bolt app at every concurrency level (one process, warmed up once)."""
     rows = []
-    with Scene(home) as scene:
+    with Scene(home) as scene:  # the bare app has no database
         fake = scene.fake
         env = {"SLACK_SIGNING_SECRET": fake.signing_secret, "SLACK_BOT_TOKEN": fake.bot_token,
                "SLACK_API_URL": fake.api_url}
@@ -63,7 +61,7 @@ def bare(cfg: Config, home: Path) -> list[dict[str, Any]]:
 def kukey(cfg: Config, home: Path, level: int, *, latency: float = 0.0, text: str = CREATE) -> dict[str, Any]:
     """kukey at one concurrency level; with `latency`, every KuCoin call takes that long during the run.
     After a run of creates, waits until kukey has posted every request (its work behind the acks)."""
-    with Scene(home, management_budget=UNLIMITED) as scene:
+    with Scene(home, management_budget=UNLIMITED, database_url=pg.database_url(cfg)) as scene:
         served = scene.start_bot()
         scene.wait_started()
         secret = scene.fake.signing_secret
@@ -97,7 +95,7 @@ def kukey(cfg: Config, home: Path, level: int, *, latency: float = 0.0, text: st
 
 def slow_lifecycles(cfg: Config, home: Path) -> dict[str, Any]:
     """`cfg.slow_lifecycles` lifecycles at once while every KuCoin call takes `cfg.slow_latency`."""
-    with Scene(home, keys_per_sub=100) as scene:
+    with Scene(home, keys_per_sub=100, database_url=pg.database_url(cfg)) as scene:
         people = lifecycle.cast(scene, cfg.slow_lifecycles)
         scene.start_bot()
         scene.wait_started()
@@ -117,11 +115,7 @@ def slow_lifecycles(cfg: Config, home: Path) -> dict[str, Any]:
 
 def posted(scene: Scene) -> int:
     """Requests kukey has posted for approval (read from its database)."""
-    path = scene.world.db_path
-    if not path.exists():
-        return 0
-    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as db:
-        return int(db.execute("SELECT count(*) FROM request WHERE thread_ts IS NOT NULL").fetchone()[0])
+    return scene.count("SELECT count(*) FROM request WHERE thread_ts IS NOT NULL")
 
 
 def _row(app: str, level: int, result: load.LoadResult) -> dict[str, Any]:

@@ -22,11 +22,19 @@ class Config:
     revoke_cold: bool = True  # also revoke after 30 s idle (kukey's view of the pool has expired)
     startups: int = 3
     startup_idle: float = 2.0  # seconds the bot sits idle before its memory is read
+    db: str = "sqlite"  # the database of kukey in every phase: sqlite or postgres (--db)
+    failover_replicas: int = 3
+    failover_keys: int = 30  # keys an incident revoke deletes while its replica is killed
+    failover_latency: float = 1.0  # seconds per KuCoin call (the kill lands while deletes are in flight)
+    failover_hanging: int = 5  # deletes KuCoin holds without acting on them: left for the survivors
+    failover_runs: int = 3
 
 
 FULL = Config()
 QUICK = Config(requests=150, warmup=10, drain_timeout=120.0, slow_lifecycles=2, lifecycles=5,
-               audit_events=100_000, audit_appends=300, audit_batch=5000, revoke_cold=False, startups=1)
+               audit_events=100_000, audit_appends=300, audit_batch=5000, revoke_cold=False, startups=1,
+               failover_runs=1)
 SMOKE = Config(requests=6, levels=(2,), warmup=2, drain_timeout=30.0, slow_latency=0.2, slow_lifecycles=1,
                lifecycles=1, audit_events=3000, audit_appends=10, audit_batch=100, revoke_keys=3,
-               revoke_latency=0.02, revoke_cold=False, startups=1, startup_idle=0.1)
+               revoke_latency=0.02, revoke_cold=False, startups=1, startup_idle=0.1, failover_replicas=2,
+               failover_keys=4, failover_latency=0.2, failover_hanging=1, failover_runs=1)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import pg
 from bench.config import Config
 from bench.scene import SUB_ACCOUNTS, Scene
 from bench.stats import summary_ms
@@ -115,7 +116,7 @@ def _revealed(fake: Any, user: str, thread_ts: str) -> str | None:
 
 def run(cfg: Config, home: Path) -> dict[str, Any]:
     """Issue 8, point 3: `cfg.lifecycles` lifecycles one after another, KuCoin and Slack answering at once."""
-    with Scene(home, keys_per_sub=100) as scene:
+    with Scene(home, keys_per_sub=100, database_url=pg.database_url(cfg)) as scene:
         people = cast(scene, cfg.lifecycles)
         scene.start_bot()
         scene.wait_started()

@@ -10,6 +10,7 @@ SLOW_SAME = 1.2  # "unchanged" while KuCoin is slow: p99 within 1.2x (or +5 ms) 
 LIFECYCLE_MS = 50.0
 VERIFY_PER_S = 200_000
 REVOKE_VS_FLOOR = 1.2
+FAILOVER_S = 15.0  # issue 14: a survivor finishes a dead replica's incident revoke within 15 s
 
 
 def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
@@ -50,6 +51,10 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         add(f"audit verify >= {VERIFY_PER_S:,} events/s", f"{rate:,}/s", rate >= VERIFY_PER_S)
         rate = audit["cli_verify"]["events_per_s"]
         add(f"`kukey audit verify` >= {VERIFY_PER_S:,} events/s", f"{rate:,}/s", rate >= VERIFY_PER_S)
+    failover = r.get("failover")
+    if failover:
+        add(f"failover: last key gone within {FAILOVER_S:g} s of the kill", f"{failover['max_s']} s (max)",
+            failover["max_s"] <= FAILOVER_S)
     revoke = r.get("revoke")
     if revoke:
         for case in ("warm", "cold"):
@@ -64,7 +69,8 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
 def table(r: dict[str, Any]) -> str:
     lines: list[str] = []
     m = r["machine"]
-    lines.append(f"kukey benchmark ({r['mode']}) on {m['nproc']} x {m['cpu_model']}, {m['ram_gib']} GiB, "
+    lines.append(f"kukey benchmark ({r['mode']}, --db {_db(r)}) on {m['nproc']} x {m['cpu_model']}, "
+                 f"{m['ram_gib']} GiB, "
                  f"Python {m['python']}; load average {r['load_before']} -> {r['load_after']}; "
                  f"{r['duration_s']} s")
     if r.get("cpu"):
@@ -113,6 +119,12 @@ def table(r: dict[str, Any]) -> str:
                 c = revoke[case]
                 lines.append(f"  {case:14} last key gone {c['last_key_gone_s'] * 1000:7.1f} ms  "
                              f"({c['vs_floor']}x floor), 429s: {c['answers_429']}")
+    failover = r.get("failover")
+    if failover:
+        lines += ["", _failover_title(failover)]
+        lines += [f"  kill -9 with {x['keys_left_at_kill']} keys left: last key gone "
+                  f"{x['last_key_gone_after_kill_s']} s, announced {x['announced_after_kill_s']} s after the kill"
+                  for x in failover["runs"]]
     startup = r.get("startup")
     if startup:
         lines += ["", f"Start to ready (median of {len(startup['runs'])}): {startup['ready_s_median']} s; "
@@ -121,6 +133,18 @@ def table(r: dict[str, Any]) -> str:
         lines += ["", "Targets:"]
         lines += [f"  [{'met' if t['met'] else 'MISSED'}] {t['target']}: {t['measured']}" for t in r["targets"]]
     return "\n".join(lines)
+
+
+def _db(r: dict[str, Any]) -> str:
+    """kukey's database in the phases that take --db (audit builds a SQLite log; failover needs PostgreSQL)."""
+    return "PostgreSQL" if r.get("config", {}).get("db") == "postgres" else "SQLite"
+
+
+def _failover_title(f: dict[str, Any]) -> str:
+    return (f"Failover: {f['replicas']} replicas on PostgreSQL, lease {f['lease_s']} s; incident revoke of "
+            f"{f['keys']} keys, KuCoin at {f['kucoin_latency_s']:g} s per call, {f['hanging_deletes']} deletes "
+            f"held by KuCoin; the replica running it killed (bound: lease + 1 s tick + one call = "
+            f"{f['bound_s']:g} s)")
 
 
 def _ack_sections(r: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
@@ -137,7 +161,8 @@ def _ack_sections(r: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
 def markdown(r: dict[str, Any]) -> str:
     """The results as Markdown tables, for docs/benchmarks.md (`python -m bench.report results.json`)."""
     m = r["machine"]
-    out = [f"Run: {r['mode']}, {r['started_at']}, {r['duration_s']} s. Machine: {m['nproc']} CPUs ({m['cpu_model']}), "
+    out = [f"Run: {r['mode']}, --db {_db(r)}, {r['started_at']}, {r['duration_s']} s. "
+           f"Machine: {m['nproc']} CPUs ({m['cpu_model']}), "
            f"{m['ram_gib']} GiB RAM, {m['implementation']} {m['python']}, Linux {m['kernel']}. "
            f"Load average {r['load_before']} before, {r['load_after']} after."]
     if r.get("cpu"):
@@ -189,6 +214,13 @@ def markdown(r: dict[str, Any]) -> str:
                 "| case | last key gone | vs floor | 429 answers |", "|---|---:|---:|---:|"]
         out += [f"| {case} | {revoke[case]['last_key_gone_s'] * 1000:.1f} ms | {revoke[case]['vs_floor']}x | "
                 f"{revoke[case]['answers_429']} |" for case in ("direct_client", "warm", "cold") if case in revoke]
+    failover = r.get("failover")
+    if failover:
+        out += ["", f"**{_failover_title(failover)}**", "",
+                "| run | keys left at the kill | last key gone after the kill | announced after the kill |",
+                "|---:|---:|---:|---:|"]
+        out += [f"| {i} | {x['keys_left_at_kill']} | {x['last_key_gone_after_kill_s']} s | "
+                f"{x['announced_after_kill_s']} s |" for i, x in enumerate(failover["runs"], 1)]
     startup = r.get("startup")
     if startup:
         out += ["", "**Start to ready, idle memory**", "", "| start | ready after | RSS | peak RSS | threads |",

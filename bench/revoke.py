@@ -13,7 +13,6 @@ window and syncs its clock offset with KuCoin's server time, as it does against 
 
 from __future__ import annotations
 
-import base64
 import math
 import threading
 import time
@@ -21,19 +20,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench import direct
+from bench import direct, pg
 from bench.config import Config
 from bench.scene import Scene, wait_until
-from bot.domain.keys import KeySpec, Permission, format_permissions
 from bot.domain.secret import Secret
-from bot.kucoin.client import KucoinClient
-from bot.kucoin.models import generate_passphrase
 from bot.kucoin.ratelimit import MANAGEMENT_POOL_BUDGET
 from bot.kucoin.transport import DELETE_KEY
-from bot.security.crypto import SecretBox
 from bot.slack import ids
-from bot.storage.db import init_db, make_engine, session_scope
-from bot.storage.tables import KeyRecord
+from kukey_sandbox import seeding
 from kukey_sandbox.world import INCIDENT, RESPONDER
 
 WINDOW_S = 30.0
@@ -70,7 +64,8 @@ def run(cfg: Config, home: Path) -> dict[str, Any]:
     # fresh window with KuCoin's clock back on the real one (`kukey run` refuses a clock 5 s off).
     clock = ShiftedClock(-2 * (WINDOW_S + 1))
     subs = ["alpha-trading", *(["delta-research"] if cfg.revoke_cold else [])]
-    with Scene(home, keys_per_sub=cfg.revoke_keys + 10, sandbox_clock=clock) as scene:
+    with Scene(home, keys_per_sub=cfg.revoke_keys + 10, sandbox_clock=clock,
+               database_url=pg.database_url(cfg)) as scene:
         seeded = {sub: seed_keys(scene, sub, cfg.revoke_keys, clock) for sub in subs}
         direct_keys = seed_keys(scene, "beta-spot", cfg.revoke_keys, clock, record=False)
         scene.sandbox.set_latency(cfg.revoke_latency)
@@ -139,30 +134,7 @@ def revoke_all(scene: Scene, sub: str, keys: set[str]) -> dict[str, Any]:
 def seed_keys(scene: Scene, sub: str, count: int, clock: ShiftedClock, *, record: bool = True) -> dict[str, Secret]:
     """`count` keys at the sandbox (official client) and, if `record`, in kukey's database as if kukey had
     made them; returns their passphrases."""
-    world, creds = scene.world, scene.sandbox.master_credentials
-    box = SecretBox(base64.b64decode(world.master_key))
-    spec = KeySpec(sub, frozenset({Permission.GENERAL, Permission.SPOT}), ("203.0.113.5",), None)
-    engine = make_engine(f"sqlite:///{world.db_path}")
-    made: dict[str, Secret] = {}
-    try:
-        init_db(engine)
-        with KucoinClient(base_url=scene.sandbox.url, api_key=creds.api_key, api_secret=creds.api_secret,
-                          api_passphrase=creds.api_passphrase, clock=clock) as client:
-            for i in range(count):
-                passphrase = generate_passphrase()
-                key = client.create_key(spec, passphrase=passphrase, remark=f"BENCH-{sub[:5]}-{i}")
-                made[key.api_key] = passphrase
-                if not record:
-                    continue
-                now = datetime.now(UTC)
-                with session_scope(engine) as s:
-                    s.add(KeyRecord(api_key=key.api_key, sub_account=sub, remark=key.remark,
-                                    permissions=format_permissions(spec.permissions), ips=",".join(spec.ips),
-                                    created_at=now, passphrase_enc=box.encrypt(passphrase, aad=f"key:{key.api_key}"),
-                                    requested_by=RESPONDER, state="active"))
-    finally:
-        engine.dispose()
-    return made
+    return seeding.seed_keys(scene.world, sub, count, clock=clock, record=record, remark="BENCH")
 
 
 def _diff(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:

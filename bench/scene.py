@@ -3,14 +3,19 @@ kukey itself as `kukey run --http` in its own process, with the real clock, plus
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from sqlalchemy import Engine, create_engine, text
+
 from bench import procs
 from bot.domain.clock import Clock, SystemClock
+from bot.storage import urls
 from kukey_sandbox.kucoin.state import default_seed
 from kukey_sandbox.slack import payloads
 from kukey_sandbox.slack.driver import SlackDriver
@@ -30,7 +35,7 @@ class Scene:
     """Use as a context manager; `start_bot()` runs kukey against the world."""
 
     def __init__(self, home: Path, *, keys_per_sub: int = 5, management_budget: int = 2000,
-                 sandbox_clock: Clock | None = None) -> None:
+                 sandbox_clock: Clock | None = None, database_url: str = "") -> None:
         home.mkdir(parents=True, exist_ok=True)
         self.home = home
         seed = default_seed()
@@ -40,9 +45,10 @@ class Scene:
             sandbox["clock"] = sandbox_clock
         # policy max_keys is the most a rule allows (20): lifecycles create keys in several sub-accounts
         self.world = KukeyWorld(home=home, run_bot=False, clock=SystemClock(), sandbox_kwargs=sandbox,
-                                policy_text=default_policy(max_keys=20))
+                                policy_text=default_policy(max_keys=20), database_url=database_url)
         self.bot: procs.Served | None = None
         self._answers_at_start = 0
+        self._reader: Engine | None = None
 
     @property
     def fake(self) -> Any:
@@ -85,9 +91,24 @@ class Scene:
             self.bot.stop(kill=kill)
             self.bot = None
 
+    def count(self, sql: str) -> int:
+        """A count from kukey's database, read without kukey's write lock (a plain read-only connection on
+        SQLite; a plain engine on PostgreSQL), so that polling it never holds kukey up."""
+        if self.world.database_url.startswith("sqlite"):
+            if not self.world.db_path.exists():
+                return 0
+            with closing(sqlite3.connect(f"file:{self.world.db_path}?mode=ro", uri=True, timeout=5)) as db:
+                return int(db.execute(sql).fetchone()[0])
+        if self._reader is None:
+            self._reader = create_engine(urls.normalized(self.world.database_url), pool_size=1)
+        with self._reader.connect() as conn:
+            return int(conn.execute(text(sql)).scalar_one())
+
     def close(self) -> None:
         self.stop_bot(kill=True)
         self.world.stop()
+        if self._reader is not None:
+            self._reader.dispose()
 
     def __enter__(self) -> Scene:
         return self

@@ -8,13 +8,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import pg
 from bench.config import Config
 from bench.scene import Scene
 
 
 def run(cfg: Config, home: Path) -> dict[str, Any]:
     runs = []
-    with Scene(home) as scene:
+    with Scene(home, database_url=pg.database_url(cfg)) as scene:
         for i in range(cfg.startups):
             served = scene.start_bot()
             try:

@@ -36,6 +36,7 @@ from bot.services.deps import Deps
 from bot.services.enrollment import EnrollmentService
 from bot.services.inventory import Inventory, SubAccounts
 from bot.services.keys import KeyDeleter
+from bot.services.leases import Leases
 from bot.services.ports import Exchange
 from bot.services.reconcile import Reconciler
 from bot.services.registry import Services
@@ -131,6 +132,7 @@ class Kukey:
             self._ops_server.stop()
         self.services.scheduler.stop()
         self.services.deps.worker.shutdown(wait=True)
+        self.services.deps.leases.stop()  # renewed until the last work in hand (a reveal) has finished
         try:
             with session_scope(self.services.deps.engine) as s:
                 self.services.deps.audit.record(s, AuditAction.KUKEY_STOPPED, actor="kukey")
@@ -171,11 +173,11 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     directory = SlackDirectory(slack)
     worker = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kukey-worker")
     enrollment = EnrollmentService(engine=engine, audit=audit, box=box, clock=clock)
-    lease = timedelta(seconds=settings.lease_seconds)
-    scheduler = WatchedScheduler(engine=engine, clock=clock, interval=scheduler_interval, lease=lease)
+    leases = Leases(engine=engine, clock=clock, lease=timedelta(seconds=settings.lease_seconds))
+    scheduler = WatchedScheduler(engine=engine, clock=clock, interval=scheduler_interval, leases=leases)
     deps = Deps(engine=engine, audit=audit, box=box, clock=clock, exchange=exchange, notifier=notifier,
                 directory=directory, policy=lambda: current_policy, enrollment=enrollment, worker=worker,
-                lease=lease)
+                leases=leases)
     deps.jobs = scheduler
     rules = Rules(policy=lambda: current_policy, directory=directory, exchange=exchange, engine=engine, clock=clock)
     deleter = KeyDeleter(deps)

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from bot.audit_stream import target as forward_target
+from bot.domain.jobs import DEFAULT_LEASE_SECONDS
 from bot.domain.secret import Secret
 from bot.environment import Environment
 from bot.errors import ConfigError
@@ -56,7 +57,7 @@ class Settings:
     master_key: Secret | None = None  # base64 text of 32 bytes; use master_key_bytes()
     metrics_port: int | None = None
     log_level: str = "INFO"
-    lease_seconds: int = 120
+    lease_seconds: int = DEFAULT_LEASE_SECONDS
     audit_forward: str = field(default="", repr=False)  # may hold a credential: show forward_target.parse().shown
     audit_forward_secret: Secret = field(default_factory=lambda: Secret(""))
 
@@ -132,7 +133,7 @@ class Settings:
             problems.append(f"KUKEY_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
 
         lease_text = get("KUKEY_LEASE_SECONDS")
-        lease_seconds = 120
+        lease_seconds = DEFAULT_LEASE_SECONDS
         if lease_text:
             if lease_text.isdigit() and 1 <= int(lease_text) <= 3600:
                 lease_seconds = int(lease_text)

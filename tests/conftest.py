@@ -7,7 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import Engine
 
+from bot.storage.db import init_db, make_engine
 from tests.postgres import PostgresServer
 from tests.postgres import available as postgres_available
 
@@ -55,3 +57,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'kukey.db'}"
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """A kukey engine on a new database (schema at the head), on SQLite and on PostgreSQL."""
+    engine = make_engine(database_url)
+    init_db(engine)
+    yield engine
+    engine.dispose()

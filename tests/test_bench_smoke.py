@@ -3,10 +3,11 @@ only that each phase measures what it says and that kukey did the work behind it
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
-from bench import acks, audit, lifecycle, report, revoke, startup
+from bench import acks, audit, failover, lifecycle, report, revoke, startup
 from bench.__main__ import run
 from bench.config import SMOKE
 
@@ -61,3 +62,21 @@ def test_a_run_checks_targets_and_prints_a_table(tmp_path: Path) -> None:
     assert {t["target"].split(" >=")[0] for t in results["targets"]} == {"audit verify", "`kukey audit verify`"}
     assert "Audit log" in report.table(results)
     json.dumps(results)
+
+
+def test_failover_phase_times_a_survivor_finishing_a_killed_replicas_revoke(tmp_path: Path) -> None:
+    """The failover phase kills the replica running an incident revoke and times a survivor deleting every
+    key, on PostgreSQL."""
+    out = failover.run(SMOKE, tmp_path)
+    (one,) = out["runs"]
+    assert one["keys_left_at_kill"] >= SMOKE.failover_hanging and one["last_key_gone_after_kill_s"] > 0
+    assert "failover" in report.table({"machine": {"nproc": 1, "cpu_model": "x", "ram_gib": 1, "python": "3"},
+                                       "mode": "smoke", "load_before": "0", "load_after": "0", "duration_s": 1,
+                                       "failover": out}).lower()
+
+
+def test_kukey_acks_run_on_postgresql(tmp_path: Path) -> None:
+    """With `--db postgres` a phase's kukey runs on a PostgreSQL database the bench started, and the bench
+    sees every request kukey posted there."""
+    row = acks.kukey(dataclasses.replace(SMOKE, db="postgres"), tmp_path, 2)
+    assert row["n"] == SMOKE.requests and "all_posted_after_s" in row

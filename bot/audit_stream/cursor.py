@@ -2,9 +2,9 @@
 
 `last_seq` is the last event the target acknowledged; a restart resumes after it, so it re-sends at most
 the event that was in flight. The lease makes exactly one process forward at a time among replicas on
-one database: a process forwards while it holds `holder` with `lease_until` in the future, renews the
-lease with every step, and another process takes the row over once the lease has run out (the holder
-died) or was released (the holder stopped). Every write is one compare-and-set UPDATE on the stream's
+one database: a process forwards while it holds `holder` with `lease_until` in the future (KUKEY_LEASE_SECONDS
+on), renews it every third of it, and another process takes the row over once the lease has run out (the
+holder died) or was released (the holder stopped). Every write is one compare-and-set UPDATE on the stream's
 own autocommit engine (bot.audit_stream.reading): it never waits for kukey's write lock, and a process
 that lost the lease cannot move the cursor (its UPDATE matches no row, and it stops forwarding).
 """
@@ -51,8 +51,9 @@ class Cursor:
         self._lease = lease
 
     def claim(self) -> Claim:
-        """Take the lease when it is free or has run out, renew it when half of it has passed; say whether
-        this process holds it, and the last acknowledged seq. Writes only then: standbys only read."""
+        """Take the lease when it is free or has run out, renew it once a third of it has passed (as the
+        job leases are, bot.services.leases); say whether this process holds it, and the last acknowledged
+        seq. Writes only then: standbys only read."""
         now = self._clock.now()
         with self._engine.connect() as conn:
             row = conn.execute(select(col(AuditForward.holder), col(AuditForward.lease_until),
@@ -63,8 +64,8 @@ class Cursor:
             holder, until, last = row or (None, None, 0)
             if holder != self.holder and holder is not None and until is not None and until >= now:
                 return Claim(False, int(last))
-            if holder == self.holder and until is not None and until - now > self._lease / 2:
-                return Claim(True, int(last))
+            if holder == self.holder and until is not None and until - now > self._lease * 2 / 3:
+                return Claim(True, int(last))  # renewed less than a third of the lease ago
             is_free = col(AuditForward.holder).is_(None) | (col(AuditForward.lease_until) < now)
             taken = conn.execute(update(_TABLE).where(col(AuditForward.target) == self.key,
                                                       (col(AuditForward.holder) == self.holder) | is_free)

@@ -5,8 +5,9 @@ never waits for it and does not know it exists, so a dead SIEM can slow nothing 
 round it takes or renews the lease (bot.audit_stream.cursor; a replica without it only reports the lag),
 reads the events after the durable cursor, and sends them one by one; after each acknowledgement the
 cursor moves to that event's seq. A failure stops the round and the same event is sent again after a
-backoff (0.5 s doubling to 30 s, jittered): delivery is at least once, in order, and a restart re-sends
-at most the one event that was in flight. `stop()` gives the stream a few seconds to deliver what is
+backoff (0.5 s doubling to a third of KUKEY_LEASE_SECONDS, at most 30 s, jittered): delivery is at least
+once, in order, and a restart re-sends at most the one event that was in flight. `stop()` gives the
+stream a few seconds to deliver what is
 left (the stop event too), then gives the lease up so another replica takes over at once.
 """
 
@@ -34,7 +35,8 @@ from bot.domain.clock import Clock
 
 log = logging.getLogger("kukey.audit_stream")
 POLL_INTERVAL = 0.5  # seconds between looks for new events when caught up
-SEND_TIMEOUT = 10.0  # seconds one delivery may take (connect, send, answer)
+SEND_TIMEOUT = 10.0  # seconds one delivery may take (connect, send, answer), at most a third of the lease
+BACKOFF_CAP = 30.0  # the longest wait between retries, at most a third of the lease
 BATCH = 100  # events read per round
 STOP_GRACE = 5.0  # seconds stop() lets the stream catch up
 
@@ -176,13 +178,18 @@ def from_settings(settings: Settings, *, clock: Clock, observer: ForwardObserver
     if not settings.audit_forward:
         return None
     target = parse(settings.audit_forward)
+    # A delivery and a retry's wait each stay within a third of the lease, so the holder renews it in time
+    # and a standby takes over only from a dead process.
+    renewal = max(1.0, settings.lease_seconds / 3)
+    timeout = min(SEND_TIMEOUT, renewal)
     engine = stream_engine(settings.database_url, read_only=False)
     sender: Sender
     if target.kind == WEBHOOK:
-        http = httpx.Client(timeout=SEND_TIMEOUT, follow_redirects=False)
+        http = httpx.Client(timeout=timeout, follow_redirects=False)
         sender = WebhookSender(target.url, secret=settings.audit_forward_secret, http=http)
     else:
-        sender = SyslogSender(target, timeout=SEND_TIMEOUT)
+        sender = SyslogSender(target, timeout=timeout)
     cursor = Cursor(engine, target.key, clock=clock, lease=timedelta(seconds=settings.lease_seconds))
+    backoff = backoff or Backoff(cap=min(BACKOFF_CAP, renewal))
     return Forwarder(engine=engine, sender=sender, cursor=cursor, observer=observer, shown=target.shown,
                      interval=interval, backoff=backoff)

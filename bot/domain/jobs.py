@@ -5,7 +5,14 @@ The values are stored in the database: a value never changes once released.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
+
+# How long a claim on a job (or a reveal's hold) lasts unless its process renews it; the heartbeat renews
+# every third of it (bot.services.leases). 10 s: a dead replica's work is taken over within about 11 s
+# (the lease plus one scheduler tick), leaving room within 15 s for the work itself, while a live one may
+# miss two renewals in a row (a busy database, a pause) and keep its work. KUKEY_LEASE_SECONDS changes it.
+DEFAULT_LEASE_SECONDS = 10
 
 
 class JobKind(StrEnum):
@@ -23,3 +30,17 @@ class JobState(StrEnum):
     PENDING = "pending"
     RUNNING = "running"  # claimed, with a lease; reclaimed after the lease if its process died
     DONE = "done"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One process's hold on a job: the job's row and its claim count at the moment of the claim.
+
+    A job's `attempts` only ever grows (every claim adds one; rescheduling keeps it), so (job_id, attempt)
+    names one claim for good: a process whose claim was taken over can never mistake a later claim for its
+    own, and every renewal, finish or fence check matches on both."""
+
+    job_id: int
+    attempt: int
+    kind: str
+    ref: str

@@ -22,10 +22,10 @@ class Checkpoints:
         self.d = deps
 
     def ensure_scheduled(self) -> None:
-        """At start: make sure the periodic job exists (a restart keeps an already scheduled one)."""
+        """At start: make sure the periodic job exists. One job for every replica: one started at the same
+        moment, or restarted, keeps the job that is there (pending or running elsewhere)."""
         with session_scope(self.d.engine) as s:
-            if not any(j.kind == JobKind.AUDIT_CHECKPOINT for j in repos.pending_jobs(s)):
-                repos.schedule(s, kind=JobKind.AUDIT_CHECKPOINT, ref=GLOBAL, run_at=self._next())
+            repos.schedule_once(s, kind=JobKind.AUDIT_CHECKPOINT, ref=GLOBAL, run_at=self._next())
 
     def post(self, actor: str = "kukey") -> str:
         """Record a checkpoint event, then post the head (which includes that event) to the audit channel."""

@@ -7,7 +7,6 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -17,6 +16,7 @@ from bot.domain.keys import parse_permissions
 from bot.domain.policy import Policy
 from bot.security.crypto import SecretBox
 from bot.services.enrollment import EnrollmentService
+from bot.services.leases import Leases
 from bot.services.ports import Directory, Exchange, Notifier, RequestView
 from bot.storage import repos
 from bot.storage.audit import AuditLog
@@ -37,9 +37,8 @@ class Deps:
     policy: Callable[[], Policy]
     enrollment: EnrollmentService
     worker: Executor
+    leases: Leases  # the claims this process holds, renewed by its heartbeat (a reveal holds one)
     jobs: Any = None  # the Scheduler (run_now); set by the composition root
-    # How long a claimed job or reveal may run before another process treats its owner as crashed.
-    lease: timedelta = timedelta(minutes=2)
 
     def later(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Run slow work after the ack, on the worker pool; failures are logged, never lost silently."""

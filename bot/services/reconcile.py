@@ -57,9 +57,9 @@ class Reconciler:
         self._subs = sub_accounts
 
     def ensure_scheduled(self) -> None:
+        """At start: the one periodic job for every replica (see Checkpoints.ensure_scheduled)."""
         with session_scope(self.d.engine) as s:
-            if not any(j.kind == JobKind.RECONCILE for j in repos.pending_jobs(s)):
-                repos.schedule(s, kind=JobKind.RECONCILE, ref=GLOBAL, run_at=self.d.clock.now() + EVERY)
+            repos.schedule_once(s, kind=JobKind.RECONCILE, ref=GLOBAL, run_at=self.d.clock.now() + EVERY)
 
     def job(self, _: str) -> None:
         self.run(post=True)

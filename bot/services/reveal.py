@@ -1,13 +1,22 @@
 """Reveal: create the key at the exchange only when the requester is present, show it once, leave no orphan.
 
     begin(request, user, code)   requester only; their TOTP (policy); CAS approved -> revealing, and the
-                                 new key's passphrase stored encrypted on the request (for recovery)
+                                 new key's passphrase stored encrypted on the request (for recovery); this
+                                 process holds the request's `recover_reveal` job under a lease
     run(request, delivery)       create at the exchange (remark = request id), record the key, show the
                                  secret ephemerally, CAS revealing -> revealed. Any failure after the
                                  exchange created the key deletes it and returns the request to
                                  `approved` (`lapsed` once the reveal window has passed).
     recover(request)             after a crash in `revealing`: find the key by remark, delete it, return
                                  the request to `approved` and tell the requester.
+
+Takeover: while `run` works, the process's heartbeat renews its lease on the `recover_reveal` job
+(bot.services.leases), so however slow the exchange is, no other replica recovers a live reveal. If the
+process dies, the lease runs out and any replica's scheduler claims the job and runs `recover`, exactly
+as after a restart. The secret is shown only by the process holding the lease: `run` records the new
+key in the same transaction that checks (and renews) its claim; a process that finds its claim gone
+(it was stalled past its lease and the reveal was undone meanwhile) deletes the key it made and shows
+nothing. The secret is never stored, so nobody else can ever show it.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from datetime import timedelta
 
 from bot.domain.actions import AuditAction
 from bot.domain.exchange import CreatedKey
-from bot.domain.jobs import JobKind
+from bot.domain.jobs import Claim, JobKind
 from bot.domain.keys import KeySpec, KeyState, format_permissions, parse_permissions
 from bot.domain.requests import Kind, State
 from bot.domain.secret import Secret
@@ -81,17 +90,31 @@ class Reveal:
                                   pending_passphrase_enc=self.d.box.encrypt(passphrase, aad=_aad(request_id)))
             if not ok:
                 return Outcome(False, "This key is already being revealed or was revealed.", "already_revealed")
-            repos.schedule(s, kind=JobKind.RECOVER_REVEAL, ref=request_id, run_at=self.d.clock.now() + self.d.lease)
+            now = self.d.clock.now()
+            claim = repos.hold(s, kind=JobKind.RECOVER_REVEAL, ref=request_id, now=now,
+                               lease_until=now + self.d.leases.lease)
             claimed = repos.get_request(s, request_id=request_id)
             self.d.audit.record(s, AuditAction.REVEAL_STARTED, actor=user, request_id=request_id,
                                 sub_account=claimed.sub_account if claimed else None)
+        self.d.leases.add(claim)
         return Outcome(True, data={"passphrase": passphrase})
 
     def run(self, request_id: str, delivery: Delivery, passphrase: Secret) -> None:
-        """Create, record, deliver; undo on any failure. Runs after the ack."""
+        """Create, record, deliver; undo on any failure. Runs after the ack, in the process that began it."""
+        claim = self.d.leases.find(JobKind.RECOVER_REVEAL, request_id)
+        if claim is None:
+            log.warning("reveal not begun in this process", extra={"request_id": request_id})
+            return
+        try:
+            self._run(request_id, delivery, passphrase, claim)
+        finally:
+            self.d.leases.release(claim)
+
+    def _run(self, request_id: str, delivery: Delivery, passphrase: Secret, claim: Claim) -> None:
         with session_scope(self.d.engine) as s:
             row = repos.get_request(s, request_id=request_id)
-            assert row is not None and row.state == State.REVEALING
+            if row is None or row.state != State.REVEALING or not self.d.leases.still_held(s, claim):
+                return
             spec = KeySpec(row.sub_account, parse_permissions(row.permissions),
                            tuple(i for i in row.ips.split(",") if i), row.expire_days)
         created = self._create(request_id, spec, passphrase)
@@ -104,7 +127,10 @@ class Reveal:
                             "that key was deleted",
                             final=False)
             return
-        snapshot = self._record_created(request_id, spec, created, passphrase)
+        snapshot = self._record_created(request_id, spec, created, passphrase, claim)
+        if snapshot is None:
+            self._discard(request_id, created.api_key, spec.sub_account, passphrase)
+            return
         try:
             self.d.notifier.deliver_secret(delivery, snapshot, {"api_key": created.api_key,
                                                                 "permissions": sorted(created.permissions)},
@@ -136,12 +162,15 @@ class Reveal:
             self._give_back(request_id, AuditAction.REVEAL_FAILED, str(exc), final=False)
         return None
 
-    def _record_created(self, request_id: str, spec: KeySpec, created: CreatedKey, passphrase: Secret
-                        ) -> RequestView:
-        """Record the new key as `delivering`, with its passphrase encrypted, before its secret is shown."""
+    def _record_created(self, request_id: str, spec: KeySpec, created: CreatedKey, passphrase: Secret,
+                        claim: Claim) -> RequestView | None:
+        """Record the new key as `delivering`, with its passphrase encrypted, before its secret is shown;
+        None, recording nothing, when this process no longer holds the reveal (it was taken over)."""
         now = self.d.clock.now()
         granted = format_permissions(created.permissions)
         with session_scope(self.d.engine) as s:
+            if not self.d.leases.still_held(s, claim):
+                return None
             row = repos.get_request(s, request_id=request_id)
             assert row is not None
             approvers = ",".join(a.approver for a in repos.approvals_of(s, request_id=request_id))
@@ -165,9 +194,10 @@ class Reveal:
     def _finish(self, request_id: str, api_key: str) -> None:
         now = self.d.clock.now()
         with session_scope(self.d.engine) as s:
+            if not repos.transition(s, request_id=request_id, src=State.REVEALING, dst=State.REVEALED,
+                                    pending_passphrase_enc=None, resolved_at=now):
+                return  # taken over while the secret was on its way: the recovery deleted the key
             repos.key_transition(s, api_key=api_key, src=(KeyState.DELIVERING,), dst=KeyState.ACTIVE)
-            repos.transition(s, request_id=request_id, src=State.REVEALING, dst=State.REVEALED,
-                             pending_passphrase_enc=None, resolved_at=now)
             repos.cancel_job(s, kind=JobKind.RECOVER_REVEAL, ref=request_id)
             repos.cancel_job(s, kind=JobKind.LAPSE_APPROVAL, ref=request_id)
             row = repos.get_request(s, request_id=request_id)
@@ -211,7 +241,9 @@ class Reveal:
             deadline = current.reveal_deadline if current else None
             if not final and deadline is not None and aware(deadline) <= self.d.clock.now():
                 dst = State.LAPSED  # the window closed while the exchange was busy: the approval lapses
-            repos.transition(s, request_id=request_id, src=State.REVEALING, dst=dst, pending_passphrase_enc=None)
+            if not repos.transition(s, request_id=request_id, src=State.REVEALING, dst=dst,
+                                    pending_passphrase_enc=None):
+                return  # another process already ended this reveal (took it over and undid it)
             repos.cancel_job(s, kind=JobKind.RECOVER_REVEAL, ref=request_id)
             row = repos.get_request(s, request_id=request_id)
             assert row is not None
@@ -219,6 +251,19 @@ class Reveal:
                                 outcome="failed", detail={"why": why, "final": final})
             snapshot = view(s, row)
         self.d.notifier.event("reveal_failed", snapshot, why=why, final=final)
+
+    def _discard(self, request_id: str, api_key: str, sub: str, passphrase: Secret) -> None:
+        """This process was taken over after the exchange made the key: nobody else knows of it, so delete
+        it here; the request itself belongs to whoever took over."""
+        try:
+            self.d.exchange.delete_key(sub, api_key, passphrase)
+        except ExchangeError as exc:  # reconciliation will report the key as unknown to kukey
+            log.error("could not delete the key of a reveal taken over", extra={"request_id": request_id,
+                                                                                  "error": type(exc).__name__})
+            raise
+        with session_scope(self.d.engine) as s:
+            self.d.audit.record(s, AuditAction.KEY_DELETED, actor="kukey", request_id=request_id, sub_account=sub,
+                                api_key=api_key, detail={"why": "taken_over"})
 
     def recover(self, request_id: str) -> None:
         """A reveal was interrupted (crash): undo whatever the exchange holds for it, and let the user retry."""

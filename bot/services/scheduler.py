@@ -1,7 +1,10 @@
-"""The scheduler: jobs live in the database (table `job`), so they survive restarts.
+"""The scheduler: jobs live in the database (table `job`), so they survive restarts and replicas share them.
 
-A background thread claims due jobs with compare-and-set (a lease, so two processes never run the same
-job and a crashed process's job is picked up after its lease) and runs the handler for its kind.
+A background thread claims due jobs one at a time with compare-and-set and runs the handler for its
+kind. A claim is a lease (bot.services.leases) that the process's heartbeat renews while the handler
+runs: two processes never run the same job, a slow handler keeps its job, and a job whose process died
+is claimed again by any replica once its lease has passed. One claim at a time, so that a replica busy
+with a long job leaves the other due jobs to the other replicas.
 """
 
 from __future__ import annotations
@@ -14,19 +17,23 @@ from datetime import timedelta
 from sqlalchemy.engine import Engine
 
 from bot.domain.clock import Clock
-from bot.domain.jobs import JobKind, JobState
+from bot.domain.jobs import Claim, JobKind
 from bot.logs import bound_request
+from bot.services.leases import DEFAULT_LEASE, Leases
 from bot.storage import repos
 from bot.storage.db import session_scope
 
 log = logging.getLogger("kukey.scheduler")
 Handler = Callable[[str], None]
-LEASE = timedelta(minutes=2)
+RETRY_AFTER = timedelta(minutes=1)
+BATCH = 20  # jobs per tick at most (a tick's end is what readiness watches)
 
 
 class Scheduler:
-    def __init__(self, *, engine: Engine, clock: Clock, interval: float = 1.0, lease: timedelta = LEASE) -> None:
-        self._lease = lease
+    def __init__(self, *, engine: Engine, clock: Clock, interval: float = 1.0, lease: timedelta = DEFAULT_LEASE,
+                 leases: Leases | None = None) -> None:
+        self.leases = leases or Leases(engine=engine, clock=clock, lease=lease)
+        self._own_leases = leases is None  # given ones are stopped by their owner, after its other work
         self._engine = engine
         self._clock = clock
         self._interval = interval
@@ -39,6 +46,7 @@ class Scheduler:
         self._handlers[kind] = handler
 
     def start(self) -> None:
+        self.leases.start()
         self._thread = threading.Thread(target=self._loop, name="kukey-scheduler", daemon=True)
         self._thread.start()
 
@@ -47,42 +55,53 @@ class Scheduler:
         self._wake.set()
         if self._thread:
             self._thread.join(timeout=10)
+        if self._own_leases:
+            self.leases.stop()
 
     def run_now(self, kind: JobKind, ref: str) -> None:
         """Claim the job of `kind` about `ref` and run it at once; no-op if another worker holds it."""
         now = self._clock.now()
         with session_scope(self._engine) as s:
-            job_id = repos.claim_one(s, kind=kind, ref=ref, now=now, lease_until=now + self._lease)
-        if job_id is not None:
-            self._run(kind, ref, job_id=job_id)
+            claim = repos.claim_one(s, kind=kind, ref=ref, now=now, lease_until=now + self.leases.lease)
+        if claim is not None:
+            self._run(claim)
 
     def tick(self) -> int:
-        now = self._clock.now()
-        with session_scope(self._engine) as s:
-            jobs = [(j.id, j.kind, j.ref) for j in repos.claim_due(s, now=now, lease_until=now + self._lease)]
-        for job_id, kind, ref in jobs:
-            self._run(kind, ref, job_id=job_id)
-        return len(jobs)
+        """Claim and run due jobs, one at a time, until none is due or BATCH ran; how many ran."""
+        ran = 0
+        while ran < BATCH and not self._stop.is_set():
+            now = self._clock.now()
+            with session_scope(self._engine) as s:
+                jobs = repos.claim_due(s, now=now, lease_until=now + self.leases.lease, limit=1)
+                claims = [Claim(j.id, j.attempts, j.kind, j.ref) for j in jobs if j.id is not None]
+            if not claims:
+                break
+            self._run(claims[0])
+            ran += 1
+        return ran
 
-    def _run(self, kind: str, ref: str, *, job_id: int | None) -> None:
-        handler = self._handlers.get(kind)
-        error = ""
+    def _run(self, claim: Claim) -> None:
+        self.leases.add(claim)
         try:
-            if handler is None:
-                error = f"no handler for {kind}"
-            else:
-                with bound_request(ref if ref.startswith("KK-") else None):
-                    handler(ref)
+            error = self._handle(claim.kind, claim.ref)
+            with session_scope(self._engine) as s:
+                retry = self._clock.now() + RETRY_AFTER if error else None
+                repos.finish_job(s, claim=claim, retry_at=retry, error=error)
+        finally:
+            self.leases.release(claim)
+
+    def _handle(self, kind: str, ref: str) -> str:
+        """Run the handler; the error it ended with ("" when it succeeded)."""
+        handler = self._handlers.get(kind)
+        if handler is None:
+            return f"no handler for {kind}"
+        try:
+            with bound_request(ref if ref.startswith("KK-") else None):
+                handler(ref)
         except Exception as exc:  # a job failure is recorded and retried, never fatal to the loop
             log.exception("job failed", extra={"kind": kind, "ref": ref})
-            error = f"{type(exc).__name__}: {exc}"
-        if job_id is None:
-            return
-        with session_scope(self._engine) as s:
-            retry = self._clock.now() + timedelta(minutes=1) if error else None
-            still = [j for j in repos.pending_jobs(s) if j.id == job_id]
-            if still and still[0].state == JobState.RUNNING:
-                repos.finish_job(s, job_id=job_id, retry_at=retry, error=error)
+            return f"{type(exc).__name__}: {exc}"
+        return ""
 
     def _loop(self) -> None:
         while not self._stop.is_set():

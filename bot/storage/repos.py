@@ -18,11 +18,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, update
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from bot.domain.jobs import JobKind, JobState
+from bot.domain.jobs import Claim, JobKind, JobState
 from bot.domain.keys import KeyState, key_can_move
 from bot.domain.requests import State, can_move
 from bot.errors import IllegalTransition
@@ -118,25 +120,47 @@ def key_transition(session: Session, *, api_key: str, src: Sequence[KeyState], d
 
 
 # --- jobs -----------------------------------------------------------------------------------------
+# A job is `pending` (due at run_at) or `running` under a lease (held until lease_until by one process,
+# which renews it while the work runs: bot.services.leases) or `done`. Its `attempts` counts claims and
+# never goes back, so (id, attempts) names one claim: renewals, finishes and fence checks match on both.
 
 def schedule(session: Session, *, kind: JobKind, ref: str, run_at: datetime) -> None:
-    """Schedule (or re-schedule) the one job of `kind` about `ref`."""
+    """Schedule (or re-schedule) the one job of `kind` about `ref`. A running job's holder loses its claim."""
     job = session.exec(select(Job).where(Job.kind == kind, Job.ref == ref)).first()
     if job is None:
         session.add(Job(kind=kind, ref=ref, run_at=run_at))
     else:
-        job.run_at, job.state, job.lease_until, job.attempts = run_at, JobState.PENDING.value, None, 0
+        job.run_at, job.state, job.lease_until = run_at, JobState.PENDING.value, None
         session.add(job)
     session.flush()
 
 
+def schedule_once(session: Session, *, kind: JobKind, ref: str, run_at: datetime) -> bool:
+    """Make sure the job of `kind` about `ref` exists (a periodic job at start): insert it unless a row is
+    there already, pending, running or done (a done one is made pending again). The insert relies on the
+    unique (kind, ref) constraint, not on a read before it: replicas starting at once make one job.
+    True when this call created or revived it."""
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgres_insert
+    stmt = insert(Job).values(kind=kind, ref=ref, run_at=run_at, state=JobState.PENDING.value, attempts=0,
+                              last_error="").on_conflict_do_nothing(index_elements=["kind", "ref"])
+    if session.execute(stmt).rowcount == 1:  # type: ignore[attr-defined]
+        return True
+    revived = session.execute(update(Job).where(col(Job.kind) == kind, col(Job.ref) == ref,
+                                                col(Job.state) == JobState.DONE.value)
+                              .values(state=JobState.PENDING.value, run_at=run_at, lease_until=None))
+    return bool(revived.rowcount == 1)  # type: ignore[attr-defined]
+
+
 def cancel_job(session: Session, *, kind: JobKind, ref: str) -> None:
+    """The job is no longer needed: done, whether it waits or runs (a running holder's finish then no-ops)."""
     session.execute(update(Job).where(col(Job.kind) == kind, col(Job.ref) == ref,
-                                      col(Job.state) == JobState.PENDING.value).values(state=JobState.DONE.value))
+                                      col(Job.state) != JobState.DONE.value).values(state=JobState.DONE.value,
+                                                                                   lease_until=None))
 
 
 def claim_due(session: Session, *, now: datetime, lease_until: datetime, limit: int = 20) -> list[Job]:
-    """Claim due jobs (pending, or running with an expired lease after a crash) with CAS."""
+    """Claim due jobs (pending and due, or running with an expired lease: its holder stopped renewing)
+    with CAS; each returned row's `attempts` is its claim."""
     candidates = session.exec(_skip_locked(session, select(Job).where(
         ((col(Job.state) == JobState.PENDING.value) & (col(Job.run_at) <= now))
         | ((col(Job.state) == JobState.RUNNING.value) & (col(Job.lease_until) <= now))
@@ -152,16 +176,40 @@ def claim_due(session: Session, *, now: datetime, lease_until: datetime, limit: 
     return claimed
 
 
-def claim_one(session: Session, *, kind: JobKind, ref: str, now: datetime, lease_until: datetime) -> int | None:
+def claim_one(session: Session, *, kind: JobKind, ref: str, now: datetime, lease_until: datetime) -> Claim | None:
     """Claim the pending job of `kind` about `ref` right now (for work started right after an ack)."""
     pending = JobState.PENDING.value
     job = session.exec(_skip_locked(session, select(Job).where(Job.kind == kind, Job.ref == ref,
                                                                 Job.state == pending))).first()
-    if job is None:
+    if job is None or job.id is None:
         return None
+    claim = Claim(job.id, job.attempts + 1, kind, ref)
     stmt = (update(Job).where(col(Job.id) == job.id, col(Job.state) == pending)
-            .values(state=JobState.RUNNING.value, lease_until=lease_until, attempts=job.attempts + 1))
-    return job.id if session.execute(stmt).rowcount == 1 else None  # type: ignore[attr-defined]
+            .values(state=JobState.RUNNING.value, lease_until=lease_until, attempts=claim.attempt))
+    return claim if session.execute(stmt).rowcount == 1 else None  # type: ignore[attr-defined]
+
+
+def hold(session: Session, *, kind: JobKind, ref: str, now: datetime, lease_until: datetime) -> Claim:
+    """Create or take the job of `kind` about `ref` as running, held by the caller until `lease_until`: work
+    that starts in this process (a reveal) and that another process must undo if this one dies."""
+    job = session.exec(select(Job).where(Job.kind == kind, Job.ref == ref)).first()
+    if job is None:
+        job = Job(kind=kind, ref=ref, run_at=now, state=JobState.RUNNING.value, attempts=1,
+                  lease_until=lease_until)
+    else:
+        job.run_at, job.state, job.lease_until = now, JobState.RUNNING.value, lease_until
+        job.attempts += 1
+    session.add(job)
+    session.flush()
+    assert job.id is not None
+    return Claim(job.id, job.attempts, kind, ref)
+
+
+def renew(session: Session, *, claim: Claim, lease_until: datetime) -> bool:
+    """Extend a held lease; False when the claim is no longer held (done, rescheduled or taken over)."""
+    stmt = (update(Job).where(col(Job.id) == claim.job_id, col(Job.attempts) == claim.attempt,
+                              col(Job.state) == JobState.RUNNING.value).values(lease_until=lease_until))
+    return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
 
 
 def _skip_locked(session: Session, stmt: SelectOfScalar[Job]) -> SelectOfScalar[Job]:
@@ -172,15 +220,15 @@ def _skip_locked(session: Session, stmt: SelectOfScalar[Job]) -> SelectOfScalar[
     return stmt
 
 
-def finish_job(session: Session, *, job_id: int, retry_at: datetime | None = None, error: str = "") -> None:
+def finish_job(session: Session, *, claim: Claim, retry_at: datetime | None = None, error: str = "") -> bool:
+    """End a claim: done, or pending again at `retry_at`. No-op (False) when the claim is no longer held:
+    the handler rescheduled its own job, or the job was cancelled or taken over."""
     values: dict[str, Any] = {"lease_until": None, "last_error": error[:500]}
     if retry_at is None:
         values["state"] = JobState.DONE.value
     else:
         values.update(state=JobState.PENDING.value, run_at=retry_at)
-    session.execute(update(Job).where(col(Job.id) == job_id).values(**values))
+    stmt = (update(Job).where(col(Job.id) == claim.job_id, col(Job.attempts) == claim.attempt,
+                              col(Job.state) == JobState.RUNNING.value).values(**values))
+    return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
 
-
-def pending_jobs(session: Session) -> list[Job]:
-    return list(session.exec(select(Job).where(col(Job.state).in_([JobState.PENDING.value, JobState.RUNNING.value]))
-                             .order_by(col(Job.run_at))))

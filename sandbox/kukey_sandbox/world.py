@@ -93,7 +93,8 @@ class KukeyWorld:
         self.seeds: dict[str, str] = {}
         self.codes: list[str] = []  # every TOTP code a person typed, for leak scans
         self._steps: dict[str, set[int]] = {}
-        self.process: Any = None
+        self.process: Any = None  # start_process(): one `kukey run` (a kukey_sandbox.replicas.Replica)
+        self.replicas: list[Any] = []  # start_replicas()
         self.bot: Any = None
         self.driver: Any = None
         if self.run_bot:
@@ -136,37 +137,35 @@ class KukeyWorld:
                                 stderr=subprocess.STDOUT, text=True)
 
     def start_process(self, **extra_env: str) -> None:
-        """Run the bot as `kukey run --http` in its own process (real clock) and point the driver at it."""
-        import re
-
+        """Run the bot as `kukey run --http` in its own process (real clock) and point the driver at it.
+        Its lease is 3 s (not the default 10 s), so that a restart takes a crashed run's work over soon."""
+        from kukey_sandbox import replicas
         from kukey_sandbox.slack.driver import SlackDriver
 
-        self.process = self.spawn("run", "--http", "--host", "127.0.0.1", "--port", "0",
-                                  extra_env={"KUKEY_LEASE_SECONDS": "2", **extra_env})
-        assert self.process.stdout is not None
-        seen = []
-        for line in self.process.stdout:
-            seen.append(line)
-            match = re.search(r"listening on (http://\S+/slack/events)", line)
-            if match:
-                self.driver = SlackDriver(self.fake, url=match.group(1))
-                import threading
-
-                self.process_output = seen
-                threading.Thread(target=seen.extend, args=(self.process.stdout,), daemon=True).start()  # drain
-                return
-        raise AssertionError("`kukey run` did not start:\n" + "".join(seen))
+        (self.process,) = replicas.start(self.spawn, 1, extra_env={"KUKEY_LEASE_SECONDS": "3", **extra_env})
+        self.driver = SlackDriver(self.fake, url=self.process.url)
 
     def kill_process(self) -> None:
         """kill -9: no shutdown code runs, exactly like a crash."""
-        import signal
-
         if self.process is not None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
-            if self.process.stdout:
-                self.process.stdout.close()
+            self.process.kill()
             self.process = None
+
+    def start_replicas(self, count: int, *, http: bool = True, **extra_env: str) -> list[Any]:
+        """Start `count` more `kukey run` processes on this world's database at once (real clock, default
+        settings unless `extra_env` says otherwise). HTTP mode: the driver becomes a round-robin load
+        balancer over every live replica; Socket Mode: each replica holds its own connections to the fake,
+        which hands each envelope to one of them. Returns the new replicas (kukey_sandbox.replicas)."""
+        from kukey_sandbox import replicas
+        from kukey_sandbox.slack.driver import SlackDriver
+
+        started = replicas.start(self.spawn, count, http=http, extra_env=extra_env, first=len(self.replicas))
+        self.replicas.extend(started)
+        if http:
+            self.driver = replicas.RoundRobin(self.fake, lambda: [r for r in self.replicas if r.alive()])
+        else:
+            self.driver = SlackDriver(self.fake, socket=True)
+        return started
 
     def stop_bot(self) -> None:
         if self.bot is not None:
@@ -176,6 +175,8 @@ class KukeyWorld:
     def stop(self) -> None:
         self.stop_bot()
         self.kill_process()
+        for replica in self.replicas:
+            replica.kill()
         self.fake.stop()
         self.sandbox.stop()
 

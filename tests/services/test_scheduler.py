@@ -6,10 +6,14 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
+from sqlmodel import col, select
+
 from bot.domain.clock import FakeClock
+from bot.domain.jobs import JobState
 from bot.services.scheduler import Scheduler
 from bot.storage import repos
 from bot.storage.db import init_db, make_engine, session_scope
+from bot.storage.tables import Job
 
 
 def _engine(tmp_path: Path):  # type: ignore[no-untyped-def]
@@ -70,11 +74,11 @@ def test_a_failed_job_is_retried_a_minute_later(tmp_path: Path) -> None:
     sch.on("flaky", flaky)
     assert sch.tick() == 1
     with session_scope(engine) as s:
-        (job,) = repos.pending_jobs(s)
+        (job,) = s.exec(select(Job).where(col(Job.state) != JobState.DONE)).all()
         assert job.last_error.startswith("RuntimeError")
     assert sch.tick() == 0
     clock.advance(61)
     assert sch.tick() == 1 and len(attempts) == 2
     with session_scope(engine) as s:
-        assert repos.pending_jobs(s) == []
+        assert s.exec(select(Job).where(col(Job.state) != JobState.DONE)).all() == []
     engine.dispose()

@@ -1,0 +1,116 @@
+"""Replicas: `kukey run` processes on one database (real processes, real clock), as a deployment runs them.
+
+HTTP mode: every replica serves /slack/events on its own port and `RoundRobin` plays the load balancer in
+front of them: each request goes to the next replica, and one that refuses the connection (killed) is
+skipped, as a load balancer's health checks and connect retries do. Socket Mode: each replica opens its
+own connections to the Slack fake, which gives every envelope to one of all the open connections.
+`Replica.kill()` is kill -9: no shutdown code runs, exactly like a crash.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import signal
+import subprocess
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kukey_sandbox.slack.driver import Ack, SlackDriver
+from kukey_sandbox.slack.failures import SlackDriverError
+from kukey_sandbox.slack.fake import SlackFake
+
+START_TIMEOUT_S = 60.0
+_LISTENING = re.compile(r"listening on (http://\S+/slack/events)")
+_CONNECTED = "connected to Slack (Socket Mode)"
+
+
+@dataclass
+class Replica:
+    """One `kukey run` process and what it printed."""
+
+    name: str
+    process: subprocess.Popen[str]
+    url: str = ""  # HTTP mode: its /slack/events; "" in Socket Mode
+    output: list[str] = field(default_factory=list)
+    _started: threading.Event = field(default_factory=threading.Event)
+    _reader: threading.Thread | None = None
+
+    def __post_init__(self) -> None:
+        self._reader = threading.Thread(target=self._read, name=f"{self.name}-output", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        """Collect the process's output until it ends, noting when it has started serving."""
+        assert self.process.stdout is not None
+        with self.process.stdout:
+            for line in self.process.stdout:
+                self.output.append(line)
+                match = _LISTENING.search(line)
+                if match:
+                    self.url = match.group(1)
+                if match or _CONNECTED in line:
+                    self._started.set()
+        self._started.set()  # the process ended: wait_started says whether it had started
+
+    def wait_started(self, timeout: float = START_TIMEOUT_S) -> Replica:
+        if not self._started.wait(timeout) or not (self.url or any(_CONNECTED in line for line in self.output)):
+            self.kill()
+            raise AssertionError(f"`kukey run` ({self.name}) did not start:\n" + "".join(self.output))
+        return self
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        """kill -9."""
+        if self.alive():
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+        if self._reader is not None:
+            self._reader.join(timeout=10)
+
+
+def start(spawn: Callable[..., subprocess.Popen[str]], count: int, *, http: bool = True,
+          extra_env: dict[str, str] | None = None, first: int = 0) -> list[Replica]:
+    """Start `count` replicas at once with `spawn` (KukeyWorld.spawn) and wait until each serves."""
+    args = ("run", "--http", "--host", "127.0.0.1", "--port", "0") if http else ("run",)
+    replicas = [Replica(f"replica-{first + i}", spawn(*args, extra_env=extra_env)) for i in range(count)]
+    return [replica.wait_started() for replica in replicas]
+
+
+class RoundRobin(SlackDriver):
+    """The SlackDriver behind a round-robin load balancer over the replicas' URLs. `sent` lists, in order,
+    the URL each request was answered by."""
+
+    def __init__(self, fake: SlackFake, replicas: Callable[[], list[Replica]], *, ack_timeout: float = 3.0) -> None:
+        self._replicas = replicas
+        first = next((r.url for r in replicas() if r.url), "")
+        super().__init__(fake, url=first, ack_timeout=ack_timeout)
+        self._turn = itertools.count()
+        self._lock = threading.Lock()
+        self.sent: list[str] = []
+
+    def _post(self, body: bytes, headers: dict[str, str]) -> Ack:
+        urls = [r.url for r in self._replicas() if r.url]
+        with self._lock:
+            start = next(self._turn)
+        for i in range(len(urls)):
+            url = urls[(start + i) % len(urls)]
+            try:
+                ack = SlackDriver(self.fake, url=url, ack_timeout=self.ack_timeout)._post(body, headers)
+            except SlackDriverError as exc:
+                if "cannot reach" in str(exc):
+                    continue  # a dead replica: the load balancer tries the next one
+                raise
+            with self._lock:
+                self.sent.append(url)
+            return ack
+        raise SlackDriverError(f"no replica accepts connections ({len(urls)} tried)")
+
+    def last_replica(self) -> Replica:
+        """The replica that answered the most recent request."""
+        with self._lock:
+            url = self.sent[-1]
+        return next(r for r in self._replicas() if r.url == url)
