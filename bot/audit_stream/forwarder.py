@@ -7,8 +7,8 @@ reads the events after the durable cursor, and sends them one by one; after each
 cursor moves to that event's seq. A failure stops the round and the same event is sent again after a
 backoff (0.5 s doubling to a third of KUKEY_LEASE_SECONDS, at most 30 s, jittered): delivery is at least
 once, in order, and a restart re-sends at most the one event that was in flight. `stop()` gives the
-stream a few seconds to deliver what is
-left (the stop event too), then gives the lease up so another replica takes over at once.
+stream a few seconds to deliver what is left (the stop event too), then gives the lease up so another
+replica takes over at once.
 """
 
 from __future__ import annotations
