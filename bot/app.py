@@ -1,7 +1,8 @@
 """Composition root: the only module that wires every layer together.
 
 `build(settings, ...)` returns a `Kukey` holding the Bolt app and the services; `start_http()` or
-`start_socket()` connects it to Slack; `stop()` drains the worker, the scheduler and the outbox dispatcher.
+`start_socket()` connects it to Slack; `stop()` drains the worker, the scheduler and the outbox dispatcher,
+then the audit stream.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import httpx
 from slack_bolt import App
 from slack_sdk import WebClient
 
+from bot.audit_stream import forwarder as audit_stream
 from bot.config import Settings
 from bot.domain.actions import AuditAction
 from bot.domain.clock import Clock, SystemClock
@@ -77,6 +79,7 @@ class Kukey:
         self.slack = slack
         self.settings = settings
         self._closers = closers
+        self.audit_stream: audit_stream.Forwarder | None = None  # KUKEY_AUDIT_FORWARD: bot.audit_stream
         self._transport: HttpTransport | SocketTransport | None = None
         self.slack_auth = CachedCheck(lambda: auth_probe(slack), clock=services.deps.clock, interval=SLACK_AUTH_EVERY,
                                       name="slack")
@@ -91,6 +94,8 @@ class Kukey:
         svc.reconciler.ensure_scheduled()
         svc.scheduler.start()
         self.dispatcher.start()  # what a crash left in the outbox is claimed again once its lease ran out
+        if self.audit_stream is not None:
+            self.audit_stream.start()
         if self.settings.metrics_port is not None:  # /livez, /readyz, /healthz, /metrics: bot.ops.endpoints
             self._ops_server = ops_server(self.metrics, self.readiness, host="0.0.0.0",
                                           port=self.settings.metrics_port).start()
@@ -141,6 +146,8 @@ class Kukey:
                 self.services.deps.audit.record(s, AuditAction.KUKEY_STOPPED, actor="kukey")
         except KukeyError as exc:  # shutting down anyway; the missing stop event is itself evidence
             log.error("could not record the stop in the audit log", extra={"error": str(exc)})
+        if self.audit_stream is not None:  # last: it gets a few seconds to deliver the stop event too
+            self.audit_stream.stop()
         for close in self._closers:
             close()
 
@@ -215,6 +222,7 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
                             records=records)
     kukey = Kukey(app, services, slack, settings, [*closers, http.close, records.dispose, engine.dispose], metrics,
                   dispatcher)
+    kukey.audit_stream = audit_stream.from_settings(settings, clock=clock, observer=metrics)
     kukey.readiness.add("database", database_check(engine))
     kukey.readiness.add("scheduler", scheduler.check())
     kukey.readiness.add("transport", kukey.serving)

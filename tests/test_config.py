@@ -126,8 +126,11 @@ def test_empty_values_mean_unset_everywhere(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", config.SECRET_VARIABLES)
 def test_every_secret_has_a_file_variant(name: str, tmp_path: Path) -> None:
     """NAME_FILE supplies each secret (Docker/Kubernetes secrets), trailing newline stripped."""
-    value = {"KUKEY_DATABASE_URL": "sqlite:///x.db"}.get(name, GOOD.get(name, "v"))
+    value = {"KUKEY_DATABASE_URL": "sqlite:///x.db", "KUKEY_AUDIT_FORWARD": "https://siem.example/in",
+             "KUKEY_AUDIT_FORWARD_SECRET": "s" * 16}.get(name, GOOD.get(name, "v"))
     env = {k: v for k, v in GOOD.items() if k != name}
+    if name == "KUKEY_AUDIT_FORWARD_SECRET":  # it signs webhook requests: only with a webhook target
+        env["KUKEY_AUDIT_FORWARD"] = "https://siem.example/in"
     env[f"{name}_FILE"] = _write(tmp_path / "secret", value + "\n")
     s = Settings.from_env(env, need=ALL)
     attribute = name.lower().removeprefix("kukey_")

@@ -3,7 +3,8 @@
 A Redactor is built once at start from the configured secrets (`Redactor.for_settings`) and installed by
 `configure_logging` as a structlog processor; it holds no state that changes. It replaces with MASK:
   * the configured values: master key, Slack bot and app tokens, signing secret, KuCoin API secret and
-    passphrase (also URL-encoded);
+    passphrase, the audit stream's signing secret and target URL (which may hold a credential: also its
+    path and password on their own), also URL-encoded;
   * Slack response URLs (any hooks.slack.com URL, and any .../commands|actions/<team>/<id>/<secret>
     path, also URL-encoded or JSON-escaped) and trigger ids (digits.digits.hex): whoever holds one can
     post to that person or open a dialog for 30 minutes;
@@ -25,6 +26,7 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote, quote_plus
 
+from bot.audit_stream.target import secret_parts
 from bot.domain.secret import Secret, is_secret_name
 
 if TYPE_CHECKING:
@@ -81,7 +83,8 @@ class Redactor:
     def for_settings(cls, settings: Settings) -> Redactor:
         """A Redactor for every secret kukey is configured with."""
         return cls([settings.master_key, settings.slack_bot_token, settings.slack_app_token,
-                    settings.slack_signing_secret, settings.kucoin_api_secret, settings.kucoin_api_passphrase])
+                    settings.slack_signing_secret, settings.kucoin_api_secret, settings.kucoin_api_passphrase,
+                    settings.audit_forward_secret, *secret_parts(settings.audit_forward)])
 
     def redact(self, text: str) -> str:
         """`text` with every configured value and every secret-shaped string replaced by the mask."""

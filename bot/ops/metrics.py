@@ -4,7 +4,8 @@ several bots in one test process must not share or clash).
 Requests by state (`kukey_requests`) are read at scrape time from a source (the database); approvals and
 TOTP failures are counted as the audit log records them; KuCoin call latency by endpoint and errors by
 code; the Slack ack latency in both transports; Socket Mode's connections (live ones, replacements by
-reason, seconds with none live); prometheus_client's process (CPU, memory, file
+reason, seconds with none live); the audit stream (events forwarded, its lag in events, failures by
+reason, whether this process forwards); prometheus_client's process (CPU, memory, file
 descriptors), platform (Python version) and garbage-collector collectors; `kukey_build_info{version=...}`.
 bot.ops.endpoints serves them on /metrics.
 """
@@ -85,6 +86,14 @@ class Metrics:
         self.slack_offline_seconds = Counter("kukey_slack_offline_seconds", "Seconds in Socket Mode without any "
                                              "live connection (open, and answering pings).", registry=r)
         self.slack_live_connections = Gauge("kukey_slack_connections", "Live Socket Mode connections.", registry=r)
+        self.audit_forwarded_events = Counter("kukey_audit_forwarded", "Audit events the stream's target "
+                                              "acknowledged.", registry=r)
+        self.audit_forward_lag_events = Gauge("kukey_audit_forward_lag", "Audit events written but not yet "
+                                              "acknowledged by the stream's target.", registry=r)
+        self.audit_forward_failures = Counter("kukey_audit_forward_failures", "Audit stream deliveries that "
+                                              "failed, by reason (timeout, http_503, ...).", ["reason"], registry=r)
+        self.audit_forward_leader = Gauge("kukey_audit_forward_leader", "1 while this process forwards the "
+                                          "audit stream (holds its lease).", registry=r)
         Info("kukey_build", "The running kukey.", registry=r).info({"version": version})
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
@@ -121,6 +130,19 @@ class Metrics:
 
     def slack_connections(self, live: int) -> None:
         self.slack_live_connections.set(live)
+
+    def audit_forwarded(self) -> None:
+        """bot.audit_stream.forwarder.ForwardObserver: the target acknowledged an event."""
+        self.audit_forwarded_events.inc()
+
+    def audit_forward_lag(self, events: int) -> None:
+        self.audit_forward_lag_events.set(events)
+
+    def audit_forward_failed(self, reason: str) -> None:
+        self.audit_forward_failures.labels(reason=reason).inc()
+
+    def audit_forward_leading(self, leading: bool) -> None:
+        self.audit_forward_leader.set(1 if leading else 0)
 
     def render(self) -> str:
         """The Prometheus text exposition format (what /metrics answers a plain scrape)."""

@@ -1,7 +1,10 @@
 """The audit log's tables. The triggers that keep them append-only, on SQLite and on PostgreSQL, are made
-by the first migration (bot/storage/migrations/versions/0001_v0_1_schema.py)."""
+by the first migration (bot/storage/migrations/versions/0001_v0_1_schema.py). `audit_forward` holds the
+audit stream's progress (bot.audit_stream): it is never part of the chain."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
@@ -39,3 +42,14 @@ class AuditKey(SQLModel, table=True):
     wrapped: bytes
     retired_at: str
 
+
+
+class AuditForward(SQLModel, table=True):
+    """How far the audit stream delivered the log to one target, and which process holds its lease."""
+
+    __tablename__ = "audit_forward"
+    target: str = Field(primary_key=True)  # the target without credentials or query, e.g. syslog+tcp://siem:514
+    last_seq: int = 0  # every event with seq <= last_seq was acknowledged by the target
+    holder: str | None = None  # the process forwarding now (host:pid:random)
+    lease_until: datetime | None = None  # another process takes over after this
+    delivered_at: datetime | None = None  # when last_seq was acknowledged

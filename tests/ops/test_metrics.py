@@ -47,7 +47,9 @@ def test_kukey_metrics_render_and_parse_back() -> None:
         "kukey_requests": "gauge", "kukey_approvals": "counter", "kukey_totp_failures": "counter",
         "kukey_kucoin_call_seconds": "histogram", "kukey_kucoin_errors": "counter",
         "kukey_slack_ack_seconds": "histogram", "kukey_build_info": "gauge", "kukey_slack_reconnects": "counter",
-        "kukey_slack_offline_seconds": "counter", "kukey_slack_connections": "gauge"}
+        "kukey_slack_offline_seconds": "counter", "kukey_slack_connections": "gauge",
+        "kukey_audit_forwarded": "counter", "kukey_audit_forward_lag": "gauge",
+        "kukey_audit_forward_failures": "counter", "kukey_audit_forward_leader": "gauge"}
     assert samples[("kukey_requests", frozenset({("state", "pending")}))] == 2
     assert samples[("kukey_requests", frozenset({("state", "done")}))] == 5
     assert samples[("kukey_approvals_total", frozenset())] == 2
@@ -64,6 +66,24 @@ def test_kukey_metrics_render_and_parse_back() -> None:
     assert samples[("kukey_slack_reconnects_total", frozenset({("reason", "refresh_requested")}))] == 1
     assert samples[("kukey_slack_offline_seconds_total", frozenset())] == pytest.approx(1.75)
     assert samples[("kukey_slack_connections", frozenset())] == 2
+
+
+def test_the_audit_stream_metrics_count_deliveries_lag_failures_and_the_lease() -> None:
+    """Events forwarded add up, the lag and the leader flag show their last value, failures count by reason."""
+    m = Metrics()
+    m.audit_forwarded()
+    m.audit_forwarded()
+    m.audit_forward_lag(7)
+    m.audit_forward_failed("timeout")
+    m.audit_forward_failed("http_503")
+    m.audit_forward_failed("timeout")
+    m.audit_forward_leading(True)
+    _, samples = parse(m.render())
+    assert samples[("kukey_audit_forwarded_total", frozenset())] == 2
+    assert samples[("kukey_audit_forward_lag", frozenset())] == 7
+    assert samples[("kukey_audit_forward_failures_total", frozenset({("reason", "timeout")}))] == 2
+    assert samples[("kukey_audit_forward_failures_total", frozenset({("reason", "http_503")}))] == 1
+    assert samples[("kukey_audit_forward_leader", frozenset())] == 1
 
 
 def test_build_info_and_the_process_and_platform_collectors_are_there() -> None:
