@@ -45,7 +45,7 @@ from bot.services.ports import Courier, Parcel
 from bot.services.undelivered import Undelivered
 from bot.storage import outbox as items
 from bot.storage.db import session_scope
-from bot.storage.outbox import Added, Claimed
+from bot.storage.outbox import Claimed
 
 log = logging.getLogger("kukey.outbox")
 WORKERS = 4  # runs delivered at once by one process
@@ -71,9 +71,6 @@ class Dispatcher:
         self._lease, self._interval, self._workers = lease, interval, workers
         self._held: dict[int, Claimed] = {}  # every claim of this process not yet recorded (renewed)
         self._runs = 0  # runs being delivered
-        # Streams with items added behind a run of this process: claimed as the run is recorded. (Should the
-        # record win the race with the adding commit's hand-over, the next poll claims them instead.)
-        self._waiting: set[str] = set()
         self._lock = threading.Lock()
         self._stop, self._wake = threading.Event(), threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kukey-outbox")
@@ -99,15 +96,7 @@ class Dispatcher:
         """Something became due (or a worker is free): claim now instead of at the next poll."""
         self._wake.set()
 
-    def take(self, added: list[Added]) -> None:
-        """Deliver what a transaction claimed, starting at once; note the streams whose items wait behind
-        older ones (claimed as soon as what holds them is recorded, if this process holds it)."""
-        with self._lock:
-            for one in added:
-                self._waiting |= one.waiting
-        self._start([run for one in added for run in one.runs])
-
-    def _start(self, runs: list[list[Claimed]]) -> None:
+    def take(self, runs: list[list[Claimed]]) -> None:
         """Deliver runs this process claimed (each a stream's items, in order), starting at once."""
         for run in runs:
             if self._stop.is_set():  # stopping: left to their leases, then to whoever runs next
@@ -129,7 +118,7 @@ class Dispatcher:
             if now - self._purged > timedelta(hours=1):
                 self._purged = now
                 items.purge(s, before=now - KEEP)
-        self._start([[claim] for claim in claims])
+        self.take([[claim] for claim in claims])
         return len(claims)
 
     def _loop(self) -> None:
@@ -243,16 +232,11 @@ class Dispatcher:
     def _record(self, done: list[tuple[Claimed, _Outcome]]) -> list[Claimed]:
         """Record a delivered run and, in the same transaction, claim what waited behind it (returned)."""
         now = self._clock.now()
-        following: list[Claimed] = []
-        with self._lock:
-            behind = [st for st in dict.fromkeys(c.stream for c, _ in done) if st in self._waiting]
         with session_scope(self._records_engine) as s:
             self._record_all(s, done, now)
-            for stream in behind:
-                got = items.claim_heads(s, now=now, lease_until=now + self._lease, limit=1, stream=stream)
-                following += got
+            following = items.claim_heads(s, now=now, lease_until=now + self._lease, limit=1,
+                                          stream=done[0][0].stream)
         with self._lock:
-            self._waiting -= {st for st in behind if not any(c.stream == st for c in following)}
             for claim, _ in done:
                 self._held.pop(claim.id, None)
             self._held.update((c.id, c) for c in following)

@@ -28,11 +28,11 @@ from bot.domain.clock import Clock
 from bot.domain.outbox import GIVE_UP_AFTER, THREAD, needs_thread
 from bot.services.ports import Notifier, Planned, RequestView
 from bot.storage import outbox as items
-from bot.storage.outbox import Added
+from bot.storage.outbox import Claimed
 
 log = logging.getLogger("kukey.outbox")
 _ADDED = "kukey.outbox.added"  # Session.info: what this transaction claimed, handed over when it commits
-Take = Callable[[list[Added]], None]
+Take = Callable[[list[list[Claimed]]], None]
 
 
 class Outbox:
@@ -69,7 +69,7 @@ class Outbox:
         if not planned:
             return
         now, take = self._clock.now(), self._take
-        added = items.add(session, items=[items.NewItem(p.stream, p.op.value, p.params, request_id) for p in planned],
+        runs = items.add(session, items=[items.NewItem(p.stream, p.op.value, p.params, request_id) for p in planned],
                           now=now, give_up_at=give_up_at or now + GIVE_UP_AFTER,
                           lease_until=now + self._lease if take is not None else None)
         if take is None:
@@ -77,7 +77,7 @@ class Outbox:
         if _ADDED not in session.info:
             session.info[_ADDED] = []
             event.listen(session, "after_commit", lambda s: take(s.info.pop(_ADDED, [])), once=True)
-        session.info[_ADDED].append(added)
+        session.info[_ADDED].extend(runs)
 
 
 def _with_thread(planned: Planned, thread: tuple[str, str]) -> Planned:

@@ -59,19 +59,11 @@ class Claimed:
     created_at: datetime
 
 
-@dataclass(frozen=True)
-class Added:
-    """What `add` claimed for its caller (a run per stream, in order), and the streams whose new items
-    wait behind older open ones."""
-
-    runs: list[list[Claimed]]
-    waiting: frozenset[str]
-
-
 def add(session: Session, *, items: Iterable[NewItem], now: datetime, give_up_at: datetime,
-        lease_until: datetime | None = None) -> Added:
+        lease_until: datetime | None = None) -> list[list[Claimed]]:
     """Add `items`, due now, in the caller's transaction. With `lease_until`, the caller also claims the
-    new items of each stream that has nothing open yet, as one run per stream; the rest wait their turn."""
+    new items of each stream that has nothing open yet, as one run per stream (returned, in order); the
+    rest wait their turn (whoever records what holds their stream claims them next)."""
     new = list(items)
     streams = list(dict.fromkeys(i.stream for i in new))
     busy: set[str] = set()
@@ -82,12 +74,11 @@ def add(session: Session, *, items: Iterable[NewItem], now: datetime, give_up_at
     ids = session.execute(insert(OutboxItem).returning(col(OutboxItem.id), sort_by_parameter_order=True),
                           rows).scalars().all()
     if lease_until is None:
-        return Added([], frozenset())
+        return []
     claims = [Claimed(id=int(i), attempt=1, key=row["key"], stream=item.stream, op=item.op, params=item.params,
                       request_id=item.request_id, uncertain=False, give_up_at=give_up_at, created_at=now)
               for i, row, item in zip(ids, rows, new, strict=True)]
-    runs = [[c for c in claims if c.stream == stream] for stream in streams if stream not in busy]
-    return Added(runs, frozenset(busy))
+    return [[c for c in claims if c.stream == stream] for stream in streams if stream not in busy]
 
 
 def _row(item: NewItem, now: datetime, give_up_at: datetime, lease_until: datetime | None) -> dict[str, Any]:

@@ -184,3 +184,19 @@ def test_no_secret_ever_enters_the_outbox(story: Story) -> None:
     assert api_key in table  # the thread note names the new key: the scan reads the right rows
     for needle in (secret.group(1), passphrase.group(1), "Secret:", "Passphrase:"):
         assert needle not in table
+
+
+def test_what_is_owed_behind_a_run_in_flight_follows_it_at_once(tmp_path: Path) -> None:
+    """A cancellation owed while the request's post and link are still on their way (the link held at
+    Slack's door) goes out as soon as they are recorded, not at the dispatcher's next poll (30 s here)."""
+    with KukeyWorld(home=tmp_path, scheduler_interval=30, env_extra={"KUKEY_LEASE_SECONDS": "120"}) as world:
+        story = Story(world)
+        world.enroll(REQUESTER)
+        with world.fake.hold("chat.postEphemeral") as held:
+            rid = submit(story)
+            held.wait()
+            assert world.driver.slash(REQUESTER, TRADING, f"cancel {rid}").ok
+            story.private(REQUESTER, f"Request {rid} cancelled.")
+        post = posts_of(world, rid)[0]
+        world.wait(lambda: thread_texts(world, post), timeout=5, what="the cancellation noted at once")
+        story.private(REQUESTER, f"Request `{rid}` was posted for approval")
