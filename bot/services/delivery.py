@@ -234,8 +234,8 @@ class Dispatcher:
         now = self._clock.now()
         with session_scope(self._records_engine) as s:
             self._record_all(s, done, now)
-            following = items.claim_heads(s, now=now, lease_until=now + self._lease, limit=1,
-                                          stream=done[0][0].stream)
+            nxt = items.claim_next(s, stream=done[0][0].stream, now=now, lease_until=now + self._lease)
+        following = [nxt] if nxt is not None else []
         with self._lock:
             for claim, _ in done:
                 self._held.pop(claim.id, None)

@@ -26,6 +26,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from bot.domain.outbox import OPEN, OutboxState
+from bot.domain.timeutil import aware
 from bot.storage.tables import OutboxItem, Request
 
 PENDING, RUNNING = OutboxState.PENDING.value, OutboxState.RUNNING.value
@@ -91,8 +92,8 @@ def _row(item: NewItem, now: datetime, give_up_at: datetime, lease_until: dateti
 
 
 def claim_heads(session: Session, *, now: datetime, lease_until: datetime, limit: int,
-                skip: Collection[int] = (), stream: str | None = None) -> list[Claimed]:
-    """Claim the due heads of streams (of `stream` only, when given), oldest first, passing over `skip`
+                skip: Collection[int] = ()) -> list[Claimed]:
+    """Claim the due heads of streams, oldest first, passing over `skip`
     (items this process is sending right now). A head still `running` past its lease was left by a process
     that died: its outcome is unknown, so it is claimed as uncertain."""
     item, other = OutboxItem, aliased(OutboxItem)
@@ -101,12 +102,19 @@ def claim_heads(session: Session, *, now: datetime, lease_until: datetime, limit
     due = or_(and_(col(item.state) == PENDING, col(item.run_at) <= now),
               and_(col(item.state) == RUNNING, col(item.lease_until) <= now))
     stmt = select(item).where(col(item.id) == head, due)
-    if stream is not None:
-        stmt = stmt.where(col(item.stream) == stream)
     if skip:
         stmt = stmt.where(col(item.id).not_in(list(skip)))
     candidates = session.exec(_skip_locked(session, stmt.order_by(col(item.id)).limit(limit))).all()
     return [c for c in (_claim(session, row, lease_until) for row in candidates) if c is not None]
+
+
+def claim_next(session: Session, *, stream: str, now: datetime, lease_until: datetime) -> Claimed | None:
+    """Claim the head of one stream if it is pending and due (after its predecessor was recorded)."""
+    head = session.exec(_skip_locked(session, select(OutboxItem).where(
+        OutboxItem.stream == stream, col(OutboxItem.state).in_(_OPEN)).order_by(col(OutboxItem.id)).limit(1))).first()
+    if head is None or head.state != PENDING or aware(head.run_at) > now:
+        return None
+    return _claim(session, head, lease_until)
 
 
 def _claim(session: Session, row: OutboxItem, lease_until: datetime) -> Claimed | None:

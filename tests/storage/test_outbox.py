@@ -151,3 +151,19 @@ def test_deliveries_recorded_at_once_leave_a_claim_taken_over_alone(engine: Engi
     assert rows[again.id] == (OutboxState.RUNNING.value, "")
     assert [rows[c.id] for c in first[1:]] == [(OutboxState.SENT.value, f'{{"channel":"C1","ts":"1.{c.id}"}}')
                                                for c in first[1:]]
+
+
+def test_the_next_of_a_stream_is_claimed_only_when_it_is_the_head_and_due(engine: Engine) -> None:
+    """claim_next gives a stream's head when it is pending and due: not while an older item of the stream
+    is open, nor before a retry's time."""
+    first, second = add(engine, "KK-A", "KK-A")
+    with session_scope(engine) as s:
+        assert outbox.claim_next(s, stream="KK-A", now=NOW, lease_until=NOW + LEASE) is not None
+        assert outbox.claim_next(s, stream="KK-A", now=NOW, lease_until=NOW + LEASE) is None  # first runs
+        (row,) = [r for r in outbox.items(s) if r.id == first]
+        held = Claimed(id=first, attempt=1, key=row.key, stream="KK-A", op="post", params={}, request_id=None,
+                       uncertain=False, give_up_at=NOW, created_at=NOW)
+        assert outbox.retry(s, claim=held, run_at=NOW + timedelta(seconds=5), error="ratelimited", uncertain=False)
+        assert outbox.claim_next(s, stream="KK-A", now=NOW, lease_until=NOW + LEASE) is None  # not due yet
+        again = outbox.claim_next(s, stream="KK-A", now=NOW + timedelta(seconds=5), lease_until=NOW + LEASE)
+    assert again is not None and (again.id, again.attempt) == (first, 2) and second > first
