@@ -24,6 +24,12 @@ class JobKind(StrEnum):
     REVOKE = "revoke"  # ref: request id; delete a revoke's key(s)
     AUDIT_CHECKPOINT = "audit_checkpoint"  # ref: "global"; post the audit chain's head
     RECONCILE = "reconcile"  # ref: "global"; compare the exchange's keys with kukey's
+    REMIND_APPROVERS = "remind_approvers"  # ref: request id; the next reminder of a pending request
+    ESCALATE_REQUEST = "escalate_request"  # ref: request id; tell the rule's escalate_to group
+
+
+# The jobs a pending request has; whatever resolves it (approved, denied, cancelled, expired) cancels them.
+WHILE_PENDING = (JobKind.EXPIRE_REQUEST, JobKind.REMIND_APPROVERS, JobKind.ESCALATE_REQUEST)
 
 
 class JobState(StrEnum):

@@ -23,15 +23,14 @@ from bot.domain.policy import Policy
 from bot.domain.secret import Secret
 from bot.errors import SlackApiError
 from bot.services.ports import Delivery, Planned, RequestView
-from bot.slack import blocks, messages
+from bot.slack import blocks, messages, notices
+from bot.slack.notices import LINK
 
 log = logging.getLogger("kukey.slack")
 
 # Events after which the parent message is re-rendered (and so loses its buttons once resolved).
 _UPDATES_PARENT = {"approval_added", "approved", "denied", "expired", "cancelled", "lapsed", "revealed",
                    "reveal_failed", "old_key_deleted", "revoked"}
-# Where the link to the request's post goes in the requester's note (bound when the note is sent).
-LINK = "\ue000link\ue000"
 
 
 def channel_stream(channel: str) -> str:
@@ -45,6 +44,8 @@ class SlackNotifier:
         self._http = http or httpx.Client(timeout=10.0)
 
     def plan(self, name: str, req: RequestView, **fields: Any) -> list[Planned]:
+        if name in notices.EVENTS:
+            return notices.plan(name, req, fields)
         if name == "submitted":
             return [Planned(Op.POST, {"channel": self._policy().approvals_channel, SETS_THREAD: True,
                                       "text": _plain(messages.title(req)), "blocks": blocks.request_message(req)},
