@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from bot.domain.notify import NoticeKind
@@ -20,14 +21,13 @@ from bot.storage.tables import Notice
 
 def add(session: Session, *, request_id: str, kind: NoticeKind, users: list[str], at: datetime,
         seq: int = 0) -> bool:
-    """Record a notice; False (nothing changed) when it was recorded already."""
-    try:
-        with session.begin_nested():
-            session.add(Notice(request_id=request_id, kind=kind.value, seq=seq, users=",".join(users),
-                               created_at=at))
-    except IntegrityError:
-        return False
-    return True
+    """Record a notice; False (nothing changed) when it was recorded already. An insert that does nothing
+    on conflict, not a savepoint: a savepoint's release would look like the commit to the outbox's
+    after-commit hand-over (bot.services.outbox)."""
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgres_insert
+    stmt = insert(Notice).values(request_id=request_id, kind=kind.value, seq=seq, users=",".join(users),
+                                 created_at=at).on_conflict_do_nothing(index_elements=["request_id", "kind", "seq"])
+    return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
 
 
 def count(session: Session, *, request_id: str, kind: NoticeKind) -> int:
