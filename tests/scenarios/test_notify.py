@@ -194,3 +194,28 @@ def test_restart_between_reminders_repeats_nothing(dm_world: KukeyWorld) -> None
     settled(world)
     assert [len(direct(world, APPROVER, f"Reminder {n}:")) for n in (1, 2, 3)] == [1, 1, 0]
     assert len(direct(world, APPROVER, ASKED)) == 1
+
+
+def test_deny_from_the_dm_resolves_the_request_and_stops_reminders(dm_world: KukeyWorld) -> None:
+    """Deny in the DM opens the same form; the denial shows in the thread and the post, and no reminder
+    follows it."""
+    world, story = dm_world, Story(dm_world)
+    post = story.request(CREATE)
+    rid = request_id(post)
+    dm = world.wait(lambda: next(iter(direct(world, APPROVER, ASKED)), None), what="the approver's DM")
+    world.driver.click(APPROVER, "Deny", channel=dm.channel, ts=dm.ts)
+    assert not world.submit(APPROVER, {"reason": "not this week"}).errors
+    story.in_thread(post, "not this week")
+    world.wait(lambda: world.fake.message(APPROVALS, post.ts).button_labels == [], what="the post updated")
+    assert [job(world, kind, rid)[1] for kind in ("remind_approvers", "escalate_request")] == ["done", "done"]
+
+
+def test_both_reminds_in_the_thread_and_by_dm(tmp_path: Path, transport: str) -> None:
+    """With notify = "both" a reminder is a thread note and a DM to each approver who has not approved."""
+    with world_with(tmp_path, transport, default_policy(notify="both", remind_after_minutes=5)) as world:
+        story = Story(world)
+        post = story.request(CREATE)
+        until(world, created(world, request_id(post)) + timedelta(minutes=5))
+        story.in_thread(post, "Reminder:")
+        world.wait(lambda: direct(world, APPROVER, "Reminder 1:") and direct(world, APPROVER2, "Reminder 1:"),
+                   what="the reminder DMs")
