@@ -25,9 +25,10 @@ def add(session: Session, *, request_id: str, kind: NoticeKind, users: list[str]
     on conflict, not a savepoint: a savepoint's release would look like the commit to the outbox's
     after-commit hand-over (bot.services.outbox)."""
     insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgres_insert
-    stmt = insert(Notice).values(request_id=request_id, kind=kind.value, seq=seq, users=",".join(users),
-                                 created_at=at).on_conflict_do_nothing(index_elements=["request_id", "kind", "seq"])
-    return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
+    stmt = (insert(Notice).values(request_id=request_id, kind=kind.value, seq=seq, users=",".join(users),
+                                  created_at=at)
+            .on_conflict_do_nothing(index_elements=["request_id", "kind", "seq"]).returning(col(Notice.id)))
+    return session.execute(stmt).first() is not None  # a row back: this call inserted it (rowcount is -1 on psycopg)
 
 
 def count(session: Session, *, request_id: str, kind: NoticeKind) -> int:
