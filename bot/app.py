@@ -34,6 +34,7 @@ from bot.security.crypto import SecretBox
 from bot.services.checkpoints import Checkpoints
 from bot.services.deps import Deps
 from bot.services.enrollment import EnrollmentService
+from bot.services.home import HomeService, RefreshingNotifier
 from bot.services.inventory import Inventory, SubAccounts
 from bot.services.keys import KeyDeleter
 from bot.services.leases import Leases
@@ -48,6 +49,7 @@ from bot.services.workflow import Workflow
 from bot.slack import listeners
 from bot.slack.client import auth_probe, make_web_client
 from bot.slack.directory import SlackDirectory
+from bot.slack.home import SlackHome
 from bot.slack.http import HttpTransport
 from bot.slack.notifier import SlackNotifier
 from bot.slack.precheck import slack_precheck
@@ -169,7 +171,7 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
         exchange = _kucoin(settings, clock, kucoin_http, metrics)
         closers.append(exchange.close)
     http = httpx.Client(timeout=10.0)
-    notifier = SlackNotifier(slack, lambda: current_policy, http=http)
+    notifier = RefreshingNotifier(SlackNotifier(slack, lambda: current_policy, http=http))  # + Home refreshes
     directory = SlackDirectory(slack)
     worker = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kukey-worker")
     enrollment = EnrollmentService(engine=engine, audit=audit, box=box, clock=clock)
@@ -185,10 +187,12 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     reveal = Reveal(deps, rules)
     revoker = Revoker(deps, rules, deleter)
     subs = SubAccounts(lambda: [a.name for a in exchange.list_sub_accounts()])
+    checkpoints = Checkpoints(deps)
+    notifier.home = home = HomeService(deps, rules, checkpoints, SlackHome(slack))
     services = Services(deps=deps, rules=rules, workflow=workflow, reveal=reveal, revoker=revoker,
                         enrollment=enrollment, inventory=Inventory(deps, rules, subs), scheduler=scheduler,
-                        notifier=notifier, sub_accounts=subs, checkpoints=Checkpoints(deps),
-                        reconciler=Reconciler(deps, lambda: subs.known() or subs.refresh()))
+                        notifier=notifier, sub_accounts=subs, checkpoints=checkpoints,
+                        reconciler=Reconciler(deps, lambda: subs.known() or subs.refresh()), home=home)
     scheduler.on(JobKind.EXPIRE_REQUEST, workflow.expire)
     scheduler.on(JobKind.LAPSE_APPROVAL, workflow.lapse)
     scheduler.on(JobKind.RECOVER_REVEAL, reveal.recover)

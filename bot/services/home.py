@@ -1,0 +1,165 @@
+"""The Home tab: each person's keys, requests and what waits for them; for admins, what waits for anyone.
+
+`HomeService.read(user)` builds the read model (bot.services.home_model) from kukey's database alone:
+opening the tab costs no exchange call. `show(user)` publishes it through the HomeSurface port (Slack's
+Home tab), when the person opens the tab. `changed(...)` publishes it again, later on the worker pool,
+for the people a change concerns: the requester, the approvers while the request waits for them, the
+owners of the keys it touched, and the admins (at most REFRESH_MAX people; the others see it when they
+next open the tab). `RefreshingNotifier` is the hook that calls it: the Notifier, plus that refresh after
+each event it reports.
+
+Reading the Home writes no audit event, like `/kukey pending` and `/kukey status`: it changes nothing. Its
+buttons go through the same services as the slash commands, policy checks and audit events included.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.domain.keys import KeyOrigin, KeyState, parse_permissions
+from bot.domain.policy import Policy
+from bot.domain.requests import OPEN_STATES, State
+from bot.domain.secret import Secret
+from bot.domain.timeutil import aware, maybe_aware
+from bot.services.checkpoints import Checkpoints
+from bot.services.deps import Deps, view
+from bot.services.home_model import AdminHome, Home, HomeSurface, KeyRow, TotpStatus
+from bot.services.ports import Delivery, Notifier, RequestView
+from bot.services.rules import Rules
+from bot.storage import repos
+from bot.storage.audit import SYSTEM_ACTOR
+from bot.storage.db import session_scope
+from bot.storage.tables import Enrollment, KeyRecord
+
+LIMIT = 500  # requests read per list: far more than a Home shows (the Slack layer counts the rest)
+REFRESH_MAX = 20  # people whose Home one change refreshes; the others see it when they open the tab
+# Events after which the request's approvers see another "waiting for your approval" list.
+_APPROVER_EVENTS = frozenset({"submitted", "approval_added", "approved", "denied", "expired", "cancelled"})
+_LIVE = (KeyState.ACTIVE, KeyState.DELETE_PENDING)
+
+
+class HomeService:
+    def __init__(self, deps: Deps, rules: Rules, checkpoints: Checkpoints, surface: HomeSurface) -> None:
+        self.d = deps
+        self.rules = rules
+        self.checkpoints = checkpoints
+        self.surface = surface
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def read(self, user: str) -> Home:
+        now, policy = self.d.clock.now(), self.d.policy()
+        with session_scope(self.d.engine) as s:
+            keys = tuple(_row(k, now, policy) for k in repos.keys_of(s, requested_by=user, states=_LIVE))
+            mine = tuple(view(s, r) for r in repos.requests_in(s, states=sorted(OPEN_STATES), requester=user,
+                                                               limit=LIMIT))
+            pending = tuple(view(s, r) for r in repos.requests_in(s, states=[State.PENDING], limit=LIMIT))
+            totp = _totp(s.get(Enrollment, user), now)
+        waiting = tuple(sorted((r for r in pending if self.rules.awaits(r, user, now=now)),
+                               key=lambda r: r.expires_at))
+        admin = self._admin(pending, now, policy) if user in self.rules.group("admins") else None
+        return Home(user, now, keys, mine, waiting, totp, admin)
+
+    def _admin(self, pending: tuple[RequestView, ...], now: datetime, policy: Policy) -> AdminHome:
+        youngest_due = min((r.rotation_days for r in policy.rules), default=None)
+        with session_scope(self.d.engine) as s:
+            old = [] if youngest_due is None else repos.keys_of(
+                s, states=(KeyState.ACTIVE,), created_before=now - timedelta(days=youngest_due))
+            due = tuple(row for k in old if k.origin == KeyOrigin.KUKEY and (row := _row(k, now, policy)).due)
+            external = tuple(_row(k, now, policy) for k in repos.keys_of(s, states=(KeyState.EXTERNAL,)))
+        return AdminHome(pending, due, external, self.checkpoints.last())
+
+    def show(self, user: str) -> None:
+        """Publish `user`'s Home now; one publication at a time per person, so the newest reading is shown
+        last."""
+        with self._lock(user):
+            self.surface.publish(user, self.read(user))
+
+    def refresh(self, users: Iterable[str]) -> None:
+        """Publish these people's Homes again, on the worker pool (after a change only they see)."""
+        people = list(users)[:REFRESH_MAX]
+        self.d.later(self._show_each, lambda: people)
+
+    def changed(self, name: str, req: RequestView, fields: Mapping[str, Any]) -> None:
+        """After event `name` of `req`: publish again, on the worker pool, the Homes of the people it concerns."""
+        self.d.later(self._show_each, lambda: self.concerned(name, req, fields))
+
+    def changed_for_admins(self) -> None:
+        """After an announcement (a reconciliation report, a checkpoint, a revoke): the admins' Homes."""
+        self.d.later(self._show_each, lambda: sorted(self.rules.group("admins")))
+
+    def concerned(self, name: str, req: RequestView, fields: Mapping[str, Any]) -> list[str]:
+        """Whose Home event `name` of `req` changes, at most REFRESH_MAX people (requester first)."""
+        people = [req.requester]
+        rule = self.d.policy().rule_for(req.sub_account)
+        if name in _APPROVER_EVENTS and rule is not None and not req.incident:
+            people += sorted(self.rules.approvers_for(rule))
+        touched = [k for k in (req.target_api_key, *(fields.get("deleted") or ())) if isinstance(k, str)]
+        if touched:
+            with session_scope(self.d.engine) as s:
+                people += [row.requested_by for k in touched
+                           if (row := repos.get_key(s, api_key=k)) is not None and row.requested_by]
+        people += sorted(self.rules.group("admins"))
+        return [p for p in dict.fromkeys(people) if p != SYSTEM_ACTOR][:REFRESH_MAX]
+
+    def _show_each(self, people: Callable[[], Iterable[str]]) -> None:
+        """Publish each Home; who (a Slack lookup, perhaps) is worked out here, on the worker pool."""
+        for user in people():
+            self.show(user)
+
+    def _lock(self, user: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(user, threading.Lock())
+
+
+class RefreshingNotifier:
+    """The Notifier, and after each event it reports (and each announcement) a Home refresh for the people
+    it concerns. Set `home` once the HomeService exists (it is built from the services this notifier
+    serves)."""
+
+    def __init__(self, inner: Notifier) -> None:
+        self._inner = inner
+        self.home: HomeService | None = None
+
+    def post_request(self, req: RequestView) -> tuple[str, str]:
+        return self._inner.post_request(req)
+
+    def event(self, name: str, req: RequestView, **fields: Any) -> None:
+        self._inner.event(name, req, **fields)
+        if self.home is not None:
+            self.home.changed(name, req, fields)
+
+    def tell(self, user: str, text: str, *, channel: str | None = None) -> None:
+        self._inner.tell(user, text, channel=channel)
+
+    def announce(self, channels: list[str], text: str) -> None:
+        self._inner.announce(channels, text)
+        if self.home is not None:
+            self.home.changed_for_admins()
+
+    def respond(self, response_url: str, payload: dict[str, Any]) -> bool:
+        return self._inner.respond(response_url, payload)
+
+    def deliver_secret(self, delivery: Delivery, req: RequestView, key: Mapping[str, Any],
+                       secret: Secret, passphrase: Secret) -> None:
+        self._inner.deliver_secret(delivery, req, key, secret, passphrase)
+
+
+def _row(key: KeyRecord, now: datetime, policy: Policy) -> KeyRow:
+    rule = policy.rule_for(key.sub_account)
+    created = aware(key.created_at)
+    return KeyRow(api_key=key.api_key, sub_account=key.sub_account, permissions=parse_permissions(key.permissions),
+                  ips=tuple(i for i in key.ips.split(",") if i), created_at=created,
+                  expires_at=maybe_aware(key.expires_at), age_days=max(0, (now - created).days),
+                  rotation_days=rule.rotation_days if rule else None, state=key.state)
+
+
+def _totp(row: Enrollment | None, now: datetime) -> TotpStatus:
+    if row is None:
+        return TotpStatus(enrolled=False)
+    locked = maybe_aware(row.locked_until)
+    return TotpStatus(enrolled=row.active, started=not row.active or row.pending_seed_enc is not None,
+                      locked_until=locked if locked is not None and locked > now else None)
