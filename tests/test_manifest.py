@@ -26,6 +26,7 @@ METHOD_SCOPES: dict[str, str | tuple[str, ...] | None] = {
     "chat.postEphemeral": "chat:write",
     "chat.getPermalink": None,
     "views.open": None,
+    "views.update": None,
     "views.publish": None,  # the Home tab
     "conversations.open": "im:write",
     "usergroups.users.list": "usergroups:read",

@@ -329,6 +329,9 @@ def checkpoint_text(c: Checkpoint | None) -> str:
             f"`kukey audit verify --checkpoint {c.text}`")
 
 
+ENROLL_WAIT = "Making your authenticator seed…"
+
+
 def enroll_form(uri: str, seed: str) -> str:
     """The Home's Enroll form: the seed, shown once to its owner, and the code it makes."""
     return ("*TOTP enrollment* (only you can see this). Add this to your authenticator app, then enter the code it "

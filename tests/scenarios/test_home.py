@@ -154,7 +154,8 @@ def test_someone_not_enrolled_sees_enroll_and_enrolls_from_home(story: Story) ->
     home = w.open_home(OUTSIDER)
     assert "You are not enrolled" in home.content and "Enroll" in [b.label for b in home.buttons]
     w.driver.click(OUTSIDER, "Enroll", home=True)
-    form = w.wait(lambda: w.fake.modal(OUTSIDER), what="the enrollment form")
+    form = w.wait(lambda: (m := w.fake.modal(OUTSIDER)) is not None and "Seed (base32)" in m.content and m,
+                  what="the enrollment form with the seed")
     seed = _seed_from(form.content)
     assert form.title == "TOTP enrollment" and seed
     w.seeds[OUTSIDER] = seed
