@@ -48,13 +48,13 @@ def test_requester_sees_their_key_with_its_age_and_rotation_due(story: Story) ->
     is older than the rule's rotation_days it says it is due."""
     w = story.w
     key = story.create_key(NEVER)
-    home = w.open_home(REQUESTER)
-    assert f"`{key}` in *alpha-trading* — General, Spot; IPs 203.0.113.5" in home.content
+    w.open_home(REQUESTER)
+    home = w.home_shows(REQUESTER, f"`{key}` in *alpha-trading* — General, Spot; IPs 203.0.113.5")
     assert "expires never; 0 days old (rotate every 90 days)" in home.content and "due for rotation" not in home.content
     assert [b.label for b in home.buttons if b.block_id == f"key:{key}"] == ["Rotate", "Revoke"]
     w.advance(91 * DAY)
-    home = w.open_home(REQUESTER)
-    assert "91 days old (rotate every 90 days) — *due for rotation*" in home.content
+    w.open_home(REQUESTER)
+    w.home_shows(REQUESTER, "91 days old (rotate every 90 days) — *due for rotation*")
 
 
 def test_rotate_from_home_files_the_rotate_request(story: Story) -> None:
@@ -63,6 +63,7 @@ def test_rotate_from_home_files_the_rotate_request(story: Story) -> None:
     w = story.w
     key = story.create_key(NEVER)
     w.open_home(REQUESTER)
+    w.home_shows(REQUESTER, f"`{key}`")
     before = len(w.fake.messages(APPROVALS))
     w.driver.click(REQUESTER, "Rotate", home=True, block_id=f"key:{key}")
     post = w.wait(lambda: w.fake.messages(APPROVALS)[before] if len(w.fake.messages(APPROVALS)) > before else None,
@@ -84,6 +85,7 @@ def test_revoke_from_home_files_a_revoke_that_needs_approval(story: Story) -> No
     w = story.w
     key = story.create_key(NEVER)
     w.open_home(REQUESTER)
+    w.home_shows(REQUESTER, f"`{key}`")
     w.driver.click(REQUESTER, "Revoke", home=True, block_id=f"key:{key}")
     post = w.wait(lambda: next((m for m in w.fake.messages(APPROVALS) if f"Revoke key `{key}`" in m.content), None),
                   what="the revoke request posted")
@@ -116,13 +118,14 @@ def test_only_eligible_approvers_see_a_request(story: Story) -> None:
     their open requests), not someone outside the approver group's."""
     w = story.w
     rid = request_id(story.request(NEVER))
-    assert f"(request `{rid}`)" in w.open_home(APPROVER2).content
+    w.open_home(APPROVER2)
+    w.home_shows(APPROVER2, f"(request `{rid}`)")
     outsider = w.open_home(OUTSIDER)
     assert rid not in outsider.content and "Nothing waits for your approval." in outsider.content
     assert "Approve" not in [b.label for b in outsider.buttons]
-    mine = w.open_home(REQUESTER)
-    assert f"• `{rid}` New API key for *alpha-trading*" in mine.content and "Nothing waits for your approval." \
-        in mine.content
+    w.open_home(REQUESTER)
+    mine = w.home_shows(REQUESTER, f"• `{rid}` New API key for *alpha-trading*")
+    assert "Nothing waits for your approval." in mine.content
 
 
 def test_admin_sees_pending_requests_due_and_external_keys_and_the_checkpoint(story: Story) -> None:
@@ -139,7 +142,8 @@ def test_admin_sees_pending_requests_due_and_external_keys_and_the_checkpoint(st
                                   for m in reversed(w.fake.messages(AUDIT)) if "Audit checkpoint" in m.content),
                                  None), what="a checkpoint posted")
     rid = request_id(story.request("create beta-spot perms=Spot ips=203.0.113.5 desk bot"))
-    home = w.open_home(ADMIN)
+    w.open_home(ADMIN)
+    home = w.home_shows(ADMIN, f"`{rid}`")
     assert "*Pending requests* (1)" in home.content and f"`{rid}` New API key for *beta-spot*" in home.content
     assert "*Keys due for rotation* (1)" in home.content and f"`/kukey rotate alpha-trading {key}`" in home.content
     assert "*Keys kukey did not create* (1)" in home.content and f"`{external}` in *beta-spot*" in home.content
