@@ -67,7 +67,7 @@ class HomeService:
         youngest_due = min((r.rotation_days for r in policy.rules), default=None)
         with session_scope(self.d.engine) as s:
             old = [] if youngest_due is None else repos.keys_of(
-                s, states=(KeyState.ACTIVE,), created_before=now - timedelta(days=youngest_due))
+                s, states=(KeyState.ACTIVE,), created_until=now - timedelta(days=youngest_due))
             due = tuple(row for k in old if k.origin == KeyOrigin.KUKEY and (row := _row(k, now, policy)).due)
             external = tuple(_row(k, now, policy) for k in repos.keys_of(s, states=(KeyState.EXTERNAL,)))
         return AdminHome(pending, due, external, self.checkpoints.last())
