@@ -4,9 +4,11 @@
 opening the tab costs no exchange call. `show(user)` publishes it through the HomeSurface port (Slack's
 Home tab), when the person opens the tab. `changed(...)` publishes it again, later on the worker pool,
 for the people a change concerns: the requester, the approvers while the request waits for them, the
-owners of the keys it touched, and the admins (at most REFRESH_MAX people; the others see it when they
-next open the tab). `RefreshingNotifier` is the hook that calls it: the Notifier, plus that refresh after
-each event it reports.
+owners of the keys it touched, and the admins. A refresh is cheap or skipped: only for people who opened
+their Home in this process (someone who never looks at it costs nothing; after a restart, or on another
+replica, the next open publishes it), at most REFRESH_MAX per change, and never two waiting for the same
+person (the one waiting reads the newest state when it runs). `RefreshingNotifier` is the hook that calls
+it: the Notifier, plus that refresh after each event it reports.
 
 Reading the Home writes no audit event, like `/kukey pending` and `/kukey status`: it changes nothing. Its
 buttons go through the same services as the slash commands, policy checks and audit events included.
@@ -15,7 +17,7 @@ buttons go through the same services as the slash commands, policy checks and au
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,6 +51,8 @@ class HomeService:
         self.surface = surface
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._viewers: set[str] = set()  # who opened their Home tab (in this process)
+        self._queued: set[str] = set()  # whose refresh waits on the worker pool
 
     def read(self, user: str) -> Home:
         now, policy = self.d.clock.now(), self.d.policy()
@@ -73,26 +77,29 @@ class HomeService:
         return AdminHome(pending, due, external, self.checkpoints.last())
 
     def show(self, user: str) -> None:
-        """Publish `user`'s Home now; one publication at a time per person, so the newest reading is shown
-        last."""
-        with self._lock(user):
-            self.surface.publish(user, self.read(user))
+        """The person opened their Home tab: publish it now. From then on this process also refreshes it after
+        changes that concern them."""
+        with self._guard:
+            self._viewers.add(user)
+        self._publish(user)
 
     def refresh(self, users: Iterable[str]) -> None:
         """Publish these people's Homes again, on the worker pool (after a change only they see)."""
-        people = list(users)[:REFRESH_MAX]
-        self.d.later(self._show_each, lambda: people)
+        self._queue(users)
 
     def changed(self, name: str, req: RequestView, fields: Mapping[str, Any]) -> None:
         """After event `name` of `req`: publish again, on the worker pool, the Homes of the people it concerns."""
-        self.d.later(self._show_each, lambda: self.concerned(name, req, fields))
+        if self._anyone_looking():
+            self.d.later(lambda: self._queue(self.concerned(name, req, fields)))
 
     def changed_for_admins(self) -> None:
         """After an announcement (a reconciliation report, a checkpoint, a revoke): the admins' Homes."""
-        self.d.later(self._show_each, lambda: sorted(self.rules.group("admins")))
+        if self._anyone_looking():
+            self.d.later(lambda: self._queue(sorted(self.rules.group("admins"))))
 
     def concerned(self, name: str, req: RequestView, fields: Mapping[str, Any]) -> list[str]:
-        """Whose Home event `name` of `req` changes, at most REFRESH_MAX people (requester first)."""
+        """Whose Home event `name` of `req` changes (requester first): the approvers while it waits for them,
+        the owners of the keys it touched, the admins."""
         people = [req.requester]
         rule = self.d.policy().rule_for(req.sub_account)
         if name in _APPROVER_EVENTS and rule is not None and not req.incident:
@@ -103,12 +110,27 @@ class HomeService:
                 people += [row.requested_by for k in touched
                            if (row := repos.get_key(s, api_key=k)) is not None and row.requested_by]
         people += sorted(self.rules.group("admins"))
-        return [p for p in dict.fromkeys(people) if p != SYSTEM_ACTOR][:REFRESH_MAX]
+        return [p for p in dict.fromkeys(people) if p != SYSTEM_ACTOR]
 
-    def _show_each(self, people: Callable[[], Iterable[str]]) -> None:
-        """Publish each Home; who (a Slack lookup, perhaps) is worked out here, on the worker pool."""
-        for user in people():
-            self.show(user)
+    def _anyone_looking(self) -> bool:
+        with self._guard:
+            return bool(self._viewers)
+
+    def _queue(self, users: Iterable[str]) -> None:
+        """A refresh for each of `users` who opened their Home here, at most REFRESH_MAX; none for someone
+        whose refresh waits already (it will read the newest state when it runs)."""
+        with self._guard:
+            new = [u for u in dict.fromkeys(users) if u in self._viewers and u not in self._queued][:REFRESH_MAX]
+            self._queued.update(new)
+        for user in new:
+            self.d.later(self._publish, user)
+
+    def _publish(self, user: str) -> None:
+        """Read and publish `user`'s Home; one at a time per person, so the newest reading is shown last."""
+        with self._lock(user):
+            with self._guard:
+                self._queued.discard(user)
+            self.surface.publish(user, self.read(user))
 
     def _lock(self, user: str) -> threading.Lock:
         with self._guard:

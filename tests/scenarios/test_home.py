@@ -96,14 +96,15 @@ def test_revoke_from_home_files_a_revoke_that_needs_approval(story: Story) -> No
 
 
 def test_approver_sees_a_new_request_and_approves_it_from_home(story: Story) -> None:
-    """An approver's open Home gains a new request without being reopened; Approve there opens the same TOTP
-    form as the approvals channel, and the approval shows in the thread and on the request; the request
-    then leaves their Home."""
+    """An approver's open Home gains a new request without being reopened (another approver, who never opened
+    theirs, gets nothing published); Approve there opens the same TOTP form as the approvals channel, and the
+    approval shows in the thread and on the request; the request then leaves their Home."""
     w = story.w
     assert "Nothing waits for your approval." in w.open_home(APPROVER).content
     post = story.request(NEVER)
     rid = request_id(post)
     w.home_shows(APPROVER, f"(request `{rid}`)")
+    assert w.fake.home(APPROVER2) is None  # never opened it: nothing is published for them
     w.driver.click(APPROVER, "Approve", home=True, block_id=f"approve:{rid}")
     answer = w.submit(APPROVER, {"code": w.code(APPROVER)}, callback_id="kk_approve_totp")
     assert not answer.errors
