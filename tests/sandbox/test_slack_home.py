@@ -29,13 +29,13 @@ from tests.sandbox.slack_fixtures import (
 
 @pytest.fixture
 def fake() -> Iterator[SlackFake]:
-    fake = populated()
-    yield fake
-    fake.stop()
+    with populated() as started:  # a populated fake, stopped at the end
+        yield started
 
 
 @pytest.fixture
 def client(fake: SlackFake) -> WebClient:
+    """The bot's Web API client against the fake."""
     return WebClient(base_url=fake.api_url, token=fake.bot_token)
 
 
