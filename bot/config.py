@@ -13,6 +13,7 @@ import binascii
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from bot.audit_stream import target as forward_target
@@ -69,103 +70,102 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, need: Iterable[str] = ()) -> Settings:
         """Read and validate; `env` None means the process environment and ./.env (bot.environment)."""
-        source = Environment.load(env)
-        need = set(need)
-        problems: list[str] = source.problems
+        read = _Reader(Environment.load(env), set(need))
+        fields = {**_kucoin(read), **_slack(read), **_storage(read), **_operations(read)}
+        if read.problems:
+            first = read.problems[0].split(" ", 1)[0]
+            raise ConfigError("\n".join(read.problems), variable=first)
+        return cls(**fields)
 
-        def get(name: str) -> str:
-            return source.secret(name) if name in SECRET_VARIABLES else source.get(name)
 
-        def required(name: str, group: str, hint: str) -> str:
-            value = get(name)
-            if not value and group in need:
-                problems.append(f"{name} is not set: {hint} (or {name}_FILE)")
-            return value
+class _Reader:
+    """Reads variables from an Environment, collecting every problem (one line each) instead of raising."""
 
-        kucoin_url = get("KUCOIN_API_URL") or DEFAULT_KUCOIN_URL
-        if not _is_http_url(kucoin_url):
-            problems.append(f"KUCOIN_API_URL is not an http(s) URL: {kucoin_url!r}")
-        slack_url = get("SLACK_API_URL") or DEFAULT_SLACK_URL
-        if not _is_http_url(slack_url):
-            problems.append(f"SLACK_API_URL is not an http(s) URL: {slack_url!r}")
-        if not slack_url.endswith("/"):
-            slack_url += "/"
+    def __init__(self, source: Environment, need: set[str]) -> None:
+        self.source, self.need = source, need
+        self.problems: list[str] = source.problems
 
-        key = required("KUCOIN_API_KEY", KUCOIN, "the master account's API key")
-        secret = required("KUCOIN_API_SECRET", KUCOIN, "the master account's API secret")
-        passphrase = required("KUCOIN_API_PASSPHRASE", KUCOIN, "the master account's API passphrase")
+    def get(self, name: str) -> str:
+        return self.source.secret(name) if name in SECRET_VARIABLES else self.source.get(name)
 
-        slack_group = next((g for g in (SLACK_SOCKET, SLACK_HTTP, SLACK_API) if g in need), SLACK_API)
-        bot_token = required("SLACK_BOT_TOKEN", slack_group, "the bot token (xoxb-...) from the app's OAuth page")
-        if bot_token and not bot_token.startswith("xoxb-"):
-            problems.append("SLACK_BOT_TOKEN does not look like a bot token (it starts with xoxb-)")
-        app_token = required("SLACK_APP_TOKEN", SLACK_SOCKET, "an app-level token (xapp-...) with connections:write")
-        if app_token and not app_token.startswith("xapp-"):
-            problems.append("SLACK_APP_TOKEN does not look like an app-level token (it starts with xapp-)")
-        signing = required("SLACK_SIGNING_SECRET", SLACK_HTTP, "the app's signing secret (Basic Information page)")
+    def required(self, name: str, group: str, hint: str) -> str:
+        value = self.get(name)
+        if not value and group in self.need:
+            self.problems.append(f"{name} is not set: {hint} (or {name}_FILE)")
+        return value
 
-        database_url = get("KUKEY_DATABASE_URL") or DEFAULT_DATABASE_URL
-        url_problem = database_urls.problem(database_url)
-        if url_problem:
-            problems.append(url_problem)
-        auto_migrate = get("KUKEY_AUTO_MIGRATE") or "0"
-        if auto_migrate not in {"0", "1"}:
-            problems.append(f"KUKEY_AUTO_MIGRATE must be 0 or 1, got {auto_migrate!r}")
+    def http_url(self, name: str, default: str) -> str:
+        value = self.get(name) or default
+        if not _is_http_url(value):
+            self.problems.append(f"{name} is not an http(s) URL: {value!r}")
+        return value
 
-        policy_text = get("KUKEY_POLICY") or DEFAULT_POLICY
-        policy_path = Path(policy_text)
-        if POLICY in need and not policy_path.is_file():
-            problems.append(f"KUKEY_POLICY points to {policy_text!r}, which is not a readable file"
-                            + ("" if get("KUKEY_POLICY") else " (the default; set KUKEY_POLICY)"))
+    def token(self, name: str, group: str, hint: str, *, prefix: str, kind: str) -> str:
+        value = self.required(name, group, hint)
+        if value and not value.startswith(prefix):
+            self.problems.append(f"{name} does not look like {kind} (it starts with {prefix})")
+        return value
 
-        master = _master_key(get("KUKEY_MASTER_KEY"), source.source_name("KUKEY_MASTER_KEY"), problems,
-                             required=MASTER_KEY in need)
+    def integer(self, name: str, default: int | None, low: int, high: int, what: str) -> int | None:
+        text = self.get(name)
+        if not text:
+            return default
+        if text.isdigit() and low <= int(text) <= high:
+            return int(text)
+        self.problems.append(f"{name} must be {what}, got {text!r}")
+        return default
 
-        metrics_port: int | None = None
-        port_text = get("KUKEY_METRICS_PORT")
-        if port_text:
-            if port_text.isdigit() and 0 <= int(port_text) <= 65535:
-                metrics_port = int(port_text)
-            else:
-                problems.append(f"KUKEY_METRICS_PORT must be a port number 0-65535, got {port_text!r}")
-        log_level = (get("KUKEY_LOG_LEVEL") or "INFO").upper()
-        if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-            problems.append(f"KUKEY_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
 
-        lease_text = get("KUKEY_LEASE_SECONDS")
-        lease_seconds = DEFAULT_LEASE_SECONDS
-        if lease_text:
-            if lease_text.isdigit() and 1 <= int(lease_text) <= 3600:
-                lease_seconds = int(lease_text)
-            else:
-                problems.append(f"KUKEY_LEASE_SECONDS must be 1-3600 seconds, got {lease_text!r}")
+def _kucoin(read: _Reader) -> dict[str, Any]:
+    return {
+        "kucoin_api_url": read.http_url("KUCOIN_API_URL", DEFAULT_KUCOIN_URL).rstrip("/"),
+        "kucoin_api_key": read.required("KUCOIN_API_KEY", KUCOIN, "the master account's API key"),
+        "kucoin_api_secret": Secret(read.required("KUCOIN_API_SECRET", KUCOIN, "the master account's API secret")),
+        "kucoin_api_passphrase": Secret(read.required("KUCOIN_API_PASSPHRASE", KUCOIN,
+                                                      "the master account's API passphrase")),
+    }
 
-        forward = get("KUKEY_AUDIT_FORWARD")
-        forward_secret = get("KUKEY_AUDIT_FORWARD_SECRET")
-        problems += _forward_problems(forward, forward_secret)
 
-        if problems:
-            first = problems[0].split(" ", 1)[0]
-            raise ConfigError("\n".join(problems), variable=first)
-        return cls(
-            kucoin_api_url=kucoin_url.rstrip("/"),
-            kucoin_api_key=key,
-            kucoin_api_secret=Secret(secret),
-            kucoin_api_passphrase=Secret(passphrase),
-            slack_api_url=slack_url,
-            slack_bot_token=Secret(bot_token),
-            slack_app_token=Secret(app_token),
-            slack_signing_secret=Secret(signing),
-            database_url=database_url,
-            auto_migrate=auto_migrate == "1",
-            policy_path=policy_path,
-            master_key=master,
-            metrics_port=metrics_port,
-            log_level=log_level,
-            lease_seconds=lease_seconds,
-            audit_forward=forward,
-            audit_forward_secret=Secret(forward_secret),
-        )
+def _slack(read: _Reader) -> dict[str, Any]:
+    slack_url = read.http_url("SLACK_API_URL", DEFAULT_SLACK_URL)
+    group = next((g for g in (SLACK_SOCKET, SLACK_HTTP, SLACK_API) if g in read.need), SLACK_API)
+    return {
+        "slack_api_url": slack_url if slack_url.endswith("/") else slack_url + "/",
+        "slack_bot_token": Secret(read.token("SLACK_BOT_TOKEN", group, "the bot token (xoxb-...) from the app's "
+                                             "OAuth page", prefix="xoxb-", kind="a bot token")),
+        "slack_app_token": Secret(read.token("SLACK_APP_TOKEN", SLACK_SOCKET, "an app-level token (xapp-...) with "
+                                             "connections:write", prefix="xapp-", kind="an app-level token")),
+        "slack_signing_secret": Secret(read.required("SLACK_SIGNING_SECRET", SLACK_HTTP,
+                                                     "the app's signing secret (Basic Information page)")),
+    }
+
+
+def _storage(read: _Reader) -> dict[str, Any]:
+    database_url = read.get("KUKEY_DATABASE_URL") or DEFAULT_DATABASE_URL
+    if url_problem := database_urls.problem(database_url):
+        read.problems.append(url_problem)
+    auto_migrate = read.get("KUKEY_AUTO_MIGRATE") or "0"
+    if auto_migrate not in {"0", "1"}:
+        read.problems.append(f"KUKEY_AUTO_MIGRATE must be 0 or 1, got {auto_migrate!r}")
+    master = _master_key(read.get("KUKEY_MASTER_KEY"), read.source.source_name("KUKEY_MASTER_KEY"),
+                         read.problems, required=MASTER_KEY in read.need)
+    return {"database_url": database_url, "auto_migrate": auto_migrate == "1", "master_key": master}
+
+
+def _operations(read: _Reader) -> dict[str, Any]:
+    policy_text = read.get("KUKEY_POLICY") or DEFAULT_POLICY
+    if POLICY in read.need and not Path(policy_text).is_file():
+        read.problems.append(f"KUKEY_POLICY points to {policy_text!r}, which is not a readable file"
+                             + ("" if read.get("KUKEY_POLICY") else " (the default; set KUKEY_POLICY)"))
+    metrics_port = read.integer("KUKEY_METRICS_PORT", None, 0, 65535, "a port number 0-65535")
+    log_level = (read.get("KUKEY_LOG_LEVEL") or "INFO").upper()
+    if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        read.problems.append(f"KUKEY_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+    lease_seconds = read.integer("KUKEY_LEASE_SECONDS", DEFAULT_LEASE_SECONDS, 1, 3600, "1-3600 seconds")
+    forward, forward_secret = read.get("KUKEY_AUDIT_FORWARD"), read.get("KUKEY_AUDIT_FORWARD_SECRET")
+    read.problems.extend(_forward_problems(forward, forward_secret))
+    return {"policy_path": Path(policy_text), "metrics_port": metrics_port, "log_level": log_level,
+            "lease_seconds": lease_seconds, "audit_forward": forward, "audit_forward_secret": Secret(forward_secret)}
 
 
 def _is_http_url(text: str) -> bool:
