@@ -102,9 +102,9 @@ def _totp(home: Home) -> Block:
 def _admin(admin: AdminHome) -> list[Block]:
     return [DividerBlock(), HeaderBlock(text="Admin: everyone's requests and keys"),
             text_section(f"*Pending requests* ({len(admin.pending)})"),
-            _lines([messages.request_brief(r) for r in admin.pending], "None.", "/kukey pending"),
+            _lines([messages.request_brief(r) for r in admin.pending], messages.NONE, "/kukey pending"),
             text_section(f"*Keys due for rotation* ({len(admin.due)})"),
-            _lines([messages.due_line(k) for k in admin.due], "None.", "kukey reconcile --no-post"),
+            _lines([messages.due_line(k) for k in admin.due], messages.NONE, "kukey reconcile --no-post"),
             text_section(f"*Keys kukey did not create* ({len(admin.external)})"),
-            _lines([messages.external_line(k) for k in admin.external], "None.", "/kukey list"),
+            _lines([messages.external_line(k) for k in admin.external], messages.NONE, "/kukey list"),
             text_section(messages.checkpoint_text(admin.checkpoint))]

@@ -265,6 +265,8 @@ def for_user(exc: Exception) -> str:
 NO_KEYS = "You hold no key kukey created. `/kukey create` asks for one."
 NO_OPEN_REQUESTS, NOTHING_TO_APPROVE = "You have no open request.", "Nothing waits for your approval."
 NOT_A_HOME_KEY = "This button no longer names one key; open kukey's Home tab again."
+ALREADY_ENROLLED_HOME = "You are already enrolled; *Re-enroll* on kukey's Home tab replaces your authenticator."
+NONE = "None."
 
 
 def home_intro(now: datetime) -> str:

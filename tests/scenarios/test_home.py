@@ -195,3 +195,17 @@ def test_a_home_slack_refuses_is_logged_and_nothing_else_changes(world: KukeyWor
                            for r in caplog.records), what="the refusal logged")
     assert world.fake.home(REQUESTER) is None and world.fake.ephemerals(REQUESTER) == []
     assert "/kukey create" in world.driver.slash(REQUESTER, "C0TRADING", "help").message()["text"]
+
+
+def test_enroll_on_an_old_home_of_someone_enrolled_since_changes_nothing(world: KukeyWorld) -> None:
+    """Enroll clicked on a Home from before the person enrolled (Slack refused the refresh) starts no new
+    enrollment and opens no form: they are told to use Re-enroll."""
+    assert "Enroll" in [b.label for b in world.open_home(REQUESTER).buttons]
+    world.fake.disable_home_tab()  # the Home kukey would publish next is refused: the old one stays
+    world.enroll(REQUESTER)
+    seed = world.seeds[REQUESTER]
+    world.driver.click(REQUESTER, "Enroll", home=True)
+    Story(world).private(REQUESTER, "You are already enrolled; *Re-enroll*")
+    assert world.fake.modal(REQUESTER) is None
+    assert rows(world.database_url, "SELECT active, pending_seed_enc IS NULL FROM enrollment") == [(1, 1)]
+    assert world.seeds[REQUESTER] == seed

@@ -55,7 +55,11 @@ def enroll(body: dict[str, Any], client: WebClient, *, svc: Services) -> None:
     """Start an enrollment and show its seed in a form that takes the first code (the form `/kukey enroll`'s
     Confirm code opens, with the seed in it). The form opens first, in time for the click's trigger_id: a
     click whose form cannot open starts nothing."""
-    form = replies.open_form(client, body, views.enroll_wait_modal())
     user = payload.user(body)
+    if svc.enrollment.is_enrolled(user):  # a Home from before the enrollment: show the current one
+        replies.reply(svc, body, messages.ALREADY_ENROLLED_HOME)
+        svc.home.refresh([user])
+        return
+    form = replies.open_form(client, body, views.enroll_wait_modal())
     new = svc.enrollment.start(user, account=payload.text(body, "user", "username") or user)
     replies.update_form(client, form, views.enroll_seed_modal(new.uri.reveal(), new.seed.reveal()))
