@@ -1,7 +1,8 @@
 """Composition root: the only module that wires every layer together.
 
 `build(settings, ...)` returns a `Kukey` holding the Bolt app and the services; `start_http()` or
-`start_socket()` connects it to Slack; `stop()` drains the worker and the scheduler, then the audit stream.
+`start_socket()` connects it to Slack; `stop()` drains the worker, the scheduler and the outbox dispatcher,
+then the audit stream.
 """
 
 from __future__ import annotations
@@ -32,12 +33,14 @@ from bot.ops.server import Server
 from bot.policy_file import load_policy
 from bot.security.crypto import SecretBox
 from bot.services.checkpoints import Checkpoints
+from bot.services.delivery import Dispatcher
 from bot.services.deps import Deps
 from bot.services.enrollment import EnrollmentService
-from bot.services.home import HomeService, RefreshingNotifier
+from bot.services.home import HomeService
 from bot.services.inventory import Inventory, SubAccounts
 from bot.services.keys import KeyDeleter
 from bot.services.leases import Leases
+from bot.services.outbox import Outbox
 from bot.services.ports import Exchange
 from bot.services.reconcile import Reconciler
 from bot.services.registry import Services
@@ -45,9 +48,11 @@ from bot.services.reveal import Reveal
 from bot.services.revoke import Revoker
 from bot.services.rotate import OldKeyDeletion
 from bot.services.rules import Rules
+from bot.services.undelivered import Undelivered
 from bot.services.workflow import Workflow
 from bot.slack import listeners
 from bot.slack.client import auth_probe, make_web_client
+from bot.slack.courier import SlackCourier, courier_client
 from bot.slack.directory import SlackDirectory
 from bot.slack.home import SlackHome
 from bot.slack.http import HttpTransport
@@ -66,8 +71,9 @@ SLACK_AUTH_EVERY = timedelta(seconds=30)  # readiness asks auth.test at most thi
 
 class Kukey:
     def __init__(self, app: App, services: Services, slack: WebClient, settings: Settings,
-                 closers: list[Callable[[], Any]], metrics: Metrics) -> None:
+                 closers: list[Callable[[], Any]], metrics: Metrics, dispatcher: Dispatcher) -> None:
         self.metrics = metrics
+        self.dispatcher = dispatcher  # delivers the outbox (bot.services.delivery)
         self.readiness = Readiness()  # named checks behind /readyz; build() adds kukey's own
         self._ops_server: Server | None = None
         self.app = app
@@ -89,6 +95,7 @@ class Kukey:
         svc.checkpoints.ensure_scheduled()
         svc.reconciler.ensure_scheduled()
         svc.scheduler.start()
+        self.dispatcher.start()  # what a crash left in the outbox is claimed again once its lease ran out
         if self.audit_stream is not None:
             self.audit_stream.start()
         if self.settings.metrics_port is not None:  # /livez, /readyz, /healthz, /metrics: bot.ops.endpoints
@@ -135,6 +142,7 @@ class Kukey:
         self.services.scheduler.stop()
         self.services.deps.worker.shutdown(wait=True)
         self.services.deps.leases.stop()  # renewed until the last work in hand (a reveal) has finished
+        self.dispatcher.stop()  # what is still owed stays in the outbox, for the next start or another replica
         try:
             with session_scope(self.services.deps.engine) as s:
                 self.services.deps.audit.record(s, AuditAction.KUKEY_STOPPED, actor="kukey")
@@ -171,15 +179,16 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
         exchange = _kucoin(settings, clock, kucoin_http, metrics)
         closers.append(exchange.close)
     http = httpx.Client(timeout=10.0)
-    notifier = RefreshingNotifier(SlackNotifier(slack, lambda: current_policy, http=http))  # + Home refreshes
+    notifier = SlackNotifier(slack, lambda: current_policy, http=http)
+    outbox = Outbox(notifier, clock)
     directory = SlackDirectory(slack)
     worker = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kukey-worker")
     enrollment = EnrollmentService(engine=engine, audit=audit, box=box, clock=clock)
     leases = Leases(engine=engine, clock=clock, lease=timedelta(seconds=settings.lease_seconds))
     scheduler = WatchedScheduler(engine=engine, clock=clock, interval=scheduler_interval, leases=leases)
     deps = Deps(engine=engine, audit=audit, box=box, clock=clock, exchange=exchange, notifier=notifier,
-                directory=directory, policy=lambda: current_policy, enrollment=enrollment, worker=worker,
-                leases=leases)
+                outbox=outbox, directory=directory, policy=lambda: current_policy, enrollment=enrollment,
+                worker=worker, leases=leases)
     deps.jobs = scheduler
     rules = Rules(policy=lambda: current_policy, directory=directory, exchange=exchange, engine=engine, clock=clock)
     deleter = KeyDeleter(deps)
@@ -188,7 +197,8 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     revoker = Revoker(deps, rules, deleter)
     subs = SubAccounts(lambda: [a.name for a in exchange.list_sub_accounts()])
     checkpoints = Checkpoints(deps)
-    notifier.home = home = HomeService(deps, rules, checkpoints, SlackHome(slack))
+    home = HomeService(deps, rules, checkpoints, SlackHome(slack))
+    outbox.watch(home.reported)  # Home tabs follow what is reported
     services = Services(deps=deps, rules=rules, workflow=workflow, reveal=reveal, revoker=revoker,
                         enrollment=enrollment, inventory=Inventory(deps, rules, subs), scheduler=scheduler,
                         notifier=notifier, sub_accounts=subs, checkpoints=checkpoints,
@@ -211,7 +221,12 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
               request_verification_enabled=False)  # HTTP mode: bot.slack.precheck verifies, once
     listeners.register(app, services)
     metrics.set_requests_source(lambda: _requests_by_state(engine))
-    kukey = Kukey(app, services, slack, settings, [*closers, http.close, engine.dispose], metrics)
+    records = make_engine(settings.database_url, flushed=False)  # what the outbox delivered: no disk flush waited
+    dispatcher = Dispatcher(engine=engine, clock=clock, courier=SlackCourier(courier_client(settings)), outbox=outbox,
+                            undelivered=Undelivered(deps), lease=leases.lease, interval=scheduler_interval,
+                            records=records)
+    kukey = Kukey(app, services, slack, settings, [*closers, http.close, records.dispose, engine.dispose], metrics,
+                  dispatcher)
     kukey.audit_stream = audit_stream.from_settings(settings, clock=clock, observer=metrics)
     kukey.readiness.add("database", database_check(engine))
     kukey.readiness.add("scheduler", scheduler.check())

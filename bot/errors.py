@@ -11,6 +11,7 @@
     │   ├── AuditWriteError
     │   └── SchemaError          the database's schema revision is not this kukey's (says what to run)
     ├── SlackApiError            a Web API call failed (method, Slack error code)
+    │   └── NotDelivered         an outbox message not delivered this time (retry_after, may have landed, final)
     └── ExchangeError            the exchange answered with an error or not at all (its code)
         ├── ExchangeRejected         it refused the request's parameters, for good
         ├── ExchangeUnavailable      down, busy or rate-limited: try again later
@@ -103,6 +104,19 @@ class SlackApiError(KukeyError):
         super().__init__(message)
         self.method = method
         self.error = error
+
+
+class NotDelivered(SlackApiError):
+    """An outbox message was not delivered this time. `uncertain`: it may have landed (no answer, or a 5xx),
+    so look for it before sending it again; `final`: sending it again cannot help; `retry_after`: Slack's
+    Retry-After, in seconds."""
+
+    def __init__(self, message: str, *, method: str = "", error: str = "", uncertain: bool = False,
+                 final: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(message, method=method, error=error)
+        self.uncertain = uncertain
+        self.final = final
+        self.retry_after = retry_after
 
 
 class ExchangeError(KukeyError):

@@ -70,3 +70,4 @@ used_at  # unused variable (bot/storage/tables.py:91)
 delete_after  # unused variable (bot/storage/tables.py:112)
 deleted_at  # unused variable (bot/storage/tables.py:113)
 last_error  # unused variable (bot/storage/tables.py:129)
+sent_at  # unused variable (bot/storage/tables.py:158): the outbox's delivery time, for troubleshooting

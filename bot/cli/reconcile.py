@@ -21,6 +21,8 @@ def reconcile(args: argparse.Namespace) -> int:
         need.append(config.SLACK_API)
     settings = config.Settings.from_env(need=need)
     kukey = build(settings)
+    if not args.no_post:
+        kukey.dispatcher.start()  # the report is owed in the outbox: sent from here, before stop() returns
     try:
         findings = kukey.services.reconciler.run(post=not args.no_post, actor="cli")
     finally:

@@ -43,6 +43,8 @@ class AuditAction(StrEnum):
     RECONCILE_KEY_GONE = "reconcile.key_gone"
     RECONCILE_UNKNOWN_KEY = "reconcile.unknown_key"
     RECONCILE_FINISHED = "reconcile.finished"
+    # messages kukey owes people (the outbox)
+    MESSAGE_GIVEN_UP = "message.given_up"  # not delivered within its deadline, or refused for good
     INVENTORY_LISTED = "inventory.listed"
     AUDIT_REFUSED = "audit.refused"
     AUDIT_VIEWED = "audit.viewed"

@@ -47,12 +47,11 @@ class Checkpoints:
         """Record a checkpoint event, then post the head (which includes that event) to the audit channel."""
         with session_scope(self.d.engine) as s:
             self.d.audit.record(s, AuditAction.AUDIT_CHECKPOINT, actor=actor)
-            count, digest = head(s)
-        checkpoint = format_checkpoint(count, digest)
-        channel = self.d.policy().audit_channel
-        if channel:
-            self.d.notifier.announce([channel], f"Audit checkpoint `{checkpoint}` "
-                                                f"(verify with `kukey audit verify --checkpoint {checkpoint}`)")
+            checkpoint = format_checkpoint(*head(s))
+            channel = self.d.policy().audit_channel
+            if channel:
+                self.d.outbox.announce(s, [channel], f"Audit checkpoint `{checkpoint}` "
+                                                     f"(verify with `kukey audit verify --checkpoint {checkpoint}`)")
         return checkpoint
 
     def last(self) -> Checkpoint | None:

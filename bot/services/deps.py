@@ -17,6 +17,7 @@ from bot.domain.policy import Policy
 from bot.security.crypto import SecretBox
 from bot.services.enrollment import EnrollmentService
 from bot.services.leases import Leases
+from bot.services.outbox import Outbox
 from bot.services.ports import Directory, Exchange, Notifier, RequestView
 from bot.storage import repos
 from bot.storage.audit import AuditLog
@@ -33,6 +34,7 @@ class Deps:
     clock: Clock
     exchange: Exchange
     notifier: Notifier
+    outbox: Outbox  # what people are told, owed in the transaction of the change (bot.services.outbox)
     directory: Directory
     policy: Callable[[], Policy]
     enrollment: EnrollmentService

@@ -7,8 +7,8 @@ for the people a change concerns: the requester, the approvers while the request
 owners of the keys it touched, and the admins. A refresh is cheap or skipped: only for people who opened
 their Home in this process (someone who never looks at it costs nothing; after a restart, or on another
 replica, the next open publishes it), at most REFRESH_MAX per change, and never two waiting for the same
-person (the one waiting reads the newest state when it runs). `RefreshingNotifier` is the hook that calls
-it: the Notifier, plus that refresh after each event it reports.
+person (the one waiting reads the newest state when it runs). The outbox calls `reported` after each
+transaction that reported an event or an announcement commits.
 
 Reading the Home writes no audit event, like `/kukey pending` and `/kukey status`: it changes nothing. Its
 buttons go through the same services as the slash commands, policy checks and audit events included.
@@ -24,12 +24,11 @@ from typing import Any
 from bot.domain.keys import KeyOrigin, KeyState, parse_permissions
 from bot.domain.policy import Policy
 from bot.domain.requests import OPEN_STATES, State
-from bot.domain.secret import Secret
 from bot.domain.timeutil import aware, maybe_aware
 from bot.services.checkpoints import Checkpoints
 from bot.services.deps import Deps, view
 from bot.services.home_model import AdminHome, Home, HomeSurface, KeyRow, TotpStatus
-from bot.services.ports import Delivery, Notifier, RequestView
+from bot.services.ports import RequestView
 from bot.services.rules import Rules
 from bot.storage import repos
 from bot.storage.audit import SYSTEM_ACTOR
@@ -87,6 +86,13 @@ class HomeService:
         """Publish these people's Homes again, on the worker pool (after a change only they see)."""
         self._queue(users)
 
+    def reported(self, name: str, req: RequestView | None, fields: Mapping[str, Any]) -> None:
+        """The outbox's watcher (bot.services.outbox.Watcher): an event of a request, or an announcement."""
+        if req is None:
+            self.changed_for_admins()
+        else:
+            self.changed(name, req, fields)
+
     def changed(self, name: str, req: RequestView, fields: Mapping[str, Any]) -> None:
         """After event `name` of `req`: publish again, on the worker pool, the Homes of the people it concerns."""
         if self._anyone_looking():
@@ -135,39 +141,6 @@ class HomeService:
     def _lock(self, user: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(user, threading.Lock())
-
-
-class RefreshingNotifier:
-    """The Notifier, and after each event it reports (and each announcement) a Home refresh for the people
-    it concerns. Set `home` once the HomeService exists (it is built from the services this notifier
-    serves)."""
-
-    def __init__(self, inner: Notifier) -> None:
-        self._inner = inner
-        self.home: HomeService | None = None
-
-    def post_request(self, req: RequestView) -> tuple[str, str]:
-        return self._inner.post_request(req)
-
-    def event(self, name: str, req: RequestView, **fields: Any) -> None:
-        self._inner.event(name, req, **fields)
-        if self.home is not None:
-            self.home.changed(name, req, fields)
-
-    def tell(self, user: str, text: str, *, channel: str | None = None) -> None:
-        self._inner.tell(user, text, channel=channel)
-
-    def announce(self, channels: list[str], text: str) -> None:
-        self._inner.announce(channels, text)
-        if self.home is not None:
-            self.home.changed_for_admins()
-
-    def respond(self, response_url: str, payload: dict[str, Any]) -> bool:
-        return self._inner.respond(response_url, payload)
-
-    def deliver_secret(self, delivery: Delivery, req: RequestView, key: Mapping[str, Any],
-                       secret: Secret, passphrase: Secret) -> None:
-        self._inner.deliver_secret(delivery, req, key, secret, passphrase)
 
 
 def _row(key: KeyRecord, now: datetime, policy: Policy) -> KeyRow:

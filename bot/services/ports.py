@@ -2,7 +2,9 @@
 adapters against the sandboxes.
 
 Services never see a Slack payload: the Slack layer turns payloads into calls with plain values, and
-services speak back through `Notifier` with event names that bot.slack.notifier renders into messages.
+services speak back through `Notifier`, which plans messages for event names (bot.slack.notifier renders
+them); the services put the plans in the outbox, in the transaction of the change, and the `Courier`
+delivers them afterwards.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, Protocol
 
 from bot.domain.exchange import CreatedKey, ExchangeKey, KeyIds, SubAccount
 from bot.domain.keys import KeySpec, Permission
+from bot.domain.outbox import Op
 from bot.domain.secret import Secret
 
 
@@ -94,20 +97,48 @@ class Exchange(Protocol):
     def list_sub_accounts(self) -> list[SubAccount]: ...
 
 
+@dataclass(frozen=True)
+class Planned:
+    """One message as the Notifier plans it, to be delivered later from the outbox (bot.services.outbox):
+    an operation the Courier knows (bot.domain.outbox.Op), its JSON-ready parameters (never a secret),
+    and its stream (messages of one stream are delivered one at a time, in order)."""
+
+    op: Op
+    params: dict[str, Any]
+    stream: str
+
+
+@dataclass(frozen=True)
+class Parcel:
+    """What the dispatcher hands the Courier: a planned message, its outbox key (to find it again in Slack),
+    the thread of its request when it has one, and whether an earlier attempt may have landed."""
+
+    op: str
+    params: Mapping[str, Any]
+    key: str
+    thread: tuple[str, str] | None = None  # (channel, ts) of the request's post
+    uncertain: bool = False
+
+
 class Notifier(Protocol):
-    def post_request(self, req: RequestView) -> tuple[str, str]:
-        """Post the request to the approvals channel; returns (channel, ts) of its thread."""
+    """Plans what people are told (rendered now, from the snapshot taken in the transaction), and the few
+    things said at once: a private reply, a response_url answer, a secret."""
+
+    def plan(self, name: str, req: RequestView, **fields: Any) -> list[Planned]:
+        """The messages telling the people concerned that `name` happened (the request's post, its thread
+        and parent, the requester, channels)."""
         ...
 
-    def event(self, name: str, req: RequestView, **fields: Any) -> None:
-        """Tell the people concerned that `name` happened (thread, parent update, requester, channels)."""
+    def plan_announce(self, channels: list[str], text: str) -> list[Planned]: ...
+
+    def plan_given_up(self, admins: frozenset[str], *, op: str, error: str, request_id: str | None,
+                      cancelled: bool) -> list[Planned]:
+        """Direct messages to the admins: a message was given up (and its request cancelled)."""
         ...
 
     def tell(self, user: str, text: str, *, channel: str | None = None) -> None:
         """A private note to one user: ephemeral in `channel` when possible, else a direct message."""
         ...
-
-    def announce(self, channels: list[str], text: str) -> None: ...
 
     def respond(self, response_url: str, payload: dict[str, Any]) -> bool:
         """Answer through a response_url (replace or add an ephemeral); False when Slack refused."""
@@ -116,6 +147,15 @@ class Notifier(Protocol):
     def deliver_secret(self, delivery: Delivery, req: RequestView, key: Mapping[str, Any],
                        secret: Secret, passphrase: Secret) -> None:
         """Show apiKey, secret and passphrase once, ephemerally. Raises on failure."""
+        ...
+
+
+class Courier(Protocol):
+    """Delivers what the outbox holds (Slack: bot.slack.courier)."""
+
+    def deliver(self, parcel: Parcel) -> dict[str, str]:
+        """Send one message; where it landed ({"channel", "ts"} for a post, else {}). Raises
+        bot.errors.NotDelivered, saying whether to try again, when, and whether it may have landed."""
         ...
 
 

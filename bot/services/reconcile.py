@@ -81,8 +81,8 @@ class Reconciler:
                                 detail={"gone": len(found.gone), "unknown": len(found.unknown),
                                         "due": len(found.due), "unreachable": found.unreachable,
                                         "at": fmt(now)})
-        if post:
-            self.d.notifier.announce([self.d.policy().approvals_channel], found.text())
+            if post:
+                self.d.outbox.announce(s, [self.d.policy().approvals_channel], found.text())
         return found
 
     def _compare(self, sub: str, remote: dict[str, ExchangeKey], found: Findings, *, actor: str,

@@ -157,7 +157,9 @@ class Reveal:
                                run_at=self.d.clock.now() + timedelta(seconds=10))
                 self.d.audit.record(s, AuditAction.REVEAL_OUTCOME_UNKNOWN, actor="kukey", request_id=request_id,
                                     sub_account=spec.sub_account, outcome="failed")
-            self._event(request_id, "reveal_checking")
+                row = repos.get_request(s, request_id=request_id)
+                if row is not None:
+                    self.d.outbox.event(s, "reveal_checking", view(s, row))
         except ExchangeError as exc:
             self._give_back(request_id, AuditAction.REVEAL_FAILED, str(exc), final=False)
         return None
@@ -213,11 +215,11 @@ class Reveal:
                                     sub_account=row.sub_account, api_key=row.target_api_key,
                                     detail={"delete_at": when.isoformat(), "new_api_key": api_key})
             snapshot = view(s, row)
-        self.d.notifier.event("revealed", snapshot)
-        if snapshot.kind == Kind.ROTATE and snapshot.target_api_key and snapshot.grace_minutes:
-            # (without a grace period the old key goes at once and "Rotation done" names both keys)
-            when = now + timedelta(minutes=snapshot.grace_minutes)
-            self.d.notifier.event("old_key_scheduled", snapshot, when=fmt(when))
+            self.d.outbox.event(s, "revealed", snapshot)
+            if snapshot.kind == Kind.ROTATE and snapshot.target_api_key and snapshot.grace_minutes:
+                # (without a grace period the old key goes at once and "Rotation done" names both keys)
+                when = now + timedelta(minutes=snapshot.grace_minutes)
+                self.d.outbox.event(s, "old_key_scheduled", snapshot, when=fmt(when))
         if snapshot.kind == Kind.ROTATE and snapshot.target_api_key and not snapshot.grace_minutes:
             self.d.later(self.d.jobs.run_now, JobKind.DELETE_OLD_KEY, snapshot.target_api_key)
 
@@ -249,8 +251,7 @@ class Reveal:
             assert row is not None
             self.d.audit.record(s, action, actor="kukey", request_id=request_id, sub_account=row.sub_account,
                                 outcome="failed", detail={"why": why, "final": final})
-            snapshot = view(s, row)
-        self.d.notifier.event("reveal_failed", snapshot, why=why, final=final)
+            self.d.outbox.event(s, "reveal_failed", view(s, row), why=why, final=final)
 
     def _discard(self, request_id: str, api_key: str, sub: str, passphrase: Secret) -> None:
         """This process was taken over after the exchange made the key: nobody else knows of it, so delete
@@ -287,10 +288,3 @@ class Reveal:
         why = (f"the reveal was interrupted; the key {name} had created for it was deleted" if found
                else f"{name} did not confirm the key, and holds none for this request")
         self._give_back(request_id, AuditAction.REVEAL_RECOVERED, why, final=False)
-
-    def _event(self, request_id: str, name: str) -> None:
-        with session_scope(self.d.engine) as s:
-            row = repos.get_request(s, request_id=request_id)
-            assert row is not None
-            snapshot = view(s, row)
-        self.d.notifier.event(name, snapshot)

@@ -100,9 +100,8 @@ class Revoker:
                                         "incident": incident})
             row2 = repos.get_request(s, request_id=request_id)
             assert row2 is not None
-            snapshot = view(s, row2)
-        self.d.notifier.event("revoked", snapshot, deleted=[r.api_key for r in results if r.ok],
-                              failed=[r.api_key for r in failed], unmanaged=unknown)
+            self.d.outbox.event(s, "revoked", view(s, row2), deleted=[r.api_key for r in results if r.ok],
+                                failed=[r.api_key for r in failed], unmanaged=unknown)
 
     def _unmanaged(self, sub: str) -> list[str]:
         """Keys at the exchange that kukey holds no passphrase for (created outside kukey)."""

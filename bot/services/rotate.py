@@ -36,9 +36,10 @@ class OldKeyDeletion:
                 self.d.audit.record(s, AuditAction.ROTATE_DONE, actor="kukey", request_id=request_id, api_key=api_key)
             current = repos.get_request(s, request_id=request_id)
             assert current is not None
-            snapshot = view(s, current)
+            if result.ok:
+                self.d.outbox.event(s, "old_key_deleted", view(s, current))
+            else:
+                self.d.outbox.event(s, "old_key_delete_failed", view(s, current), error=result.error)
         if result.ok:
-            self.d.notifier.event("old_key_deleted", snapshot)
             return
-        self.d.notifier.event("old_key_delete_failed", snapshot, error=result.error)
         raise KukeyError(f"deleting old key {api_key} failed: {result.error}")

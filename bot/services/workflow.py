@@ -1,7 +1,8 @@
 """Requests and their approval: submit, approve (TOTP), deny, cancel, expire, lapse.
 
-Every state change is a compare-and-set plus its audit event in one transaction; notifications go out
-after the commit (nothing is reported to Slack as done before it is durable).
+Every state change is a compare-and-set plus its audit event in one transaction, and what people are told
+about it is owed in that same transaction (the outbox, bot.services.outbox): nothing is reported before it
+is durable, and nothing durable goes unreported, however Slack behaves.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from bot.domain import decisions
 from bot.domain.actions import AuditAction
 from bot.domain.jobs import JobKind
 from bot.domain.keys import KeySpec, KeyState, format_permissions, parse_permissions
+from bot.domain.outbox import GIVE_UP_AFTER
 from bot.domain.requests import Kind, State
 from bot.domain.timeutil import aware
 from bot.errors import Refused
@@ -72,23 +74,15 @@ class Workflow:
                                     detail={"kind": row.kind, "permissions": row.permissions, "ips": row.ips,
                                             "expire_days": row.expire_days, "reason": row.reason,
                                             "approvals_needed": row.approvals_needed})
-                snapshot = view(s, row)
+                # the post to the approvals channel, then the requester's link to it: owed from now on,
+                # and given up (the request cancelled) halfway to its expiry at the latest
+                self.d.outbox.event(s, "submitted", view(s, row),
+                                    give_up_at=now + min(GIVE_UP_AFTER, (row.expires_at - now) / 2))
         except IntegrityError:
             with session_scope(self.d.engine) as s:
                 dup = repos.find_by_dedupe(s, dedupe_key=origin.dedupe_key or "")
             return Outcome(True, "duplicate delivery", "duplicate", {"request_id": dup.id if dup else None})
-        channel, ts = self.d.notifier.post_request(snapshot)
-        with session_scope(self.d.engine) as s:
-            stored = repos.get_request(s, request_id=row.id)
-            assert stored is not None
-            stored.channel, stored.thread_ts = channel, ts
-            s.add(stored)
-            snapshot = view(s, stored)
-        self.d.notifier.event("submitted", snapshot)
-        if snapshot.state != State.PENDING:
-            # Someone acted between the post and storing its ts: bring the parent and thread up to date.
-            self.d.notifier.event(snapshot.state, snapshot, user=snapshot.resolved_by, catch_up=True)
-        return Outcome(True, "", "", {"request_id": row.id})
+        return Outcome(True, "", "recorded", {"request_id": row.id})
 
     def _spec_for(self, actor: str, cmd: cmds.Create | cmds.Rotate | cmds.Revoke) -> tuple[KeySpec, Kind, str | None]:
         if isinstance(cmd, cmds.Create):
@@ -165,13 +159,12 @@ class Workflow:
             complete = count >= row.approvals_needed
             if complete:
                 self._complete_approval(s, row, now)
-            snapshot = view(s, row)
+            self.d.outbox.event(s, "approved" if complete else "approval_added", view(s, row), user=user)
+            kind = row.kind
         if not complete:
-            self.d.notifier.event("approval_added", snapshot, user=user)
             return Outcome(True, "Approval recorded.", "partial", {"request_id": request_id})
-        if snapshot.kind == Kind.REVOKE:
+        if kind == Kind.REVOKE:
             self.d.later(self.d.jobs.run_now, JobKind.REVOKE, request_id)
-        self.d.later(self.d.notifier.event, "approved", snapshot, user=user)
         return Outcome(True, "Approved.", "approved", {"request_id": request_id})
 
     def _complete_approval(self, s: Session, row: Request, now: datetime) -> None:
@@ -241,8 +234,7 @@ class Workflow:
                 repos.cancel_job(s, kind=job, ref=request_id)
             self.d.audit.record(s, action, actor=actor, request_id=request_id, sub_account=row.sub_account,
                                 detail={"note": note} if note else None)
-            snapshot = view(s, row)
-        self.d.notifier.event(dst.value, snapshot, user=actor)
+            self.d.outbox.event(s, dst.value, view(s, row), user=actor)
         return Outcome(True, f"Request {request_id} {dst.value}.", dst.value)
 
     def _record_refusal(self, user: str, action: AuditAction, req: object, reason: str, message: str, *,
@@ -253,11 +245,9 @@ class Workflow:
                                 sub_account=getattr(req, "sub_account", None),
                                 detail={"why": reason, "message": message})
 
-    def _event(self, request_id: str, name: str, **fields: object) -> None:
+    def _event(self, request_id: str, name: str, *, user: str) -> None:
         with session_scope(self.d.engine) as s:
             row = repos.get_request(s, request_id=request_id)
-            if row is None:
-                return
-            snapshot = view(s, row)
-        self.d.notifier.event(name, snapshot, **fields)
+            if row is not None:
+                self.d.outbox.event(s, name, view(s, row), user=user)
 

@@ -130,6 +130,9 @@ def event_requester(name: str, req: RequestView, f: dict[str, Any]) -> str | Non
                      f"({perms(req.permissions)}).") if granted is not None and granted != req.permissions
         else None,
         "revoked": revoke_text(req, f) if not req.incident else None,
+        "not_posted": f"Your request `{req.id}` could not be posted to <#{f.get('channel')}> for approval "
+                      f"(Slack kept refusing: {f.get('error')}), so nobody could see it; it was cancelled. Run "
+                      "the command again in a few minutes; if it fails again, tell a kukey admin.",
         "reveal_checking": f"KuCoin did not confirm the key for `{req.id}`. kukey is checking whether it was "
                            "created (and will delete it if so); you will be told when you can try again.",
     }
@@ -139,6 +142,25 @@ def event_requester(name: str, req: RequestView, f: dict[str, Any]) -> str | Non
 def approved_offer(req: RequestView, approver: str | None) -> str:
     return (f"Your request `{req.id}` was approved by {who(approver)}. Click *Reveal key* to create it and see "
             f"the secret once (until {fmt(req.reveal_deadline)}).")
+
+
+def recorded(request_id: str, approvals_channel: str) -> str:
+    """What the requester is told at once: the request is on record, its post to the approvals channel is on
+    its way (they are told again, with the link, once it is there)."""
+    return f"Recorded as `{request_id}`; posting it to <#{approvals_channel}> (the link follows)."
+
+
+_OPS = {"post": "a message to a channel", "reply": "a note in a request's thread",
+        "update": "an update of a request's post", "private": "a private note to a person"}
+
+
+def given_up(op: str, error: str, request_id: str | None, *, cancelled: bool) -> str:
+    """To the admins: kukey stopped trying to deliver a message (it is in the audit log as message.given_up)."""
+    about = f" about request `{request_id}`" if request_id else ""
+    consequence = (" Nobody could see the request, so it was cancelled and its requester told."
+                   if cancelled else "")
+    return (f"kukey gave up delivering {_OPS.get(op, op)}{about}: Slack kept refusing it ({error}).{consequence} "
+            "See `kukey audit tail` (message.given_up) and kukey's log for details.")
 
 
 def submitted(req: RequestView, link: str) -> str:

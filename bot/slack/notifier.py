@@ -1,4 +1,12 @@
-"""Slack side of the `Notifier` port: posts, thread notes, in-place updates, private notes, secrets."""
+"""Slack side of the `Notifier` port: plans the messages of an event (rendered now, from the snapshot the
+service took in its transaction) for the outbox, and says at once the few things that cannot wait for it:
+a private reply after an ack, a response_url answer, a secret (never planned, never stored).
+
+Streams (messages of one stream are delivered in order, one at a time): everything about a request (its
+post, its parent's updates, its thread notes, the requester's notes) is one stream, in the order people
+should read it: a note never comes before its post, and once the requester is told, the thread says it
+too. Announcements have a stream per channel, admins' notes one per admin.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +18,11 @@ import httpx
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError as SdkError
 
+from bot.domain.outbox import ABOUT_A_GIVE_UP, LINKS_THREAD, SETS_THREAD, Op
 from bot.domain.policy import Policy
 from bot.domain.secret import Secret
 from bot.errors import SlackApiError
-from bot.services.ports import Delivery, RequestView
+from bot.services.ports import Delivery, Planned, RequestView
 from bot.slack import blocks, messages
 
 log = logging.getLogger("kukey.slack")
@@ -21,6 +30,12 @@ log = logging.getLogger("kukey.slack")
 # Events after which the parent message is re-rendered (and so loses its buttons once resolved).
 _UPDATES_PARENT = {"approval_added", "approved", "denied", "expired", "cancelled", "lapsed", "revealed",
                    "reveal_failed", "old_key_deleted", "revoked"}
+# Where the link to the request's post goes in the requester's note (bound when the note is sent).
+LINK = "\ue000link\ue000"
+
+
+def channel_stream(channel: str) -> str:
+    return f"channel:{channel}"
 
 
 class SlackNotifier:
@@ -29,39 +44,58 @@ class SlackNotifier:
         self._policy = policy
         self._http = http or httpx.Client(timeout=10.0)
 
-    def post_request(self, req: RequestView) -> tuple[str, str]:
-        channel = self._policy().approvals_channel
-        resp = self._call("chat_postMessage", channel=channel, text=messages.title(req).replace("*", ""),
-                          blocks=blocks.request_message(req))
-        return str(resp["channel"]), str(resp["ts"])
-
-    def event(self, name: str, req: RequestView, **fields: Any) -> None:
-        if req.thread_ts and req.channel and name in _UPDATES_PARENT and not req.incident:
-            self._safe("chat_update", channel=req.channel, ts=req.thread_ts,
-                       text=messages.title(req).replace("*", ""), blocks=blocks.request_message(req))
-        note = messages.event_thread(name, req, fields)
-        if note and req.thread_ts and req.channel and not req.incident:
-            self._safe("chat_postMessage", channel=req.channel, thread_ts=req.thread_ts, text=note)
-        if fields.get("catch_up"):
-            return  # the people concerned were told when it happened; only the thread was behind
+    def plan(self, name: str, req: RequestView, **fields: Any) -> list[Planned]:
         if name == "submitted":
-            link = self._permalink(req)
-            self.tell(req.requester, messages.submitted(req, link), channel=req.origin_channel)
-        elif name == "approved" and req.kind != "revoke":
-            self.offer(req.requester, blocks.reveal_offer(req, fields.get("user")),
-                       text=messages.approved_offer(req, fields.get("user")), channel=req.origin_channel)
-        private = messages.event_requester(name, req, fields)
-        if private and fields.get("user") != req.requester:
-            self.tell(req.requester, private, channel=req.origin_channel)
+            return [Planned(Op.POST, {"channel": self._policy().approvals_channel, SETS_THREAD: True,
+                                      "text": _plain(messages.title(req)), "blocks": blocks.request_message(req)},
+                            req.id),
+                    Planned(Op.PRIVATE, {"user": req.requester, "channel": req.origin_channel, LINKS_THREAD: True,
+                                         "text": messages.submitted(req, LINK)}, req.id)]
+        planned = self._thread(name, req, fields)
+        if name == "approved" and req.kind != "revoke":
+            planned.append(Planned(Op.PRIVATE, {"user": req.requester, "channel": req.origin_channel,
+                                                "text": messages.approved_offer(req, fields.get("user")),
+                                                "blocks": blocks.reveal_offer(req, fields.get("user"))}, req.id))
+        note = messages.event_requester(name, req, fields)
+        if note and fields.get("user") != req.requester:
+            planned.append(Planned(Op.PRIVATE, {"user": req.requester, "channel": req.origin_channel,
+                                                "text": note}, req.id))
         if name == "revoked":
             policy = self._policy()
-            self.announce([*policy.incident_channels, policy.approvals_channel], messages.revoke_text(req, fields))
+            planned += self.plan_announce([*policy.incident_channels, policy.approvals_channel],
+                                          messages.revoke_text(req, fields))
+        return planned
+
+    def _thread(self, name: str, req: RequestView, fields: dict[str, Any]) -> list[Planned]:
+        """The parent rendered again, then the thread note: once a note is there, its parent is current."""
+        if req.incident:  # an incident revoke has no post of its own: it is announced
+            return []
+        planned = []
+        if name in _UPDATES_PARENT:
+            planned.append(Planned(Op.UPDATE, {"text": _plain(messages.title(req)),
+                                               "blocks": blocks.request_message(req)}, req.id))
+        note = messages.event_thread(name, req, fields)
+        if note:
+            planned.append(Planned(Op.REPLY, {"text": note}, req.id))
+        return planned
+
+    def plan_announce(self, channels: list[str], text: str) -> list[Planned]:
+        return [Planned(Op.POST, {"channel": channel, "text": text[:3900]}, channel_stream(channel))
+                for channel in dict.fromkeys(channels)]
+
+    def plan_given_up(self, admins: frozenset[str], *, op: str, error: str, request_id: str | None,
+                      cancelled: bool) -> list[Planned]:
+        text = messages.given_up(op, error, request_id, cancelled=cancelled)
+        return [Planned(Op.PRIVATE, {"user": admin, "text": text, ABOUT_A_GIVE_UP: True}, f"user:{admin}")
+                for admin in sorted(admins)]
 
     def tell(self, user: str, text: str, *, channel: str | None = None) -> None:
         self.offer(user, blocks.note(text), text=text, channel=channel)
 
     def offer(self, user: str, content: list[dict[str, Any]], *, text: str, channel: str | None) -> None:
-        """Ephemeral in `channel` when Slack allows it, else a direct message (never carries a secret)."""
+        """Ephemeral in `channel` when Slack allows it, else a direct message (never carries a secret);
+        SlackApiError when neither is possible. For replies after an ack: what reports a change goes
+        through the outbox instead."""
         if channel and not channel.startswith("D"):
             try:
                 self._call("chat_postEphemeral", channel=channel, user=user, text=text[:3900], blocks=content)
@@ -69,11 +103,7 @@ class SlackNotifier:
             except SlackApiError as exc:
                 log.info("ephemeral not possible, using a direct message", extra={"error": exc.error})
         dm = self._call("conversations_open", users=user)
-        self._safe("chat_postMessage", channel=dm["channel"]["id"], text=text[:3900], blocks=content)
-
-    def announce(self, channels: list[str], text: str) -> None:
-        for channel in dict.fromkeys(channels):
-            self._safe("chat_postMessage", channel=channel, text=text[:3900])
+        self._call("chat_postMessage", channel=dm["channel"]["id"], text=text[:3900], blocks=content)
 
     def deliver_secret(self, delivery: Delivery, req: RequestView, key: Mapping[str, Any],
                        secret: Secret, passphrase: Secret) -> None:
@@ -100,12 +130,6 @@ class SlackNotifier:
         except (httpx.HTTPError, httpx.InvalidURL):  # unreachable, or not a URL at all: not delivered
             return False
 
-    def _permalink(self, req: RequestView) -> str:
-        try:
-            return str(self._call("chat_getPermalink", channel=req.channel, message_ts=req.thread_ts)["permalink"])
-        except SlackApiError:
-            return f"<#{req.channel}>"
-
     def _call(self, method: str, **kwargs: Any) -> Any:
         try:
             return getattr(self._client, method)(**kwargs)
@@ -113,10 +137,7 @@ class SlackNotifier:
             error = str(exc.response.get("error", "")) if exc.response is not None else ""
             raise SlackApiError(f"Slack {method} failed: {error}", method=method, error=error) from None
 
-    def _safe(self, method: str, **kwargs: Any) -> None:
-        """A notification that must not abort the workflow step it reports on."""
-        try:
-            self._call(method, **kwargs)
-        except SlackApiError as exc:
-            log.warning("slack call failed", extra={"method": method, "error": exc.error})
 
+def _plain(text: str) -> str:
+    """A message's `text` (its notification): the mrkdwn title without emphasis."""
+    return text.replace("*", "")

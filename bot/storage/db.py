@@ -43,20 +43,27 @@ POOL_SIZE, POOL_OVERFLOW = 5, 20  # the bot's worker threads, scheduler and list
 _ = (_tables, _audit_schema)  # imported for their side effect: every table joins SQLModel.metadata
 
 
-def make_engine(url: str, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
+def make_engine(url: str, *, busy_timeout_s: float = BUSY_TIMEOUT_S, flushed: bool = True) -> Engine:
     """An engine for KUKEY_DATABASE_URL (see bot.storage.urls), usable from worker threads and safe across
-    processes. ValueError, with the password masked, for a URL kukey cannot use."""
+    processes. ValueError, with the password masked, for a URL kukey cannot use.
+
+    `flushed=False`: a small engine whose commits return before they reach the disk (SQLite WAL with
+    synchronous=NORMAL, PostgreSQL synchronous_commit=off), still atomic and in order, but the last ones
+    may be lost if the machine (not the process) dies; for records that are safe to lose, such as what the
+    outbox delivered (bot.services.delivery), so that they never make a person's next step wait on a disk
+    flush."""
     target = urls.normalized(url)
     if target.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, busy_timeout_s)
-    return _postgres_engine(target, busy_timeout_s)
+        return _sqlite_engine(url, busy_timeout_s, flushed)
+    return _postgres_engine(target, busy_timeout_s, flushed)
 
 
-def _sqlite_engine(url: str, busy_timeout_s: float) -> Engine:
+def _sqlite_engine(url: str, busy_timeout_s: float, flushed: bool = True) -> Engine:
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": busy_timeout_s, "isolation_level": None},
     )
+    synchronous = "FULL" if flushed else "NORMAL"
     busy_ms = int(busy_timeout_s * 1000)
 
     @event.listens_for(engine, "connect")
@@ -65,7 +72,7 @@ def _sqlite_engine(url: str, busy_timeout_s: float) -> Engine:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
             cursor.execute("PRAGMA foreign_keys=ON")
         finally:
@@ -78,12 +85,13 @@ def _sqlite_engine(url: str, busy_timeout_s: float) -> Engine:
     return engine
 
 
-def _postgres_engine(url: URL, busy_timeout_s: float) -> Engine:
+def _postgres_engine(url: URL, busy_timeout_s: float, flushed: bool = True) -> Engine:
     lock_ms = int(busy_timeout_s * 1000)
+    options = f"-c lock_timeout={lock_ms}" + ("" if flushed else " -c synchronous_commit=off")
     engine = create_engine(
         url, isolation_level="READ COMMITTED", pool_pre_ping=True,
-        pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW,
-        connect_args={"options": f"-c lock_timeout={lock_ms}", "application_name": "kukey",
+        pool_size=POOL_SIZE if flushed else 1, max_overflow=POOL_OVERFLOW if flushed else 1,
+        connect_args={"options": options, "application_name": "kukey",
                       "connect_timeout": max(1, int(busy_timeout_s))},
     )
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from bot.domain.jobs import JobState
 from bot.domain.keys import KeyOrigin, KeyState
+from bot.domain.outbox import OutboxState
 
 
 class Request(SQLModel, table=True):
@@ -128,3 +129,32 @@ class Job(SQLModel, table=True):
     lease_until: datetime | None = None
     last_error: str = ""
 
+
+
+class OutboxItem(SQLModel, table=True):
+    """A message kukey owes Slack (bot.domain.outbox), written in the transaction of the change it reports.
+
+    `params` is the planned message as JSON (channel, text, blocks, or a reference such as the thread of a
+    request, bound when it is sent); it never holds a secret (secrets never go through the outbox).
+    `key` is random and rides in the posted message's metadata, to find the message again when Slack's
+    answer was lost."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_stream_state", "stream", "state"),
+                      Index("ix_outbox_state_run_at", "state", "run_at"))
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)
+    stream: str  # items of one stream are delivered one at a time, oldest first
+    op: str  # bot.domain.outbox.Op
+    params: str
+    request_id: str | None = Field(default=None, index=True)
+    state: str = OutboxState.PENDING.value
+    attempts: int = 0  # claims so far; (id, attempts) names one claim
+    uncertain: bool = False  # the last attempt may have reached Slack: look for it before sending again
+    run_at: datetime
+    lease_until: datetime | None = None
+    created_at: datetime
+    give_up_at: datetime
+    sent_at: datetime | None = None
+    result: str = ""  # JSON: where the message landed (channel, ts)
+    last_error: str = ""

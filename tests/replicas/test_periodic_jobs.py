@@ -33,12 +33,18 @@ def replicas(tmp_path: Path, database_url: str) -> Iterator[tuple[KukeyWorld, li
     engine.dispose()
     with KukeyWorld(home=tmp_path, run_bot=False, clock=FakeClock(), database_url=database_url) as world:
         settings = Settings.from_env(world.env(), need=["kucoin", "master_key", "policy", "slack_http"])
-        bots = at_once([lambda: build(settings, clock=world.clock)] * REPLICAS)
+        bots = at_once([lambda: build(settings, clock=world.clock, scheduler_interval=0.05)] * REPLICAS)
+        for bot in bots:
+            bot.dispatcher.start()  # the checkpoints reach the audit channel through the outbox
         try:
             yield world, bots
         finally:
             for bot in bots:
                 bot.stop()
+
+
+def _checkpoints(world: KukeyWorld) -> list[object]:
+    return [m for m in world.fake.messages(AUDIT) if "Audit checkpoint" in m.content]
 
 
 def _jobs(world: KukeyWorld) -> dict[str, int]:
@@ -64,5 +70,6 @@ def test_replicas_starting_at_once_schedule_and_run_each_periodic_job_once(
         actions = audit_actions(world)
         assert actions.count(AuditAction.AUDIT_CHECKPOINT) == period
         assert actions.count(AuditAction.RECONCILE_FINISHED) == period
-        assert len([m for m in world.fake.messages(AUDIT) if "Audit checkpoint" in m.content]) == period
+        world.wait(lambda p=period: len(_checkpoints(world)) >= p, what=f"checkpoint {period} posted")
+        assert len(_checkpoints(world)) == period
     assert _jobs(world) == {JobKind.AUDIT_CHECKPOINT: 1, JobKind.RECONCILE: 1}

@@ -27,3 +27,15 @@ def enrolled(world: KukeyWorld) -> Story:
     for user in (REQUESTER, APPROVER, APPROVER2, RESPONDER):
         world.enroll(user)
     return Story(world)
+
+
+@pytest.fixture(params=["http", "socket"])
+def two_transports(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Story]:
+    """The bot over HTTP, then over Socket Mode, with the requester and an approver enrolled (and their
+    enrollment messages updated, so that no answer from then is still on its way when a test holds one)."""
+    with KukeyWorld(home=tmp_path, socket=request.param == "socket") as world:
+        story = Story(world)
+        for user in (REQUESTER, APPROVER):
+            world.enroll(user)
+            story.private(user, "enrollment confirmed")
+        yield story

@@ -7,30 +7,22 @@ arrives as an ephemeral message instead. A secret never takes that other way.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from slack_sdk.webhook import WebhookClient
 
-from kukey_sandbox.world import APPROVALS, APPROVER, REQUESTER, TRADING, KukeyWorld, Story
+from kukey_sandbox.world import APPROVALS, APPROVER, REQUESTER, TRADING, Story
 
 CREATE = "create alpha-trading perms=Spot ips=203.0.113.5 expire=30 market making"
 LATE = "Slack did not let kukey open the form in time; click *Approve* again."
 USED = "Slack did not let kukey open the form for this click (it was used already); click *Approve* again."
 
 
-@pytest.fixture(params=["http", "socket"])
-def story(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Story]:
-    """The bot over HTTP, then over Socket Mode, with the requester and an approver enrolled (and their
-    enrollment messages updated, so that no answer from then is still on its way when a test holds one)."""
-    with KukeyWorld(home=tmp_path, socket=request.param == "socket") as world:
-        story = Story(world)
-        for user in (REQUESTER, APPROVER):
-            world.enroll(user)
-            story.private(user, "enrollment confirmed")
-        yield story
+@pytest.fixture
+def story(two_transports: Story) -> Story:
+    """The bot over HTTP, then over Socket Mode, with the requester and an approver enrolled."""
+    return two_transports
 
 
 def _told(story: Story, user: str, text: str, *, via: str) -> Any:

@@ -95,7 +95,8 @@ def kukey(tmp_path: Path, clock: FakeClock, slack: SlackFake, backend: Backend) 
            "SLACK_SIGNING_SECRET": slack.signing_secret, "KUKEY_DATABASE_URL": f"sqlite:///{tmp_path / 'kukey.db'}",
            "KUKEY_POLICY": str(policy), "KUKEY_MASTER_KEY": base64.b64encode(os.urandom(32)).decode()}
     bot = build(Settings.from_env(env, need=["master_key", "policy", "slack_http"]), clock=clock,
-                exchange=backend.exchange)
+                exchange=backend.exchange, scheduler_interval=0.05)
+    bot.dispatcher.start()  # what the services owe people goes out through the outbox (no scheduler here)
     yield bot
     bot.stop()
 

@@ -15,6 +15,7 @@ from slack_sdk import WebClient
 from bot.domain import commands as cmds
 from bot.domain.usage import help_text
 from bot.errors import UsageError
+from bot.services.ports import Outcome
 from bot.services.workflow import Origin
 from bot.slack import blocks, ids, messages, payload, replies, views
 from bot.slack.payload import InvalidInput
@@ -82,8 +83,7 @@ def _run(svc: Services, user: str, cmd: cmds.Command, origin: Origin) -> str:
     if isinstance(cmd, cmds.Create) and cmd.dry_run:
         return svc.rules.explain(user, cmd)
     if isinstance(cmd, cmds.Create | cmds.Rotate | cmds.Revoke):
-        out = svc.workflow.submit(user, cmd, origin)
-        return "" if out.ok else out.message  # the requester gets the link from the notifier
+        return _submitted(svc, svc.workflow.submit(user, cmd, origin))
     if isinstance(cmd, cmds.List):
         return svc.inventory.list_text(user, cmd.sub_account)
     if isinstance(cmd, cmds.Cancel):
@@ -121,6 +121,16 @@ def submit_form(body: dict[str, Any], view: dict[str, Any], *, svc: Services) ->
     except InvalidInput:
         return  # the ack kept the form open with the reason
     origin = Origin(payload.metadata(view).get("c", ""), payload.text(body, "trigger_id") or None)
-    out = svc.workflow.submit(payload.user(body), cmd, origin)
+    text = _submitted(svc, svc.workflow.submit(payload.user(body), cmd, origin))
+    if text:
+        replies.reply(svc, body, text)
+
+
+def _submitted(svc: Services, out: Outcome) -> str:
+    """What the requester is told at once about a submission: why not, or that its post is on its way (the
+    link follows from the outbox once it is there); nothing for a delivery Slack repeated."""
     if not out.ok:
-        replies.reply(svc, body, out.message)
+        return out.message
+    if out.reason == "duplicate":
+        return ""
+    return messages.recorded(str(out.data["request_id"]), svc.deps.policy().approvals_channel)

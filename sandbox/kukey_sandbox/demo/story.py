@@ -94,6 +94,7 @@ class DemoStory:
             self.enter_code(approver)
             self.private(REQUESTER, f"Your request `{_request_id(post)}` was approved")
             self.w.wait(lambda: _buttons(self.w, post.ts) == [], what="the request's buttons are gone")
+            self.in_thread(post, "approved. Waiting for")
             self.show()
 
     def reveal_and_wipe(self) -> str:
@@ -132,6 +133,7 @@ class DemoStory:
             self.click(APPROVER2, "Approve", channel=APPROVALS, ts=post.ts, where="under the request")
             self.enter_code(APPROVER2)
             self.private(REQUESTER, f"Your request `{_request_id(post)}` was approved")
+            self.in_thread(post, "approved. Waiting for")
             self.show()
             new = self.reveal_and_wipe()
             self.in_any_thread(f"Old key `{old}` was deleted at KuCoin")
@@ -220,6 +222,10 @@ class DemoStory:
             found = next((e for e in self.w.fake.ephemerals(user) if needle in e.content), None)
             return found or next((m for m in self.w.fake.messages(self.w.fake.dm(user)) if needle in m.content), None)
         return self.w.wait(told, what=f"{self.names[user]} is told {needle!r}")
+
+    def in_thread(self, post: Any, needle: str) -> None:
+        self.w.wait(lambda: any(needle in m.content for m in self.w.fake.thread(APPROVALS, post.ts)),
+                    what=f"the thread says {needle!r}")
 
     def in_any_thread(self, needle: str) -> None:
         fake = self.w.fake

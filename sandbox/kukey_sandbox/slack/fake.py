@@ -85,8 +85,8 @@ class SlackFake:
         self._http = HttpServer(self.world, api, self.faults, self.holds)
         # Web API failures on demand (kukey_sandbox.slack.faults); Socket Mode ones are on `self.socket`
         f = self.faults
-        self.rate_limit, self.steady_limit, self.fail, self.drop_calls = (
-            f.rate_limit, f.steady_limit, f.fail, f.drop_calls)
+        self.rate_limit, self.steady_limit, self.fail, self.drop_calls, self.lose_answers = (
+            f.rate_limit, f.steady_limit, f.fail, f.drop_calls, f.lose_answers)
         self.revoke_token, self.restore_token = f.revoke_token, f.restore_token
         self._started = False
 

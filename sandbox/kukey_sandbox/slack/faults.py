@@ -5,10 +5,12 @@ revoked tokens. The HTTP server asks `Faults.answer(...)` before the Web API ans
     fake.steady_limit("chat.postMessage", calls=1, per=1.0)       # a tier: at most 1 call a second, then 429
     fake.fail("views.open", "internal_error", status=500, times=2)
     fake.drop_calls("auth.test", times=1)                         # the connection closes without an answer
+    fake.lose_answers("chat.postMessage", times=1)                # Slack does it, then the answer is lost
     fake.revoke_token("bot")                                      # every call with it: token_revoked
 
 `method="*"` matches every method. One-shot faults are used up in the order they were added; a call that
-meets one is recorded (World.calls) with the answer it got, and never reaches the Web API's state.
+meets one is recorded (World.calls) with the answer it got, and never reaches the Web API's state, except
+a lost answer: that call is done (and recorded with Slack's real answer), then the connection closes.
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ DROPPED = "(connection closed without an answer)"  # what a dropped call is reco
 
 @dataclass(frozen=True)
 class Fault:
-    """What the server sends instead of the Web API's answer; `answer` None: close without answering."""
+    """What the server sends instead of the Web API's answer; `answer` None: close without answering.
+    `processed`: the Web API does the call first (only its answer is lost)."""
 
     status: int
     answer: Answer | None
     headers: dict[str, str] = field(default_factory=dict)
+    processed: bool = False
 
 
 @dataclass
@@ -88,6 +92,10 @@ class Faults:
     def drop_calls(self, method: str, *, times: int = 1) -> None:
         """Close the connection without an answer (a reset between kukey and Slack)."""
         self._add(method, Fault(0, None), times)
+
+    def lose_answers(self, method: str, *, times: int = 1) -> None:
+        """Do the call, then close the connection without answering: the caller cannot know it worked."""
+        self._add(method, Fault(0, None, processed=True), times)
 
     def revoke_token(self, which: str = "bot") -> None:
         """The token (`bot` or `app`) was revoked: every call with it answers `token_revoked`."""

@@ -94,10 +94,13 @@ class Message(Content):
     reply_broadcast: bool = False
     edits: int = 0
     deleted: bool = False
+    metadata: dict[str, Any] | None = None  # what the app posted with it: event_type and event_payload
 
-    def to_api(self, team_id: str, app_id: str) -> dict[str, Any]:
+    def to_api(self, team_id: str, app_id: str, *, with_metadata: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "message", "user": self.user, "text": self.text, "blocks": self.blocks,
                                "ts": self.ts, "team": team_id}
+        if self.metadata is not None and with_metadata:
+            out["metadata"] = self.metadata
         if self.bot_id:
             out.update(bot_id=self.bot_id, app_id=app_id)
         if self.thread_ts:

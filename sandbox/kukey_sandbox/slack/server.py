@@ -67,15 +67,15 @@ class _Handler(BaseHTTPRequestHandler):
             method, token = parts.path[len("/api/"):], _token(self.headers, params)
             with self.server.world.transaction() as world:
                 fault = self.server.faults.answer(method, token)
-                if fault is None:
+                if fault is None or fault.processed:
                     answer = self.server.api.call(method, params, token)
                 else:  # recorded like any call, without its token
                     world.calls.append(Call(method, {k: v for k, v in params.items() if k != "token"},
                                             dict(fault.answer or {"ok": False, "error": DROPPED})))
             if fault is None:
                 self._reply(200, answer)
-            elif fault.answer is None:
-                self.close_connection = True  # no answer at all: the client sees the connection close
+            elif fault.answer is None:  # no answer at all (lost, if it was processed): the connection closes
+                self.close_connection = True
             else:
                 self._reply(fault.status, fault.answer, fault.headers)
         elif parts.path.startswith(("/commands/", "/actions/")) and self.command == "POST":

@@ -3,7 +3,9 @@
 `WebApi.call(method, params, token)` authenticates, dispatches, and records the call. Tokens:
 missing -> not_authed, unknown -> invalid_auth, xapp on a bot method (or xoxb on
 apps.connections.open) -> not_allowed_token_type. Every bot scope is granted unless a test withholds
-one (`withheld_scopes`): conversations.info and usergroups.users.list then answer missing_scope.
+one (`withheld_scopes`): conversations.info, conversations.history, conversations.replies and
+usergroups.users.list then answer missing_scope. Message metadata is kept and shown by the history methods
+when asked for (`include_all_metadata`): kukey_sandbox.slack.history.
 """
 
 from __future__ import annotations
@@ -13,25 +15,12 @@ from collections.abc import Callable
 from typing import Any
 
 from kukey_sandbox.slack import blocks as bk
+from kukey_sandbox.slack import history
 from kukey_sandbox.slack.model import Call, Channel, View
+from kukey_sandbox.slack.refusal import Answer, Refusal
 from kukey_sandbox.slack.world import VIEW_STACK_LIMIT, World
 
-Answer = dict[str, Any]
 WORKSPACE_URL = "https://kukey-sandbox.slack.com/"
-
-
-class Refusal(Exception):
-    """A Slack error answer: {"ok": false, "error": code, "response_metadata": {"messages": [...]}}."""
-
-    def __init__(self, error: str, messages: list[str] | None = None, **fields: str) -> None:
-        super().__init__(error)
-        self.error, self.messages, self.fields = error, messages or [], fields
-
-    def answer(self) -> Answer:
-        out: Answer = {"ok": False, "error": self.error, **self.fields}
-        if self.messages:
-            out["response_metadata"] = {"messages": self.messages}
-        return out
 
 
 class WebApi:
@@ -48,6 +37,8 @@ class WebApi:
                 "conversations.info", "users.info", "usergroups.users.list", "apps.connections.open",
             )
         }
+        self._methods["conversations.history"] = lambda p: history.history(world, self._readable(p), p)
+        self._methods["conversations.replies"] = lambda p: history.replies(world, self._readable(p), p)
 
     def call(self, method: str, params: dict[str, Any], token: str | None) -> Answer:
         """Answer one call (inside a world transaction) and record it without its token."""
@@ -86,8 +77,10 @@ class WebApi:
         w = self._world
         ch = self._postable(p, allow_user=True)
         text, blocks = self._content(p)
+        metadata = history.metadata(p.get("metadata"))
         msg = w.post(ch.id, user=w.bot_user_id, text=text, blocks=blocks,
                      thread_ts=p.get("thread_ts") or None, broadcast=bk.as_flag(p.get("reply_broadcast")))
+        msg.metadata = metadata
         return {"ok": True, "channel": ch.id, "ts": msg.ts, "message": msg.to_api(w.team_id, w.app_id)}
 
     def chat_postEphemeral(self, p: dict[str, Any]) -> Answer:
@@ -218,6 +211,14 @@ class WebApi:
         return {"ok": True, "users": [u for u in group.users if u in w.users and not w.users[u].deleted]}
 
     # --- helpers --------------------------------------------------------------------------------
+    def _readable(self, p: dict[str, Any]) -> Channel:
+        """A conversation the bot may read: it is a member, and holds the history scope of its kind."""
+        ch = self._channel(p.get("channel"))
+        if self._world.bot_user_id not in ch.members:
+            raise Refusal("not_in_channel")
+        self._need_scope("im:history" if ch.is_im else "groups:history" if ch.is_private else "channels:history")
+        return ch
+
     def _need_scope(self, scope: str) -> None:
         if scope in self.withheld_scopes:
             raise Refusal("missing_scope", needed=scope)

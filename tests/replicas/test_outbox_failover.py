@@ -1,0 +1,36 @@
+"""kill -9 of the replica delivering a message, with DEFAULT settings (10 s lease): a survivor takes the
+message over within 15 s and delivers it once, even when Slack had posted it and only the answer was lost
+with the dead replica."""
+
+from __future__ import annotations
+
+import time
+
+from kukey_sandbox.world import APPROVALS, REQUESTER, TRADING, KukeyWorld, Story
+from tests.replicas.conftest import FAILOVER_S, REPLICAS, SUB
+from tests.scenarios.outbox_helpers import RECORDED, landed_per_key, open_items, posts_of
+
+
+def test_a_post_in_flight_when_its_replica_dies_is_delivered_once(world: KukeyWorld) -> None:
+    """The replica that recorded a request dies while its post is held at Slack's door; the post then goes
+    through (Slack posts it, nobody reads the answer). A survivor takes the post over within 15 s, finds it
+    by its metadata instead of posting it again, and tells the requester where it is."""
+    story = Story(world)
+    world.start_replicas(REPLICAS)
+    world.enroll(REQUESTER)
+    with world.fake.hold("chat.postMessage") as held:
+        assert world.driver.slash(REQUESTER, TRADING, f"create {SUB} perms=Spot ips=203.0.113.5 expire=30 bot").ok
+        held.wait()
+        world.driver.last_replica().kill()
+        killed = time.monotonic()
+    request_id = RECORDED.search(story.private(REQUESTER, "Recorded as").content).group(1)  # type: ignore[union-attr]
+    link = f"Request `{request_id}` was posted for approval"
+    world.wait(lambda: any(link in e.content for e in world.fake.ephemerals(REQUESTER)), timeout=FAILOVER_S,
+               what="the requester told the link")
+    took = time.monotonic() - killed
+    world.wait(lambda: not open_items(world), what="nothing more owed")
+    assert took <= FAILOVER_S
+    assert len(posts_of(world, request_id)) == 1 and len(world.fake.messages(APPROVALS)) == 1
+    assert set(landed_per_key(world).values()) == {1}
+    assert [c.method for c in world.fake.calls() if c.method == "conversations.history"] == ["conversations.history"]
+    print(f"[figure] replica killed with a post in flight: delivered once by a survivor {took:.1f} s later")
