@@ -58,3 +58,28 @@ def test_a_change_refreshes_the_homes_it_concerns(kukey: Kukey, people: People) 
     assert svc.home.concerned("revoked", theirs, {"deleted": [key]}) == [REQUESTER, ADMIN]
     by_responder = RequestView(**{**vars(theirs), "requester": RESPONDER})
     assert svc.home.concerned("revoked", by_responder, {"deleted": [key]}) == [RESPONDER, REQUESTER, ADMIN]
+
+
+def test_the_outbox_tells_its_watchers_after_the_commit_and_never_after_a_rollback(kukey: Kukey,
+                                                                                    people: People) -> None:
+    """A watcher of the outbox (the Home's hook) hears an event and an announcement once their transaction
+    commits, and nothing of a transaction that rolls back."""
+    svc = kukey.services
+    heard: list[tuple[str, str | None]] = []
+    svc.deps.outbox.watch(lambda name, req, fields: heard.append((name, req.id if req else None)))
+    created = svc.workflow.submit(REQUESTER, cmds.Create(SPEC), Origin(TRADING)).data["request_id"]
+    assert ("submitted", created) in heard
+    heard.clear()
+    req = snapshot(svc, created)
+    try:
+        with session_scope(svc.deps.engine) as s:
+            svc.deps.outbox.event(s, "cancelled", req, user=REQUESTER)
+            svc.deps.outbox.announce(s, [TRADING], "rolled back")
+            assert heard == []  # not before the commit
+            raise RuntimeError("the change fails")
+    except RuntimeError:
+        pass
+    assert heard == []
+    with session_scope(svc.deps.engine) as s:
+        svc.deps.outbox.announce(s, [TRADING], "an announcement")
+    assert heard == [("announce", None)]
