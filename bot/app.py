@@ -36,6 +36,7 @@ from bot.services.checkpoints import Checkpoints
 from bot.services.delivery import Dispatcher
 from bot.services.deps import Deps
 from bot.services.enrollment import EnrollmentService
+from bot.services.home import HomeService
 from bot.services.inventory import Inventory, SubAccounts
 from bot.services.keys import KeyDeleter
 from bot.services.leases import Leases
@@ -53,6 +54,7 @@ from bot.slack import listeners
 from bot.slack.client import auth_probe, make_web_client
 from bot.slack.courier import SlackCourier, courier_client
 from bot.slack.directory import SlackDirectory
+from bot.slack.home import SlackHome
 from bot.slack.http import HttpTransport
 from bot.slack.notifier import SlackNotifier
 from bot.slack.precheck import slack_precheck
@@ -194,10 +196,13 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     reveal = Reveal(deps, rules)
     revoker = Revoker(deps, rules, deleter)
     subs = SubAccounts(lambda: [a.name for a in exchange.list_sub_accounts()])
+    checkpoints = Checkpoints(deps)
+    home = HomeService(deps, rules, checkpoints, SlackHome(slack))
+    outbox.watch(home.reported)  # Home tabs follow what is reported
     services = Services(deps=deps, rules=rules, workflow=workflow, reveal=reveal, revoker=revoker,
                         enrollment=enrollment, inventory=Inventory(deps, rules, subs), scheduler=scheduler,
-                        notifier=notifier, sub_accounts=subs, checkpoints=Checkpoints(deps),
-                        reconciler=Reconciler(deps, lambda: subs.known() or subs.refresh()))
+                        notifier=notifier, sub_accounts=subs, checkpoints=checkpoints,
+                        reconciler=Reconciler(deps, lambda: subs.known() or subs.refresh()), home=home)
     scheduler.on(JobKind.EXPIRE_REQUEST, workflow.expire)
     scheduler.on(JobKind.LAPSE_APPROVAL, workflow.lapse)
     scheduler.on(JobKind.RECOVER_REVEAL, reveal.recover)

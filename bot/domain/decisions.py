@@ -6,6 +6,7 @@ A "no" is a value, never an exception. Group membership comes in already resolve
     may_request(user, sub_account, policy, requesters)   requesters group + a rule for the sub-account
     check_spec(spec, rule, active_keys)                   permissions, IP whitelist, expiry, key count
     enough_approvers(requester, rule, approvers)          can anyone but the requester approve?
+    awaits_approval(approver, request, approvers, now)    may this person approve it (before TOTP)?
     may_approve(approver, request, approvers, totp, now)  the two-person rule, TOTP enrollment, lockout
     approvals_remaining(request)                          how many approvals are still needed
     may_revoke_alone(user, channel, policy, responders)   break glass: incident channel + responder
@@ -140,9 +141,10 @@ def _totp_ready(totp: TotpState, now: datetime, who: str) -> Decision:
     return Decision.yes()
 
 
-def may_approve(*, approver: str, request: ApprovalRequest, approvers: frozenset[str], totp: TotpState,
-                now: datetime) -> Decision:
-    """The two-person rule: someone else, in the rule's approver group, enrolled and not locked out."""
+def awaits_approval(*, approver: str, request: ApprovalRequest, approvers: frozenset[str],
+                    now: datetime) -> Decision:
+    """Does `request` wait for `approver`: pending, not expired, someone else's, in their approver group, and
+    not approved by them yet? (Their TOTP is checked when they approve: `may_approve`.)"""
     state = _is_open(request, State.PENDING)
     if not state.allowed:
         return state
@@ -154,6 +156,15 @@ def may_approve(*, approver: str, request: ApprovalRequest, approvers: frozenset
         return Decision.no("already_approved", f"You already approved {request.request_id}.")
     if approver not in approvers:
         return Decision.no("not_approver", f"You are not in the approver group for {request.request_id}.")
+    return Decision.yes()
+
+
+def may_approve(*, approver: str, request: ApprovalRequest, approvers: frozenset[str], totp: TotpState,
+                now: datetime) -> Decision:
+    """The two-person rule: someone else, in the rule's approver group, enrolled and not locked out."""
+    waits = awaits_approval(approver=approver, request=request, approvers=approvers, now=now)
+    if not waits.allowed:
+        return waits
     ready = _totp_ready(totp, now, "You need")
     if not ready.allowed:
         return ready

@@ -47,6 +47,9 @@ def help_text() -> str:
         lines.append(f"*{name}*: {what}\n`{USAGE[name]}`")
         if example != name:
             lines.append(f"_e.g._ `{SLASH} {example}`")
+    lines.append("*Home tab*: open kukey's Home tab (kukey in the sidebar, then Home) to see your keys with their "
+                 "age (*Rotate* and *Revoke* file the same requests as the commands), your open requests, what "
+                 "waits for your approval (*Approve*), and whether you are enrolled.")
     lines.append("Permissions: General (always), Spot, Futures, Margin, InnerTransfer. "
                  "Withdrawal (Transfer) is never possible on sub-account keys. Without `expire=` a key "
                  "never expires, which the policy may refuse.")

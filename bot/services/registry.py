@@ -12,6 +12,7 @@ from bot.domain import commands as cmds
 from bot.services.checkpoints import Checkpoints
 from bot.services.deps import Deps
 from bot.services.enrollment import EnrollmentService
+from bot.services.home import HomeService
 from bot.services.inventory import Inventory, SubAccounts
 from bot.services.ports import Notifier
 from bot.services.reconcile import Reconciler
@@ -36,6 +37,7 @@ class Services:
     sub_accounts: SubAccounts
     checkpoints: Checkpoints
     reconciler: Reconciler
+    home: HomeService
 
     def parse(self, text: str, *, check_sub_account: bool = True) -> cmds.Command:
         """Parse `/kukey ...` text as this kukey knows its world: the sub-accounts that exist (when known

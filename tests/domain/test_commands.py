@@ -243,6 +243,12 @@ def test_help_lists_every_command_with_an_example_under_slack_limits() -> None:
     assert "/kukey create alice01 perms=Spot" in text
 
 
+def test_help_mentions_the_home_tab() -> None:
+    """`/kukey help` tells people about kukey's Home tab and what they can do there."""
+    text = help_text()
+    assert "*Home tab*" in text and "*Rotate*" in text and "*Approve*" in text
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Properties
 

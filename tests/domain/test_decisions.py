@@ -12,6 +12,7 @@ from bot.domain.decisions import (
     Decision,
     TotpState,
     approvals_remaining,
+    awaits_approval,
     check_spec,
     enough_approvers,
     explain_create,
@@ -130,6 +131,28 @@ def test_may_approve(approver: str, request_: ApprovalRequest, totp: TotpState, 
     """Approval needs a pending, unexpired request, another person in the group, enrolled and not locked."""
     decision = may_approve(approver=approver, request=request_, approvers=APPROVERS, totp=totp, now=now)
     assert (decision.allowed, decision.reason) == (reason == "ok", reason)
+
+
+@pytest.mark.parametrize(("approver", "request_", "now", "reason"), [
+    ("U0BOB", REQ, NOW, "ok"),
+    ("U0ALICE", REQ, NOW, "self_approval"),
+    ("U0CAROL", REQ, NOW, "already_approved"),
+    ("U0EVE", REQ, NOW, "not_approver"),
+    ("U0BOB", REQ, NOW + timedelta(minutes=5), "expired"),
+    ("U0BOB", replace(REQ, state="approved"), NOW, "not_pending"),
+])
+def test_awaits_approval(approver: str, request_: ApprovalRequest, now: datetime, reason: str) -> None:
+    """A request waits for an approver when approving it would pass every check but the approver's TOTP."""
+    decision = awaits_approval(approver=approver, request=request_, approvers=APPROVERS, now=now)
+    assert (decision.allowed, decision.reason) == (reason == "ok", reason)
+
+
+def test_an_approver_without_totp_is_still_awaited() -> None:
+    """Not being enrolled does not hide a request from its approver (they are told to enroll when they
+    approve); may_approve still refuses them."""
+    assert awaits_approval(approver="U0BOB", request=REQ, approvers=APPROVERS, now=NOW).allowed
+    assert not may_approve(approver="U0BOB", request=REQ, approvers=APPROVERS, totp=TotpState(enrolled=False),
+                           now=NOW).allowed
 
 
 def test_self_approval_is_refused_even_for_an_approver() -> None:
