@@ -28,12 +28,12 @@ class Notify(StrEnum):
     @property
     def direct(self) -> bool:
         """Approvers get direct messages (the request, then reminders)."""
-        return self is not Notify.CHANNEL
+        return self in (Notify.DM, Notify.BOTH)
 
     @property
     def in_thread(self) -> bool:
         """Reminders are notes in the request's thread."""
-        return self is not Notify.DM
+        return self in (Notify.CHANNEL, Notify.BOTH)
 
 
 class NoticeKind(StrEnum):
