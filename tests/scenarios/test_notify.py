@@ -106,7 +106,7 @@ def test_approvers_get_one_dm_each_and_approve_from_it(dm_world: KukeyWorld) -> 
     world.wait(lambda: direct(world, APPROVER2, ASKED), what="the second approver's DM")
     settled(world)
     assert [len(direct(world, u, ASKED)) for u in (APPROVER, APPROVER2, REQUESTER)] == [1, 1, 0]
-    assert f"archives/{APPROVALS}/p{post.ts.replace('.', '')}" in dm.content
+    assert f"archives/{APPROVALS}/p{post.ts.replace('.', '')}" in dm.content and "\ue000" not in dm.content
     assert dm.button_labels == ["Approve", "Deny"]
     assert f'"to":["{APPROVER}","{APPROVER2}"]' in "".join(audit(world, rid, AuditAction.REQUEST_NOTIFIED))
     world.driver.click(APPROVER, "Approve", channel=dm.channel, ts=dm.ts)
