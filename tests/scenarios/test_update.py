@@ -141,3 +141,19 @@ def test_the_requester_cannot_approve_their_own_update(story: Story) -> None:
     assert story.private(REQUESTER, "cannot approve your own request")
     assert sandbox_key(story.w, key).ips == ("203.0.113.5",)
     assert request_of(story.w, key)[1] == "pending"
+
+
+def test_an_update_whose_answer_was_lost_is_sent_again(story: Story) -> None:
+    """KuCoin applies the update but its answer is lost: kukey sends the same whole state again (harmless),
+    and the request ends done with the new settings recorded once."""
+    world = story.w
+    key = story.create_key()
+    post = story.request(f"update alpha-trading {key} ips=198.51.100.7")
+    world.sandbox.drop_next(path=UPDATE_PATH, method="POST", commit=True)
+    assert not story.approve(post, APPROVER).errors
+    story.in_thread(post, f"Key `{key}` was updated at KuCoin")
+    assert world.sandbox.call_counts()["POST " + UPDATE_PATH] == 2
+    assert sandbox_key(world, key).ips == ("198.51.100.7",)
+    assert kukey_key(world, key)[:2] == ("General,Spot", "198.51.100.7")
+    request_id, state = request_of(world, key)
+    assert state == "done" and [a for a, _ in audit_of(world, request_id)].count("key.updated") == 1
