@@ -77,11 +77,12 @@ def _updated(req: RequestView) -> str:
             f"IP whitelist {', '.join(req.ips) or 'none'}. Its secret did not change.")
 
 
-def _less_granted(req: RequestView) -> str:
+def _less_granted(req: RequestView) -> str | None:
+    """To the requester, when KuCoin granted less than the request asked for (a create's or an update's)."""
     granted = req.granted_permissions
     if granted is None or granted == req.permissions:
-        return ""
-    return f" Note: KuCoin granted {perms(granted)}, not everything asked for ({perms(req.permissions)})."
+        return None
+    return f"Note: KuCoin granted {perms(granted)}, not everything you asked for ({perms(req.permissions)})."
 
 
 def event_thread(name: str, req: RequestView, f: dict[str, Any]) -> str | None:
@@ -111,7 +112,7 @@ def event_thread(name: str, req: RequestView, f: dict[str, Any]) -> str | None:
         "old_key_delete_failed": f"Deleting old key `{req.target_api_key}` failed ({f.get('error')}); "
                                  "kukey will retry.",
         "revoked": revoke_text(req, f),
-        "updated": _updated(req) + _less_granted(req),
+        "updated": _updated(req),
         "update_failed": f"The update did not complete: {f.get('why')}. kukey's record of the key is unchanged.",
     }
     return texts.get(name)
@@ -138,7 +139,6 @@ def revoke_text(req: RequestView, f: dict[str, Any]) -> str:
 def event_requester(name: str, req: RequestView, f: dict[str, Any]) -> str | None:
     """What the requester is told privately about an event (None: nothing)."""
     user = who(f.get("user"))
-    granted = req.granted_permissions
     texts: dict[str, str | None] = {
         "approval_added": f"{user} approved your request `{req.id}` "
                           f"({len(req.approvers)} of {req.approvals_needed}).",
@@ -150,14 +150,12 @@ def event_requester(name: str, req: RequestView, f: dict[str, Any]) -> str | Non
                   "still need it.",
         "reveal_failed": f"The key for `{req.id}` could not be shown: {f.get('why')}. No key was left at "
                          "KuCoin." + ("" if f.get("final") else " Click *Reveal key* again to retry."),
-        "revealed": (f"Note: KuCoin granted {perms(granted)}, not everything you asked for "
-                     f"({perms(req.permissions)}).") if granted is not None and granted != req.permissions
-        else None,
+        "revealed": _less_granted(req),
         "revoked": revoke_text(req, f) if not req.incident else None,
         "not_posted": f"Your request `{req.id}` could not be posted to <#{f.get('channel')}> for approval "
                       f"(Slack kept refusing: {f.get('error')}), so nobody could see it; it was cancelled. Run "
                       "the command again in a few minutes; if it fails again, tell a kukey admin.",
-        "updated": f"Your request `{req.id}` is done. " + _updated(req) + _less_granted(req),
+        "updated": " ".join(filter(None, [f"Your request `{req.id}` is done.", _updated(req), _less_granted(req)])),
         "update_failed": f"Your update `{req.id}` failed: {f.get('why')}. kukey's record of the key is unchanged.",
         "reveal_checking": f"KuCoin did not confirm the key for `{req.id}`. kukey is checking whether it was "
                            "created (and will delete it if so); you will be told when you can try again.",

@@ -126,6 +126,7 @@ def test_refusals_are_one_line(story: Story) -> None:
     story.w.wait(lambda: key not in {k["api_key"] for k in story.w.sandbox.keys("alpha-trading")}, what="revoked")
     story.w.wait(lambda: any("1 key(s) deleted" in m.content for m in story.w.fake.messages(APPROVALS)),
                  what="the revoke announced")
+    story.private(REQUESTER, "1 key(s) deleted")  # the requester's note about the revoke, before the next answer
     assert refusal(story, f"update alpha-trading {key} ips=198.51.100.7") == (
         f"kukey does not hold key {key} (deleted): it can update only active keys it created, whose passphrase "
         "it keeps.")
@@ -157,3 +158,15 @@ def test_an_update_whose_answer_was_lost_is_sent_again(story: Story) -> None:
     assert kukey_key(world, key)[:2] == ("General,Spot", "198.51.100.7")
     request_id, state = request_of(world, key)
     assert state == "done" and [a for a, _ in audit_of(world, request_id)].count("key.updated") == 1
+
+
+def test_an_update_granted_in_part_is_recorded_as_granted(story: Story) -> None:
+    """KuCoin does not grant Futures on a sub-account that has not opened it: kukey records what it granted
+    and tells the requester it is less than asked."""
+    key = story.create_key("create beta-spot perms=Spot ips=203.0.113.5 expire=30 bot")
+    post = story.request(f"update beta-spot {key} perms=Spot,Futures")
+    assert not story.approve(post, APPROVER).errors
+    story.private(REQUESTER, "Note: KuCoin granted General, Spot, not everything you asked for "
+                             "(General, Spot, Futures).")
+    story.in_thread(post, f"Key `{key}` was updated at KuCoin: permissions General, Spot, IP whitelist")
+    assert kukey_key(story.w, key)[0] == "General,Spot"
