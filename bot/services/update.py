@@ -22,12 +22,11 @@ from bot.domain.actions import AuditAction
 from bot.domain.exchange import UpdatedKey
 from bot.domain.keys import KeySpec, KeyState, format_permissions, parse_permissions
 from bot.domain.requests import State
-from bot.errors import ExchangeError, ExchangeRejected, Refused
+from bot.errors import ExchangeError, ExchangeOutcomeUnknown, ExchangeUnavailable, Refused
 from bot.services.deps import Deps, view
 from bot.services.ports import RequestView
 from bot.storage import repos
 from bot.storage.db import session_scope
-from bot.storage.tables import KeyRecord
 
 
 def _ips(text: str) -> tuple[str, ...]:
@@ -87,18 +86,18 @@ class KeyUpdater:
         name = self.d.exchange.name
         try:
             updated = self.d.exchange.update_key(api_key, spec, passphrase=passphrase)
-        except ExchangeRejected as exc:
-            self._failed(request_id, f"{name} refused it: {exc}", code=exc.code)
-        except ExchangeError as exc:
+        except (ExchangeUnavailable, ExchangeOutcomeUnknown) as exc:  # it may or may not have been applied
             self._failed(request_id, f"{name} did not answer ({exc}); send the update again to be sure of the "
                                      "key's settings there", code=exc.code)
+        except ExchangeError as exc:
+            self._failed(request_id, f"{name} refused it: {exc}", code=exc.code)
         else:
             self._updated(request_id, spec, updated)
 
     def _updated(self, request_id: str, spec: KeySpec, updated: UpdatedKey) -> None:
         granted, ips = format_permissions(updated.permissions), ",".join(updated.ips)
         with session_scope(self.d.engine) as s:
-            key = s.get(KeyRecord, updated.api_key)
+            key = repos.get_key(s, api_key=updated.api_key)
             before = {"permissions": key.permissions, "ips": key.ips} if key else {}
             if not repos.transition(s, request_id=request_id, src=State.UPDATING, dst=State.DONE,
                                     resolved_at=self.d.clock.now(), granted_permissions=granted):

@@ -170,3 +170,18 @@ def test_an_update_granted_in_part_is_recorded_as_granted(story: Story) -> None:
                              "(General, Spot, Futures).")
     story.in_thread(post, f"Key `{key}` was updated at KuCoin: permissions General, Spot, IP whitelist")
     assert kukey_key(story.w, key)[0] == "General,Spot"
+
+
+def test_kucoin_not_answering_fails_the_update_and_says_so(story: Story) -> None:
+    """KuCoin answers 503 to every try: the update ends failed, the requester is told KuCoin did not answer
+    and to send it again, and kukey's record of the key is unchanged."""
+    world = story.w
+    key = story.create_key()
+    post = story.request(f"update alpha-trading {key} ips=198.51.100.7")
+    world.sandbox.fail_next(5, status=503, code="503000", path=UPDATE_PATH, method="POST")
+    assert not story.approve(post, APPROVER).errors
+    told = story.private(REQUESTER, "failed: KuCoin did not answer")
+    assert "send the update again" in told.content
+    story.in_thread(post, "kukey's record of the key is unchanged")
+    assert request_of(world, key)[1] == "failed"
+    assert kukey_key(world, key)[:2] == ("General,Spot", "203.0.113.5")
