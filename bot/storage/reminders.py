@@ -22,8 +22,10 @@ def remember(session: Session, *, api_key: str, reason: Reason, owner: str, at: 
     """Record that `owner` is told `reason` about `api_key`; False when that was recorded before."""
     insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgres_insert
     stmt = insert(KeyReminder).values(api_key=api_key, reason=reason.value, owner=owner, sent_at=at)
-    made = session.execute(stmt.on_conflict_do_nothing(index_elements=["api_key", "reason"]))
-    return bool(made.rowcount == 1)  # type: ignore[attr-defined]
+    # RETURNING says whether the row was made on both backends (PostgreSQL's rowcount is -1 with RETURNING)
+    made = session.execute(stmt.on_conflict_do_nothing(index_elements=["api_key", "reason"])
+                           .returning(col(KeyReminder.id)))
+    return made.first() is not None
 
 
 
