@@ -8,6 +8,8 @@ where to see them all.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ConfirmObject, HeaderBlock
 
 from bot.domain.reminders import KeyReminder, Reason
@@ -42,14 +44,14 @@ def reminder_blocks(r: KeyReminder) -> Blocks:
 
 def digest_text(d: Digest) -> str:
     """The notification's text: the counts (the blocks hold the lists)."""
-    return (f"kukey weekly digest: {len(d.due)} keys due for rotation, {len(d.expiring)} expiring soon, "
-            f"{len(d.pending)} pending requests, {len(d.external)} keys kukey did not create")
+    return (f"kukey weekly digest: due for rotation {len(d.due)}, expiring soon {len(d.expiring)}, "
+            f"pending requests {len(d.pending)}, not created by kukey {len(d.external)}")
 
 
 def digest_blocks(d: Digest) -> Blocks:
     blocks: list[Block] = [HeaderBlock(text="kukey weekly digest")]
     lists = [("Keys due for rotation", [messages.due_line(k) for k in d.due], "kukey reconcile --no-post"),
-             ("Keys expiring soon", [expiring_line(k) for k in d.expiring], "/kukey list"),
+             ("Keys expiring soon", [expiring_line(k, d.now) for k in d.expiring], "/kukey list"),
              ("Pending requests", [messages.request_brief(r) for r in d.pending], "/kukey pending"),
              ("Keys kukey did not create", [messages.external_line(k) for k in d.external], "/kukey list")]
     for heading, lines, command in lists:
@@ -57,6 +59,7 @@ def digest_blocks(d: Digest) -> Blocks:
     return message(*blocks)
 
 
-def expiring_line(k: KeyRow) -> str:
-    return (f"• `{k.api_key}` in *{k.sub_account}* expires {fmt(k.expires_at)} — "
+def expiring_line(k: KeyRow, now: datetime) -> str:
+    verb = "expired" if k.expires_at is not None and k.expires_at <= now else "expires"
+    return (f"• `{k.api_key}` in *{k.sub_account}* {verb} {fmt(k.expires_at)} — "
             f"`/kukey rotate {k.sub_account} {k.api_key}`")
