@@ -37,7 +37,7 @@ def home_view(home: Home) -> dict[str, Any]:
     blocks += [HeaderBlock(text="Your keys"), *_keys(home.keys)]
     blocks += [DividerBlock(), HeaderBlock(text="Your open requests"),
                lines_section([messages.request_brief(r) for r in home.open_requests], messages.NO_OPEN_REQUESTS,
-                      "/kukey pending")]
+                             "/kukey pending")]
     blocks += [DividerBlock(), HeaderBlock(text="Waiting for your approval"), *_to_approve(home.to_approve)]
     blocks += [DividerBlock(), HeaderBlock(text="Your authenticator (TOTP)"), _totp(home)]
     if home.admin is not None:

@@ -127,3 +127,21 @@ def test_a_click_by_someone_else_is_refused_as_their_rotate_would_be(tmp_path: P
         assert rows(w.database_url, "SELECT count(*) FROM request WHERE kind = 'rotate'") == [(0,)]
         refusals = rows(w.database_url, "SELECT actor FROM audit_event WHERE action = 'command.refused'")
         assert refusals == [(OUTSIDER,), (OUTSIDER,)]
+
+
+def test_a_key_with_a_rotation_already_requested_is_told_only_once_that_request_ends(tmp_path: Path) -> None:
+    """While a rotate request for a key is open, its owner is not reminded of it; once the request is
+    cancelled without replacing the key, the next run reminds them."""
+    with KukeyWorld(home=tmp_path, policy_text=default_policy(rotation_days=1, request_ttl_minutes=10080)) as w:
+        story = enrolled(w)
+        key = story.create_key(NEVER)
+        story.request(f"rotate alpha-trading {key}")
+        run_job(w, 2 * DAY)
+        assert reminded(w) == []
+        rid = rows(w.database_url, "SELECT id FROM request WHERE kind = 'rotate'")[0][0]
+        assert w.driver.slash(REQUESTER, "C0TRADING", f"cancel {rid}").ok
+        w.wait(lambda: rows(w.database_url, "SELECT state FROM request WHERE id = ?", (rid,)) == [("cancelled",)],
+               what="the rotate request cancelled")
+        run_job(w, HOUR)
+        (told,) = reminders(w)
+        assert f"Your key `{key}` in *alpha-trading* is 2 days old" in told.content
