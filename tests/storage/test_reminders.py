@@ -3,7 +3,6 @@ recorded once per key and reason, even when many engines race for it."""
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
@@ -11,6 +10,7 @@ from sqlalchemy import Engine
 from bot.domain.reminders import Reason
 from bot.storage import reminders
 from bot.storage.db import make_engine, session_scope
+from tests.replicas.conftest import at_once
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 KEY = "0123456789abcdef01234567"
@@ -32,20 +32,9 @@ def test_each_reason_is_recorded_once_per_key(engine: Engine) -> None:
 
 def test_engines_racing_for_one_reminder_record_it_once(engine: Engine) -> None:
     """Engines of several replicas recording the same reminder at once: exactly one of them made it."""
-    url = engine.url.render_as_string(hide_password=False)
-    engines = [make_engine(url) for _ in range(RACERS)]
-    start, won = threading.Barrier(RACERS), []
-
-    def race(own: Engine) -> None:
-        start.wait()
-        won.append(remember(own, Reason.ROTATION))
-
-    threads = [threading.Thread(target=race, args=(e,)) for e in engines]
+    engines = [make_engine(engine.url.render_as_string(hide_password=False)) for _ in range(RACERS)]
     try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=30)
+        won = at_once([lambda e=e: remember(e, Reason.ROTATION) for e in engines])
     finally:
         for e in engines:
             e.dispose()
