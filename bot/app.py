@@ -51,6 +51,7 @@ from bot.services.revoke import Revoker
 from bot.services.rotate import OldKeyDeletion
 from bot.services.rules import Rules
 from bot.services.undelivered import Undelivered
+from bot.services.update import KeyUpdater
 from bot.services.workflow import Workflow
 from bot.slack import listeners
 from bot.slack.client import auth_probe, make_web_client
@@ -215,6 +216,7 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     scheduler.on(JobKind.RETRY_DELETE,
                  lambda k: _raise_unless(deleter.delete(k, actor="kukey", request_id=None, why="retry").ok, k))
     scheduler.on(JobKind.REVOKE, revoker.run)
+    scheduler.on(JobKind.UPDATE_KEY, KeyUpdater(deps).run)
     scheduler.on(JobKind.AUDIT_CHECKPOINT, services.checkpoints.run)
     scheduler.on(JobKind.RECONCILE, services.reconciler.job)
     scheduler.on(JobKind.KEY_REMINDERS, services.reminders.job)

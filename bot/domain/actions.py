@@ -34,6 +34,8 @@ class AuditAction(StrEnum):
     KEY_REVEALED = "key.revealed"
     KEY_DELETED = "key.deleted"
     KEY_DELETE_FAILED = "key.delete_failed"
+    KEY_UPDATED = "key.updated"  # an approved update: the exchange holds the key's new IPs / permissions
+    KEY_UPDATE_FAILED = "key.update_failed"  # the exchange refused it or did not answer; the request failed
     ROTATE_OLD_KEY_SCHEDULED = "rotate.old_key_scheduled"
     ROTATE_DONE = "rotate.done"
     REVOKE_INCIDENT = "revoke.incident"

@@ -5,6 +5,7 @@ A "no" is a value, never an exception. Group membership comes in already resolve
 
     may_request(user, sub_account, policy, requesters)   requesters group + a rule for the sub-account
     check_spec(spec, rule, active_keys)                   permissions, IP whitelist, expiry, key count
+    check_update(spec, rule)                              an update's permissions and IP whitelist
     enough_approvers(requester, rule, approvers)          can anyone but the requester approve?
     awaits_approval(approver, request, approvers, now)    may this person approve it (before TOTP)?
     may_approve(approver, request, approvers, totp, now)  the two-person rule, TOTP enrollment, lockout
@@ -87,8 +88,8 @@ def may_request(*, user: str, sub_account: str, policy: Policy, requesters: froz
     return Decision.yes(f"{rule.key} (`{rule.match}`) applies to `{sub_account}`.")
 
 
-def check_spec(spec: KeySpec, rule: Rule, *, active_keys: int) -> Decision:
-    """Check a key against its rule; a refusal lists every problem (see `parts`)."""
+def _access_checks(spec: KeySpec, rule: Rule) -> list[Decision]:
+    """What a key may do: its permissions and the IP whitelist they need (a create's and an update's)."""
     checks: list[Decision] = []
     extra = spec.permissions - rule.allowed_permissions
     if extra:
@@ -99,6 +100,18 @@ def check_spec(spec: KeySpec, rule: Rule, *, active_keys: int) -> Decision:
     if trading and rule.require_ip_whitelist_for_trading and not spec.ips:
         checks.append(Decision.no("ip_whitelist_required",
                                   f"A key with {_perms(trading)} needs an IP whitelist: add ips=..."))
+    return checks
+
+
+def check_update(spec: KeySpec, rule: Rule) -> Decision:
+    """Check a key's new settings (an update) against its rule: permissions and IP whitelist. Its expiry
+    does not change and it already exists, so neither the expiry limit nor the key count applies."""
+    return Decision.all_of(_access_checks(spec, rule), ok="The new settings fit the policy.")
+
+
+def check_spec(spec: KeySpec, rule: Rule, *, active_keys: int) -> Decision:
+    """Check a key against its rule; a refusal lists every problem (see `parts`)."""
+    checks = _access_checks(spec, rule)
     limit = rule.max_expire_days
     if limit is not None and (spec.expire_days is None or spec.expire_days > limit):
         asked = "never expires" if spec.expire_days is None else f"expires after {spec.expire_days} days"

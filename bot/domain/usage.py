@@ -12,6 +12,8 @@ USAGE: Final[Mapping[str, str]] = {
     "[expire=30|90|180|360|never] [reason words...] [dry-run]",
     "rotate": f"{SLASH} rotate <sub-account> <apiKey> [grace=<minutes>] [reason words...]",
     "revoke": f"{SLASH} revoke <sub-account> <apiKey>|all [reason words...]",
+    "update": f"{SLASH} update <sub-account> <apiKey> [perms=General,Spot] [ips=203.0.113.5,198.51.100.0] "
+    "[reason words...]",
     "list": f"{SLASH} list [sub-account]",
     "pending": f"{SLASH} pending",
     "status": f"{SLASH} status <request-id>",
@@ -29,6 +31,8 @@ _EXAMPLES: Final[Sequence[tuple[str, str, str]]] = (
      "a new key with the same settings; the old one is deleted `grace` minutes after the reveal"),
     ("revoke", "revoke alice01 5f1e7b3c2d4a6b0008a1b2c3 leaked in a log",
      "delete a key (`all` for every key of the sub-account); immediate in an incident channel"),
+    ("update", "update alice01 5f1e7b3c2d4a6b0008a1b2c3 ips=203.0.113.9 new server",
+     "change a key's IP whitelist and/or permissions (the whole new list each); same secret, nothing shown"),
     ("list", "list alice01", "the keys kukey knows, with age and expiry"),
     ("pending", "pending", "requests waiting for your approval"),
     ("status", "status KK-7F3Q9C2M", "where a request stands"),

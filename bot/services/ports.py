@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.domain.exchange import CreatedKey, ExchangeKey, KeyIds, SubAccount
+from bot.domain.exchange import CreatedKey, ExchangeKey, KeyIds, SubAccount, UpdatedKey
 from bot.domain.keys import KeySpec, Permission
 from bot.domain.outbox import Op
 from bot.domain.reminders import KeyReminder
@@ -54,6 +54,9 @@ class RequestView:
     resolved_by: str | None = None
     resolved_at: datetime | None = None
     resolution_note: str = ""
+    # an update while it waits for approval: what the key holds now (the request holds the new settings)
+    key_permissions: frozenset[Permission] | None = None
+    key_ips: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,11 @@ class Exchange(Protocol):
         ...
 
     def list_keys(self, sub_account: str) -> list[ExchangeKey]: ...
+
+    def update_key(self, api_key: str, spec: KeySpec, *, passphrase: Secret) -> UpdatedKey:
+        """Set an existing key's permissions and IP whitelist to `spec` (its whole intended state: the
+        expiry is sent as it is); `passphrase` is the key's own. The secret does not change."""
+        ...
 
     def delete_key(self, sub_account: str, api_key: str, passphrase: Secret) -> bool:
         """True: deleted now; False: it was already gone (which counts as deleted)."""

@@ -60,6 +60,8 @@ class Rules:
         if kind == Kind.CREATE:
             active = len(self._exchange.list_keys(spec.sub_account))
             checks.append(dec.check_spec(spec, rule, active_keys=active))
+        elif kind == Kind.UPDATE:
+            checks.append(dec.check_update(spec, rule))
         decision = dec.Decision.all_of(checks, ok="ok")
         if not decision.allowed:
             text = "\n".join(f"• {d.message}" for d in decision.parts) if decision.parts else decision.message

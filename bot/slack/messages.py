@@ -33,6 +33,8 @@ def title(req: RequestView) -> str:
     if req.kind == "revoke":
         target = "every key" if req.revoke_all else f"key `{req.target_api_key}`"
         return f"Revoke {target} in *{req.sub_account}*"
+    if req.kind == "update":
+        return f"Update key `{req.target_api_key}` in *{req.sub_account}*"
     return f"New API key for *{req.sub_account}*"
 
 
@@ -41,7 +43,9 @@ def summary(req: RequestView) -> str:
         f"{title(req)}  (request `{req.id}`)",
         f"*Requester:* {who(req.requester)}",
     ]
-    if req.kind != "revoke":
+    if req.kind == "update":
+        lines += _update_lines(req)
+    elif req.kind != "revoke":
         lines += [f"*Permissions:* {perms(req.permissions)}",
                   f"*IP whitelist:* {', '.join(req.ips) or 'none'}",
                   f"*Expires after:* {expiry(req.expire_days)}"]
@@ -63,6 +67,27 @@ def summary(req: RequestView) -> str:
     return "\n".join(lines)
 
 
+def _update_lines(req: RequestView) -> list[str]:
+    """An update's new settings, with the key's current ones while it waits for approval."""
+    lines = [f"*New permissions:* {perms(req.permissions)}", f"*New IP whitelist:* {', '.join(req.ips) or 'none'}"]
+    if req.key_permissions is not None:
+        lines.append(f"*Now:* {perms(req.key_permissions)}; IPs {', '.join(req.key_ips or ()) or 'none'}")
+    return [*lines, "*Secret:* unchanged, nothing is shown"]
+
+
+def _updated(req: RequestView) -> str:
+    return (f"Key `{req.target_api_key}` was updated at KuCoin: permissions {perms(req.granted_permissions)}, "
+            f"IP whitelist {', '.join(req.ips) or 'none'}. Its secret did not change.")
+
+
+def _less_granted(req: RequestView) -> str | None:
+    """To the requester, when KuCoin granted less than the request asked for (a create's or an update's)."""
+    granted = req.granted_permissions
+    if granted is None or granted == req.permissions:
+        return None
+    return f"Note: KuCoin granted {perms(granted)}, not everything you asked for ({perms(req.permissions)})."
+
+
 def event_thread(name: str, req: RequestView, f: dict[str, Any]) -> str | None:
     """The thread note for an event (None: no note)."""
     user = who(f.get("user"))
@@ -70,8 +95,9 @@ def event_thread(name: str, req: RequestView, f: dict[str, Any]) -> str | None:
     texts: dict[str, str | None] = {
         "submitted": None,
         "approval_added": f"{user} approved ({len(req.approvers)} of {req.approvals_needed}).",
-        "approved": f"{user} approved. Waiting for {who(req.requester)} to reveal the key "
-                    f"(until {fmt(req.reveal_deadline)}).",
+        "approved": f"{user} approved. Updating the key at KuCoin." if req.kind == "update"
+        else f"{user} approved. Waiting for {who(req.requester)} to reveal the key "
+             f"(until {fmt(req.reveal_deadline)}).",
         "denied": f"Denied by {user} at {fmt(req.resolved_at)}: {req.resolution_note or 'no reason given'}.",
         "expired": f"Expired at {fmt(req.resolved_at)}: nobody approved in time.",
         "cancelled": f"Cancelled by {user} at {fmt(req.resolved_at)}.",
@@ -89,6 +115,8 @@ def event_thread(name: str, req: RequestView, f: dict[str, Any]) -> str | None:
         "old_key_delete_failed": f"Deleting old key `{req.target_api_key}` failed ({f.get('error')}); "
                                  "kukey will retry.",
         "revoked": revoke_text(req, f),
+        "updated": _updated(req),
+        "update_failed": f"The update did not complete: {f.get('why')}. kukey's record of the key is unchanged.",
     }
     return texts.get(name)
 
@@ -114,7 +142,6 @@ def revoke_text(req: RequestView, f: dict[str, Any]) -> str:
 def event_requester(name: str, req: RequestView, f: dict[str, Any]) -> str | None:
     """What the requester is told privately about an event (None: nothing)."""
     user = who(f.get("user"))
-    granted = req.granted_permissions
     texts: dict[str, str | None] = {
         "approval_added": f"{user} approved your request `{req.id}` "
                           f"({len(req.approvers)} of {req.approvals_needed}).",
@@ -126,13 +153,13 @@ def event_requester(name: str, req: RequestView, f: dict[str, Any]) -> str | Non
                   "still need it.",
         "reveal_failed": f"The key for `{req.id}` could not be shown: {f.get('why')}. No key was left at "
                          "KuCoin." + ("" if f.get("final") else " Click *Reveal key* again to retry."),
-        "revealed": (f"Note: KuCoin granted {perms(granted)}, not everything you asked for "
-                     f"({perms(req.permissions)}).") if granted is not None and granted != req.permissions
-        else None,
+        "revealed": _less_granted(req),
         "revoked": revoke_text(req, f) if not req.incident else None,
         "not_posted": f"Your request `{req.id}` could not be posted to <#{f.get('channel')}> for approval "
                       f"(Slack kept refusing: {f.get('error')}), so nobody could see it; it was cancelled. Run "
                       "the command again in a few minutes; if it fails again, tell a kukey admin.",
+        "updated": " ".join(filter(None, [f"Your request `{req.id}` is done.", _updated(req), _less_granted(req)])),
+        "update_failed": f"Your update `{req.id}` failed: {f.get('why')}. kukey's record of the key is unchanged.",
         "reveal_checking": f"KuCoin did not confirm the key for `{req.id}`. kukey is checking whether it was "
                            "created (and will delete it if so); you will be told when you can try again.",
     }

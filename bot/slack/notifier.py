@@ -32,7 +32,9 @@ log = logging.getLogger("kukey.slack")
 
 # Events after which the parent message is re-rendered (and so loses its buttons once resolved).
 _UPDATES_PARENT = {"approval_added", "approved", "denied", "expired", "cancelled", "lapsed", "revealed",
-                   "reveal_failed", "old_key_deleted", "revoked"}
+                   "reveal_failed", "old_key_deleted", "revoked", "updated", "update_failed"}
+# Kinds whose approval leads to a Reveal (an offer to the requester); the others run on approval.
+_REVEALED = {"create", "rotate"}
 # Where the link to the request's post goes in the requester's note (bound when the note is sent).
 LINK = "\ue000link\ue000"
 
@@ -60,7 +62,7 @@ class SlackNotifier:
                     Planned(Op.PRIVATE, {"user": req.requester, "channel": req.origin_channel, LINKS_THREAD: True,
                                          "text": messages.submitted(req, LINK)}, req.id)]
         planned = self._thread(name, req, fields)
-        if name == "approved" and req.kind != "revoke":
+        if name == "approved" and req.kind in _REVEALED:
             planned.append(Planned(Op.PRIVATE, {"user": req.requester, "channel": req.origin_channel,
                                                 "text": messages.approved_offer(req, fields.get("user")),
                                                 "blocks": blocks.reveal_offer(req, fields.get("user"))}, req.id))

@@ -124,6 +124,18 @@ def key_transition(session: Session, *, api_key: str, src: Sequence[KeyState], d
     return changed
 
 
+def set_key_settings(session: Session, *, api_key: str, permissions: str, ips: str) -> bool:
+    """Record an active key's new permissions and IP whitelist (an update); False when it is not active."""
+    stmt = (
+        update(KeyRecord)
+        .where(col(KeyRecord.api_key) == api_key, col(KeyRecord.state) == KeyState.ACTIVE.value)
+        .values(permissions=permissions, ips=ips, version=KeyRecord.version + 1)
+    )
+    changed = bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
+    session.flush()
+    return changed
+
+
 # --- jobs -----------------------------------------------------------------------------------------
 # A job is `pending` (due at run_at) or `running` under a lease (held until lease_until by one process,
 # which renews it while the work runs: bot.services.leases) or `done`. Its `attempts` counts claims and

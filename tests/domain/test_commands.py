@@ -19,6 +19,7 @@ from bot.domain.commands import (
     Revoke,
     Rotate,
     Status,
+    Update,
     form_reason,
     is_request_id,
     new_request_id,
@@ -92,6 +93,11 @@ GOOD = [
     ("rotate alice01 " + KEY + " grace=0", Rotate("alice01", KEY, 0)),
     ("revoke alice01 " + KEY + " leaked in a log", Revoke("alice01", KEY, False, "leaked in a log")),
     ("revoke alice01 ALL", Revoke("alice01", None, True)),
+    ("update alice01 " + KEY + " ips=198.51.100.7", Update("alice01", KEY, None, ("198.51.100.7",))),
+    ("update alice01 " + KEY.upper() + " perms=Spot,Futures new bot",
+     Update("alice01", KEY, frozenset({G, S, F}), None, "new bot")),
+    ("update alice01 " + KEY + " ip=203.0.113.5, 198.51.100.0/24 permissions=General moved",
+     Update("alice01", KEY, frozenset({G}), ("203.0.113.5", "198.51.100.0/24"), "moved")),
     ("list", List()),
     ("LIST alice01", List("alice01")),
     ("pending", Pending()),
@@ -113,8 +119,24 @@ def test_good_input_parses_to_exact_command(text: str, expected: object) -> None
     assert parse(text) == expected
 
 
-CREATE, ROTATE, REVOKE = USAGE["create"], USAGE["rotate"], USAGE["revoke"]
+CREATE, ROTATE, REVOKE, UPDATE = USAGE["create"], USAGE["rotate"], USAGE["revoke"], USAGE["update"]
 BAD = [
+    ("update alice01 " + KEY, "Nothing to change: give `perms=`, `ips=` or both.", UPDATE),
+    ("update alice01 " + KEY + " new server", "Nothing to change: give `perms=`, `ips=` or both.", UPDATE),
+    ("update alice01", "Missing apiKey: the key to change (see `list`).", UPDATE),
+    ("update", "Missing sub-account and apiKey.", UPDATE),
+    ("update alice01 " + KEY + " ips=203.0.113.300",
+     "`203.0.113.300` is not an IPv4 or IPv6 address or CIDR network.", UPDATE),
+    ("update alice01 " + KEY + " perms=Spot,Fish",
+     "Unknown permission `Fish`: choose from General, Spot, Futures, Margin, InnerTransfer.", UPDATE),
+    ("update alice01 " + KEY + " perms=Withdraw", "Sub-account API keys can never have the Transfer "
+     "(withdrawal) permission: KuCoin allows it only on master-account keys. InnerTransfer moves funds between "
+     "your own accounts.", UPDATE),
+    ("update alice01 " + KEY + " expire=30", "Unknown option `expire=`: `update` takes `perms=`, `ips=`.", UPDATE),
+    ("update alice01 " + KEY + " dry-run", "`dry-run` only works with `create`, not `update`.", UPDATE),
+    ("update alice01 " + KEY[:-1] + " ips=203.0.113.5",
+     f"`{KEY[:-1]}` is not KuCoin's apiKey: those are 24 hexadecimal characters.", UPDATE),
+    ("updat alice01", "Unknown command `updat`. Did you mean `update`?", None),
     ("creat alice01", "Unknown command `creat`. Did you mean `create`?", None),
     ("frobnicate", "Unknown command `frobnicate`. Try `/kukey help`.", None),
     ("create perms=Spot", "Missing sub-account: it comes first, e.g. `create alice01 perms=Spot`.", CREATE),

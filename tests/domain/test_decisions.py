@@ -14,6 +14,7 @@ from bot.domain.decisions import (
     approvals_remaining,
     awaits_approval,
     check_spec,
+    check_update,
     enough_approvers,
     explain_create,
     may_approve,
@@ -104,6 +105,22 @@ def test_check_spec_messages_say_what_to_do() -> None:
         "A key with Spot needs an IP whitelist: add ips=... "
         "The key never expires; keys for `bot-alpha` must expire within 90 days: add expire=90. "
         "`bot-alpha` already has 2 keys, the most rules[0] allows is 2: revoke one first.")
+
+
+@pytest.mark.parametrize(("key", "rule", "reasons"), [
+    (spec({S}, ("203.0.113.5",)), BOT, []),
+    (spec({S}, ("203.0.113.5",), None), BOT, []),  # the expiry is not changed by an update
+    (spec({S}, ()), BOT, ["ip_whitelist_required"]),
+    (spec({IT, S}, ()), BOT, ["permission_not_allowed", "ip_whitelist_required"]),
+    (spec({IT}, (), None, "treasury01"), TREASURY, []),
+    (spec({S}, (), None, "treasury01"), TREASURY, ["permission_not_allowed"]),
+])
+def test_check_update_applies_the_permission_and_ip_rules(key: KeySpec, rule: Rule, reasons: list[str]) -> None:
+    """An update's new settings meet the create's permission and IP-whitelist rules; expiry and the key
+    count (the key exists, its expiry stays) are not checked again."""
+    decision = check_update(key, rule)
+    assert decision.allowed == (not reasons)
+    assert [part.reason for part in decision.parts] == reasons
 
 
 REQ = ApprovalRequest("KK-7F3Q9C2M", requester="U0ALICE", state="pending",
