@@ -14,7 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from bot.domain.reminders import Reason
-from bot.domain.requests import OPEN_STATES
+from bot.domain.requests import OPEN_STATES, Kind
 from bot.storage.tables import KeyReminder, Request
 
 
@@ -31,8 +31,8 @@ def remember(session: Session, *, api_key: str, reason: Reason, owner: str, at: 
 
 def open_targets(session: Session) -> tuple[set[str], set[str]]:
     """The keys open rotate or revoke requests name, and the sub-accounts of open `revoke all` requests:
-    what is about to change already, so not reminded now."""
+    what is about to be replaced or deleted already, so not reminded now (an open update replaces nothing)."""
     rows = list(session.exec(select(Request.target_api_key, Request.sub_account, Request.revoke_all)
                              .where(col(Request.state).in_([s.value for s in OPEN_STATES]),
-                                    col(Request.target_api_key).is_not(None) | col(Request.revoke_all))))
+                                    col(Request.kind).in_([Kind.ROTATE.value, Kind.REVOKE.value]))))
     return {key for key, _, _ in rows if key}, {sub for _, sub, revoke_all in rows if revoke_all}

@@ -145,3 +145,13 @@ def test_a_key_with_a_rotation_already_requested_is_told_only_once_that_request_
         run_job(w, HOUR)
         (told,) = reminders(w)
         assert f"Your key `{key}` in *alpha-trading* is 2 days old" in told.content
+
+
+def test_an_open_update_does_not_hold_a_reminder_back(tmp_path: Path) -> None:
+    """An update request replaces no key: while one is open for a key due for rotation, its owner is reminded."""
+    with KukeyWorld(home=tmp_path, policy_text=default_policy(rotation_days=1, request_ttl_minutes=10080)) as w:
+        story = enrolled(w)
+        key = story.create_key(NEVER)
+        story.request(f"update alpha-trading {key} ips=203.0.113.9 new server")
+        run_job(w, 2 * DAY)
+        assert reminded(w) == [(key, "rotation", REQUESTER)]
