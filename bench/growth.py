@@ -64,7 +64,7 @@ def _interleaved(cfg: Config, scenes: dict[str, Scene], text: str) -> dict[str, 
     per_round = max(1, cfg.growth_acks // cfg.growth_rounds)
     latencies: dict[str, list[float]] = {name: [] for name in scenes}
     statuses: dict[str, dict[str, int]] = {name: {} for name in scenes}
-    for name, scene in scenes.items():  # warm-up, not timed
+    for scene in scenes.values():  # warm-up, not timed
         _send(scene, text, min(per_round, 5))
     for r in range(cfg.growth_rounds):
         for name in DATABASES if r % 2 == 0 else DATABASES[::-1]:
