@@ -106,3 +106,55 @@ def _db_mb(scene: Scene) -> float:
 
 def _mb(kib: float) -> float:
     return round(kib / 1024, 1)
+
+
+# --- the report (bench.report): issue 16.6's targets, the table and docs/benchmarks.md's tables ----------------
+IDLE_RSS_MB = 80.0  # idle, on an empty database
+FULL_RSS_MB = 150.0  # with 100,000 requests and 1,000,000 audit events, after the acks
+ACKS_VS_EMPTY = 1.2  # list, pending and status ack within 1.2x of an empty database's
+
+
+def targets(g: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """(target, measured, met) for each of issue 16.6's targets."""
+    memory, size = g["memory"], f"{g['requests']:,} requests, {g['events']:,} audit events"
+    idle, full = memory["empty"]["idle_rss_mb"], memory["full"]["rss_mb"]
+    out = [(f"idle RSS <= {IDLE_RSS_MB:g} MB (empty database)", f"{idle} MB", idle <= IDLE_RSS_MB),
+           (f"RSS <= {FULL_RSS_MB:g} MB with {size}", f"{full} MB (peak {memory['full']['peak_rss_mb']})",
+            full <= FULL_RSS_MB)]
+    for command, acks in g["acks"].items():
+        for q in ("p50", "p99"):
+            ratio = acks[f"{q}_ratio"]
+            out.append((f"`/kukey {command}` ack {q} with {size} <= {ACKS_VS_EMPTY}x empty",
+                        f"{ratio}x ({acks['full'][q]} vs {acks['empty'][q]} ms)", ratio <= ACKS_VS_EMPTY))
+    return out
+
+
+def title(g: dict[str, Any]) -> str:
+    return (f"Growth: an empty database and one with {g['requests']:,} closed requests and {g['events']:,} audit "
+            f"events, side by side; {g['acks_per_command']} acks per command and database, one at a time, in "
+            f"{g['rounds']} alternating rounds")
+
+
+def lines(g: dict[str, Any]) -> list[str]:
+    out = [title(g)]
+    out += [f"  {db:5} idle RSS {m['idle_rss_mb']} MB, after the acks {m['rss_mb']} MB "
+            f"(peak {m['peak_rss_mb']}), database {m['db_mb']} MB" for db, m in g["memory"].items()]
+    out += [f"  {command:8} ack p50 {a['empty']['p50']:>7} -> {a['full']['p50']:>7} ms ({a['p50_ratio']}x), "
+            f"p99 {a['empty']['p99']:>7} -> {a['full']['p99']:>7} ms ({a['p99_ratio']}x)"
+            for command, a in g["acks"].items()]
+    return out
+
+
+def markdown(g: dict[str, Any]) -> list[str]:
+    out = [f"**{title(g)}**", "", "| database | rows | fill | idle RSS | RSS after the acks | peak RSS | size |",
+           "|---|---|---:|---:|---:|---:|---:|"]
+    for db, m in g["memory"].items():
+        made = g["fill"][db]
+        rows = ", ".join(f"{k}: {v:,}" for k, v in made["rows"].items())
+        out.append(f"| {db} | {rows} | {made['seconds']} s | {m['idle_rss_mb']} MB | {m['rss_mb']} MB | "
+                   f"{m['peak_rss_mb']} MB | {m['db_mb']} MB |")
+    out += ["", "| command | empty p50 | full p50 | ratio | empty p99 | full p99 | ratio |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
+    out += [f"| `/kukey {c}` | {a['empty']['p50']} ms | {a['full']['p50']} ms | {a['p50_ratio']}x | "
+            f"{a['empty']['p99']} ms | {a['full']['p99']} ms | {a['p99_ratio']}x |" for c, a in g["acks"].items()]
+    return out
