@@ -63,6 +63,7 @@ def _interleaved(cfg: Config, scenes: dict[str, Scene], text: str) -> dict[str, 
     """`cfg.growth_acks` commands to each bot, one at a time, in rounds alternating between the bots."""
     per_round = max(1, cfg.growth_acks // cfg.growth_rounds)
     latencies: dict[str, list[float]] = {name: [] for name in scenes}
+    medians: dict[str, list[float]] = {name: [] for name in scenes}  # per round: how steady the machine was
     statuses: dict[str, dict[str, int]] = {name: {} for name in scenes}
     for scene in scenes.values():  # warm-up, not timed
         _send(scene, text, min(per_round, 5))
@@ -70,9 +71,11 @@ def _interleaved(cfg: Config, scenes: dict[str, Scene], text: str) -> dict[str, 
         for name in DATABASES if r % 2 == 0 else DATABASES[::-1]:
             result = _send(scenes[name], text, per_round)
             latencies[name] += result.latencies
+            medians[name].append(summary_ms(result.latencies)["p50"])
             for code, n in result.statuses.items():
                 statuses[name][code] = statuses[name].get(code, 0) + n
-    out: dict[str, Any] = {name: {**summary_ms(latencies[name]), "statuses": statuses[name]} for name in scenes}
+    out: dict[str, Any] = {name: {**summary_ms(latencies[name]), "statuses": statuses[name],
+                                  "round_p50s": medians[name]} for name in scenes}
     out["p50_ratio"] = round(out["full"]["p50"] / out["empty"]["p50"], 2)
     out["p99_ratio"] = round(out["full"]["p99"] / out["empty"]["p99"], 2)
     return out
