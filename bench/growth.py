@@ -39,7 +39,7 @@ def run(cfg: Config, home: Path) -> dict[str, Any]:
                                 requests=cfg.growth_requests if name == "full" else 0,
                                 events=cfg.growth_events if name == "full" else 0, now=now)
                 for name, scene in scenes.items()}
-        heads = {name: scene.count("SELECT count(*) FROM audit_event") for name, scene in scenes.items()}
+        heads = {name: scene.count("SELECT coalesce(max(seq), 0) FROM audit_event") for name, scene in scenes.items()}
         for scene in scenes.values():
             scene.start_bot()
         for scene in scenes.values():
