@@ -1,7 +1,7 @@
 """Indexes that keep the hot queries independent of how much history the tables hold (issue 16.6).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 
   * job (state, run_at): the scheduler's claim of due jobs (pending and due, or running with a lapsed
     lease) searched by state; by run_at alone it walked every done job in the past on every tick;
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
