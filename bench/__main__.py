@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import acks, audit, failover, lifecycle, machine, report, revoke, startup
+from bench import acks, audit, failover, growth, lifecycle, machine, report, revoke, startup
 from bench.config import FULL, QUICK, Config
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -28,6 +28,7 @@ PHASES: dict[str, Phase] = {
     "revoke": revoke.run,
     "startup": startup.run,
     "failover": failover.run,  # always on PostgreSQL: replicas need it
+    "growth": growth.run,
 }
 
 

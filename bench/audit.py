@@ -15,7 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -63,10 +63,15 @@ def run(cfg: Config, home: Path) -> dict[str, Any]:
 def build_log(path: Path, master: bytes, count: int, *, batch: int = 50_000) -> dict[str, Any]:
     """Append `count` chained events with raw SQL in transactions of `batch`."""
     started = time.perf_counter()
-    audit_key, kid = audit.audit_key_for(master), key_id(master)
+    insert_events(path, events(master, count), batch=batch)
+    seconds = time.perf_counter() - started
+    return {"seconds": round(seconds, 2), "events_per_s": round(count / seconds)}
+
+
+def insert_events(path: Path, rows: Iterator[tuple[Any, ...]], *, batch: int = 50_000) -> None:
+    """Insert audit rows (in COLUMNS order) into the SQLite file at `path` in transactions of `batch`."""
     with closing(sqlite3.connect(path, isolation_level=None)) as db:
         db.execute("PRAGMA synchronous=OFF")  # setup only: kukey itself writes with synchronous=FULL
-        rows = _events(audit_key, kid, count)
         while True:
             chunk = list(islice(rows, batch))
             if not chunk:
@@ -75,18 +80,25 @@ def build_log(path: Path, master: bytes, count: int, *, batch: int = 50_000) -> 
             db.executemany(_INSERT, chunk)
             db.execute("COMMIT")
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # a log this size has long been checkpointed
-    seconds = time.perf_counter() - started
-    return {"seconds": round(seconds, 2), "events_per_s": round(count / seconds)}
 
 
-def _events(audit_key: bytes, kid: str, count: int) -> Iterator[tuple[Any, ...]]:
+def _subject(seq: int) -> tuple[str, str]:
+    return f"KK-{seq % 10**8:08d}", "alpha-trading"
+
+
+def events(master: bytes, count: int, *, start: datetime = datetime(2026, 1, 1, tzinfo=UTC),
+           spacing: timedelta = timedelta(milliseconds=1),
+           subject: Callable[[int], tuple[str, str]] = _subject) -> Iterator[tuple[Any, ...]]:
+    """`count` events shaped like kukey's, chained and signed with `master`'s audit key as AuditLog.record
+    signs them, as rows in COLUMNS order; event `seq` is at start + seq * spacing, about subject(seq)
+    (its request id and sub-account)."""
+    audit_key, kid = audit.audit_key_for(master), key_id(master)
     prev = GENESIS
-    start = datetime(2026, 1, 1, tzinfo=UTC)
     for seq in range(1, count + 1):
         action, actor, api_key, detail = _TEMPLATES[seq % len(_TEMPLATES)]
-        request_id = f"KK-{seq % 10**8:08d}"
-        row: dict[str, Any] = {"seq": seq, "ts": audit.format_ts(start + timedelta(milliseconds=seq)), "actor": actor,
-               "action": action, "request_id": request_id, "sub_account": "alpha-trading", "api_key": api_key,
+        request_id, sub_account = subject(seq)
+        row: dict[str, Any] = {"seq": seq, "ts": audit.format_ts(start + seq * spacing), "actor": actor,
+               "action": action, "request_id": request_id, "sub_account": sub_account, "api_key": api_key,
                "outcome": "ok", "detail": detail, "key_id": kid, "prev_hash": prev}
         row["hash"] = prev = sign(audit_key, content(**row))
         yield tuple(row[c] for c in COLUMNS)

@@ -28,13 +28,19 @@ class Config:
     failover_latency: float = 1.0  # seconds per KuCoin call (the kill lands while deletes are in flight)
     failover_hanging: int = 5  # deletes KuCoin holds without acting on them: left for the survivors
     failover_runs: int = 3
+    growth_requests: int = 100_000  # closed requests behind the open ones in the full database
+    growth_events: int = 1_000_000  # audit events in the full database
+    growth_acks: int = 400  # per command and database, one at a time
+    growth_rounds: int = 4  # alternating between the empty and the full database
+    growth_idle: float = 5.0  # seconds both bots sit idle after start-up before their memory is read
 
 
 FULL = Config()
 QUICK = Config(requests=150, warmup=10, drain_timeout=120.0, slow_lifecycles=2, lifecycles=5,
                audit_events=100_000, audit_appends=300, audit_batch=5000, revoke_cold=False, startups=1,
-               failover_runs=1)
+               failover_runs=1, growth_requests=10_000, growth_events=100_000, growth_acks=100)
 SMOKE = Config(requests=6, levels=(2,), warmup=2, drain_timeout=30.0, slow_latency=0.2, slow_lifecycles=1,
                lifecycles=1, audit_events=3000, audit_appends=10, audit_batch=100, revoke_keys=3,
                revoke_latency=0.02, revoke_cold=False, startups=1, startup_idle=0.1, failover_replicas=2,
-               failover_keys=4, failover_latency=0.2, failover_hanging=1, failover_runs=1)
+               failover_keys=4, failover_latency=0.2, failover_hanging=1, failover_runs=1, growth_requests=300,
+               growth_events=3000, growth_acks=4, growth_rounds=2, growth_idle=0.1)

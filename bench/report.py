@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench import growth
+
 ACK_P99_MS = 100.0  # at 50 concurrent senders
 VS_BARE = 1.5  # kukey's p99 within 1.5 times the bare Bolt app's
 SLOW_SAME = 1.2  # "unchanged" while KuCoin is slow: p99 within 1.2x (or +5 ms) of the normal run's
@@ -55,6 +57,9 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     if failover:
         add(f"failover: last key gone within {FAILOVER_S:g} s of the kill", f"{failover['max_s']} s (max)",
             failover["max_s"] <= FAILOVER_S)
+    if r.get("growth"):
+        for name, measured, met in growth.targets(r["growth"]):
+            add(name, measured, met)
     revoke = r.get("revoke")
     if revoke:
         for case in ("warm", "cold"):
@@ -125,6 +130,8 @@ def table(r: dict[str, Any]) -> str:
         lines += [f"  kill -9 with {x['keys_left_at_kill']} keys left: last key gone "
                   f"{x['last_key_gone_after_kill_s']} s, announced {x['announced_after_kill_s']} s after the kill"
                   for x in failover["runs"]]
+    if r.get("growth"):
+        lines += ["", *growth.lines(r["growth"])]
     startup = r.get("startup")
     if startup:
         lines += ["", f"Start to ready (median of {len(startup['runs'])}): {startup['ready_s_median']} s; "
@@ -221,6 +228,8 @@ def markdown(r: dict[str, Any]) -> str:
                 "|---:|---:|---:|---:|"]
         out += [f"| {i} | {x['keys_left_at_kill']} | {x['last_key_gone_after_kill_s']} s | "
                 f"{x['announced_after_kill_s']} s |" for i, x in enumerate(failover["runs"], 1)]
+    if r.get("growth"):
+        out += ["", *growth.markdown(r["growth"])]
     startup = r.get("startup")
     if startup:
         out += ["", "**Start to ready, idle memory**", "", "| start | ready after | RSS | peak RSS | threads |",

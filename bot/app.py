@@ -35,6 +35,7 @@ from bot.security.crypto import SecretBox
 from bot.services.checkpoints import Checkpoints
 from bot.services.delivery import Dispatcher
 from bot.services.deps import Deps
+from bot.services.digest import WeeklyDigest
 from bot.services.enrollment import EnrollmentService
 from bot.services.home import HomeService
 from bot.services.inventory import Inventory, SubAccounts
@@ -44,6 +45,7 @@ from bot.services.outbox import Outbox
 from bot.services.ports import Exchange
 from bot.services.reconcile import Reconciler
 from bot.services.registry import Services
+from bot.services.reminders import KeyReminders
 from bot.services.reveal import Reveal
 from bot.services.revoke import Revoker
 from bot.services.rotate import OldKeyDeletion
@@ -95,6 +97,8 @@ class Kukey:
         svc.deps.later(svc.sub_accounts.refresh)
         svc.checkpoints.ensure_scheduled()
         svc.reconciler.ensure_scheduled()
+        svc.reminders.ensure_scheduled()
+        svc.digest.ensure_scheduled()
         svc.scheduler.start()
         self.dispatcher.start()  # what a crash left in the outbox is claimed again once its lease ran out
         if self.audit_stream is not None:
@@ -203,7 +207,8 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     services = Services(deps=deps, rules=rules, workflow=workflow, reveal=reveal, revoker=revoker,
                         enrollment=enrollment, inventory=Inventory(deps, rules, subs), scheduler=scheduler,
                         notifier=notifier, sub_accounts=subs, checkpoints=checkpoints,
-                        reconciler=Reconciler(deps, lambda: subs.known() or subs.refresh()), home=home)
+                        reconciler=Reconciler(deps, lambda: subs.known() or subs.refresh()), home=home,
+                        reminders=KeyReminders(deps), digest=WeeklyDigest(deps, rules, home))
     scheduler.on(JobKind.EXPIRE_REQUEST, workflow.expire)
     scheduler.on(JobKind.LAPSE_APPROVAL, workflow.lapse)
     scheduler.on(JobKind.RECOVER_REVEAL, reveal.recover)
@@ -214,6 +219,8 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     scheduler.on(JobKind.UPDATE_KEY, KeyUpdater(deps).run)
     scheduler.on(JobKind.AUDIT_CHECKPOINT, services.checkpoints.run)
     scheduler.on(JobKind.RECONCILE, services.reconciler.job)
+    scheduler.on(JobKind.KEY_REMINDERS, services.reminders.job)
+    scheduler.on(JobKind.WEEKLY_DIGEST, services.digest.job)
     scheduler.on(JobKind.REMIND_APPROVERS, workflow.notices.remind)
     scheduler.on(JobKind.ESCALATE_REQUEST, workflow.notices.escalate)
     bolt_log = logging.getLogger("kukey.bolt")

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import acks, audit, failover, lifecycle, report, revoke, startup
+from bench import acks, audit, failover, fill, growth, lifecycle, report, revoke, startup
 from bench.__main__ import run
 from bench.config import SMOKE
+from bot.storage.audit_verify import verify
+from bot.storage.db import make_engine
 
 
 def test_acks_phase_measures_bare_bolt_and_kukey(tmp_path: Path) -> None:
@@ -80,3 +84,28 @@ def test_kukey_acks_run_on_postgresql(tmp_path: Path) -> None:
     sees every request kukey posted there."""
     row = acks.kukey(dataclasses.replace(SMOKE, db="postgres"), tmp_path, 2)
     assert row["n"] == SMOKE.requests and "all_posted_after_s" in row
+
+
+def test_growth_phase_times_the_acks_on_an_empty_and_a_full_database(tmp_path: Path) -> None:
+    """The growth phase starts kukey on an empty database and on one with a history, reads both bots' memory
+    and answers every list, pending and status on both."""
+    out = growth.run(SMOKE, tmp_path)
+    rows = out["fill"]["full"]["rows"]
+    assert rows["closed requests"] == SMOKE.growth_requests and rows["audit events"] == SMOKE.growth_events
+    assert {command: {db: acks[db]["statuses"] for db in growth.DATABASES} for command, acks in out["acks"].items()} \
+        == {command: {db: {"200": SMOKE.growth_acks} for db in growth.DATABASES} for command in growth.COMMANDS}
+    assert all(m["idle_rss_mb"] > 0 and m["rss_mb"] > 0 for m in out["memory"].values())
+    assert len(growth.targets(out)) == 2 + 2 * len(growth.COMMANDS) and "Growth" in "\n".join(growth.lines(out))
+
+
+def test_the_filled_history_is_a_valid_audit_chain(tmp_path: Path) -> None:
+    """The history the growth phase writes in bulk is an audit chain signed with the master key, that
+    verify() accepts event by event."""
+    url, master = f"sqlite:///{tmp_path / 'kukey.db'}", os.urandom(32)
+    made = fill.fill(url, master, requests=40, events=400, now=datetime.now(UTC))
+    engine = make_engine(url)
+    try:
+        result = verify(engine, master_key=master)
+    finally:
+        engine.dispose()
+    assert made["rows"]["audit events"] == 400 and result.ok and result.count == 400

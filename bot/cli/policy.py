@@ -57,7 +57,7 @@ def _notices(rule: Rule) -> str:
     """How approvers are told, when it is more than the channel post ("" otherwise)."""
     parts = [f"notify {rule.notify.value}"] if rule.notify.direct else []
     if rule.remind_after_minutes is not None:
-        parts.append(f"reminders from {rule.remind_after_minutes} min")
+        parts.append(f"approvers reminded from {rule.remind_after_minutes} min")
     if rule.escalate_to is not None:
         parts.append(f"escalated to {rule.escalate_to} after {rule.escalate_after_minutes} min")
     return "".join(f"; {p}" for p in parts)

@@ -48,6 +48,9 @@ class AuditAction(StrEnum):
     RECONCILE_KEY_GONE = "reconcile.key_gone"
     RECONCILE_UNKNOWN_KEY = "reconcile.unknown_key"
     RECONCILE_FINISHED = "reconcile.finished"
+    # reminders: a key's owner told it expires soon or is due for rotation; the admins' weekly digest
+    KEY_REMINDED = "key.reminded"
+    DIGEST_SENT = "digest.sent"
     # messages kukey owes people (the outbox)
     MESSAGE_GIVEN_UP = "message.given_up"  # not delivered within its deadline, or refused for good
     INVENTORY_LISTED = "inventory.listed"

@@ -25,6 +25,8 @@ class JobKind(StrEnum):
     UPDATE_KEY = "update_key"  # ref: request id; send an approved update's new key settings
     AUDIT_CHECKPOINT = "audit_checkpoint"  # ref: "global"; post the audit chain's head
     RECONCILE = "reconcile"  # ref: "global"; compare the exchange's keys with kukey's
+    KEY_REMINDERS = "key_reminders"  # ref: "global"; tell owners of keys about to expire or due for rotation
+    WEEKLY_DIGEST = "weekly_digest"  # ref: "global"; the admins' weekly summary
     REMIND_APPROVERS = "remind_approvers"  # ref: request id; the next reminder of a pending request
     ESCALATE_REQUEST = "escalate_request"  # ref: request id; tell the rule's escalate_to group
 

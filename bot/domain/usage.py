@@ -54,6 +54,8 @@ def help_text() -> str:
     lines.append("*Home tab*: open kukey's Home tab (kukey in the sidebar, then Home) to see your keys with their "
                  "age (*Rotate* and *Revoke* file the same requests as the commands), your open requests, what "
                  "waits for your approval (*Approve*), and whether you are enrolled.")
+    lines.append("*Reminders*: kukey tells you by direct message, once, before your key expires and when it is "
+                 "due for rotation; its *Rotate* files the rotate request. Admins get a weekly digest.")
     lines.append("Permissions: General (always), Spot, Futures, Margin, InnerTransfer. "
                  "Withdrawal (Transfer) is never possible on sub-account keys. Without `expire=` a key "
                  "never expires, which the policy may refuse.")

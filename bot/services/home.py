@@ -56,7 +56,7 @@ class HomeService:
     def read(self, user: str) -> Home:
         now, policy = self.d.clock.now(), self.d.policy()
         with session_scope(self.d.engine) as s:
-            keys = tuple(_row(k, now, policy) for k in repos.keys_of(s, requested_by=user, states=_LIVE))
+            keys = tuple(key_row(k, now, policy) for k in repos.keys_of(s, requested_by=user, states=_LIVE))
             mine = tuple(view(s, r) for r in repos.requests_in(s, states=sorted(OPEN_STATES), requester=user,
                                                                limit=LIMIT))
             pending = tuple(view(s, r) for r in repos.requests_in(s, states=[State.PENDING], limit=LIMIT))
@@ -71,9 +71,16 @@ class HomeService:
         with session_scope(self.d.engine) as s:
             old = [] if youngest_due is None else repos.keys_of(
                 s, states=(KeyState.ACTIVE,), created_until=now - timedelta(days=youngest_due))
-            due = tuple(row for k in old if k.origin == KeyOrigin.KUKEY and (row := _row(k, now, policy)).due)
-            external = tuple(_row(k, now, policy) for k in repos.keys_of(s, states=(KeyState.EXTERNAL,)))
+            due = tuple(row for k in old if k.origin == KeyOrigin.KUKEY and (row := key_row(k, now, policy)).due)
+            external = tuple(key_row(k, now, policy) for k in repos.keys_of(s, states=(KeyState.EXTERNAL,)))
         return AdminHome(pending, due, external, self.checkpoints.last())
+
+    def admin_view(self) -> AdminHome:
+        """What the admins' part of the Home shows now (the weekly digest reads it too)."""
+        now, policy = self.d.clock.now(), self.d.policy()
+        with session_scope(self.d.engine) as s:
+            pending = tuple(view(s, r) for r in repos.requests_in(s, states=[State.PENDING], limit=LIMIT))
+        return self._admin(pending, now, policy)
 
     def show(self, user: str) -> None:
         """The person opened their Home tab: publish it now. From then on this process also refreshes it after
@@ -143,7 +150,7 @@ class HomeService:
             return self._locks.setdefault(user, threading.Lock())
 
 
-def _row(key: KeyRecord, now: datetime, policy: Policy) -> KeyRow:
+def key_row(key: KeyRecord, now: datetime, policy: Policy) -> KeyRow:
     rule = policy.rule_for(key.sub_account)
     created = aware(key.created_at)
     return KeyRow(api_key=key.api_key, sub_account=key.sub_account, permissions=parse_permissions(key.permissions),

@@ -12,12 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.domain.exchange import CreatedKey, ExchangeKey, KeyIds, SubAccount, UpdatedKey
 from bot.domain.keys import KeySpec, Permission
 from bot.domain.outbox import Op
+from bot.domain.reminders import KeyReminder
 from bot.domain.secret import Secret
+
+if TYPE_CHECKING:
+    from bot.services.digest import Digest
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,15 @@ class Notifier(Protocol):
     def plan_given_up(self, admins: frozenset[str], *, op: str, error: str, request_id: str | None,
                       cancelled: bool) -> list[Planned]:
         """Direct messages to the admins: a message was given up (and its request cancelled)."""
+        ...
+
+    def plan_reminder(self, reminder: KeyReminder) -> list[Planned]:
+        """A direct message to a key's owner: it expires soon, or is due for rotation; with a Rotate button
+        that files what `/kukey rotate <sub-account> <apiKey>` files."""
+        ...
+
+    def plan_digest(self, admins: frozenset[str], digest: Digest) -> list[Planned]:
+        """Direct messages to the admins: the weekly digest."""
         ...
 
     def tell(self, user: str, text: str, *, channel: str | None = None) -> None:

@@ -36,8 +36,8 @@ def home_view(home: Home) -> dict[str, Any]:
     blocks: list[Block] = [HeaderBlock(text="kukey"), _context(messages.home_intro(home.now))]
     blocks += [HeaderBlock(text="Your keys"), *_keys(home.keys)]
     blocks += [DividerBlock(), HeaderBlock(text="Your open requests"),
-               _lines([messages.request_brief(r) for r in home.open_requests], messages.NO_OPEN_REQUESTS,
-                      "/kukey pending")]
+               lines_section([messages.request_brief(r) for r in home.open_requests], messages.NO_OPEN_REQUESTS,
+                             "/kukey pending")]
     blocks += [DividerBlock(), HeaderBlock(text="Waiting for your approval"), *_to_approve(home.to_approve)]
     blocks += [DividerBlock(), HeaderBlock(text="Your authenticator (TOTP)"), _totp(home)]
     if home.admin is not None:
@@ -75,7 +75,7 @@ def _confirmed(label: str, action_id: str, key: KeyRow, verb: str, style: str | 
                          confirm=confirm)
 
 
-def _lines(lines: list[str], empty: str, command: str) -> Block:
+def lines_section(lines: list[str], empty: str, command: str) -> Block:
     """A list as the lines of one section: the first SHOWN, then how many more and where to see them."""
     if not lines:
         return text_section(empty)
@@ -102,9 +102,9 @@ def _totp(home: Home) -> Block:
 def _admin(admin: AdminHome) -> list[Block]:
     return [DividerBlock(), HeaderBlock(text="Admin: everyone's requests and keys"),
             text_section(f"*Pending requests* ({len(admin.pending)})"),
-            _lines([messages.request_brief(r) for r in admin.pending], messages.NONE, "/kukey pending"),
+            lines_section([messages.request_brief(r) for r in admin.pending], messages.NONE, "/kukey pending"),
             text_section(f"*Keys due for rotation* ({len(admin.due)})"),
-            _lines([messages.due_line(k) for k in admin.due], messages.NONE, "kukey reconcile --no-post"),
+            lines_section([messages.due_line(k) for k in admin.due], messages.NONE, "kukey reconcile --no-post"),
             text_section(f"*Keys kukey did not create* ({len(admin.external)})"),
-            _lines([messages.external_line(k) for k in admin.external], messages.NONE, "/kukey list"),
+            lines_section([messages.external_line(k) for k in admin.external], messages.NONE, "/kukey list"),
             text_section(messages.checkpoint_text(admin.checkpoint))]

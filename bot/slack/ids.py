@@ -16,6 +16,7 @@ REENROLL: Final = "kk_reenroll"
 HOME_ROTATE: Final = "kk_home_rotate"  # the Home tab's buttons (Approve and Re-enroll there are the ones above)
 HOME_REVOKE: Final = "kk_home_revoke"
 HOME_ENROLL: Final = "kk_home_enroll"
+REMINDER_ROTATE: Final = "kk_reminder_rotate"  # a key reminder's Rotate: does what the Home's Rotate does
 
 # Events API events kukey subscribes to (the manifests' bot_events)
 HOME_OPENED: Final = "app_home_opened"
@@ -45,7 +46,8 @@ IPS_INPUT: Final = "ips_input"
 EXPIRE_BLOCK: Final = "expire"
 EXPIRE_INPUT: Final = "expire_input"
 
-ALL_ACTIONS: Final = (APPROVE, DENY, REVEAL, WIPE, ENROLL_CONFIRM, REENROLL, HOME_ROTATE, HOME_REVOKE, HOME_ENROLL)
+ALL_ACTIONS: Final = (APPROVE, DENY, REVEAL, WIPE, ENROLL_CONFIRM, REENROLL, HOME_ROTATE, HOME_REVOKE, HOME_ENROLL,
+                      REMINDER_ROTATE)
 ALL_VIEWS: Final = (APPROVE_VIEW, DENY_VIEW, REVEAL_VIEW, ENROLL_VIEW, REENROLL_VIEW, REENROLL_NEW_VIEW,
                     REVOKE_VIEW, CREATE_VIEW)
 ALL_EVENTS: Final = (HOME_OPENED,)

@@ -5,7 +5,8 @@ a private reply after an ack, a response_url answer, a secret (never planned, ne
 Streams (messages of one stream are delivered in order, one at a time): everything about a request (its
 post, its parent's updates, its thread notes, the requester's notes) is one stream, in the order people
 should read it: a note never comes before its post, and once the requester is told, the thread says it
-too. Announcements have a stream per channel, admins' notes one per admin.
+too. Announcements have a stream per channel; what goes to one person about no request (admins' notes,
+key reminders, the weekly digest) one per person.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from slack_sdk.errors import SlackApiError as SdkError
 
 from bot.domain.outbox import ABOUT_A_GIVE_UP, LINKS_THREAD, SETS_THREAD, Op
 from bot.domain.policy import Policy
+from bot.domain.reminders import KeyReminder
 from bot.domain.secret import Secret
 from bot.errors import SlackApiError
+from bot.services.digest import Digest
 from bot.services.ports import Delivery, Planned, RequestView
-from bot.slack import blocks, messages, notices
+from bot.slack import blocks, messages, notices, reminders
 from bot.slack.notices import LINK
 
 log = logging.getLogger("kukey.slack")
@@ -37,6 +40,11 @@ _REVEALED = {"create", "rotate"}
 
 def channel_stream(channel: str) -> str:
     return f"channel:{channel}"
+
+
+def user_stream(user: str) -> str:
+    """One person's direct messages that are about no request (reminders, digests, admins' notes)."""
+    return f"user:{user}"
 
 
 class SlackNotifier:
@@ -89,7 +97,16 @@ class SlackNotifier:
     def plan_given_up(self, admins: frozenset[str], *, op: str, error: str, request_id: str | None,
                       cancelled: bool) -> list[Planned]:
         text = messages.given_up(op, error, request_id, cancelled=cancelled)
-        return [Planned(Op.PRIVATE, {"user": admin, "text": text, ABOUT_A_GIVE_UP: True}, f"user:{admin}")
+        return [Planned(Op.PRIVATE, {"user": admin, "text": text, ABOUT_A_GIVE_UP: True}, user_stream(admin))
+                for admin in sorted(admins)]
+
+    def plan_reminder(self, reminder: KeyReminder) -> list[Planned]:
+        return [Planned(Op.PRIVATE, {"user": reminder.owner, "text": reminders.reminder_text(reminder),
+                                     "blocks": reminders.reminder_blocks(reminder)}, user_stream(reminder.owner))]
+
+    def plan_digest(self, admins: frozenset[str], digest: Digest) -> list[Planned]:
+        text, content = reminders.digest_text(digest), reminders.digest_blocks(digest)
+        return [Planned(Op.PRIVATE, {"user": admin, "text": text, "blocks": content}, user_stream(admin))
                 for admin in sorted(admins)]
 
     def tell(self, user: str, text: str, *, channel: str | None = None) -> None:

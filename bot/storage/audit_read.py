@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from bot.storage.audit import format_ts
@@ -45,8 +45,17 @@ def events(session: Session, *, since: datetime | None = None, limit: int | None
            sub_account: str | None = None, newest_first: bool = False, after_seq: int = 0) -> list[Event]:
     """Events in seq order (or newest first), optionally from a time on, for one sub-account, and after
     a seq (to page through a long log)."""
-    stmt = select(*[col(getattr(AuditEvent, c)) for c in COLUMNS]).where(col(AuditEvent.seq) > after_seq)
     if since is not None:
+        # The first event at or after `since`, read from the ts index, bounds the seq range: by ts alone the
+        # range would start at the log's first event (SQLite walks the primary key) however recent `since` is.
+        # `seq + 0`: SQLite would answer min(seq) by walking the primary key from the start, not the ts index.
+        first = session.connection().execute(select(func.min(col(AuditEvent.seq) + 0))
+                                             .where(col(AuditEvent.ts) >= format_ts(since))).scalar()
+        if first is None:
+            return []
+        after_seq = max(after_seq, int(first) - 1)
+    stmt = select(*[col(getattr(AuditEvent, c)) for c in COLUMNS]).where(col(AuditEvent.seq) > after_seq)
+    if since is not None:  # appends of other replicas may carry a slightly earlier time than the one before
         stmt = stmt.where(col(AuditEvent.ts) >= format_ts(since))
     if sub_account is not None:
         stmt = stmt.where(col(AuditEvent.sub_account) == sub_account)

@@ -19,13 +19,15 @@ class AuditEvent(SQLModel, table=True):
 
     __tablename__ = "audit_event"
     # verify() reads the rekey events first: without this (tiny, partial) index that is a full scan
-    __table_args__ = (Index("audit_event_rekeys", "seq", sqlite_where=_IS_REKEY, postgresql_where=_IS_REKEY),)
+    # the newest events of one sub-account come from (sub_account, seq) in order, never a sort of them all
+    __table_args__ = (Index("audit_event_rekeys", "seq", sqlite_where=_IS_REKEY, postgresql_where=_IS_REKEY),
+                      Index("ix_audit_event_sub_account_seq", "sub_account", "seq"))
     seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     ts: str = Field(index=True)  # UTC ISO-8601 with microseconds
     actor: str
     action: str  # bot.domain.actions.AuditAction
     request_id: str | None = Field(default=None, index=True)
-    sub_account: str | None = Field(default=None, index=True)
+    sub_account: str | None = None
     api_key: str | None = None
     outcome: str = "ok"
     detail: str = "{}"  # canonical JSON text

@@ -19,8 +19,9 @@ transactional, and so is SQLite's: a failed upgrade leaves the database as it wa
 
 A new revision (after a model change), in the repository (pyproject.toml's [tool.alembic]):
 `KUKEY_DATABASE_URL=sqlite:///dev.db alembic upgrade head`, then `alembic revision --autogenerate -m "what
-changed"`, then edit it (a migration never imports the models); `alembic check` says whether the models and
-the migrations agree, and tests/storage/test_schema.py checks it on both backends.
+changed"`, then edit it (a migration never imports the models) and set HEAD below to its revision;
+`alembic check` says whether the models and the migrations agree, and tests/storage/test_schema.py checks
+it on both backends.
 """
 
 from __future__ import annotations
@@ -30,18 +31,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import SchemaError, StorageError
 
+if TYPE_CHECKING:
+    from alembic.script import ScriptDirectory
+
 MIGRATIONS = Path(__file__).with_name("migrations")
+# The newest revision in MIGRATIONS (tests/storage/test_schema.py checks it): a database already there is
+# opened without importing Alembic, which would hold about 10 MB of the bot's memory for good. Alembic is
+# imported only to create, upgrade or place a database at another revision.
+HEAD = "0006"
 UPGRADE = "run `kukey db upgrade`"
 VERSION_TABLE = "alembic_version"  # Alembic's default: one row, the revision
 READ_VERSION = text(f"SELECT version_num FROM {VERSION_TABLE}")  # noqa: S608 - a constant name
@@ -84,6 +89,8 @@ class Revision:
 
 @cache
 def _script() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory(str(MIGRATIONS))
 
 
@@ -98,11 +105,15 @@ def revision_of(conn: Connection) -> Revision:
     Alembic's MigrationContext, which logs two lines each time it is made."""
     names = set(inspect(conn).get_table_names())
     current = conn.execute(READ_VERSION).scalar() if VERSION_TABLE in names else None
+    if current == HEAD:
+        return Revision(current, HEAD, empty=False, known=True)
     empty = current is None and not KUKEY_TABLES & names
     return Revision(current, head_revision(), empty, _is_known(current))
 
 
 def _is_known(rev: str | None) -> bool:
+    from alembic.util import CommandError
+
     try:
         return rev is None or _script().get_revision(rev) is not None
     except CommandError:  # a revision id these migrations do not have
@@ -155,6 +166,9 @@ def upgrade(engine: Engine, *, create_only: bool = False) -> tuple[Revision, str
         if problem is not None:
             raise SchemaError(problem)
         if not before.at_head:
+            from alembic import command
+            from alembic.config import Config
+
             config = Config()
             config.set_main_option("script_location", str(MIGRATIONS))
             config.attributes["connection"] = conn

@@ -96,8 +96,10 @@ class KeyRecord(SQLModel, table=True):
     """A sub-account key kukey knows of. The passphrase is encrypted, bound to the api key."""
 
     __tablename__ = "api_key"
+    # a sub-account's live keys (`/kukey list`, revokes) without walking its deleted ones
+    __table_args__ = (Index("ix_api_key_sub_account_state", "sub_account", "state"),)
     api_key: str = Field(primary_key=True)
-    sub_account: str = Field(index=True)
+    sub_account: str
     remark: str = ""
     permissions: str = ""
     ips: str = ""
@@ -119,7 +121,8 @@ class Job(SQLModel, table=True):
     """A scheduled job; the scheduler survives restarts because its jobs live here."""
 
     __tablename__ = "job"
-    __table_args__ = (UniqueConstraint("kind", "ref"),)
+    # the scheduler claims due jobs by state: by run_at alone it walked every done job in the past
+    __table_args__ = (UniqueConstraint("kind", "ref"), Index("ix_job_state_run_at", "state", "run_at"))
     id: int | None = Field(default=None, primary_key=True)
     kind: str  # bot.domain.jobs.JobKind
     ref: str  # what the job is about: a request id, an api key, "global"
@@ -129,6 +132,18 @@ class Job(SQLModel, table=True):
     lease_until: datetime | None = None
     last_error: str = ""
 
+
+class KeyReminder(SQLModel, table=True):
+    """A reminder owed to a key's owner (bot.domain.reminders.Reason), recorded in the transaction that owes
+    it in the outbox: the unique (api_key, reason) says it was sent once, whatever restarts or replicas."""
+
+    __tablename__ = "key_reminder"
+    __table_args__ = (UniqueConstraint("api_key", "reason"),)
+    id: int | None = Field(default=None, primary_key=True)
+    api_key: str
+    reason: str  # bot.domain.reminders.Reason
+    owner: str
+    sent_at: datetime
 
 
 class OutboxItem(SQLModel, table=True):

@@ -27,7 +27,7 @@ def test_summary_says_how_approvers_are_told(capsys: pytest.CaptureFixture[str])
     """A rule with direct messages, reminders or escalation says so in its line; a channel-only rule does not."""
     assert main(["policy", "check", str(EXAMPLE)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[3].endswith("2 approvals from treasury; notify both; reminders from 10 min; "
+    assert out[3].endswith("2 approvals from treasury; notify both; approvers reminded from 10 min; "
                            "escalated to admins after 20 min")
     assert out[4].endswith("1 approval from approvers")
 

@@ -271,6 +271,11 @@ def test_help_mentions_the_home_tab() -> None:
     assert "*Home tab*" in text and "*Rotate*" in text and "*Approve*" in text
 
 
+def test_help_mentions_the_reminders() -> None:
+    """`/kukey help` says that kukey reminds people of expiring keys and keys due for rotation."""
+    assert "*Reminders*: kukey tells you by direct message, once, before your key expires" in help_text()
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Properties
 

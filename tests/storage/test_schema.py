@@ -4,6 +4,8 @@ under the write lock however many processes start at once; one from a newer kuke
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -20,7 +22,7 @@ from bot.storage import schema
 from bot.storage.db import init_db, make_engine
 from tests.databases import connect
 
-BEHIND = "the database schema is at revision 0001, kukey needs 0005: run `kukey db upgrade`"
+BEHIND = "the database schema is at revision 0001, kukey needs 0007: run `kukey db upgrade`"
 STARTS = 4  # processes starting at once on one database (threads with an engine each)
 
 
@@ -53,8 +55,23 @@ def test_a_new_database_is_created_at_the_head_and_matches_the_models(engine: En
     assert schema.current(engine).empty
     init_db(engine)
     with engine.connect() as conn:
-        assert schema.revision_of(conn) == schema.Revision("0005", "0005", empty=False, known=True)
+        assert schema.revision_of(conn) == schema.Revision("0007", "0007", empty=False, known=True)
         assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
+
+
+def test_head_names_the_newest_migration() -> None:
+    """schema.HEAD, which spares a database at the head from Alembic, is the newest revision of the migrations."""
+    assert schema.head_revision() == schema.HEAD
+
+
+def test_a_database_at_the_head_is_opened_without_alembic(database_url: str) -> None:
+    """A process opening a database that is already at the head never imports Alembic (about 10 MB it would
+    keep); creating one does."""
+    opens = ("import sys; from bot.storage.db import init_db, make_engine; "
+             f"init_db(make_engine({database_url!r})); print('alembic' in sys.modules)")
+    said = [subprocess.run([sys.executable, "-c", opens], capture_output=True, text=True, check=True,
+                           timeout=120).stdout.strip() for _ in range(2)]
+    assert said == ["True", "False"]
 
 
 def test_a_database_behind_is_refused_with_one_line(engine: Engine) -> None:

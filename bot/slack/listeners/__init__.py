@@ -58,4 +58,5 @@ def register(app: App, svc: Services) -> None:
     app.action(ids.HOME_ROTATE)(ack=acknowledge, lazy=[later(home.rotate)])
     app.action(ids.HOME_REVOKE)(ack=acknowledge, lazy=[later(home.revoke)])
     app.action(ids.HOME_ENROLL)(ack=acknowledge, lazy=[later(home.enroll)])
+    app.action(ids.REMINDER_ROTATE)(ack=acknowledge, lazy=[later(home.rotate)])
     app.error(errors.on_error)

@@ -6,7 +6,8 @@ outside an incident channel (a request another person must approve: the Home tab
 channel), both parsed by the same parser and checked by the same policy; Enroll starts the enrollment
 `/kukey enroll` starts, with the seed in a form only the person sees. Approve and Re-enroll on the tab are
 the approvals channel's and `/kukey enroll`'s own buttons (bot.slack.listeners.approval, .enrollment).
-A click on the tab has no response_url: refusals reach the person as a direct message.
+A click on the tab has no response_url: refusals reach the person as a direct message. A key reminder's
+Rotate (bot.slack.reminders) is handled by `rotate` too: the same request, checks and refusals.
 """
 
 from __future__ import annotations
