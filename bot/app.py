@@ -38,6 +38,7 @@ from bot.services.deps import Deps
 from bot.services.enrollment import EnrollmentService
 from bot.services.inventory import Inventory, SubAccounts
 from bot.services.keys import KeyDeleter
+from bot.services.kill_switch import KillSwitch
 from bot.services.leases import Leases
 from bot.services.outbox import Outbox
 from bot.services.ports import Exchange
@@ -197,7 +198,8 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     services = Services(deps=deps, rules=rules, workflow=workflow, reveal=reveal, revoker=revoker,
                         enrollment=enrollment, inventory=Inventory(deps, rules, subs), scheduler=scheduler,
                         notifier=notifier, sub_accounts=subs, checkpoints=Checkpoints(deps),
-                        reconciler=Reconciler(deps, lambda: subs.known() or subs.refresh()))
+                        reconciler=Reconciler(deps, lambda: subs.known() or subs.refresh()),
+                        kill_switch=KillSwitch(deps, rules, deleter))
     scheduler.on(JobKind.EXPIRE_REQUEST, workflow.expire)
     scheduler.on(JobKind.LAPSE_APPROVAL, workflow.lapse)
     scheduler.on(JobKind.RECOVER_REVEAL, reveal.recover)
@@ -205,6 +207,7 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     scheduler.on(JobKind.RETRY_DELETE,
                  lambda k: _raise_unless(deleter.delete(k, actor="kukey", request_id=None, why="retry").ok, k))
     scheduler.on(JobKind.REVOKE, revoker.run)
+    scheduler.on(JobKind.KILL_SWITCH, services.kill_switch.run)
     scheduler.on(JobKind.AUDIT_CHECKPOINT, services.checkpoints.run)
     scheduler.on(JobKind.RECONCILE, services.reconciler.job)
     bolt_log = logging.getLogger("kukey.bolt")

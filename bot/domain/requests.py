@@ -4,6 +4,7 @@ any other move (IllegalTransition).
     create/rotate:  pending -> approved -> revealing -> revealed -> (rotate: old key deleted) -> done
     revoke:         pending -> revoking -> done           (the last approval starts the revoke)
     incident:       revoking -> done                      (recorded as `revoking`: no approval step)
+    kill_switch:    revoking -> done                      (`revoke everything`: every sub-account)
     any pending:    -> denied | expired | cancelled
     approved:       -> cancelled | lapsed (the reveal window passed)
     revealing:      -> approved (exchange busy / delivery failed / crash: the key is undone, try again)
@@ -27,6 +28,7 @@ class Kind(StrEnum):
     CREATE = "create"
     ROTATE = "rotate"
     REVOKE = "revoke"
+    KILL_SWITCH = "kill_switch"  # every key kukey holds, in every sub-account (bot.services.kill_switch)
 
 
 class State(StrEnum):

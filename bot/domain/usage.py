@@ -12,6 +12,7 @@ USAGE: Final[Mapping[str, str]] = {
     "[expire=30|90|180|360|never] [reason words...] [dry-run]",
     "rotate": f"{SLASH} rotate <sub-account> <apiKey> [grace=<minutes>] [reason words...]",
     "revoke": f"{SLASH} revoke <sub-account> <apiKey>|all [reason words...]",
+    "revoke everything": f"{SLASH} revoke everything [reason words...]",
     "list": f"{SLASH} list [sub-account]",
     "pending": f"{SLASH} pending",
     "status": f"{SLASH} status <request-id>",
@@ -29,6 +30,9 @@ _EXAMPLES: Final[Sequence[tuple[str, str, str]]] = (
      "a new key with the same settings; the old one is deleted `grace` minutes after the reveal"),
     ("revoke", "revoke alice01 5f1e7b3c2d4a6b0008a1b2c3 leaked in a log",
      "delete a key (`all` for every key of the sub-account); immediate in an incident channel"),
+    ("revoke everything", "revoke everything credentials leaked",
+     "the kill switch: every key kukey holds, in every sub-account (incident channels only; TOTP and the "
+     "number of keys typed to confirm)"),
     ("list", "list alice01", "the keys kukey knows, with age and expiry"),
     ("pending", "pending", "requests waiting for your approval"),
     ("status", "status KK-7F3Q9C2M", "where a request stands"),

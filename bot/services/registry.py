@@ -13,6 +13,7 @@ from bot.services.checkpoints import Checkpoints
 from bot.services.deps import Deps
 from bot.services.enrollment import EnrollmentService
 from bot.services.inventory import Inventory, SubAccounts
+from bot.services.kill_switch import KillSwitch
 from bot.services.ports import Notifier
 from bot.services.reconcile import Reconciler
 from bot.services.reveal import Reveal
@@ -36,6 +37,7 @@ class Services:
     sub_accounts: SubAccounts
     checkpoints: Checkpoints
     reconciler: Reconciler
+    kill_switch: KillSwitch
 
     def parse(self, text: str, *, check_sub_account: bool = True) -> cmds.Command:
         """Parse `/kukey ...` text as this kukey knows its world: the sub-accounts that exist (when known

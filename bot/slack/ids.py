@@ -22,6 +22,7 @@ ENROLL_VIEW: Final = "kk_enroll_code"
 REENROLL_VIEW: Final = "kk_reenroll_current"
 REENROLL_NEW_VIEW: Final = "kk_reenroll_new"
 REVOKE_VIEW: Final = "kk_revoke_totp"
+KILL_SWITCH_VIEW: Final = "kk_kill_switch"
 CREATE_VIEW: Final = "kk_create_form"
 
 # input blocks (block_id) and their elements (action_id)
@@ -29,6 +30,8 @@ CODE_BLOCK: Final = "code"
 CODE_INPUT: Final = "code_input"
 REASON_BLOCK: Final = "reason"
 REASON_INPUT: Final = "reason_input"
+COUNT_BLOCK: Final = "count"
+COUNT_INPUT: Final = "count_input"
 SUB_BLOCK: Final = "sub_account"
 SUB_INPUT: Final = "sub_account_input"
 PERMS_BLOCK: Final = "permissions"
@@ -40,4 +43,4 @@ EXPIRE_INPUT: Final = "expire_input"
 
 ALL_ACTIONS: Final = (APPROVE, DENY, REVEAL, WIPE, ENROLL_CONFIRM, REENROLL)
 ALL_VIEWS: Final = (APPROVE_VIEW, DENY_VIEW, REVEAL_VIEW, ENROLL_VIEW, REENROLL_VIEW, REENROLL_NEW_VIEW,
-                    REVOKE_VIEW, CREATE_VIEW)
+                    REVOKE_VIEW, KILL_SWITCH_VIEW, CREATE_VIEW)

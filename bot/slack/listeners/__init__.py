@@ -54,4 +54,5 @@ def register(app: App, svc: Services) -> None:
     app.action(ids.REENROLL)(ack=acknowledge, lazy=[later(enrollment.open_reenroll_form)])
     app.view(ids.REENROLL_VIEW)(now(enrollment.check_current_code))
     app.view(ids.REVOKE_VIEW)(now(incident.revoke))
+    app.view(ids.KILL_SWITCH_VIEW)(now(incident.kill_switch))
     app.error(errors.on_error)
