@@ -4,6 +4,8 @@ and its thread the report, with the keys out of kukey's reach."""
 
 from __future__ import annotations
 
+import itertools
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -99,7 +101,7 @@ def test_kill_switch_outside_an_incident_channel_is_refused(story: Story) -> Non
 
 
 @pytest.fixture
-def crashy(tmp_path: Path) -> Iterator[KukeyWorld]:
+def paced(tmp_path: Path) -> Iterator[KukeyWorld]:
     """`kukey run` in a process of its own (real clock, 3 s lease), with a Management pool that pays for
     three deletes per 2 s window, so that a kill switch of nine keys spans several windows."""
     with KukeyWorld(home=tmp_path, run_bot=False, clock=SystemClock(),
@@ -109,10 +111,10 @@ def crashy(tmp_path: Path) -> Iterator[KukeyWorld]:
         yield world
 
 
-def test_kill_switch_resumes_after_a_crash(crashy: KukeyWorld) -> None:
+def test_kill_switch_resumes_after_a_crash(paced: KukeyWorld) -> None:
     """Killed while its deletes wait for the rate pool, the kill switch goes on after a restart: every key is
     deleted, never a 429, and the report names every key."""
-    world = crashy
+    world = paced
     ours = {k for sub in SUBS for k in seeding.seed_keys(world, sub, 3)}
     limited = world.sandbox.answer_counts().get("429000", 0)
     assert not pull(world, "9").errors
@@ -128,3 +130,23 @@ def test_kill_switch_resumes_after_a_crash(crashy: KukeyWorld) -> None:
     world.wait(lambda: all(f"`{k}`: :white_check_mark: deleted" in " ".join(
         m.content for m in world.fake.thread(INCIDENT, post.ts)) for k in ours), what="the report")
     assert world.sandbox.answer_counts().get("429000", 0) == limited
+
+
+def test_progress_is_updated_at_least_every_five_seconds(paced: KukeyWorld) -> None:
+    """While the deletes wait for the rate pool's windows, the progress message changes at least every 5 s,
+    from its post to its last update."""
+    world = paced
+    ours = {k for sub in SUBS for k in seeding.seed_keys(world, sub, 3)}
+    assert not pull(world, "9").errors
+    seen: list[tuple[float, int]] = []  # (when, edits) each time the post changed
+
+    def watch() -> bool:
+        post = next((m for m in world.fake.messages(INCIDENT) if "Kill switch" in m.content), None)
+        if post is not None and (not seen or seen[-1][1] != post.edits):
+            seen.append((time.monotonic(), post.edits))
+        return post is not None and "Kill switch* done" in post.content
+
+    world.wait(watch, timeout=30, what="the kill switch done")
+    assert not ours & at_kucoin(world)
+    gaps = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(seen)]
+    assert len(seen) >= 3 and max(gaps) <= 5.0, gaps
