@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -36,13 +36,13 @@ from bot.services.rules import Rules
 from bot.storage import kill_switch as ks
 from bot.storage import repos
 from bot.storage.db import session_scope
-from bot.storage.tables import Request
+from bot.storage.tables import KeyRecord, Request
 
 log = logging.getLogger("kukey.kill_switch")
 # Seconds between two progress updates while the deletes run: the issue asks for one at least every 5 s;
 # one is owed only when the last one was delivered, so a slow Slack never makes them queue up.
 PROGRESS_EVERY = 2.0
-EVERY_SUB_ACCOUNT = "*"  # the kill switch's request names no one sub-account
+EVERY_SUB_ACCOUNT = "(every sub-account)"  # the kill switch's request names no one sub-account
 
 
 class KillSwitch:
@@ -65,13 +65,17 @@ class KillSwitch:
     def start(self, user: str, channel: str, *, code: str, typed_count: str, reason: str,
               dedupe_key: str | None) -> Outcome:
         """Check, then record the kill switch; its deletes run after the ack. Raises Refused."""
+        with session_scope(self.d.engine) as s:
+            first = repos.find_by_dedupe(s, dedupe_key=dedupe_key) if dedupe_key else None
+        if first is not None:  # the same submission delivered again (Slack retried it): one kill switch
+            return Outcome(True, "Already running.", "duplicate", {"request_id": first.id})
         self._may(user, channel)
         self._check_count(user, channel, typed_count)  # before the code: a typo does not spend a code
         step = self.d.enrollment.check(user, code, purpose="kill_switch",
                                        lockout=Lockout(*self.rules.totp_lockout()))
         try:
             return self._record(user, channel, reason, step, typed_count, dedupe_key)
-        except IntegrityError:  # the same submission delivered again: one kill switch
+        except IntegrityError:  # the same submission delivered twice at once: one kill switch
             with session_scope(self.d.engine) as s:
                 first = repos.find_by_dedupe(s, dedupe_key=dedupe_key or "")
             return Outcome(True, "Already running.", "duplicate", {"request_id": first.id if first else ""})
@@ -94,7 +98,7 @@ class KillSwitch:
                          f"kukey holds {held} keys, not {typed.strip() or 'nothing'}: nothing was deleted. "
                          f"Type {held} to delete them all.", typed=typed[:20], held=held)
 
-    def _refuse(self, user: str, channel: str, reason: str, message: str, **detail: Any) -> None:
+    def _refuse(self, user: str, channel: str, reason: str, message: str, **detail: Any) -> NoReturn:
         with session_scope(self.d.engine) as s:
             self.d.audit.record(s, AuditAction.KILL_SWITCH_REFUSED, actor=user, outcome="refused",
                                 detail={"why": reason, "channel": channel, **detail})
@@ -102,26 +106,34 @@ class KillSwitch:
 
     def _record(self, user: str, channel: str, reason: str, step: int, typed: str,
                 dedupe_key: str | None) -> Outcome:
-        now = self.d.clock.now()
         with session_scope(self.d.engine) as s:
-            keys = ks.held_keys(s)
-            if str(len(keys)) != typed.strip():  # a key came or went since the count was checked
-                raise Refused(f"kukey now holds {len(keys)} keys: nothing was deleted; try again.",
-                              reason="count_changed")
-            row = Request(id=cmds.new_request_id(), kind=Kind.KILL_SWITCH.value, state=State.REVOKING.value,
-                          requester=user, sub_account=EVERY_SUB_ACCOUNT, reason=reason, approvals_needed=0,
-                          incident=True, revoke_all=True, origin_channel=channel, dedupe_key=dedupe_key,
-                          created_at=now, expires_at=now, approved_at=now)
-            s.add(row)
-            s.flush()
-            ks.add_targets(s, request_id=row.id, keys=keys)
-            repos.schedule(s, kind=JobKind.KILL_SWITCH, ref=row.id, run_at=now)
-            self.d.audit.record(s, AuditAction.KILL_SWITCH_STARTED, actor=user, request_id=row.id,
-                                detail={"keys": len(keys), "sub_accounts": len({k.sub_account for k in keys}),
-                                        "reason": reason, "channel": channel, "second_factor": "totp",
-                                        "step": step})
-            self.d.outbox.event(s, "kill_started", view(s, row), progress=self._progress(s, row.id, done=False))
-        return Outcome(True, "Deleting every key now.", "started", {"request_id": row.id})
+            keys, under_way = ks.held_keys(s), ks.running(s)
+            if under_way is None and str(len(keys)) == typed.strip():
+                row = self._add(s, user, channel, reason, step, keys, dedupe_key)
+                return Outcome(True, "Deleting every key now.", "started", {"request_id": row.id})
+        # Between the checks and this transaction a key came or went, or another kill switch started.
+        self._refuse(user, channel, "count_changed" if under_way is None else "running",
+                     f"kukey now holds {len(keys)} keys: nothing was deleted; try again." if under_way is None
+                     else f"A kill switch is already running: `{under_way.id}`.")
+
+    def _add(self, s: Session, user: str, channel: str, reason: str, step: int, keys: list[KeyRecord],
+             dedupe_key: str | None) -> Request:
+        """The kill switch's request, its keys, its job, its audit event and its progress message."""
+        now = self.d.clock.now()
+        row = Request(id=cmds.new_request_id(), kind=Kind.KILL_SWITCH.value, state=State.REVOKING.value,
+                      requester=user, sub_account=EVERY_SUB_ACCOUNT, reason=reason, approvals_needed=0,
+                      incident=True, revoke_all=True, origin_channel=channel, dedupe_key=dedupe_key,
+                      created_at=now, expires_at=now, approved_at=now)
+        s.add(row)
+        s.flush()
+        ks.add_targets(s, request_id=row.id, keys=keys)
+        repos.schedule(s, kind=JobKind.KILL_SWITCH, ref=row.id, run_at=now)
+        self.d.audit.record(s, AuditAction.KILL_SWITCH_STARTED, actor=user, request_id=row.id,
+                            detail={"keys": len(keys), "sub_accounts": len({k.sub_account for k in keys}),
+                                    "reason": reason, "channel": channel, "second_factor": "totp",
+                                    "step": step})
+        self.d.outbox.event(s, "kill_started", view(s, row), progress=self._progress(s, row.id, done=False))
+        return row
 
     def run(self, request_id: str) -> None:
         """The job: delete the keys whose outcome is not recorded yet, then report. Idempotent."""
