@@ -72,7 +72,7 @@ def test_a_0_1_database_is_refused_then_adopted_without_losing_a_row(
     assert out[1].startswith(f"OK: {EVENTS} events verified")
     assert everything(copy) == before
     tables = {r[0] for r in rows(copy, "SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert tables == {*TABLES, "alembic_version", "audit_forward", "outbox"}
+    assert tables == {*TABLES, "alembic_version", "audit_forward", "outbox", "kill_switch_key"}
 
 
 def test_the_bot_starts_on_the_adopted_database_and_continues_the_chain(copy: str, tmp_path: Path) -> None:
