@@ -101,10 +101,11 @@ def test_kill_switch_outside_an_incident_channel_is_refused(story: Story) -> Non
 
 
 @pytest.fixture
-def paced(tmp_path: Path) -> Iterator[KukeyWorld]:
-    """`kukey run` in a process of its own (real clock, 3 s lease), with a Management pool that pays for
-    three deletes per 2 s window, so that a kill switch of nine keys spans several windows."""
-    with KukeyWorld(home=tmp_path, run_bot=False, clock=SystemClock(),
+def paced(tmp_path: Path, database_url: str) -> Iterator[KukeyWorld]:
+    """`kukey run` in a process of its own (real clock, 3 s lease), on SQLite and on PostgreSQL, with a
+    Management pool that pays for three deletes per 2 s window, so that a kill switch of nine keys spans
+    several windows."""
+    with KukeyWorld(home=tmp_path, run_bot=False, clock=SystemClock(), database_url=database_url,
                     sandbox_kwargs={"window_seconds": 2.0, "management_budget": 90}) as world:
         world.start_process()
         world.enroll(RESPONDER)
