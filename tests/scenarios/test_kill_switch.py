@@ -114,7 +114,8 @@ def paced(tmp_path: Path, database_url: str) -> Iterator[KukeyWorld]:
 
 def test_kill_switch_resumes_after_a_crash(paced: KukeyWorld) -> None:
     """Killed while its deletes wait for the rate pool, the kill switch goes on after a restart: every key is
-    deleted, never a 429, and the report names every key."""
+    deleted and the report names every key. The restarted process knows nothing of the pool, so its first
+    call probes it alone: that one may find the window the killed process spent (a 429), no other call."""
     world = paced
     ours = {k for sub in SUBS for k in seeding.seed_keys(world, sub, 3)}
     limited = world.sandbox.answer_counts().get("429000", 0)
@@ -130,7 +131,7 @@ def test_kill_switch_resumes_after_a_crash(paced: KukeyWorld) -> None:
     assert "*9 of 9* keys deleted" in post.content
     world.wait(lambda: all(f"`{k}`: :white_check_mark: deleted" in " ".join(
         m.content for m in world.fake.thread(INCIDENT, post.ts)) for k in ours), what="the report")
-    assert world.sandbox.answer_counts().get("429000", 0) == limited
+    assert world.sandbox.answer_counts().get("429000", 0) <= limited + 1
 
 
 def test_progress_is_updated_at_least_every_five_seconds(paced: KukeyWorld) -> None:
