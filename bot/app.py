@@ -35,7 +35,9 @@ from bot.security.crypto import SecretBox
 from bot.services.checkpoints import Checkpoints
 from bot.services.delivery import Dispatcher
 from bot.services.deps import Deps
+from bot.services.digest import WeeklyDigest
 from bot.services.enrollment import EnrollmentService
+from bot.services.home import HomeService
 from bot.services.inventory import Inventory, SubAccounts
 from bot.services.keys import KeyDeleter
 from bot.services.kill_switch import KillSwitch
@@ -44,16 +46,19 @@ from bot.services.outbox import Outbox
 from bot.services.ports import Exchange
 from bot.services.reconcile import Reconciler
 from bot.services.registry import Services
+from bot.services.reminders import KeyReminders
 from bot.services.reveal import Reveal
 from bot.services.revoke import Revoker
 from bot.services.rotate import OldKeyDeletion
 from bot.services.rules import Rules
 from bot.services.undelivered import Undelivered
+from bot.services.update import KeyUpdater
 from bot.services.workflow import Workflow
 from bot.slack import listeners
 from bot.slack.client import auth_probe, make_web_client
 from bot.slack.courier import SlackCourier, courier_client
 from bot.slack.directory import SlackDirectory
+from bot.slack.home import SlackHome
 from bot.slack.http import HttpTransport
 from bot.slack.notifier import SlackNotifier
 from bot.slack.precheck import slack_precheck
@@ -93,6 +98,8 @@ class Kukey:
         svc.deps.later(svc.sub_accounts.refresh)
         svc.checkpoints.ensure_scheduled()
         svc.reconciler.ensure_scheduled()
+        svc.reminders.ensure_scheduled()
+        svc.digest.ensure_scheduled()
         svc.scheduler.start()
         self.dispatcher.start()  # what a crash left in the outbox is claimed again once its lease ran out
         if self.audit_stream is not None:
@@ -195,10 +202,14 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     reveal = Reveal(deps, rules)
     revoker = Revoker(deps, rules, deleter)
     subs = SubAccounts(lambda: [a.name for a in exchange.list_sub_accounts()])
+    checkpoints = Checkpoints(deps)
+    home = HomeService(deps, rules, checkpoints, SlackHome(slack))
+    outbox.watch(home.reported)  # Home tabs follow what is reported
     services = Services(deps=deps, rules=rules, workflow=workflow, reveal=reveal, revoker=revoker,
                         enrollment=enrollment, inventory=Inventory(deps, rules, subs), scheduler=scheduler,
-                        notifier=notifier, sub_accounts=subs, checkpoints=Checkpoints(deps),
-                        reconciler=Reconciler(deps, lambda: subs.known() or subs.refresh()),
+                        notifier=notifier, sub_accounts=subs, checkpoints=checkpoints,
+                        reconciler=Reconciler(deps, lambda: subs.known() or subs.refresh()), home=home,
+                        reminders=KeyReminders(deps), digest=WeeklyDigest(deps, rules, home),
                         kill_switch=KillSwitch(deps, rules, deleter))
     scheduler.on(JobKind.EXPIRE_REQUEST, workflow.expire)
     scheduler.on(JobKind.LAPSE_APPROVAL, workflow.lapse)
@@ -207,9 +218,12 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     scheduler.on(JobKind.RETRY_DELETE,
                  lambda k: _raise_unless(deleter.delete(k, actor="kukey", request_id=None, why="retry").ok, k))
     scheduler.on(JobKind.REVOKE, revoker.run)
+    scheduler.on(JobKind.UPDATE_KEY, KeyUpdater(deps).run)
     scheduler.on(JobKind.KILL_SWITCH, services.kill_switch.run)
     scheduler.on(JobKind.AUDIT_CHECKPOINT, services.checkpoints.run)
     scheduler.on(JobKind.RECONCILE, services.reconciler.job)
+    scheduler.on(JobKind.KEY_REMINDERS, services.reminders.job)
+    scheduler.on(JobKind.WEEKLY_DIGEST, services.digest.job)
     bolt_log = logging.getLogger("kukey.bolt")
     bolt_log.setLevel(logging.ERROR)  # the transport logs each refused request once; Bolt would repeat it
     app = App(logger=bolt_log, token=settings.slack_bot_token.reveal(),

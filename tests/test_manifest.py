@@ -1,5 +1,6 @@
-"""app_manifest.yml against the code: the slash command matches, and the bot scopes are exactly the ones
-the Web API methods kukey calls need (nothing missing, nothing extra)."""
+"""app_manifest.yml against the code: the slash command and the subscribed events match, and the bot scopes
+are exactly the ones the Web API methods kukey calls and the events it subscribes to need (nothing
+missing, nothing extra)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ METHOD_SCOPES: dict[str, str | tuple[str, ...] | None] = {
     "chat.postEphemeral": "chat:write",
     "chat.getPermalink": None,
     "views.open": None,
+    "views.update": None,
+    "views.publish": None,  # the Home tab
     "conversations.open": "im:write",
     # the outbox looks for a post whose answer was lost (its metadata names the outbox item) before
     # posting it again: in the approvals, incident and audit channels, public or private
@@ -33,6 +36,8 @@ METHOD_SCOPES: dict[str, str | tuple[str, ...] | None] = {
     "usergroups.users.list": "usergroups:read",
     "users.info": "users:read",
 }
+# Every Events API event kukey may subscribe to, and the bot scope it needs (None: no scope).
+EVENT_SCOPES: dict[str, str | None] = {"app_home_opened": None}
 # Called outside the scanned forms: Bolt's App() checks its token with auth.test at startup (the
 # preflight, bot/preflight, calls its methods through its own `api_call`, which the scanner reads).
 CALLED_BY_BOLT = {"auth.test"}
@@ -77,6 +82,19 @@ def declared_scopes() -> set[str]:
     return set(load_manifest()["oauth_config"]["scopes"]["bot"])
 
 
+def subscribed_events() -> list[str]:
+    return list(load_manifest()["settings"].get("event_subscriptions", {}).get("bot_events", []))
+
+
+def test_subscribed_events_are_the_ones_kukey_listens_to() -> None:
+    """The manifest subscribes to exactly the events the listeners take (ids.ALL_EVENTS, which the HTTP gate
+    also lets through), each with a known scope; the Home tab the app_home_opened listener publishes is on."""
+    manifest = load_manifest()
+    assert subscribed_events() == list(ids.ALL_EVENTS)
+    assert set(subscribed_events()) <= set(EVENT_SCOPES)
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is (ids.HOME_OPENED in ids.ALL_EVENTS)
+
+
 def test_scanner_finds_calls_in_every_form() -> None:
     """The source scanner recognizes direct client calls, the notifier's _call/_safe, and api_call."""
     code = ('client.views_open(trigger_id=t)\nself._client.usergroups_users_list(usergroup=g)\n'
@@ -104,7 +122,7 @@ def test_declared_scopes_are_exactly_the_needed_ones() -> None:
     called = set(methods_in_code()) | CALLED_BY_BOLT
     scopes = [METHOD_SCOPES.get(m) for m in called]
     needed = {s for found in scopes for s in ((found,) if isinstance(found, str) else found or ())}
-    needed |= {SLASH_COMMAND_SCOPE}
+    needed |= {SLASH_COMMAND_SCOPE} | {s for e in subscribed_events() if (s := EVENT_SCOPES[e]) is not None}
     declared = declared_scopes()
     assert needed - declared == set(), f"scopes the code needs but the manifest lacks: {needed - declared}"
     assert declared - needed == set(), f"scopes the manifest asks for but no call needs: {declared - needed}"

@@ -34,6 +34,8 @@ class AuditAction(StrEnum):
     KEY_REVEALED = "key.revealed"
     KEY_DELETED = "key.deleted"
     KEY_DELETE_FAILED = "key.delete_failed"
+    KEY_UPDATED = "key.updated"  # an approved update: the exchange holds the key's new IPs / permissions
+    KEY_UPDATE_FAILED = "key.update_failed"  # the exchange refused it or did not answer; the request failed
     ROTATE_OLD_KEY_SCHEDULED = "rotate.old_key_scheduled"
     ROTATE_DONE = "rotate.done"
     REVOKE_INCIDENT = "revoke.incident"
@@ -46,6 +48,9 @@ class AuditAction(StrEnum):
     RECONCILE_KEY_GONE = "reconcile.key_gone"
     RECONCILE_UNKNOWN_KEY = "reconcile.unknown_key"
     RECONCILE_FINISHED = "reconcile.finished"
+    # reminders: a key's owner told it expires soon or is due for rotation; the admins' weekly digest
+    KEY_REMINDED = "key.reminded"
+    DIGEST_SENT = "digest.sent"
     # messages kukey owes people (the outbox)
     MESSAGE_GIVEN_UP = "message.given_up"  # not delivered within its deadline, or refused for good
     INVENTORY_LISTED = "inventory.listed"

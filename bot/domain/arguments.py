@@ -49,7 +49,7 @@ _OPTION_NAMES: Final[Mapping[str, str]] = {
     "grace": "grace",
 }
 _COMMAND_OPTIONS: Final[Mapping[str, tuple[str, ...]]] = {"create": ("perms", "ips", "expire"),
-                                                          "rotate": ("grace",)}
+                                                          "rotate": ("grace",), "update": ("perms", "ips")}
 _DRY_RUN: Final = frozenset({"dry-run", "-dry-run", "--dry-run", "dryrun", "dry_run"})
 
 

@@ -15,7 +15,7 @@ from typing import Final, TypeAlias
 
 from bot.domain import arguments as a
 from bot.domain.exchange import ANY_KEY_ID, KeyIds
-from bot.domain.keys import REMARK_MAX, KeySpec
+from bot.domain.keys import REMARK_MAX, KeySpec, Permission
 from bot.domain.text import clean, fold, show
 from bot.domain.usage import ALL_USAGE, SLASH
 from bot.errors import UsageError
@@ -68,6 +68,17 @@ class RevokeEverything:
 
 
 @dataclass(frozen=True)
+class Update:
+    """`update`: new permissions and/or IP whitelist for a key kukey holds (None: keep the key's own)."""
+
+    sub_account: str
+    api_key: str
+    permissions: frozenset[Permission] | None = None
+    ips: tuple[str, ...] | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class List:
     sub_account: str | None = None
 
@@ -98,8 +109,8 @@ class Audit:
     sub_account: str | None = None
 
 
-Command: TypeAlias = (Help | Create | Rotate | Revoke | RevokeEverything | List | Pending | Status | Cancel | Enroll
-                      | Audit)
+Command: TypeAlias = (Help | Create | Rotate | Revoke | RevokeEverything | Update | List | Pending | Status
+                      | Cancel | Enroll | Audit)
 
 def new_request_id() -> str:
     """A fresh request id: `KK-` and 8 random Crockford base32 characters (40 bits)."""
@@ -171,6 +182,19 @@ def _is_everything(words: list[str], ids: KeyIds) -> bool:
     return not second or (fold(second) != "all" and not ids.matches(ids.normalize(second)))
 
 
+def _parse_update(tokens: list[str], known: Collection[str] | None, ids: KeyIds) -> Command:
+    args = a.split("update", tokens)
+    a.need(args, 1, "sub-account and apiKey")
+    sub = a.sub_account(args, args.words[0], known)
+    a.need(args, 2, "apiKey: the key to change (see `list`)")
+    key = a.api_key(args, args.words[1], ids)
+    if not args.options:
+        raise args.fail("Nothing to change: give `perms=`, `ips=` or both.")
+    perms = a.permissions(args, args.options["perms"]) if "perms" in args.options else None
+    ips = a.ips(args, args.options["ips"]) if "ips" in args.options else None
+    return Update(sub, key, perms, ips, a.reason(args, args.words[2:]))
+
+
 def _parse_list(tokens: list[str], known: Collection[str] | None, _ids: KeyIds) -> Command:
     args = a.split("list", tokens)
     a.at_most(args, 1)
@@ -217,6 +241,7 @@ _PARSERS: Final[Mapping[str, Parser]] = {
     "create": _parse_create,
     "rotate": _parse_rotate,
     "revoke": _parse_revoke,
+    "update": _parse_update,
     "list": _parse_list,
     "pending": _no_arguments(Pending, "pending"),
     "status": _parse_request_id("status"),

@@ -5,7 +5,9 @@ A "no" is a value, never an exception. Group membership comes in already resolve
 
     may_request(user, sub_account, policy, requesters)   requesters group + a rule for the sub-account
     check_spec(spec, rule, active_keys)                   permissions, IP whitelist, expiry, key count
+    check_update(spec, rule)                              an update's permissions and IP whitelist
     enough_approvers(requester, rule, approvers)          can anyone but the requester approve?
+    awaits_approval(approver, request, approvers, now)    may this person approve it (before TOTP)?
     may_approve(approver, request, approvers, totp, now)  the two-person rule, TOTP enrollment, lockout
     approvals_remaining(request)                          how many approvals are still needed
     may_revoke_alone(user, channel, policy, responders)   break glass: incident channel + responder
@@ -86,8 +88,8 @@ def may_request(*, user: str, sub_account: str, policy: Policy, requesters: froz
     return Decision.yes(f"{rule.key} (`{rule.match}`) applies to `{sub_account}`.")
 
 
-def check_spec(spec: KeySpec, rule: Rule, *, active_keys: int) -> Decision:
-    """Check a key against its rule; a refusal lists every problem (see `parts`)."""
+def _access_checks(spec: KeySpec, rule: Rule) -> list[Decision]:
+    """What a key may do: its permissions and the IP whitelist they need (a create's and an update's)."""
     checks: list[Decision] = []
     extra = spec.permissions - rule.allowed_permissions
     if extra:
@@ -98,6 +100,18 @@ def check_spec(spec: KeySpec, rule: Rule, *, active_keys: int) -> Decision:
     if trading and rule.require_ip_whitelist_for_trading and not spec.ips:
         checks.append(Decision.no("ip_whitelist_required",
                                   f"A key with {_perms(trading)} needs an IP whitelist: add ips=..."))
+    return checks
+
+
+def check_update(spec: KeySpec, rule: Rule) -> Decision:
+    """Check a key's new settings (an update) against its rule: permissions and IP whitelist. Its expiry
+    does not change and it already exists, so neither the expiry limit nor the key count applies."""
+    return Decision.all_of(_access_checks(spec, rule), ok="The new settings fit the policy.")
+
+
+def check_spec(spec: KeySpec, rule: Rule, *, active_keys: int) -> Decision:
+    """Check a key against its rule; a refusal lists every problem (see `parts`)."""
+    checks = _access_checks(spec, rule)
     limit = rule.max_expire_days
     if limit is not None and (spec.expire_days is None or spec.expire_days > limit):
         asked = "never expires" if spec.expire_days is None else f"expires after {spec.expire_days} days"
@@ -140,9 +154,10 @@ def _totp_ready(totp: TotpState, now: datetime, who: str) -> Decision:
     return Decision.yes()
 
 
-def may_approve(*, approver: str, request: ApprovalRequest, approvers: frozenset[str], totp: TotpState,
-                now: datetime) -> Decision:
-    """The two-person rule: someone else, in the rule's approver group, enrolled and not locked out."""
+def awaits_approval(*, approver: str, request: ApprovalRequest, approvers: frozenset[str],
+                    now: datetime) -> Decision:
+    """Does `request` wait for `approver`: pending, not expired, someone else's, in their approver group, and
+    not approved by them yet? (Their TOTP is checked when they approve: `may_approve`.)"""
     state = _is_open(request, State.PENDING)
     if not state.allowed:
         return state
@@ -154,6 +169,15 @@ def may_approve(*, approver: str, request: ApprovalRequest, approvers: frozenset
         return Decision.no("already_approved", f"You already approved {request.request_id}.")
     if approver not in approvers:
         return Decision.no("not_approver", f"You are not in the approver group for {request.request_id}.")
+    return Decision.yes()
+
+
+def may_approve(*, approver: str, request: ApprovalRequest, approvers: frozenset[str], totp: TotpState,
+                now: datetime) -> Decision:
+    """The two-person rule: someone else, in the rule's approver group, enrolled and not locked out."""
+    waits = awaits_approval(approver=approver, request=request, approvers=approvers, now=now)
+    if not waits.allowed:
+        return waits
     ready = _totp_ready(totp, now, "You need")
     if not ready.allowed:
         return ready

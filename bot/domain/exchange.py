@@ -27,6 +27,15 @@ class CreatedKey:
 
 
 @dataclass(frozen=True)
+class UpdatedKey:
+    """A key after the exchange changed its settings (its secret and passphrase never change)."""
+
+    api_key: str
+    permissions: frozenset[Permission]  # what the exchange granted (may be less than was asked)
+    ips: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ExchangeKey:
     """One key as the exchange lists it (never with its secret)."""
 

@@ -23,8 +23,11 @@ class JobKind(StrEnum):
     RETRY_DELETE = "retry_delete"  # ref: api key; a delete the exchange refused or did not answer
     REVOKE = "revoke"  # ref: request id; delete a revoke's key(s)
     KILL_SWITCH = "kill_switch"  # ref: request id; `revoke everything`: delete every key it snapshotted
+    UPDATE_KEY = "update_key"  # ref: request id; send an approved update's new key settings
     AUDIT_CHECKPOINT = "audit_checkpoint"  # ref: "global"; post the audit chain's head
     RECONCILE = "reconcile"  # ref: "global"; compare the exchange's keys with kukey's
+    KEY_REMINDERS = "key_reminders"  # ref: "global"; tell owners of keys about to expire or due for rotation
+    WEEKLY_DIGEST = "weekly_digest"  # ref: "global"; the admins' weekly summary
 
 
 class JobState(StrEnum):

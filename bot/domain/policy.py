@@ -32,6 +32,7 @@ class Rule:
     max_expire_days: int | None = None  # None: "never" (keys may be permanent)
     max_keys: int = 5
     rotation_days: int = 90
+    warn_before_expiry_days: int = 7  # the owner is told this many days before the key expires; 0: never
     approvals: int = 1
     approver_group: str = "approvers"  # for people: a group name, or the key of an inline list
     approver_ids: tuple[str, ...] = ()  # Slack user (U/W) and user-group (S) ids, to resolve

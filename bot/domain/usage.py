@@ -13,6 +13,8 @@ USAGE: Final[Mapping[str, str]] = {
     "rotate": f"{SLASH} rotate <sub-account> <apiKey> [grace=<minutes>] [reason words...]",
     "revoke": f"{SLASH} revoke <sub-account> <apiKey>|all [reason words...]",
     "revoke everything": f"{SLASH} revoke everything [reason words...]",
+    "update": f"{SLASH} update <sub-account> <apiKey> [perms=General,Spot] [ips=203.0.113.5,198.51.100.0] "
+    "[reason words...]",
     "list": f"{SLASH} list [sub-account]",
     "pending": f"{SLASH} pending",
     "status": f"{SLASH} status <request-id>",
@@ -33,6 +35,8 @@ _EXAMPLES: Final[Sequence[tuple[str, str, str]]] = (
     ("revoke everything", "revoke everything credentials leaked",
      "the kill switch: every key kukey holds, in every sub-account (incident channels only; TOTP and the "
      "number of keys typed to confirm)"),
+    ("update", "update alice01 5f1e7b3c2d4a6b0008a1b2c3 ips=203.0.113.9 new server",
+     "change a key's IP whitelist and/or permissions (the whole new list each); same secret, nothing shown"),
     ("list", "list alice01", "the keys kukey knows, with age and expiry"),
     ("pending", "pending", "requests waiting for your approval"),
     ("status", "status KK-7F3Q9C2M", "where a request stands"),
@@ -51,6 +55,11 @@ def help_text() -> str:
         lines.append(f"*{name}*: {what}\n`{USAGE[name]}`")
         if example != name:
             lines.append(f"_e.g._ `{SLASH} {example}`")
+    lines.append("*Home tab*: open kukey's Home tab (kukey in the sidebar, then Home) to see your keys with their "
+                 "age (*Rotate* and *Revoke* file the same requests as the commands), your open requests, what "
+                 "waits for your approval (*Approve*), and whether you are enrolled.")
+    lines.append("*Reminders*: kukey tells you by direct message, once, before your key expires and when it is "
+                 "due for rotation; its *Rotate* files the rotate request. Admins get a weekly digest.")
     lines.append("Permissions: General (always), Spot, Futures, Margin, InnerTransfer. "
                  "Withdrawal (Transfer) is never possible on sub-account keys. Without `expire=` a key "
                  "never expires, which the policy may refuse.")

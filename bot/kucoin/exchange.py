@@ -3,7 +3,7 @@ domain's types, plus the KuCoin facts the services ask for (key format, parallel
 
 from __future__ import annotations
 
-from bot.domain.exchange import CreatedKey, ExchangeKey, KeyIds, SubAccount
+from bot.domain.exchange import CreatedKey, ExchangeKey, KeyIds, SubAccount, UpdatedKey
 from bot.domain.keys import KeySpec
 from bot.domain.secret import Secret
 from bot.kucoin import models
@@ -43,6 +43,10 @@ class KucoinExchange:
         return [ExchangeKey(api_key=k.api_key, sub_account=k.sub_account or sub_account, remark=k.remark,
                             permissions=k.permissions, created_at=k.created_at)
                 for k in self.client.list_keys(sub_account)]
+
+    def update_key(self, api_key: str, spec: KeySpec, *, passphrase: Secret) -> UpdatedKey:
+        modified = self.client.modify_key(api_key, spec, passphrase=passphrase)
+        return UpdatedKey(api_key=modified.api_key, permissions=modified.permissions, ips=modified.ips)
 
     def delete_key(self, sub_account: str, api_key: str, passphrase: Secret) -> bool:
         return self.client.delete_key(sub_account, api_key, passphrase)

@@ -47,6 +47,7 @@ class RuleSettings(_Table):
     max_expire_days: Expiry = Rule.max_expire_days
     max_keys: Annotated[int, Field(ge=1, le=20)] = Rule.max_keys
     rotation_days: Annotated[int, Field(ge=1, le=3650)] = Rule.rotation_days
+    warn_before_expiry_days: Annotated[int, Field(ge=0, le=365)] = Rule.warn_before_expiry_days
     approvals: Annotated[int, Field(ge=1, le=10)] = Rule.approvals
     approver_group: ApproverGroup = Rule.approver_group
     request_ttl_minutes: Annotated[int, Field(ge=1, le=WEEK)] = Rule.request_ttl_minutes

@@ -4,6 +4,7 @@ and on demand, so that rewriting the whole file or cutting its tail is detectabl
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.domain.actions import AuditAction
@@ -11,10 +12,25 @@ from bot.domain.jobs import JobKind
 from bot.services.deps import Deps
 from bot.storage import repos
 from bot.storage.audit import head
+from bot.storage.audit_read import latest
 from bot.storage.audit_verify import format_checkpoint
 from bot.storage.db import session_scope
 
 GLOBAL = "global"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint as posted: the chain's head when it was taken (its own event: seq and hash)."""
+
+    seq: int
+    hash: str
+    at: datetime
+
+    @property
+    def text(self) -> str:
+        """"N:HASH", as `kukey audit verify --checkpoint` takes it."""
+        return format_checkpoint(self.seq, self.hash)
 
 
 class Checkpoints:
@@ -37,6 +53,12 @@ class Checkpoints:
                 self.d.outbox.announce(s, [channel], f"Audit checkpoint `{checkpoint}` "
                                                      f"(verify with `kukey audit verify --checkpoint {checkpoint}`)")
         return checkpoint
+
+    def last(self) -> Checkpoint | None:
+        """The newest checkpoint taken (posted, or due to be), or None before the first."""
+        with session_scope(self.d.engine) as s:
+            event = latest(s, action=AuditAction.AUDIT_CHECKPOINT)
+        return None if event is None else Checkpoint(event.seq, event.hash, event.at)
 
     def run(self, _: str) -> None:
         self.post()

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from bot.domain.clock import Clock
 from bot.domain.keys import parse_permissions
 from bot.domain.policy import Policy
+from bot.domain.requests import Kind, State
 from bot.security.crypto import SecretBox
 from bot.services.enrollment import EnrollmentService
 from bot.services.leases import Leases
@@ -61,6 +62,9 @@ def view(session: Any, row: Request) -> RequestView:
     from bot.domain.timeutil import aware, maybe_aware
 
     approvers = tuple(a.approver for a in repos.approvals_of(session, request_id=row.id))
+    # an update waiting for approval shows what the key holds now beside what it would hold
+    key = (repos.get_key(session, api_key=row.target_api_key or "")
+           if row.kind == Kind.UPDATE and row.state == State.PENDING else None)
     return RequestView(
         id=row.id, kind=row.kind, state=row.state, requester=row.requester, sub_account=row.sub_account,
         permissions=parse_permissions(row.permissions),
@@ -73,4 +77,6 @@ def view(session: Any, row: Request) -> RequestView:
         origin_channel=row.origin_channel, channel=row.channel, thread_ts=row.thread_ts,
         reveal_deadline=maybe_aware(row.reveal_deadline), resolved_by=row.resolved_by,
         resolved_at=maybe_aware(row.resolved_at), resolution_note=row.resolution_note,
+        key_permissions=parse_permissions(key.permissions) if key else None,
+        key_ips=tuple(i for i in key.ips.split(",") if i) if key else None,
     )

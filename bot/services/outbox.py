@@ -17,7 +17,7 @@ when it cannot.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +33,10 @@ from bot.storage.outbox import Claimed
 log = logging.getLogger("kukey.outbox")
 _ADDED = "kukey.outbox.added"  # Session.info: what this transaction claimed, handed over when it commits
 Take = Callable[[list[list[Claimed]]], None]
+# Told, after the transaction commits, what was reported (an event's name, its request, its fields; an
+# announcement: "announce", None, {}). For views that only mirror the database (the App Home): a lost
+# call is healed by the next one, so they need no outbox item of their own.
+Watcher = Callable[[str, RequestView | None, Mapping[str, Any]], None]
 
 
 class Outbox:
@@ -41,6 +45,11 @@ class Outbox:
         self._clock = clock
         self._take: Take | None = None
         self._lease = timedelta()
+        self._watchers: list[Watcher] = []
+
+    def watch(self, watcher: Watcher) -> None:
+        """Call `watcher` after each transaction that reported something commits."""
+        self._watchers.append(watcher)
 
     def hand_to(self, take: Take | None, lease: timedelta) -> None:
         """While a dispatcher runs in this process: claim what a transaction owes (where its stream has
@@ -59,9 +68,15 @@ class Outbox:
         if req.channel and req.thread_ts:  # the thread is known already: no need to look it up when sending
             planned = [_with_thread(p, (req.channel, req.thread_ts)) for p in planned]
         self.add(session, planned, request_id=req.id, give_up_at=give_up_at)
+        self._tell_watchers(session, name, req, fields)
 
     def announce(self, session: Session, channels: list[str], text: str) -> None:
         self.add(session, self._notifier.plan_announce(channels, text))
+        self._tell_watchers(session, "announce", None, {})
+
+    def _tell_watchers(self, session: Session, name: str, req: RequestView | None, fields: Mapping[str, Any]) -> None:
+        for watcher in self._watchers:
+            event.listen(session, "after_commit", lambda _s, w=watcher: w(name, req, fields), once=True)
 
     def add(self, session: Session, planned: Sequence[Planned], *, request_id: str | None = None,
             give_up_at: datetime | None = None) -> None:

@@ -12,12 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.domain.exchange import CreatedKey, ExchangeKey, KeyIds, SubAccount
+from bot.domain.exchange import CreatedKey, ExchangeKey, KeyIds, SubAccount, UpdatedKey
 from bot.domain.keys import KeySpec, Permission
 from bot.domain.outbox import Op
+from bot.domain.reminders import KeyReminder
 from bot.domain.secret import Secret
+
+if TYPE_CHECKING:
+    from bot.services.digest import Digest
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,9 @@ class RequestView:
     resolved_by: str | None = None
     resolved_at: datetime | None = None
     resolution_note: str = ""
+    # an update while it waits for approval: what the key holds now (the request holds the new settings)
+    key_permissions: frozenset[Permission] | None = None
+    key_ips: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,11 @@ class Exchange(Protocol):
         ...
 
     def list_keys(self, sub_account: str) -> list[ExchangeKey]: ...
+
+    def update_key(self, api_key: str, spec: KeySpec, *, passphrase: Secret) -> UpdatedKey:
+        """Set an existing key's permissions and IP whitelist to `spec` (its whole intended state: the
+        expiry is sent as it is); `passphrase` is the key's own. The secret does not change."""
+        ...
 
     def delete_key(self, sub_account: str, api_key: str, passphrase: Secret) -> bool:
         """True: deleted now; False: it was already gone (which counts as deleted)."""
@@ -139,6 +151,15 @@ class Notifier(Protocol):
     def plan_given_up(self, admins: frozenset[str], *, op: str, error: str, request_id: str | None,
                       cancelled: bool) -> list[Planned]:
         """Direct messages to the admins: a message was given up (and its request cancelled)."""
+        ...
+
+    def plan_reminder(self, reminder: KeyReminder) -> list[Planned]:
+        """A direct message to a key's owner: it expires soon, or is due for rotation; with a Rotate button
+        that files what `/kukey rotate <sub-account> <apiKey>` files."""
+        ...
+
+    def plan_digest(self, admins: frozenset[str], digest: Digest) -> list[Planned]:
+        """Direct messages to the admins: the weekly digest."""
         ...
 
     def tell(self, user: str, text: str, *, channel: str | None = None) -> None:

@@ -11,11 +11,14 @@ from dataclasses import dataclass
 from bot.domain import commands as cmds
 from bot.services.checkpoints import Checkpoints
 from bot.services.deps import Deps
+from bot.services.digest import WeeklyDigest
 from bot.services.enrollment import EnrollmentService
+from bot.services.home import HomeService
 from bot.services.inventory import Inventory, SubAccounts
 from bot.services.kill_switch import KillSwitch
 from bot.services.ports import Notifier
 from bot.services.reconcile import Reconciler
+from bot.services.reminders import KeyReminders
 from bot.services.reveal import Reveal
 from bot.services.revoke import Revoker
 from bot.services.rules import Rules
@@ -38,6 +41,9 @@ class Services:
     checkpoints: Checkpoints
     reconciler: Reconciler
     kill_switch: KillSwitch
+    home: HomeService
+    reminders: KeyReminders
+    digest: WeeklyDigest
 
     def parse(self, text: str, *, check_sub_account: bool = True) -> cmds.Command:
         """Parse `/kukey ...` text as this kukey knows its world: the sub-accounts that exist (when known

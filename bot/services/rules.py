@@ -60,6 +60,8 @@ class Rules:
         if kind == Kind.CREATE:
             active = len(self._exchange.list_keys(spec.sub_account))
             checks.append(dec.check_spec(spec, rule, active_keys=active))
+        elif kind == Kind.UPDATE:
+            checks.append(dec.check_update(spec, rule))
         decision = dec.Decision.all_of(checks, ok="ok")
         if not decision.allowed:
             text = "\n".join(f"• {d.message}" for d in decision.parts) if decision.parts else decision.message
@@ -77,11 +79,14 @@ class Rules:
         rule = self.policy.rule_for(req.sub_account)
         if rule is None:
             return dec.Decision.no("no_rule", f"No policy rule covers `{req.sub_account}` any more.")
-        request = dec.ApprovalRequest(request_id=req.id, requester=req.requester, state=req.state,
-                                      expires_at=aware(req.expires_at), approvals_needed=req.approvals_needed,
-                                      approved_by=frozenset(approvers), reveal_deadline=req.reveal_deadline)
-        return dec.may_approve(approver=user, request=request, approvers=self.approvers_for(rule),
+        return dec.may_approve(approver=user, request=_approval(req, approvers), approvers=self.approvers_for(rule),
                                totp=self._totp_state(user), now=now)
+
+    def awaits(self, req: RequestView, user: str, *, now: datetime) -> bool:
+        """Does `req` wait for `user`'s approval (every check but their TOTP would let them approve)?"""
+        rule = self.policy.rule_for(req.sub_account)
+        return rule is not None and dec.awaits_approval(approver=user, request=_approval(req, req.approvers),
+                                                        approvers=self.approvers_for(rule), now=now).allowed
 
     def may_deny(self, req: RequestView, user: str) -> dec.Decision:
         """Deny: the requester withdraws with `cancel`; approvers (not the requester) deny."""
@@ -126,3 +131,10 @@ class Rules:
                                  requesters=self.group("requesters"),
                                  approvers=self.approvers_for(rule) if rule else frozenset(), active_keys=active)
         return dry.text
+
+
+def _approval(req: RequestView, approved_by: tuple[str, ...]) -> dec.ApprovalRequest:
+    """What an approval decision needs to know about `req`, approved so far by `approved_by`."""
+    return dec.ApprovalRequest(request_id=req.id, requester=req.requester, state=req.state,
+                               expires_at=aware(req.expires_at), approvals_needed=req.approvals_needed,
+                               approved_by=frozenset(approved_by), reveal_deadline=req.reveal_deadline)

@@ -27,9 +27,14 @@ from bot.services.deps import Deps, view
 from bot.services.enrollment import Lockout
 from bot.services.ports import Outcome, RequestView
 from bot.services.rules import Rules
+from bot.services.update import update_spec, was
 from bot.storage import repos
 from bot.storage.db import session_scope
 from bot.storage.tables import Request
+
+Submittable = cmds.Create | cmds.Rotate | cmds.Revoke | cmds.Update
+# The kinds with nothing to reveal: the last approval moves them to this state and runs this job at once.
+_RUN_ON_APPROVAL = {Kind.REVOKE: (State.REVOKING, JobKind.REVOKE), Kind.UPDATE: (State.UPDATING, JobKind.UPDATE_KEY)}
 
 
 @dataclass(frozen=True)
@@ -46,8 +51,8 @@ class Workflow:
         self.rules = rules
 
     # --- submit -----------------------------------------------------------------------------------
-    def submit(self, actor: str, cmd: cmds.Create | cmds.Rotate | cmds.Revoke, origin: Origin) -> Outcome:
-        """Check a create/rotate/revoke against the policy and the exchange, then post it for approval."""
+    def submit(self, actor: str, cmd: Submittable, origin: Origin) -> Outcome:
+        """Check a create/rotate/revoke/update against the policy and the exchange, then post it for approval."""
         try:
             spec, kind, target = self._spec_for(actor, cmd)
             rule = self.rules.check_request(actor, spec, kind=kind)
@@ -69,14 +74,15 @@ class Workflow:
                 s.add(row)
                 s.flush()
                 repos.schedule(s, kind=JobKind.EXPIRE_REQUEST, ref=row.id, run_at=aware(row.expires_at))
+                snapshot = view(s, row)
                 self.d.audit.record(s, AuditAction.REQUEST_CREATED, actor=actor, request_id=row.id,
                                     sub_account=row.sub_account, api_key=target,
                                     detail={"kind": row.kind, "permissions": row.permissions, "ips": row.ips,
                                             "expire_days": row.expire_days, "reason": row.reason,
-                                            "approvals_needed": row.approvals_needed})
+                                            "approvals_needed": row.approvals_needed, **was(snapshot)})
                 # the post to the approvals channel, then the requester's link to it: owed from now on,
                 # and given up (the request cancelled) halfway to its expiry at the latest
-                self.d.outbox.event(s, "submitted", view(s, row),
+                self.d.outbox.event(s, "submitted", snapshot,
                                     give_up_at=now + min(GIVE_UP_AFTER, (row.expires_at - now) / 2))
         except IntegrityError:
             with session_scope(self.d.engine) as s:
@@ -84,10 +90,13 @@ class Workflow:
             return Outcome(True, "duplicate delivery", "duplicate", {"request_id": dup.id if dup else None})
         return Outcome(True, "", "recorded", {"request_id": row.id})
 
-    def _spec_for(self, actor: str, cmd: cmds.Create | cmds.Rotate | cmds.Revoke) -> tuple[KeySpec, Kind, str | None]:
+    def _spec_for(self, actor: str, cmd: Submittable) -> tuple[KeySpec, Kind, str | None]:
         if isinstance(cmd, cmds.Create):
             assert cmd.spec is not None
             return cmd.spec, Kind.CREATE, None
+        if isinstance(cmd, cmds.Update):
+            with session_scope(self.d.engine) as s:
+                return update_spec(s, cmd), Kind.UPDATE, cmd.api_key
         if isinstance(cmd, cmds.Rotate):
             with session_scope(self.d.engine) as s:
                 key = repos.get_key(s, api_key=cmd.api_key)
@@ -163,16 +172,17 @@ class Workflow:
             kind = row.kind
         if not complete:
             return Outcome(True, "Approval recorded.", "partial", {"request_id": request_id})
-        if kind == Kind.REVOKE:
-            self.d.later(self.d.jobs.run_now, JobKind.REVOKE, request_id)
+        if kind in _RUN_ON_APPROVAL:
+            self.d.later(self.d.jobs.run_now, _RUN_ON_APPROVAL[Kind(kind)][1], request_id)
         return Outcome(True, "Approved.", "approved", {"request_id": request_id})
 
     def _complete_approval(self, s: Session, row: Request, now: datetime) -> None:
         rule = self.rules.rule(row.sub_account)
-        if row.kind == Kind.REVOKE:
-            ok = repos.transition(s, request_id=row.id, src=State.PENDING, dst=State.REVOKING, approved_at=now)
+        if row.kind in _RUN_ON_APPROVAL:  # nothing to reveal: the job starts at once
+            state, job = _RUN_ON_APPROVAL[Kind(row.kind)]
+            ok = repos.transition(s, request_id=row.id, src=State.PENDING, dst=state, approved_at=now)
             if ok:
-                repos.schedule(s, kind=JobKind.REVOKE, ref=row.id, run_at=now)
+                repos.schedule(s, kind=job, ref=row.id, run_at=now)
         else:
             deadline = now + timedelta(minutes=rule.reveal_window_minutes)
             ok = repos.transition(s, request_id=row.id, src=State.PENDING, dst=State.APPROVED,

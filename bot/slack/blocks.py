@@ -34,9 +34,11 @@ def message(*blocks: Block) -> Blocks:
     return [block.to_dict() for block in blocks]
 
 
-def text_section(text: str) -> SectionBlock:
-    """A mrkdwn section; text from kukey's records is shortened to Slack's 3000 characters."""
-    return SectionBlock(text=MarkdownTextObject(text=shorten(text, SECTION_TEXT_MAX)))
+def text_section(text: str, *, block_id: str | None = None, accessory: ButtonElement | None = None) -> SectionBlock:
+    """A mrkdwn section (with a button beside it); text from kukey's records is shortened to Slack's 3000
+    characters."""
+    return SectionBlock(text=MarkdownTextObject(text=shorten(text, SECTION_TEXT_MAX)), block_id=block_id,
+                        accessory=accessory)
 
 
 def note(text: str) -> Blocks:

@@ -3,7 +3,8 @@
 `SlackGate` is WSGI middleware in front of `slack_bolt.adapter.wsgi.SlackRequestHandler`: it answers 404
 for any other path (the health and metrics endpoints are on their own port, bot.ops.endpoints), refuses a
 body without a plain length or over the size limit, runs the precheck (bot.slack.precheck: the signature,
-verified here once, and the body's shape), logs each refusal in one line, and times every answer Bolt gives
+verified here once, and the body's shape: forms for commands and interactions, JSON for Events API
+callbacks), logs each refusal in one line, and times every answer Bolt gives
 (the ack latency metric).
 """
 
@@ -71,8 +72,9 @@ def bolt_safe(raw: bytes) -> bytes:
     """The body as Bolt must see it. Bolt reads any form body containing the word "payload" as an interaction,
     so a slash command whose text says "payload" would reach Bolt empty and go unhandled. A body without a
     `payload` field (a command) gets the word's first letter percent-encoded: the form decodes to the same
-    fields, and Bolt sees a command. Only after the signature was verified over the raw bytes."""
-    if b"payload" not in raw or _has_payload_field(raw):
+    fields, and Bolt sees a command. Only after the signature was verified over the raw bytes. A JSON body
+    (an event: the precheck lets no other JSON through) is Bolt's as it is."""
+    if b"payload" not in raw or raw.startswith(b"{") or _has_payload_field(raw):
         return raw
     return raw.replace(b"payload", b"%70ayload")
 

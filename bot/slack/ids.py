@@ -1,4 +1,4 @@
-"""Every action id, callback id and block id kukey uses, defined once."""
+"""Every action id, callback id, block id and event type kukey uses, defined once."""
 
 from __future__ import annotations
 
@@ -13,6 +13,13 @@ REVEAL: Final = "kk_reveal"
 WIPE: Final = "kk_wipe"
 ENROLL_CONFIRM: Final = "kk_enroll_confirm"
 REENROLL: Final = "kk_reenroll"
+HOME_ROTATE: Final = "kk_home_rotate"  # the Home tab's buttons (Approve and Re-enroll there are the ones above)
+HOME_REVOKE: Final = "kk_home_revoke"
+HOME_ENROLL: Final = "kk_home_enroll"
+REMINDER_ROTATE: Final = "kk_reminder_rotate"  # a key reminder's Rotate: does what the Home's Rotate does
+
+# Events API events kukey subscribes to (the manifests' bot_events)
+HOME_OPENED: Final = "app_home_opened"
 
 # modals (callback_id)
 APPROVE_VIEW: Final = "kk_approve_totp"
@@ -24,6 +31,7 @@ REENROLL_NEW_VIEW: Final = "kk_reenroll_new"
 REVOKE_VIEW: Final = "kk_revoke_totp"
 KILL_SWITCH_VIEW: Final = "kk_kill_switch"
 CREATE_VIEW: Final = "kk_create_form"
+HOME_VIEW: Final = "kk_home"  # the Home tab (views.publish), not a modal: nothing is submitted from it
 
 # input blocks (block_id) and their elements (action_id)
 CODE_BLOCK: Final = "code"
@@ -41,6 +49,8 @@ IPS_INPUT: Final = "ips_input"
 EXPIRE_BLOCK: Final = "expire"
 EXPIRE_INPUT: Final = "expire_input"
 
-ALL_ACTIONS: Final = (APPROVE, DENY, REVEAL, WIPE, ENROLL_CONFIRM, REENROLL)
+ALL_ACTIONS: Final = (APPROVE, DENY, REVEAL, WIPE, ENROLL_CONFIRM, REENROLL, HOME_ROTATE, HOME_REVOKE, HOME_ENROLL,
+                      REMINDER_ROTATE)
 ALL_VIEWS: Final = (APPROVE_VIEW, DENY_VIEW, REVEAL_VIEW, ENROLL_VIEW, REENROLL_VIEW, REENROLL_NEW_VIEW,
                     REVOKE_VIEW, KILL_SWITCH_VIEW, CREATE_VIEW)
+ALL_EVENTS: Final = (HOME_OPENED,)

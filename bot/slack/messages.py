@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from bot.domain.keys import PERMISSION_ORDER, Permission
 from bot.domain.requests import STATE_LABEL, State
 from bot.domain.timeutil import fmt
+from bot.services.checkpoints import Checkpoint
+from bot.services.home_model import KeyRow, TotpStatus
 from bot.services.ports import RequestView
 
 
@@ -32,6 +35,8 @@ def title(req: RequestView) -> str:
         return f"Revoke {target} in *{req.sub_account}*"
     if req.kind == "kill_switch":
         return "Kill switch: every key kukey holds, in every sub-account"
+    if req.kind == "update":
+        return f"Update key `{req.target_api_key}` in *{req.sub_account}*"
     return f"New API key for *{req.sub_account}*"
 
 
@@ -40,7 +45,9 @@ def summary(req: RequestView) -> str:
         f"{title(req)}  (request `{req.id}`)",
         f"*Requester:* {who(req.requester)}",
     ]
-    if req.kind != "revoke":
+    if req.kind == "update":
+        lines += _update_lines(req)
+    elif req.kind != "revoke":
         lines += [f"*Permissions:* {perms(req.permissions)}",
                   f"*IP whitelist:* {', '.join(req.ips) or 'none'}",
                   f"*Expires after:* {expiry(req.expire_days)}"]
@@ -62,6 +69,27 @@ def summary(req: RequestView) -> str:
     return "\n".join(lines)
 
 
+def _update_lines(req: RequestView) -> list[str]:
+    """An update's new settings, with the key's current ones while it waits for approval."""
+    lines = [f"*New permissions:* {perms(req.permissions)}", f"*New IP whitelist:* {', '.join(req.ips) or 'none'}"]
+    if req.key_permissions is not None:
+        lines.append(f"*Now:* {perms(req.key_permissions)}; IPs {', '.join(req.key_ips or ()) or 'none'}")
+    return [*lines, "*Secret:* unchanged, nothing is shown"]
+
+
+def _updated(req: RequestView) -> str:
+    return (f"Key `{req.target_api_key}` was updated at KuCoin: permissions {perms(req.granted_permissions)}, "
+            f"IP whitelist {', '.join(req.ips) or 'none'}. Its secret did not change.")
+
+
+def _less_granted(req: RequestView) -> str | None:
+    """To the requester, when KuCoin granted less than the request asked for (a create's or an update's)."""
+    granted = req.granted_permissions
+    if granted is None or granted == req.permissions:
+        return None
+    return f"Note: KuCoin granted {perms(granted)}, not everything you asked for ({perms(req.permissions)})."
+
+
 def event_thread(name: str, req: RequestView, f: dict[str, Any]) -> str | None:
     """The thread note for an event (None: no note)."""
     user = who(f.get("user"))
@@ -69,8 +97,9 @@ def event_thread(name: str, req: RequestView, f: dict[str, Any]) -> str | None:
     texts: dict[str, str | None] = {
         "submitted": None,
         "approval_added": f"{user} approved ({len(req.approvers)} of {req.approvals_needed}).",
-        "approved": f"{user} approved. Waiting for {who(req.requester)} to reveal the key "
-                    f"(until {fmt(req.reveal_deadline)}).",
+        "approved": f"{user} approved. Updating the key at KuCoin." if req.kind == "update"
+        else f"{user} approved. Waiting for {who(req.requester)} to reveal the key "
+             f"(until {fmt(req.reveal_deadline)}).",
         "denied": f"Denied by {user} at {fmt(req.resolved_at)}: {req.resolution_note or 'no reason given'}.",
         "expired": f"Expired at {fmt(req.resolved_at)}: nobody approved in time.",
         "cancelled": f"Cancelled by {user} at {fmt(req.resolved_at)}.",
@@ -88,6 +117,8 @@ def event_thread(name: str, req: RequestView, f: dict[str, Any]) -> str | None:
         "old_key_delete_failed": f"Deleting old key `{req.target_api_key}` failed ({f.get('error')}); "
                                  "kukey will retry.",
         "revoked": revoke_text(req, f),
+        "updated": _updated(req),
+        "update_failed": f"The update did not complete: {f.get('why')}. kukey's record of the key is unchanged.",
     }
     return texts.get(name)
 
@@ -113,7 +144,6 @@ def revoke_text(req: RequestView, f: dict[str, Any]) -> str:
 def event_requester(name: str, req: RequestView, f: dict[str, Any]) -> str | None:
     """What the requester is told privately about an event (None: nothing)."""
     user = who(f.get("user"))
-    granted = req.granted_permissions
     texts: dict[str, str | None] = {
         "approval_added": f"{user} approved your request `{req.id}` "
                           f"({len(req.approvers)} of {req.approvals_needed}).",
@@ -125,13 +155,13 @@ def event_requester(name: str, req: RequestView, f: dict[str, Any]) -> str | Non
                   "still need it.",
         "reveal_failed": f"The key for `{req.id}` could not be shown: {f.get('why')}. No key was left at "
                          "KuCoin." + ("" if f.get("final") else " Click *Reveal key* again to retry."),
-        "revealed": (f"Note: KuCoin granted {perms(granted)}, not everything you asked for "
-                     f"({perms(req.permissions)}).") if granted is not None and granted != req.permissions
-        else None,
+        "revealed": _less_granted(req),
         "revoked": revoke_text(req, f) if not req.incident else None,
         "not_posted": f"Your request `{req.id}` could not be posted to <#{f.get('channel')}> for approval "
                       f"(Slack kept refusing: {f.get('error')}), so nobody could see it; it was cancelled. Run "
                       "the command again in a few minutes; if it fails again, tell a kukey admin.",
+        "updated": " ".join(filter(None, [f"Your request `{req.id}` is done.", _updated(req), _less_granted(req)])),
+        "update_failed": f"Your update `{req.id}` failed: {f.get('why')}. kukey's record of the key is unchanged.",
         "reveal_checking": f"KuCoin did not confirm the key for `{req.id}`. kukey is checking whether it was "
                            "created (and will delete it if so); you will be told when you can try again.",
     }
@@ -280,3 +310,82 @@ def for_user(exc: Exception) -> str:
     if isinstance(exc, ExchangeUnavailable | ExchangeOutcomeUnknown):
         return "KuCoin is not answering right now; nothing was lost. Please try again in a minute."
     return str(exc)
+
+
+# --- the Home tab ----------------------------------------------------------------------------------------
+NO_KEYS = "You hold no key kukey created. `/kukey create` asks for one."
+NO_OPEN_REQUESTS, NOTHING_TO_APPROVE = "You have no open request.", "Nothing waits for your approval."
+NOT_A_HOME_KEY = "This button no longer names one key; open kukey's Home tab again."
+ALREADY_ENROLLED_HOME = "You are already enrolled; *Re-enroll* on kukey's Home tab replaces your authenticator."
+NONE = "None."
+
+
+def home_intro(now: datetime) -> str:
+    return (f"Your keys, your requests and what waits for you, as of {fmt(now)}: refreshed when you open this tab "
+            "and after changes that concern you. `/kukey help` lists every command.")
+
+
+def more(count: int, command: str) -> str:
+    return f"and {count} more — see `{command}`"
+
+
+def key_text(k: KeyRow) -> str:
+    rotation = "no rule covers it now" if k.rotation_days is None else f"rotate every {k.rotation_days} days"
+    return (f"`{k.api_key}` in *{k.sub_account}* — {perms(k.permissions)}; IPs {', '.join(k.ips) or 'none'}\n"
+            f"Created {fmt(k.created_at)}, expires {fmt(k.expires_at) if k.expires_at else 'never'}; "
+            f"{k.age_days} days old ({rotation})" + (" — *due for rotation*" if k.due else "")
+            + ("" if k.active else "\n_Deletion pending (replaced by a rotation)._"))
+
+
+def confirm_text(verb: str, k: KeyRow) -> str:
+    """What the Rotate and Revoke buttons ask before they file a request."""
+    then = "you reveal the new key once, then the old one is deleted" if verb == "rotate" else "it is deleted"
+    return f"File a request to {verb} `{k.api_key}` in {k.sub_account}? Another person must approve it; then {then}."
+
+
+def request_brief(req: RequestView) -> str:
+    """One line per request in the Home's lists."""
+    when = (f", expires {fmt(req.expires_at)}" if req.state == State.PENDING
+            else f", reveal by {fmt(req.reveal_deadline)}" if req.state == State.APPROVED else "")
+    return (f"• `{req.id}` {title(req)} by {who(req.requester)}: {STATE_LABEL.get(State(req.state), req.state)} "
+            f"({len(req.approvers)} of {req.approvals_needed} approvals{when})")
+
+
+def awaiting_text(req: RequestView) -> str:
+    return (f"{title(req)}  (request `{req.id}`)\n*Requester:* {who(req.requester)} · *Approvals:* "
+            f"{len(req.approvers)} of {req.approvals_needed} · *Expires:* {fmt(req.expires_at)}\n"
+            f"*Reason:* {req.reason or '-'}")
+
+
+def totp_text(t: TotpStatus) -> str:
+    text = ("You are enrolled: your authenticator's codes approve requests and reveal your keys." if t.enrolled
+            else "You are not enrolled: approving and revealing need an authenticator app (TOTP). *Enroll* shows "
+                 "your seed once, only to you." + (" It replaces the enrollment you did not confirm."
+                                                   if t.started else ""))
+    return text + (f"\nLocked out after wrong codes until {fmt(t.locked_until)}." if t.locked_until else "")
+
+
+def due_line(k: KeyRow) -> str:
+    return (f"• `{k.api_key}` in *{k.sub_account}*: {k.age_days} days old (rule: {k.rotation_days}) — "
+            f"`/kukey rotate {k.sub_account} {k.api_key}`")
+
+
+def external_line(k: KeyRow) -> str:
+    return (f"• `{k.api_key}` in *{k.sub_account}* ({perms(k.permissions)}), created {fmt(k.created_at)}: check who "
+            "made it; revoke it in KuCoin's web UI if nobody owns it")
+
+
+def checkpoint_text(c: Checkpoint | None) -> str:
+    if c is None:
+        return "*Last audit checkpoint:* none yet (`/kukey audit` posts one)."
+    return (f"*Last audit checkpoint:* seq {c.seq}, hash `{c.hash}`, at {fmt(c.at)}. Verify the log against it: "
+            f"`kukey audit verify --checkpoint {c.text}`")
+
+
+ENROLL_WAIT = "Making your authenticator seed…"
+
+
+def enroll_form(uri: str, seed: str) -> str:
+    """The Home's Enroll form: the seed, shown once to its owner, and the code it makes."""
+    return ("*TOTP enrollment* (only you can see this). Add this to your authenticator app, then enter the code it "
+            f"shows. Nothing is active until you confirm.\n*otpauth URI:* `{uri}`\n*Seed (base32):* `{seed}`")

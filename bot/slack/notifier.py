@@ -5,7 +5,8 @@ a private reply after an ack, a response_url answer, a secret (never planned, ne
 Streams (messages of one stream are delivered in order, one at a time): everything about a request (its
 post, its parent's updates, its thread notes, the requester's notes) is one stream, in the order people
 should read it: a note never comes before its post, and once the requester is told, the thread says it
-too. Announcements have a stream per channel, admins' notes one per admin.
+too. Announcements have a stream per channel; what goes to one person about no request (admins' notes,
+key reminders, the weekly digest) one per person.
 """
 
 from __future__ import annotations
@@ -20,24 +21,33 @@ from slack_sdk.errors import SlackApiError as SdkError
 
 from bot.domain.outbox import ABOUT_A_GIVE_UP, LINKS_THREAD, SETS_THREAD, Op
 from bot.domain.policy import Policy
+from bot.domain.reminders import KeyReminder
 from bot.domain.requests import Kind
 from bot.domain.secret import Secret
 from bot.errors import SlackApiError
+from bot.services.digest import Digest
 from bot.services.ports import Delivery, Planned, RequestView
-from bot.slack import blocks, messages
+from bot.slack import blocks, messages, reminders
 from bot.slack import kill_switch_messages as kill_text
 
 log = logging.getLogger("kukey.slack")
 
 # Events after which the parent message is re-rendered (and so loses its buttons once resolved).
 _UPDATES_PARENT = {"approval_added", "approved", "denied", "expired", "cancelled", "lapsed", "revealed",
-                   "reveal_failed", "old_key_deleted", "revoked"}
+                   "reveal_failed", "old_key_deleted", "revoked", "updated", "update_failed"}
+# Kinds whose approval leads to a Reveal (an offer to the requester); the others run on approval.
+_REVEALED = {"create", "rotate"}
 # Where the link to the request's post goes in the requester's note (bound when the note is sent).
 LINK = "\ue000link\ue000"
 
 
 def channel_stream(channel: str) -> str:
     return f"channel:{channel}"
+
+
+def user_stream(user: str) -> str:
+    """One person's direct messages that are about no request (reminders, digests, admins' notes)."""
+    return f"user:{user}"
 
 
 class SlackNotifier:
@@ -56,7 +66,7 @@ class SlackNotifier:
                     Planned(Op.PRIVATE, {"user": req.requester, "channel": req.origin_channel, LINKS_THREAD: True,
                                          "text": messages.submitted(req, LINK)}, req.id)]
         planned = self._thread(name, req, fields)
-        if name == "approved" and req.kind != "revoke":
+        if name == "approved" and req.kind in _REVEALED:
             planned.append(Planned(Op.PRIVATE, {"user": req.requester, "channel": req.origin_channel,
                                                 "text": messages.approved_offer(req, fields.get("user")),
                                                 "blocks": blocks.reveal_offer(req, fields.get("user"))}, req.id))
@@ -105,7 +115,16 @@ class SlackNotifier:
     def plan_given_up(self, admins: frozenset[str], *, op: str, error: str, request_id: str | None,
                       cancelled: bool) -> list[Planned]:
         text = messages.given_up(op, error, request_id, cancelled=cancelled)
-        return [Planned(Op.PRIVATE, {"user": admin, "text": text, ABOUT_A_GIVE_UP: True}, f"user:{admin}")
+        return [Planned(Op.PRIVATE, {"user": admin, "text": text, ABOUT_A_GIVE_UP: True}, user_stream(admin))
+                for admin in sorted(admins)]
+
+    def plan_reminder(self, reminder: KeyReminder) -> list[Planned]:
+        return [Planned(Op.PRIVATE, {"user": reminder.owner, "text": reminders.reminder_text(reminder),
+                                     "blocks": reminders.reminder_blocks(reminder)}, user_stream(reminder.owner))]
+
+    def plan_digest(self, admins: frozenset[str], digest: Digest) -> list[Planned]:
+        text, content = reminders.digest_text(digest), reminders.digest_blocks(digest)
+        return [Planned(Op.PRIVATE, {"user": admin, "text": text, "blocks": content}, user_stream(admin))
                 for admin in sorted(admins)]
 
     def tell(self, user: str, text: str, *, channel: str | None = None) -> None:

@@ -41,8 +41,8 @@ def text(node: Any, *keys: str) -> str:
 
 
 def user(body: dict[str, Any]) -> str:
-    """Who acted: the user of an interaction, or of a slash command."""
-    return text(body, "user", "id") or text(body, "user_id")
+    """Who acted: the user of an interaction, of a slash command, or of an event."""
+    return text(body, "user", "id") or text(body, "user_id") or text(body, "event", "user")
 
 
 def metadata(view: Any) -> dict[str, str]:

@@ -2,7 +2,9 @@
 
 `slack_precheck(secret)` verifies the signature (the only verification: Bolt's own is off) and the
 timestamp, then the body's shape: Slack posts slash commands and interactions as forms, with fields of
-known types. Pure functions of the request; bot.slack.http calls them and logs each refusal once.
+known types, and Events API callbacks as JSON (`event_callback` of an event kukey subscribes to, and the
+one-time `url_verification` challenge). Pure functions of the request; bot.slack.http calls them and
+logs each refusal once.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from urllib.parse import parse_qsl
 
 from slack_sdk.signature import Clock as SdkClock
 from slack_sdk.signature import SignatureVerifier
+
+from bot.slack import ids
 
 Refusal = tuple[int, str]  # HTTP status, reason (logged, and the answer's body)
 # (raw body, headers by lower-case name) -> a refusal, or None to let the request through
@@ -49,9 +53,10 @@ def slack_precheck(signing_secret: str, *, now: Callable[[], float] = time.time)
 
 
 def body_problem(text: str, content_type: str) -> Refusal | None:
-    """What is wrong with a signed body, or None: Slack posts commands and interactions as forms."""
+    """What is wrong with a signed body, or None: Slack posts commands and interactions as forms, events as
+    JSON."""
     if "json" in content_type.lower() or text.lstrip().startswith("{"):
-        return 415, "JSON body (Slack posts forms here)"
+        return events_problem(text, content_type)
     form = dict(parse_qsl(text, keep_blank_values=True))  # last value wins, as in Bolt
     if "payload" in form:
         try:
@@ -65,6 +70,48 @@ def body_problem(text: str, content_type: str) -> Refusal | None:
     else:
         problem = "neither a command nor an interaction"
     return None if problem is None else (400, problem)
+
+
+def events_problem(text: str, content_type: str) -> Refusal | None:
+    """A JSON body is an Events API callback, shaped as Slack sends it (Content-Type application/json, the
+    object first), or refused: 415 when it is not one of Slack's event bodies at all, 400 when it is one
+    kukey does not take (an event it does not subscribe to, or fields of the wrong type)."""
+    if content_type.split(";")[0].strip().lower() != "application/json" or not text.startswith("{"):
+        return 415, "JSON body that is not an Events API callback"
+    try:
+        body = json.loads(text)
+        json.dumps(body, ensure_ascii=False).encode("utf-8")  # lone surrogates cannot be stored
+    except (ValueError, RecursionError):
+        return 400, "body is not JSON"
+    kind = body.get("type") if isinstance(body, dict) else None
+    if kind == "url_verification":
+        challenge = body.get("challenge")
+        ok = isinstance(challenge, str) and 0 < len(challenge) <= _CHALLENGE_MAX
+        return None if ok else (400, "url_verification without a challenge")
+    if kind != "event_callback":
+        return 415, "JSON body that is not an Events API callback"
+    problem = _callback_problem(body)
+    return None if problem is None else (400, problem)
+
+
+def _callback_problem(body: dict[str, Any]) -> str | None:
+    """An event_callback of an event kukey subscribes to, with Slack's envelope fields and types."""
+    if any(key in body for key in _NOT_IN_EVENTS):
+        return "event with interaction fields"
+    if not all(isinstance(body.get(key), str) for key in ("event_id", "team_id", "api_app_id")) \
+            or not isinstance(body.get("event_time"), int):
+        return "event_callback without Slack's envelope fields"
+    event = body.get("event")
+    if not isinstance(event, dict) or event.get("type") not in ids.ALL_EVENTS:
+        return "an event kukey does not subscribe to"
+    if not _SLACK_ID.fullmatch(_str(event.get("user"))):
+        return "event without a valid user id"
+    if any(not isinstance(event.get(f), str | None) for f in _EVENT_STRINGS):
+        return "an event field of the wrong type"
+    auths = body.get("authorizations", [])
+    if not isinstance(auths, list) or not all(isinstance(a, dict) for a in auths):
+        return "authorizations of the wrong shape"
+    return None
 
 
 def command_problem(form: dict[str, str]) -> str | None:
@@ -144,6 +191,10 @@ _INTERACTIONS = frozenset({"block_actions", "view_submission", "view_closed"})
 # Events API fields: Bolt follows them into other code paths; Slack never puts them in an interaction.
 _NOT_IN_INTERACTIONS = ("authorizations", "event", "item", "assistant_thread", "function_data",
                         "previous_message", "workflow_step")
+# Interaction and command fields: Slack never puts them in an event callback.
+_NOT_IN_EVENTS = ("payload", "command", "actions", "view", "trigger_id", "response_url", "user")
+_EVENT_STRINGS = ("type", "channel", "tab", "event_ts")
+_CHALLENGE_MAX = 200  # Slack's challenges are ~50 characters
 _NOT_IN_COMMANDS = ("type", "payload", "authorizations", "response_urls", "event")
 # objects Bolt and the listeners read, and their fields that must be strings when present
 _OBJECTS = {

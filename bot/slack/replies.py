@@ -26,13 +26,28 @@ if TYPE_CHECKING:
 log = logging.getLogger("kukey.slack")
 
 
-def open_form(client: WebClient, body: dict[str, Any], view: dict[str, Any]) -> None:
-    """Open `view` for the person who clicked or typed (their trigger_id is valid ~3 s, once)."""
+def open_form(client: WebClient, body: dict[str, Any], view: dict[str, Any]) -> dict[str, Any]:
+    """Open `view` for the person who clicked or typed (their trigger_id is valid ~3 s, once); the opened
+    view as Slack answers it (its id and hash)."""
     try:
-        client.views_open(trigger_id=payload.text(body, "trigger_id"), view=view)
+        opened = client.views_open(trigger_id=payload.text(body, "trigger_id"), view=view)
     except SdkError as exc:
-        error = str(exc.response.get("error", "")) if exc.response is not None else ""
-        raise SlackApiError(f"Slack views.open failed: {error}", method="views.open", error=error) from None
+        raise _form_error("views.open", exc) from None
+    found = opened.get("view")
+    return found if isinstance(found, dict) else {}
+
+
+def update_form(client: WebClient, opened: dict[str, Any], view: dict[str, Any]) -> None:
+    """Replace a form `open_form` opened (unless the person changed it meanwhile: its hash)."""
+    try:
+        client.views_update(view_id=str(opened.get("id", "")), hash=str(opened.get("hash", "")), view=view)
+    except SdkError as exc:
+        raise _form_error("views.update", exc) from None
+
+
+def _form_error(method: str, exc: SdkError) -> SlackApiError:
+    error = str(exc.response.get("error", "")) if exc.response is not None else ""
+    return SlackApiError(f"Slack {method} failed: {error}", method=method, error=error)
 
 
 def open_form_if(svc: Services, client: WebClient, body: dict[str, Any], check: Outcome,

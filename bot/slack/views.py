@@ -83,6 +83,18 @@ def enroll_modal(response_url: str) -> Modal:
     return totp_modal(ids.ENROLL_VIEW, "Confirm enrollment", messages.ENROLL_CODE, {"u": response_url})
 
 
+def enroll_wait_modal() -> Modal:
+    """Enrollment from the Home tab, as it opens: the seed is made once the form is open (enroll_seed_modal)."""
+    return View(type="modal", callback_id=ids.ENROLL_VIEW, title="TOTP enrollment", close="Cancel",
+                blocks=[text_section(messages.ENROLL_WAIT)]).to_dict()
+
+
+def enroll_seed_modal(uri: str, seed: str) -> Modal:
+    """Enrollment from the Home tab: the new seed and its first code in one form (the tab has no message to
+    show the seed in; the form is seen by its owner only and gone once closed)."""
+    return totp_modal(ids.ENROLL_VIEW, "TOTP enrollment", messages.enroll_form(uri, seed), {})
+
+
 def reenroll_modal(response_url: str) -> Modal:
     return totp_modal(ids.REENROLL_VIEW, "Re-enroll", messages.REENROLL_CODE, {"u": response_url})
 

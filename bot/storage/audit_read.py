@@ -1,5 +1,5 @@
 """Reading the audit log back: events in order or newest first, by time, sub-account and page
-(`/kukey audit`, `kukey audit tail|export`)."""
+(`/kukey audit`, `kukey audit tail|export`), and the newest event of one action (the Home tab's checkpoint)."""
 
 from __future__ import annotations
 
@@ -53,6 +53,14 @@ def events(session: Session, *, since: datetime | None = None, limit: int | None
     order = col(AuditEvent.seq).desc() if newest_first else col(AuditEvent.seq)
     stmt = stmt.order_by(order).limit(limit)
     return [_event(tuple(row)) for row in session.connection().execute(stmt)]
+
+
+def latest(session: Session, *, action: str) -> Event | None:
+    """The newest event of one action (e.g. the last checkpoint), or None when there is none."""
+    stmt = (select(*[col(getattr(AuditEvent, c)) for c in COLUMNS]).where(col(AuditEvent.action) == action)
+            .order_by(col(AuditEvent.seq).desc()).limit(1))
+    row = session.connection().execute(stmt).first()
+    return None if row is None else _event(tuple(row))
 
 
 def _event(row: tuple[Any, ...]) -> Event:

@@ -94,11 +94,16 @@ def get_key(session: Session, *, api_key: str) -> KeyRecord | None:
     return session.get(KeyRecord, api_key)
 
 
-def keys_of(session: Session, *, sub_account: str | None = None,
-            states: Sequence[KeyState] = (KeyState.ACTIVE,)) -> list[KeyRecord]:
+def keys_of(session: Session, *, sub_account: str | None = None, states: Sequence[KeyState] = (KeyState.ACTIVE,),
+            requested_by: str | None = None, created_until: datetime | None = None) -> list[KeyRecord]:
+    """Keys in `states`, oldest first; of one sub-account, one requester, or created no later than a time."""
     stmt = select(KeyRecord).where(col(KeyRecord.state).in_([s.value for s in states]))
     if sub_account:
         stmt = stmt.where(KeyRecord.sub_account == sub_account)
+    if requested_by:
+        stmt = stmt.where(KeyRecord.requested_by == requested_by)
+    if created_until is not None:
+        stmt = stmt.where(col(KeyRecord.created_at) <= created_until)
     return list(session.exec(stmt.order_by(col(KeyRecord.created_at))))
 
 
@@ -113,6 +118,18 @@ def key_transition(session: Session, *, api_key: str, src: Sequence[KeyState], d
         update(KeyRecord)
         .where(col(KeyRecord.api_key) == api_key, col(KeyRecord.state).in_([s.value for s in src]))
         .values(state=dst.value, version=KeyRecord.version + 1, **values)
+    )
+    changed = bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
+    session.flush()
+    return changed
+
+
+def set_key_settings(session: Session, *, api_key: str, permissions: str, ips: str) -> bool:
+    """Record an active key's new permissions and IP whitelist (an update); False when it is not active."""
+    stmt = (
+        update(KeyRecord)
+        .where(col(KeyRecord.api_key) == api_key, col(KeyRecord.state) == KeyState.ACTIVE.value)
+        .values(permissions=permissions, ips=ips, version=KeyRecord.version + 1)
     )
     changed = bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
     session.flush()

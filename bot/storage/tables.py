@@ -145,6 +145,18 @@ class Job(SQLModel, table=True):
     last_error: str = ""
 
 
+class KeyReminder(SQLModel, table=True):
+    """A reminder owed to a key's owner (bot.domain.reminders.Reason), recorded in the transaction that owes
+    it in the outbox: the unique (api_key, reason) says it was sent once, whatever restarts or replicas."""
+
+    __tablename__ = "key_reminder"
+    __table_args__ = (UniqueConstraint("api_key", "reason"),)
+    id: int | None = Field(default=None, primary_key=True)
+    api_key: str
+    reason: str  # bot.domain.reminders.Reason
+    owner: str
+    sent_at: datetime
+
 
 class OutboxItem(SQLModel, table=True):
     """A message kukey owes Slack (bot.domain.outbox), written in the transaction of the change it reports.

@@ -226,6 +226,20 @@ class KukeyWorld:
         result = self.submit(user, {"code": self.code(user)})
         assert not result.errors, result
 
+    def open_home(self, user: str) -> Any:
+        """`user` opens kukey's Home tab; wait for a Home published after that, and return it (a View)."""
+        seen = self.fake.home(user)
+        before = seen.publications if seen is not None else 0
+        ack = self.driver.open_home(user)
+        assert ack.ok, ack
+        return self.wait(lambda: (home := self.fake.home(user)) is not None and home.publications > before
+                         and home, what=f"the Home tab of {user}")
+
+    def home_shows(self, user: str, needle: str) -> Any:
+        """Wait until `user`'s Home tab shows `needle` (kukey refreshes it after changes); return it."""
+        return self.wait(lambda: (home := self.fake.home(user)) is not None and needle in home.content and home,
+                         what=f"the Home tab of {user} shows {needle!r}")
+
     def submit(self, user: str, values: dict[str, Any], *, callback_id: str | None = None) -> Any:
         """Wait for the user's modal to open (the bot opens it right after its ack), then submit it."""
         self.wait(lambda: (m := self.fake.modal(user)) is not None

@@ -31,6 +31,8 @@ STEPS = [
     ("reveal", "Secret: "),
     ("reveal recorded", "was created and shown to @alice"),
     ("wipe", "> alice clicks [Stored it - wipe]"),
+    ("Home tab", "[alice, kukey's Home tab] kukey"),
+    ("key on the Home tab", "[Rotate] [Revoke]"),
     ("rotation requested", "[#kukey-approvals] kukey: Rotate key"),
     ("self-approval refused", "You cannot approve your own request"),
     ("rotation approved", "@carol approved."),
@@ -65,7 +67,7 @@ def test_demo_plays_every_step_and_prints_no_secret(tmp_path: Path) -> None:
     assert "(hidden, shown once to alice)" in out and "Passphrase: " in out and "otpauth://…(hidden" in out
     assert "secret=" not in out and "••••••" in out
     assert (tmp_path / "demo" / "kukey.db").is_file() and str(tmp_path / "demo" / "kukey.db") in out
-    assert len(out.splitlines()) <= 122  # 120, and the two requests' "Recorded as ..." told at once
+    assert len(out.splitlines()) <= 142  # 140, and the two requests' "Recorded as ..." told at once
 
 
 @pytest.fixture
@@ -108,7 +110,8 @@ def send(*words: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_keep_runs_until_ctrl_c_and_takes_commands(kept: tuple[subprocess.Popen[str], queue.Queue[str]]) -> None:
-    """With --keep the world stays up: a demo user's commands work through kukey_sandbox.demo.send; Ctrl-C exits 0."""
+    """With --keep the world stays up: a demo user's commands (and a look at their Home tab) work through
+    kukey_sandbox.demo.send; Ctrl-C exits 0."""
     process, lines = kept
     shown = "".join(read_until(lines, "kukey demo: running"))
     url = re.search(r"demo control\s+(http://127\.0\.0\.1:\d+/\S+)", shown)
@@ -121,6 +124,8 @@ def test_keep_runs_until_ctrl_c_and_takes_commands(kept: tuple[subprocess.Popen[
     assert ok and any('[bob, modal "Approve request"]' in line for line in clicked), clicked
     ok, approved = kukey_sandbox.demo.send.send(url.group(1), "bob", "code")
     assert ok and "@bob approved." in "\n".join(approved) and "[Reveal key]" in "\n".join(approved), approved
+    ok, home = kukey_sandbox.demo.send.send(url.group(1), "carol", "home")
+    assert ok and "[carol, kukey's Home tab] kukey" in "\n".join(home) and "[Re-enroll]" in "\n".join(home), home
     ok, refused = kukey_sandbox.demo.send.send(url.group(1), "zed", "look")
     assert not ok and "no demo user 'zed'" in refused[0]
     process.send_signal(signal.SIGINT)

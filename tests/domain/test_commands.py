@@ -20,6 +20,7 @@ from bot.domain.commands import (
     RevokeEverything,
     Rotate,
     Status,
+    Update,
     form_reason,
     is_request_id,
     new_request_id,
@@ -97,6 +98,11 @@ GOOD = [
     ("revoke Everything master credentials leaked", RevokeEverything("master credentials leaked")),
     ("revoke everything all", Revoke("everything", None, True)),  # a sub-account of that name
     ("revoke everything " + KEY, Revoke("everything", KEY)),
+    ("update alice01 " + KEY + " ips=198.51.100.7", Update("alice01", KEY, None, ("198.51.100.7",))),
+    ("update alice01 " + KEY.upper() + " perms=Spot,Futures new bot",
+     Update("alice01", KEY, frozenset({G, S, F}), None, "new bot")),
+    ("update alice01 " + KEY + " ip=203.0.113.5, 198.51.100.0/24 permissions=General moved",
+     Update("alice01", KEY, frozenset({G}), ("203.0.113.5", "198.51.100.0/24"), "moved")),
     ("list", List()),
     ("LIST alice01", List("alice01")),
     ("pending", Pending()),
@@ -118,8 +124,24 @@ def test_good_input_parses_to_exact_command(text: str, expected: object) -> None
     assert parse(text) == expected
 
 
-CREATE, ROTATE, REVOKE = USAGE["create"], USAGE["rotate"], USAGE["revoke"]
+CREATE, ROTATE, REVOKE, UPDATE = USAGE["create"], USAGE["rotate"], USAGE["revoke"], USAGE["update"]
 BAD = [
+    ("update alice01 " + KEY, "Nothing to change: give `perms=`, `ips=` or both.", UPDATE),
+    ("update alice01 " + KEY + " new server", "Nothing to change: give `perms=`, `ips=` or both.", UPDATE),
+    ("update alice01", "Missing apiKey: the key to change (see `list`).", UPDATE),
+    ("update", "Missing sub-account and apiKey.", UPDATE),
+    ("update alice01 " + KEY + " ips=203.0.113.300",
+     "`203.0.113.300` is not an IPv4 or IPv6 address or CIDR network.", UPDATE),
+    ("update alice01 " + KEY + " perms=Spot,Fish",
+     "Unknown permission `Fish`: choose from General, Spot, Futures, Margin, InnerTransfer.", UPDATE),
+    ("update alice01 " + KEY + " perms=Withdraw", "Sub-account API keys can never have the Transfer "
+     "(withdrawal) permission: KuCoin allows it only on master-account keys. InnerTransfer moves funds between "
+     "your own accounts.", UPDATE),
+    ("update alice01 " + KEY + " expire=30", "Unknown option `expire=`: `update` takes `perms=`, `ips=`.", UPDATE),
+    ("update alice01 " + KEY + " dry-run", "`dry-run` only works with `create`, not `update`.", UPDATE),
+    ("update alice01 " + KEY[:-1] + " ips=203.0.113.5",
+     f"`{KEY[:-1]}` is not KuCoin's apiKey: those are 24 hexadecimal characters.", UPDATE),
+    ("updat alice01", "Unknown command `updat`. Did you mean `update`?", None),
     ("creat alice01", "Unknown command `creat`. Did you mean `create`?", None),
     ("frobnicate", "Unknown command `frobnicate`. Try `/kukey help`.", None),
     ("create perms=Spot", "Missing sub-account: it comes first, e.g. `create alice01 perms=Spot`.", CREATE),
@@ -246,6 +268,17 @@ def test_help_lists_every_command_with_an_example_under_slack_limits() -> None:
     for usage in USAGE.values():
         assert usage in text
     assert "/kukey create alice01 perms=Spot" in text
+
+
+def test_help_mentions_the_home_tab() -> None:
+    """`/kukey help` tells people about kukey's Home tab and what they can do there."""
+    text = help_text()
+    assert "*Home tab*" in text and "*Rotate*" in text and "*Approve*" in text
+
+
+def test_help_mentions_the_reminders() -> None:
+    """`/kukey help` says that kukey reminds people of expiring keys and keys due for rotation."""
+    assert "*Reminders*: kukey tells you by direct message, once, before your key expires" in help_text()
 
 
 # ---------------------------------------------------------------------------------------------------------

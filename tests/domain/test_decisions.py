@@ -12,7 +12,9 @@ from bot.domain.decisions import (
     Decision,
     TotpState,
     approvals_remaining,
+    awaits_approval,
     check_spec,
+    check_update,
     enough_approvers,
     explain_create,
     may_approve,
@@ -105,6 +107,22 @@ def test_check_spec_messages_say_what_to_do() -> None:
         "`bot-alpha` already has 2 keys, the most rules[0] allows is 2: revoke one first.")
 
 
+@pytest.mark.parametrize(("key", "rule", "reasons"), [
+    (spec({S}, ("203.0.113.5",)), BOT, []),
+    (spec({S}, ("203.0.113.5",), None), BOT, []),  # the expiry is not changed by an update
+    (spec({S}, ()), BOT, ["ip_whitelist_required"]),
+    (spec({IT, S}, ()), BOT, ["permission_not_allowed", "ip_whitelist_required"]),
+    (spec({IT}, (), None, "treasury01"), TREASURY, []),
+    (spec({S}, (), None, "treasury01"), TREASURY, ["permission_not_allowed"]),
+])
+def test_check_update_applies_the_permission_and_ip_rules(key: KeySpec, rule: Rule, reasons: list[str]) -> None:
+    """An update's new settings meet the create's permission and IP-whitelist rules; expiry and the key
+    count (the key exists, its expiry stays) are not checked again."""
+    decision = check_update(key, rule)
+    assert decision.allowed == (not reasons)
+    assert [part.reason for part in decision.parts] == reasons
+
+
 REQ = ApprovalRequest("KK-7F3Q9C2M", requester="U0ALICE", state="pending",
                       expires_at=NOW + timedelta(minutes=5), approvals_needed=2,
                       approved_by=frozenset({"U0CAROL"}))
@@ -130,6 +148,28 @@ def test_may_approve(approver: str, request_: ApprovalRequest, totp: TotpState, 
     """Approval needs a pending, unexpired request, another person in the group, enrolled and not locked."""
     decision = may_approve(approver=approver, request=request_, approvers=APPROVERS, totp=totp, now=now)
     assert (decision.allowed, decision.reason) == (reason == "ok", reason)
+
+
+@pytest.mark.parametrize(("approver", "request_", "now", "reason"), [
+    ("U0BOB", REQ, NOW, "ok"),
+    ("U0ALICE", REQ, NOW, "self_approval"),
+    ("U0CAROL", REQ, NOW, "already_approved"),
+    ("U0EVE", REQ, NOW, "not_approver"),
+    ("U0BOB", REQ, NOW + timedelta(minutes=5), "expired"),
+    ("U0BOB", replace(REQ, state="approved"), NOW, "not_pending"),
+])
+def test_awaits_approval(approver: str, request_: ApprovalRequest, now: datetime, reason: str) -> None:
+    """A request waits for an approver when approving it would pass every check but the approver's TOTP."""
+    decision = awaits_approval(approver=approver, request=request_, approvers=APPROVERS, now=now)
+    assert (decision.allowed, decision.reason) == (reason == "ok", reason)
+
+
+def test_an_approver_without_totp_is_still_awaited() -> None:
+    """Not being enrolled does not hide a request from its approver (they are told to enroll when they
+    approve); may_approve still refuses them."""
+    assert awaits_approval(approver="U0BOB", request=REQ, approvers=APPROVERS, now=NOW).allowed
+    assert not may_approve(approver="U0BOB", request=REQ, approvers=APPROVERS, totp=TotpState(enrolled=False),
+                           now=NOW).allowed
 
 
 def test_self_approval_is_refused_even_for_an_approver() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.domain.exchange import CreatedKey, ExchangeKey, SubAccount
+from bot.domain.exchange import CreatedKey, ExchangeKey, SubAccount, UpdatedKey
 from bot.domain.keys import KeySpec, Permission
 from bot.domain.secret import Secret
 from bot.errors import ExchangeRejected
@@ -34,6 +34,24 @@ def test_keys_come_back_as_domain_types(exchange: KucoinExchange, sandbox: Kucoi
     assert [k["api_key"] for k in sandbox.keys("alpha-trading")] == [created.api_key]
     assert exchange.delete_key("alpha-trading", created.api_key, passphrase) is True
     assert exchange.delete_key("alpha-trading", created.api_key, passphrase) is False
+
+
+def test_an_update_sets_ips_and_permissions_and_keeps_the_secret(exchange: KucoinExchange,
+                                                                 sandbox: KucoinSandbox) -> None:
+    """update_key sends the key's whole new state with its own passphrase and answers in domain types: the
+    permissions KuCoin granted (an unopened trade type is not) and the IPs; secret and expiry stay."""
+    passphrase = exchange.new_passphrase()
+    spec = KeySpec("beta-spot", frozenset({Permission.SPOT}), ("10.0.0.1",), 90)
+    created = exchange.create_key(spec, passphrase=passphrase, remark="KK-UPD")
+    secret = sandbox.world.keys[created.api_key].api_secret
+    wider = KeySpec("beta-spot", frozenset({Permission.SPOT, Permission.FUTURES}), ("10.0.0.2", "10.0.1.0/24"), 90)
+    updated = exchange.update_key(created.api_key, wider, passphrase=passphrase)
+    assert updated == UpdatedKey(created.api_key, frozenset({Permission.GENERAL, Permission.SPOT}),
+                                 ("10.0.0.2", "10.0.1.0/24"))
+    after = sandbox.world.keys[created.api_key]
+    assert (after.api_secret, after.expire, after.ips) == (secret, "90", ("10.0.0.2", "10.0.1.0/24"))
+    with pytest.raises(ExchangeRejected):
+        exchange.update_key(created.api_key, wider, passphrase=Secret("not-its-passphrase"))
 
 
 def test_a_lost_create_answer_comes_back_without_its_secret(exchange: KucoinExchange, sandbox: KucoinSandbox) -> None:

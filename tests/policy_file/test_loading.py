@@ -23,6 +23,7 @@ def test_example_policy_loads_with_its_rules_and_groups() -> None:
     assert treasury.approver_ids == ("U0ERIN001", "U0FRANK01", "U0GRACE01")
     assert treasury.allowed_permissions == {Permission.GENERAL, Permission.INNER_TRANSFER}
     assert bots.max_expire_days == 180 and bots.rotation_days == 90 and bots.max_keys == 5
+    assert (treasury.warn_before_expiry_days, bots.warn_before_expiry_days) == (14, 7)
     assert rest.max_expire_days is None and rest.request_ttl_minutes == 60
     assert rest.approver_ids == ("U0BOB0001", "U0CAROL01", "U0DAVE001")
     assert policy.group("admins") == ("U0CAROL01",) and not policy.everyone_may_request
@@ -48,7 +49,7 @@ def test_defaults_and_built_in_values_apply_and_rules_override_them() -> None:
                                   rules=ANY_RULE + "max_keys = 2\n"))
     rule = policy.rules[0]
     assert (rule.max_keys, rule.max_expire_days, rule.approvals, rule.rotation_days) == (2, 90, 1, 90)
-    assert (rule.request_ttl_minutes, rule.reveal_window_minutes) == (30, 15)
+    assert (rule.request_ttl_minutes, rule.reveal_window_minutes, rule.warn_before_expiry_days) == (30, 15, 7)
     assert rule.require_ip_whitelist_for_trading and rule.require_requester_totp
     assert rule.allowed_permissions == {Permission.GENERAL}
     assert (policy.checkpoint_minutes, policy.totp_max_failures, policy.totp_lockout_minutes) == (60, 5, 15)

@@ -73,3 +73,17 @@ def test_replicas_starting_at_once_schedule_and_run_each_periodic_job_once(
         world.wait(lambda p=period: len(_checkpoints(world)) >= p, what=f"checkpoint {period} posted")
         assert len(_checkpoints(world)) == period
     assert _jobs(world) == {JobKind.AUDIT_CHECKPOINT: 1, JobKind.RECONCILE: 1}
+
+
+def test_replicas_send_one_weekly_digest_a_week(replicas: tuple[KukeyWorld, list[Kukey]]) -> None:
+    """Three replicas making sure of the weekly digest and reminder jobs at once leave one job of each; each
+    week, all three ticking at once send the admins one digest."""
+    world, bots = replicas
+    at_once([lambda b=bot: (b.services.digest.ensure_scheduled(), b.services.reminders.ensure_scheduled())
+             for bot in bots])
+    assert _jobs(world) == {JobKind.WEEKLY_DIGEST: 1, JobKind.KEY_REMINDERS: 1}
+    for week in range(1, PERIODS + 1):
+        world.advance(timedelta(days=7).total_seconds())
+        at_once([bot.services.scheduler.tick for bot in bots])
+        assert audit_actions(world).count(AuditAction.DIGEST_SENT) == week
+    assert _jobs(world) == {JobKind.WEEKLY_DIGEST: 1, JobKind.KEY_REMINDERS: 1}

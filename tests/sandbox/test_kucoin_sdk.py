@@ -149,3 +149,47 @@ def test_delete_parameters_in_a_body_are_refused(kucoin_sandbox: KucoinSandbox) 
     assert _send(kucoin_sandbox, "DELETE", "DELETE" + KEYS + body, KEYS, body)["code"] == "400005"
     doc = _send(kucoin_sandbox, "DELETE", "DELETE" + KEYS, KEYS, body)
     assert (doc["code"], doc["http"]) == ("400100", 400)
+
+
+def test_sdk_update_costs_30_and_refuses_as_kucoin_does(kucoin_sandbox: KucoinSandbox,
+                                                        kucoin_sdk: Callable[..., Any]) -> None:
+    """The SDK's update (modifySubAccountApi) passes with the key's own passphrase at weight 30 in the
+    Management pool, leaves the secret alone, and gets KuCoin's codes for a wrong passphrase, an unknown
+    apiKey, a bad IP or permission (400100), and the key itself calling from its whitelisted IP (400007: only
+    the master may)."""
+    api = kucoin_sdk()
+    created = api.add_sub_account_api(AddSubAccountApiReq(
+        sub_name="alpha-trading", passphrase="SdkPass123!", remark="sdk-up", permission="General,Spot",
+        ip_whitelist="10.1.2.3", expire=AddSubAccountApiReq.ExpireEnum.T_90))
+    listed = api.get_sub_account_api_list(GetSubAccountApiListReq(sub_name="alpha-trading"))
+    update = {"sub_name": "alpha-trading", "api_key": created.api_key, "passphrase": "SdkPass123!",
+              "permission": "General,Spot,Margin", "ip_whitelist": "127.0.0.1,10.9.0.0/16",
+              "expire": ModifySubAccountApiReq.ExpireEnum.T_90}
+    modified = api.modify_sub_account_api(ModifySubAccountApiReq(**update))
+    assert (modified.api_key, modified.permission, modified.ip_whitelist) == (
+        created.api_key, "General,Spot,Margin", "127.0.0.1,10.9.0.0/16")
+    assert listed.common_response.rate_limit.remaining - modified.common_response.rate_limit.remaining == 30
+    key = kucoin_sandbox.world.keys[created.api_key]
+    assert (key.api_secret, key.expire) == (created.api_secret, "90")
+    wrong = [{"passphrase": "NotThePass1"}, {"api_key": "0123456789abcdef01234567"},
+             {"ip_whitelist": "10.1.2.999"}, {"permission": "General,Transfer"}]
+    for change in wrong:
+        with pytest.raises(RestError) as info:
+            api.modify_sub_account_api(ModifySubAccountApiReq(**{**update, **change}))
+        assert _code_of(info.value) == "400100", change
+    assert kucoin_sandbox.keys("alpha-trading")[0]["ips"] == ["127.0.0.1", "10.9.0.0/16"]
+    as_sub = kucoin_sdk_for(kucoin_sandbox, created.api_key, created.api_secret, "SdkPass123!")
+    try:
+        with pytest.raises(RestError) as info:
+            as_sub.modify_sub_account_api(ModifySubAccountApiReq(**update))
+        assert _code_of(info.value) == "400007"
+    finally:
+        as_sub.transport.close()
+
+
+def kucoin_sdk_for(sandbox: KucoinSandbox, key: str, secret: str, passphrase: str) -> Any:
+    """The SDK's sub-account API with another key's credentials (a sub-account's own key)."""
+    option = (ClientOptionBuilder().set_key(key).set_secret(secret).set_passphrase(passphrase)
+              .set_spot_endpoint(sandbox.url)
+              .set_transport_option(TransportOptionBuilder().set_max_retries(0).build()).build())
+    return DefaultClient(option).rest_service().get_account_service().get_sub_account_api()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.domain.clock import Clock
-from bot.domain.exchange import CreatedKey, ExchangeKey, KeyIds, SubAccount
+from bot.domain.exchange import CreatedKey, ExchangeKey, KeyIds, SubAccount, UpdatedKey
 from bot.domain.keys import KeySpec, Permission, normalize_permissions
 from bot.domain.secret import Secret
 from bot.errors import ExchangeRejected, ExchangeUnavailable
@@ -79,6 +79,17 @@ class MemoryExchange:
     def delete_wait(self, deletes: int) -> float:
         """No rate limits here: every delete may go at once."""
         return 0.0
+
+    def update_key(self, api_key: str, spec: KeySpec, *, passphrase: Secret) -> UpdatedKey:
+        with self._lock:
+            sub = self._sub(spec.sub_account)
+            key = sub.keys.get(api_key)
+            if key is None:
+                raise ExchangeRejected(f"no key {api_key} in {sub.name}", code="unknown_key")
+            if key.passphrase != passphrase:
+                raise ExchangeRejected("wrong passphrase for this key", code="bad_passphrase")
+            key.permissions = spec.permissions & sub.allowed
+            return UpdatedKey(api_key, key.permissions, spec.ips)
 
     def delete_key(self, sub_account: str, api_key: str, passphrase: Secret) -> bool:
         with self._lock:

@@ -49,7 +49,7 @@ def wait_state(slack: SlackFake, svc: Services, request_id: str, state: State) -
     slack.wait_for(lambda: request_row(svc, request_id).state == state, what=f"{request_id} {state}")
 
 
-def approved(svc: Services, people: People, cmd: cmds.Create | cmds.Rotate | cmds.Revoke) -> str:
+def approved(svc: Services, people: People, cmd: cmds.Create | cmds.Rotate | cmds.Revoke | cmds.Update) -> str:
     """Submit `cmd` as the requester and approve it; the request id."""
     submitted = svc.workflow.submit(REQUESTER, cmd, Origin(TRADING))
     assert submitted.ok, submitted
@@ -188,3 +188,45 @@ def test_a_busy_exchange_within_the_window_gives_the_reveal_back(kukey: Kukey, p
     assert request_row(svc, request_id).state == State.APPROVED
     api_key = revealed(svc, people, request_id)
     assert remote_keys(backend) == [api_key]
+
+
+def key_settings(svc: Services, api_key: str) -> tuple[str, str]:
+    with session_scope(svc.deps.engine) as s:
+        key = repos.get_key(s, api_key=api_key)
+        assert key is not None
+        return key.permissions, key.ips
+
+
+def test_an_approved_update_changes_the_key_at_the_exchange(kukey: Kukey, people: People, backend: Backend,
+                                                            slack: SlackFake) -> None:
+    """The last approval of an update moves it to `updating`; the exchange gets the new permissions with the
+    key's own passphrase, kukey records them, and the request is done; running the job again changes nothing."""
+    svc = kukey.services
+    api_key = new_key(svc, people)
+    update = cmds.Update(SUB, api_key, frozenset({Permission.GENERAL, Permission.SPOT, Permission.MARGIN}),
+                         ("203.0.113.5", "198.51.100.7"), reason="margin desk")
+    request_id = approved(svc, people, update)
+    wait_state(slack, svc, request_id, State.DONE)
+    assert key_settings(svc, api_key) == ("General,Spot,Margin", "203.0.113.5,198.51.100.7")
+    assert {k.api_key: k.permissions for k in backend.exchange.list_keys(SUB)} == {
+        api_key: {Permission.GENERAL, Permission.SPOT, Permission.MARGIN}}
+    svc.deps.jobs.run_now(JobKind.UPDATE_KEY, request_id)  # nothing left to do once the request is done
+    assert actions(svc, request_id) == ["request.created", "totp.accepted", "request.approval", "request.approved",
+                                        "key.updated"]
+
+
+def test_an_update_of_a_key_revoked_meanwhile_fails(kukey: Kukey, people: People, backend: Backend,
+                                                     slack: SlackFake) -> None:
+    """A key revoked between the update's submission and its approval is not touched: the update fails,
+    saying why, and the key's record stays as the revoke left it."""
+    svc = kukey.services
+    api_key = new_key(svc, people)
+    submitted = svc.workflow.submit(REQUESTER, cmds.Update(SUB, api_key, None, ("198.51.100.7",)), Origin(TRADING))
+    request_id = str(submitted.data["request_id"])
+    revoke = approved(svc, people, cmds.Revoke(SUB, api_key, reason="leaving"))
+    wait_state(slack, svc, revoke, State.DONE)
+    assert svc.workflow.approve(request_id, APPROVER, people.code(APPROVER)).reason == "approved"
+    wait_state(slack, svc, request_id, State.FAILED)
+    assert request_row(svc, request_id).resolution_note.startswith("kukey no longer holds the key")
+    assert (key_state(svc, api_key), key_settings(svc, api_key)) == (KeyState.DELETED, ("General,Spot", "203.0.113.5"))
+    assert actions(svc, request_id)[-1] == "key.update_failed"

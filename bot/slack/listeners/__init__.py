@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt import Ack, App
 
 from bot.slack import ids
-from bot.slack.listeners import approval, commands, enrollment, errors, incident, reveal
+from bot.slack.listeners import approval, commands, enrollment, errors, home, incident, reveal
 
 if TYPE_CHECKING:
     from bot.services.registry import Services
 
 
 def acknowledge(ack: Ack) -> None:
-    """The ack of a click: Slack needs nothing else; the work is the click's lazy function."""
+    """The ack of a click or an event: Slack needs nothing else; the work is the lazy function."""
     ack()
 
 
@@ -55,4 +55,9 @@ def register(app: App, svc: Services) -> None:
     app.view(ids.REENROLL_VIEW)(now(enrollment.check_current_code))
     app.view(ids.REVOKE_VIEW)(now(incident.revoke))
     app.view(ids.KILL_SWITCH_VIEW)(now(incident.kill_switch))
+    app.event(ids.HOME_OPENED)(ack=acknowledge, lazy=[later(home.opened)])
+    app.action(ids.HOME_ROTATE)(ack=acknowledge, lazy=[later(home.rotate)])
+    app.action(ids.HOME_REVOKE)(ack=acknowledge, lazy=[later(home.revoke)])
+    app.action(ids.HOME_ENROLL)(ack=acknowledge, lazy=[later(home.enroll)])
+    app.action(ids.REMINDER_ROTATE)(ack=acknowledge, lazy=[later(home.rotate)])
     app.error(errors.on_error)

@@ -86,7 +86,7 @@ def _run(svc: Services, user: str, cmd: cmds.Command, origin: Origin) -> str:
     """What the person is told once `cmd` ran ("" when the notifier tells them)."""
     if isinstance(cmd, cmds.Create) and cmd.dry_run:
         return svc.rules.explain(user, cmd)
-    if isinstance(cmd, cmds.Create | cmds.Rotate | cmds.Revoke):
+    if isinstance(cmd, cmds.Create | cmds.Rotate | cmds.Revoke | cmds.Update):
         return _submitted(svc, svc.workflow.submit(user, cmd, origin))
     if isinstance(cmd, cmds.List):
         return svc.inventory.list_text(user, cmd.sub_account)

@@ -29,6 +29,7 @@ def confirm(ack: Ack, body: dict[str, Any], view: dict[str, Any], *, svc: Servic
     worker pool: only a confirmed enrollment may replace it)."""
     svc.enrollment.confirm(payload.user(body), payload.code(view))
     ack(response_action="clear")
+    svc.home.refresh([payload.user(body)])  # the Home tab shows the enrollment
     url = payload.metadata(view).get("u")
     if url:
         svc.deps.later(replies.change_original, svc, body, url, {"replace_original": True,

@@ -92,7 +92,7 @@ def reported(work: Callable[..., None], svc: Services) -> Callable[..., None]:
 def sentence(exc: Exception, body: dict[str, Any]) -> str:
     """What the person is told about `exc`, with what to do next."""
     retry = messages.again(payload.button(body), payload.command_words(body))
-    if isinstance(exc, SlackApiError) and exc.method == "views.open":
+    if isinstance(exc, SlackApiError) and exc.method in ("views.open", "views.update"):
         if exc.error in _TRIGGER_ERRORS:
             return messages.form_not_opened(exc.error, retry)
         return messages.form_refused(retry)

@@ -5,7 +5,8 @@ the answer is {"lines": [...]}: what changed in Slack after the command, rendere
 demo transcript. Commands, after the user name:
 
     [#channel] /kukey TEXT   a slash command (default channel #trading)
-    click LABEL              click the newest button LABEL the user can see
+    click LABEL              click the newest button LABEL the user can see (else the one on their Home tab)
+    home                     open kukey's Home tab and show it
     code                     type the user's current TOTP code into their open prompt and submit it
     submit FIELD=VALUE       fill one field of the open modal (e.g. reason=too broad) and submit it
     look                     what the user sees privately now (the newest messages only they see, the modal)
@@ -25,12 +26,12 @@ from typing import Any
 
 from kukey_sandbox.demo.render import CODE_MASK, block_lines, entry, seed_in
 from kukey_sandbox.demo.story import DemoStory
-from kukey_sandbox.slack.failures import SlackDriverError
+from kukey_sandbox.slack.failures import NoSuchButton, SlackDriverError
 from kukey_sandbox.slack.model import View
 from kukey_sandbox.world import TRADING, KukeyWorld
 
 HELP = ("commands: USER [#channel] /kukey TEXT | USER click LABEL | USER code | USER submit FIELD=VALUE | "
-        "USER look   (users: alice, bob, carol, dave, eve, frank)")
+        "USER look | USER home   (users: alice, bob, carol, dave, eve, frank)")
 QUIET_S = 0.3  # the answer is complete when Slack has been quiet this long
 MOST_S = 5.0
 LOOK_MOST = 5  # `look` shows the newest private messages
@@ -71,8 +72,9 @@ class DemoControl:
                     raise CommandError(f"Slack could not deliver the command (HTTP {ack.status})")
                 return [f"  > {name} types: {slash}"]
             if verb == "click" and rest:
-                self.w.driver.click(uid, rest.strip())
-                return [f"  > {name} clicks [{rest.strip()}]"]
+                return self._click(uid, rest.strip())
+            if verb == "home":
+                return self._home(uid)
             if verb == "code":
                 self._ensure_seed(uid)
                 self._submit(uid, {"code": self.w.code(uid)})
@@ -86,6 +88,23 @@ class DemoControl:
         except SlackDriverError as exc:
             raise CommandError(self._named(str(exc))) from None
         raise CommandError(HELP)
+
+    def _click(self, uid: str, label: str) -> list[str]:
+        name = self.story.names[uid]
+        try:
+            self.w.driver.click(uid, label)
+        except NoSuchButton:
+            if self.w.fake.home(uid) is None:
+                raise
+            self.w.driver.click(uid, label, home=True)
+            return [f"  > {name} clicks [{label}] on kukey's Home tab"]
+        return [f"  > {name} clicks [{label}]"]
+
+    def _home(self, uid: str) -> list[str]:
+        name = self.story.names[uid]
+        home = self.w.open_home(uid)
+        return [f"  > {name} opens kukey's Home tab", *(self.story.redact(line, owner=name) for line in entry(
+            f"[{name}, kukey's Home tab]", block_lines(home.blocks), most=40))]
 
     def _named(self, text: str) -> str:
         """A driver message for people: user ids as names, secrets masked."""
@@ -220,5 +239,5 @@ def instructions(world: KukeyWorld, url: str) -> list[str]:
         f"  {send} bob code            (bob's current TOTP code into his open prompt)",
         f"  {send} dave '#incident' /kukey revoke beta-spot all",
         f"  {send}                     (no command: a prompt; type `alice /kukey help`)",
-        "Commands after the user: [#channel] /kukey ..., click LABEL, code, submit FIELD=VALUE, look.",
+        "Commands after the user: [#channel] /kukey ..., click LABEL, code, submit FIELD=VALUE, look, home.",
     ]

@@ -45,6 +45,11 @@ class Screen:
         with self.fake.world.transaction() as w:
             return {uid: u.name for uid, u in w.users.items()}
 
+    def channels(self) -> dict[str, str]:
+        """Channel id -> channel name."""
+        with self.fake.world.transaction() as w:
+            return {cid: c.name for cid, c in w.channels.items()}
+
     def changes(self) -> list[str]:
         current = {item.key: item for item in self._read()}
         out: list[str] = []

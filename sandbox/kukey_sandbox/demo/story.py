@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.errors import KukeyError
-from kukey_sandbox.demo.render import CODE_MASK, Redactor, block_lines, entry, seed_in
+from kukey_sandbox.demo.render import CODE_MASK, Redactor, block_lines, entry, plain, seed_in
 from kukey_sandbox.demo.screen import Screen
 from kukey_sandbox.slack.failures import SlackDriverError
 from kukey_sandbox.world import APPROVALS, APPROVER, APPROVER2, INCIDENT, REQUESTER, RESPONDER, TRADING, KukeyWorld
@@ -115,8 +115,14 @@ class DemoStory:
         return api_key
 
     def rotate(self, old: str) -> None:
-        with self.step(5, "alice asks to rotate the key, then tries to approve her own request"):
-            post = self.slash(REQUESTER, TRADING, f"rotate {SUB} {old} quarterly rotation", wait_post=True)
+        with self.step(5, "alice opens kukey's Home tab and rotates the key there, then tries to approve her own "
+                          "request"):
+            self.home(REQUESTER, f"`{old}` in *{SUB}*")
+            before = len(self.w.fake.messages(APPROVALS))
+            self.click(REQUESTER, "Rotate", home=True, block_id=f"key:{old}", where="beside the key, and confirms")
+            post = self.w.wait(lambda: self.w.fake.messages(APPROVALS)[before]
+                               if len(self.w.fake.messages(APPROVALS)) > before else None, what="the rotate request")
+            self.private(REQUESTER, f"Request `{_request_id(post)}` was posted for approval")
             self.show()
             self.click(REQUESTER, "Approve", channel=APPROVALS, ts=post.ts, where="under her own request")
             self.private(REQUESTER, "cannot approve your own request")
@@ -178,6 +184,17 @@ class DemoStory:
         self.private(user, f"Request `{_request_id(post)}` was posted for approval")
         return post
 
+    def home(self, user: str, needle: str) -> None:
+        """The user opens kukey's Home tab; print it once it shows `needle`."""
+        name = self.names[user]
+        self.emit(f"  > {name} opens kukey's Home tab")
+        if not self.w.driver.open_home(user).ok:
+            raise StepFailed("Slack could not deliver app_home_opened")
+        shown = self.w.home_shows(user, needle)
+        lines = [plain(line, self.names, self.screen.channels()) for line in block_lines(shown.blocks)]
+        for line in entry(f"[{name}, kukey's Home tab]", lines, most=20):
+            self.emit(self.redact(line, owner=name))
+
     def click(self, user: str, label: str, *, where: str = "", **narrow: Any) -> None:
         self.emit(f"  > {self.names[user]} clicks [{label}]" + (f" {where}" if where else ""))
         self.w.driver.click(user, label, **narrow)
@@ -200,8 +217,11 @@ class DemoStory:
 
     # waiting and printing --------------------------------------------------------------------------
     def private(self, user: str, needle: str) -> Any:
-        return self.w.wait(lambda: next((e for e in self.w.fake.ephemerals(user) if needle in e.content), None),
-                           what=f"{self.names[user]} is told {needle!r}")
+        """Wait for what only `user` sees (an ephemeral message, or a direct message) to say `needle`."""
+        def told() -> Any:
+            found = next((e for e in self.w.fake.ephemerals(user) if needle in e.content), None)
+            return found or next((m for m in self.w.fake.messages(self.w.fake.dm(user)) if needle in m.content), None)
+        return self.w.wait(told, what=f"{self.names[user]} is told {needle!r}")
 
     def in_thread(self, post: Any, needle: str) -> None:
         self.w.wait(lambda: any(needle in m.content for m in self.w.fake.thread(APPROVALS, post.ts)),

@@ -1,7 +1,8 @@
 """A Slack stand-in for the demo and the tests: a Web API + Socket Mode server, and a driver.
 
     SlackFake      the workspace on 127.0.0.1 (fake.py): Web API, response_url, Socket Mode, queries
-    SlackDriver    what Slack sends to the app (driver.py): slash, click, submit, close, send_raw
+    SlackDriver    what Slack sends to the app (driver.py): slash, click, submit, close, open_home (and click
+                   on the Home tab: click(..., home=True)), verify_url, send_raw
     sign           Slack's v0 request signature (payloads.py)
     failures       Web API ones on the fake (rate_limit, fail, drop_calls, revoke_token: faults.py), Socket
                    Mode ones on fake.socket (drop, disconnect, go_down: socket_mode.py)
@@ -12,6 +13,9 @@ twice), expired_trigger_id (older than 3 s); response_url answers HTTP 404 used_
 Where Slack's behaviour is undocumented the fake chooses, and says so here:
 - views.push for a user without an open modal answers not_found; more than 3 views push_limit_reached;
 - a response to a click on a thread reply lands in that thread unless the response names a thread_ts;
+- views.publish refuses a bot or deactivated user_id (invalid_arguments, "invalid `user_id`"), a home view
+  with submit or close, or more than 100 blocks; a Home tab keeps its view id across publications;
+- Events API retries over HTTP come at once, not after Slack's 1 and 5 minutes;
 - a command's replace_original targets the first message its response_url (or its ack) showed;
 - user groups leave out deactivated people; chat.postMessage to a public channel needs no membership.
 - limits on what the app sends are counted in characters (code points), as slack_sdk's models count

@@ -76,12 +76,13 @@ def buttons(blocks: list[Block]) -> list[Button]:
 
 
 def texts(node: Any) -> Iterator[str]:
-    """Every human-readable string in a block tree (text objects, rich text, alt texts)."""
+    """Every human-readable string in a block tree (text objects, rich text, alt texts), except a button's
+    confirm dialog, which nobody sees before they click."""
     if isinstance(node, dict):
         if node.get("type") in _TEXT_TYPES and isinstance(node.get("text"), str):
             yield node["text"]
         for key, value in node.items():
-            if key != "text" or not isinstance(value, str):
+            if key != "confirm" and (key != "text" or not isinstance(value, str)):
                 yield from texts(value)
     elif isinstance(node, list):
         for item in node:
@@ -143,15 +144,18 @@ def message_error(text: str | None, blocks: list[Block] | None) -> tuple[str, li
     return ("invalid_blocks", found) if found else None
 
 
-def view_problems(view: Any) -> list[str]:
-    """Why views.open/update/push would answer invalid_arguments (empty when the view is fine)."""
+def view_problems(view: Any, kind: str = "modal") -> list[str]:
+    """Why views.open/update/push (a modal) or views.publish (`kind` "home") would answer invalid_arguments
+    (empty when the view is fine). A Home tab has no title, submit or close button."""
     if not isinstance(view, dict):
         return ["[ERROR] view must be a JSON object"]
     found: list[str] = []
-    if view.get("type") != "modal":
-        found.append("[ERROR] only modal views are supported [json-pointer:/view/type]")
+    if view.get("type") != kind:
+        found.append(f"[ERROR] only {kind} views are supported here [json-pointer:/view/type]")
     for key in ("title", "submit", "close"):
-        if key in view or key == "title":
+        if kind == "home" and key in ("submit", "close") and key in view:
+            found.append(f"[ERROR] a home view cannot have {key} [json-pointer:/view/{key}]")
+        elif kind != "home" and (key in view or key == "title"):
             found += _plain(view.get(key), f"/view/{key}", VIEW_TITLE_LIMIT)
     if len(str(view.get("private_metadata") or "")) > PRIVATE_METADATA_LIMIT:
         found.append(f"[ERROR] must be less than {PRIVATE_METADATA_LIMIT + 1} characters "
@@ -162,7 +166,7 @@ def view_problems(view: Any) -> list[str]:
     blocks = view.get("blocks")
     if not isinstance(blocks, list):
         return [*found, "[ERROR] missing required field: blocks [json-pointer:/view/blocks]"]
-    if input_blocks(blocks) and "submit" not in view:
+    if input_blocks(blocks) and "submit" not in view and kind == "modal":
         found.append("[ERROR] a view with input blocks needs a submit button [json-pointer:/view/submit]")
     return found + problems(blocks, limit=VIEW_BLOCKS_LIMIT, pointer="/view/blocks")
 

@@ -1,15 +1,20 @@
-"""SlackDriver: sends the app what Slack sends when people type commands, click buttons and submit modals.
+"""SlackDriver: sends the app what Slack sends when people type commands, click buttons, submit modals and
+open the app's Home tab.
 
 HTTP mode signs every request like Slack (v0 HMAC, wall-clock timestamp, because the app checks it
 against its own clock); Socket Mode sends envelopes through the fake's WebSocket server. Either way
 the app's ack is applied as Slack applies it: a slash command's ack text becomes an ephemeral
 message (or a channel message with response_type in_channel), a view_submission's response_action
-keeps, updates, pushes or closes the modal.
+keeps, updates, pushes or closes the modal. Events (app_home_opened) go over HTTP as signed JSON, retried
+like Slack retries them (X-Slack-Retry-Num, X-Slack-Retry-Reason) up to 3 times when the app does not
+answer 2xx in time, at once rather than after Slack's 1 and 5 minutes; in Socket Mode as events_api
+envelopes, which the fake's server retries on another connection.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +27,8 @@ from kukey_sandbox.slack import delivery, payloads
 from kukey_sandbox.slack.blocks import Button
 from kukey_sandbox.slack.failures import AckTimeout, NoModal, NoSuchButton, SlackDriverError
 from kukey_sandbox.slack.fake import SlackFake
-from kukey_sandbox.slack.model import Channel, Ephemeral, Message, Ref, View
+from kukey_sandbox.slack.model import Channel, Ephemeral, EventPost, Message, Ref, View
+from kukey_sandbox.slack.socket_mode import EVENT_RETRIES
 
 Surface = Message | Ephemeral | View
 
@@ -77,11 +83,15 @@ class SlackDriver:
         return ack
 
     def click(self, user: str, label: str, *, channel: str | None = None, ts: str | None = None,
-              ephemeral: bool | None = None, in_modal: bool | None = None) -> Ack:
-        """`user` clicks the most recent visible button labelled `label` (narrowed by the keywords)."""
+              ephemeral: bool | None = None, in_modal: bool | None = None, home: bool = False,
+              block_id: str | None = None) -> Ack:
+        """`user` clicks the most recent visible button labelled `label` (narrowed by the keywords); with
+        `home`, the first such button on their Home tab (in the block `block_id`, if given)."""
         with self._world.transaction() as w:
             self._check_user(user)
-            button, source = self._find(user, label, channel, ts, ephemeral, in_modal)
+            found = self._find_on_home(user, label, block_id) if home else \
+                self._find(user, label, channel, ts, ephemeral, in_modal)
+            button, source = found
             if isinstance(source, View):
                 trigger, url = w.issue_trigger(user, source.id), None
             else:
@@ -92,6 +102,25 @@ class SlackDriver:
             payload = payloads.block_actions(w, user=user, button=button, source=source, trigger_id=trigger,
                                              response_url=url, token=self.fake.verification_token)
         return self._deliver("interactive", payload)
+
+    def open_home(self, user: str) -> Ack:
+        """`user` opens the app's Home tab: Slack sends app_home_opened (with the view they see there now)."""
+        with self._world.transaction() as w:
+            self._check_user(user)
+            event = payloads.app_home_opened(w, user=user, token=self.fake.verification_token)
+        return self._deliver_event(event)
+
+    def verify_url(self, challenge: str | None = None) -> Ack:
+        """Slack checks an Events API request URL when it is saved (HTTP mode): the app must answer with the
+        challenge."""
+        if self.url is None:
+            raise SlackDriverError("verify_url needs HTTP mode")
+        body = payloads.url_verification(token=self.fake.verification_token,
+                                         challenge=challenge or secrets.token_urlsafe(36))
+        raw = json.dumps(body).encode()
+        ack = self._post(raw, self.signed_headers(raw, json_body=True))
+        ack.request = body
+        return ack
 
     def submit(self, user: str, values: Mapping[str, payloads.Entered] | None = None) -> Ack:
         """`user` fills inputs (keyed by block_id or action_id) of their open modal and presses submit."""
@@ -147,11 +176,11 @@ class SlackDriver:
             raise SlackDriverError("send_raw needs HTTP mode")
         return self._post(body, dict(headers))
 
-    def signed_headers(self, body: bytes, timestamp: int | None = None) -> dict[str, str]:
-        """The headers Slack puts on a request with this raw body."""
+    def signed_headers(self, body: bytes, timestamp: int | None = None, *, json_body: bool = False) -> dict[str, str]:
+        """The headers Slack puts on a request with this raw body (a form, or with `json_body` an event)."""
         stamp = str(int(time.time()) if timestamp is None else timestamp)
         return {
-            "Content-Type": "application/x-www-form-urlencoded",
+            "Content-Type": "application/json" if json_body else "application/x-www-form-urlencoded",
             "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
             "X-Slack-Request-Timestamp": stamp,
             "X-Slack-Signature": payloads.sign(self.fake.signing_secret, stamp, body),
@@ -167,6 +196,32 @@ class SlackDriver:
         ack = self._post(body, self.signed_headers(body))
         ack.request = payload
         return ack
+
+    def _deliver_event(self, envelope: dict[str, Any]) -> Ack:
+        if self.socket:
+            answer = self.fake.socket.send("events_api", envelope, timeout=self.ack_timeout)
+            return Ack(200, json.dumps(answer) if answer else "", answer, request=envelope)
+        raw = json.dumps(envelope).encode()
+        last: Ack | None = None
+        reason = ""
+        for retry in range(EVENT_RETRIES + 1):
+            headers = self.signed_headers(raw, json_body=True)
+            if retry:
+                headers.update({"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": reason})
+            try:
+                last = self._post(raw, headers)
+            except AckTimeout:
+                status, reason = 0, "http_timeout"
+            else:
+                status, reason = last.status, "http_error"
+            with self._world.transaction() as w:
+                w.events.append(EventPost(str(envelope["event_id"]), str(envelope["event"]["type"]), retry, status))
+            if 200 <= status < 300:
+                break
+        if last is None:
+            raise AckTimeout(f"the app answered none of {EVENT_RETRIES + 1} deliveries of the event in time")
+        last.request = envelope
+        return last
 
     def _post(self, body: bytes, headers: dict[str, str]) -> Ack:
         assert self.url is not None
@@ -214,6 +269,16 @@ class SlackDriver:
             raise NoModal(f"{user} has no open modal")
         return view
 
+    def _find_on_home(self, user: str, label: str, block_id: str | None) -> tuple[Button, Surface]:
+        home = self._world.home(user)
+        if home is None:
+            raise NoSuchButton(f"{user} has no Home tab yet (the app never published one)")
+        for button in home.buttons:
+            if button.label == label and block_id in (None, button.block_id):
+                return button, home
+        seen = [f"{b.label!r} ({b.block_id})" for b in home.buttons]
+        raise NoSuchButton(f"{user} sees no button {label!r} on their Home tab; its buttons: {seen or 'none'}")
+
     def _find(self, user: str, label: str, channel: str | None, ts: str | None, ephemeral: bool | None,
               in_modal: bool | None) -> tuple[Button, Surface]:
         surfaces = self._surfaces(user, channel, ts, ephemeral, in_modal)
@@ -246,6 +311,6 @@ class SlackDriver:
 
 def _where(surface: Surface) -> str:
     if isinstance(surface, View):
-        return f"modal {surface.title!r}"
+        return "Home tab" if surface.is_home else f"modal {surface.title!r}"
     kind = "ephemeral" if isinstance(surface, Ephemeral) else "message"
     return f"{kind} {surface.channel} {surface.ts}"

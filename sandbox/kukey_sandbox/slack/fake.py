@@ -29,6 +29,7 @@ from kukey_sandbox.slack.model import (
     Channel,
     Envelope,
     Ephemeral,
+    EventPost,
     Message,
     User,
     Usergroup,
@@ -156,6 +157,12 @@ class SlackFake:
         """Make Slack's clock (its answers' Date header) `seconds` ahead of the fake's; negative: behind."""
         self._http.set_clock_skew(seconds)
 
+    def disable_home_tab(self) -> None:
+        """The app is installed without its Home tab (the manifest's home_tab_enabled false): views.publish
+        answers not_enabled."""
+        with self.world.transaction() as w:
+            w.home_tab_enabled = False
+
     def withhold_scope(self, scope: str) -> None:
         """Install the app without this bot scope: methods needing it answer missing_scope."""
         self._api.withheld_scopes.add(scope)
@@ -228,6 +235,16 @@ class SlackFake:
         with self.world.transaction() as w:
             return copy.deepcopy(w.modal(user))
 
+    def home(self, user: str) -> View | None:
+        """What `user` sees on the app's Home tab (the last views.publish for them), or None."""
+        with self.world.transaction() as w:
+            return copy.deepcopy(w.home(user))
+
+    def event_posts(self) -> list[EventPost]:
+        """Events API deliveries over HTTP, oldest first (each retry is one)."""
+        with self.world.transaction() as w:
+            return list(w.events)
+
     def visible_to(self, user: str) -> Visible:
         """Messages (replies included) in the user's channels and DMs, their ephemerals, their modal."""
         with self.world.transaction() as w:
@@ -277,4 +294,9 @@ class SlackFake:
             for user, stack in w.stacks.items():
                 if stack:
                     lines.append(f"  modal of {user}: {w.views[stack[-1]].title!r} ({len(stack)} in stack)")
+            for user in w.homes:
+                home = w.home(user)
+                if home is not None:
+                    lines.append(f"  Home tab of {user} (published {home.publications}x): "
+                                 f"{home.content[:100]!r} buttons={[b.label for b in home.buttons]}")
             return "\n".join(lines)

@@ -126,7 +126,7 @@ class Ephemeral(Content):
 
 @dataclass
 class View:
-    """A modal in a user's view stack."""
+    """A modal in a user's view stack, or a user's Home tab (`is_home`)."""
 
     id: str
     user: str
@@ -137,6 +137,11 @@ class View:
     state: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     closed: bool = False
+    publications: int = 1  # a Home tab: how many times views.publish set it
+
+    @property
+    def is_home(self) -> bool:
+        return self.spec.get("type") == "home"
 
     @property
     def callback_id(self) -> str:
@@ -238,6 +243,17 @@ class Envelope:
     late: bool = False
     lost: bool = False  # its connection died before the ack came
     ack_payload: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class EventPost:
+    """One Events API delivery over HTTP (retries are deliveries too) and the app's HTTP status (0: no
+    answer in time)."""
+
+    event_id: str
+    type: str
+    retry_num: int
+    status: int
 
 
 @dataclass

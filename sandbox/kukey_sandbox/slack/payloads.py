@@ -1,5 +1,5 @@
 """What Slack sends to an app: slash command forms, block_actions, view_submission and view_closed payloads,
-and the v0 request signature.
+Events API callbacks (app_home_opened) and the url_verification challenge, and the v0 request signature.
 
 Builders read the world, so call them inside a world transaction.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -73,6 +74,33 @@ def view_closed(world: World, *, user: str, view: View, token: str, cleared: boo
     body = _common(world, user, token, "view_closed")
     body.update(view=_view(world, view), is_cleared=cleared)
     return body
+
+
+def app_home_opened(world: World, *, user: str, token: str) -> dict[str, Any]:
+    """The event_callback Slack sends when `user` opens the app's Home tab (with the view they see there)."""
+    event: dict[str, Any] = {"type": "app_home_opened", "user": user, "channel": world.open_dm(user).id,
+                             "tab": "home", "event_ts": world.action_ts()}
+    home = world.home(user)
+    if home is not None:
+        event["view"] = _view(world, home)
+    return event_callback(world, event, token=token)
+
+
+def event_callback(world: World, event: dict[str, Any], *, token: str) -> dict[str, Any]:
+    """The Events API envelope around one event: its id and time, the team, the app, who it is for."""
+    return {
+        "token": token, "team_id": world.team_id, "api_app_id": world.app_id, "event": event,
+        "type": "event_callback", "event_id": f"Ev{secrets.token_hex(5).upper()}",
+        "event_time": int(world.clock.now().timestamp()),
+        "authorizations": [{"enterprise_id": None, "team_id": world.team_id, "user_id": world.bot_user_id,
+                            "is_bot": True, "is_enterprise_install": False}],
+        "is_ext_shared_channel": False, "event_context": f"4-{secrets.token_urlsafe(24)}",
+    }
+
+
+def url_verification(*, token: str, challenge: str) -> dict[str, str]:
+    """The challenge Slack posts to a new Events API request URL; the app answers with the challenge."""
+    return {"token": token, "challenge": challenge, "type": "url_verification"}
 
 
 def fill(view: View, values: Mapping[str, Entered]) -> None:

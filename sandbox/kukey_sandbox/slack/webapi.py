@@ -33,7 +33,7 @@ class WebApi:
         self._methods: dict[str, Callable[[dict[str, Any]], Answer]] = {
             name: getattr(self, name.replace(".", "_")) for name in (
                 "auth.test", "chat.postMessage", "chat.update", "chat.delete", "chat.postEphemeral",
-                "chat.getPermalink", "views.open", "views.update", "views.push", "conversations.open",
+                "chat.getPermalink", "views.open", "views.update", "views.push", "views.publish", "conversations.open",
                 "conversations.info", "users.info", "usergroups.users.list", "apps.connections.open",
             )
         }
@@ -151,6 +151,21 @@ class WebApi:
             raise Refusal("hash_conflict")
         return self._view_answer(w.update_view(view, spec))
 
+    def views_publish(self, p: dict[str, Any]) -> Answer:
+        """The Home tab of `user_id`: no trigger needed, any active member; the same limits as a modal's
+        blocks (100), no submit or close; `hash` guards against a publication in between."""
+        w = self._world
+        user = w.users.get(str(p.get("user_id") or ""))
+        if user is None or user.deleted or user.is_bot:
+            raise Refusal("invalid_arguments", ["invalid `user_id`"])
+        if not w.home_tab_enabled:
+            raise Refusal("not_enabled")
+        spec = self._view_spec(p, kind="home")
+        home = w.home(user.id)
+        if p.get("hash") and (home is None or p["hash"] != home.hash):
+            raise Refusal("hash_conflict")
+        return self._view_answer(w.publish_home(user.id, spec))
+
     # --- conversations, users, groups -----------------------------------------------------------
     def conversations_open(self, p: dict[str, Any]) -> Answer:
         w = self._world
@@ -241,9 +256,9 @@ class WebApi:
             raise Refusal(not_own)
         return ch, msg
 
-    def _view_spec(self, p: dict[str, Any]) -> dict[str, Any]:
+    def _view_spec(self, p: dict[str, Any], kind: str = "modal") -> dict[str, Any]:
         spec = bk.as_view(p.get("view"))
-        found = bk.view_problems(spec)
+        found = bk.view_problems(spec, kind)
         if found or not isinstance(spec, dict):
             raise Refusal("invalid_arguments", found)
         external = spec.get("external_id")

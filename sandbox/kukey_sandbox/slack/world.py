@@ -1,4 +1,4 @@
-"""The workspace state: users, channels, messages, ephemerals, modals, triggers and response URLs.
+"""The workspace state: users, channels, messages, ephemerals, modals, Home tabs, triggers and response URLs.
 
 Not thread-safe by itself: every entry point (HTTP handler, socket server, driver, test query) runs
 inside `with world.transaction():`, which holds one re-entrant lock and wakes `wait_for` callers.
@@ -20,6 +20,7 @@ from kukey_sandbox.slack.model import (
     Channel,
     Envelope,
     Ephemeral,
+    EventPost,
     Message,
     Ref,
     ResponseUrl,
@@ -48,6 +49,9 @@ class World:
         self.ephemerals: list[Ephemeral] = []
         self.views: dict[str, View] = {}
         self.stacks: dict[str, list[str]] = {}  # user -> view ids, top last
+        self.homes: dict[str, str] = {}  # user -> the view id of their Home tab (views.publish)
+        self.home_tab_enabled = True  # the app's manifest turns the Home tab on
+        self.events: list[EventPost] = []  # Events API deliveries over HTTP, retries included
         self.triggers: dict[str, Trigger] = {}
         self.response_urls: dict[str, ResponseUrl] = {}
         self.calls: list[Call] = []
@@ -169,6 +173,23 @@ class World:
         view.state = {bid: v for bid, v in view.state.items() if any((bid, aid) in kept for aid in v)}
         view.spec, view.hash, view.errors = spec, self.new_hash(), {}
         return view
+
+    def home(self, user: str) -> View | None:
+        view_id = self.homes.get(user)
+        return self.views[view_id] if view_id else None
+
+    def publish_home(self, user: str, spec: dict[str, Any]) -> View:
+        """Set what `user` sees on the app's Home tab; the view keeps its id, its hash changes."""
+        home = self.home(user)
+        if home is None:
+            view_id = self.new_id("V")
+            home = View(id=view_id, user=user, spec=spec, hash=self.new_hash(), root_view_id=view_id)
+            self.views[view_id] = home
+            self.homes[user] = view_id
+            return home
+        home.spec, home.hash, home.state, home.errors = spec, self.new_hash(), {}, {}
+        home.publications += 1
+        return home
 
     def close_top(self, user: str) -> View | None:
         stack = self.stacks.get(user) or []
