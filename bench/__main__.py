@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import acks, audit, failover, growth, lifecycle, machine, report, revoke, startup
+from bench import acks, audit, failover, growth, killswitch, lifecycle, machine, report, revoke, startup
 from bench.config import FULL, QUICK, Config
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -26,6 +26,7 @@ PHASES: dict[str, Phase] = {
     "lifecycle": lifecycle.run,
     "audit": audit.run,
     "revoke": revoke.run,
+    "killswitch": killswitch.run,  # issue 16: 500 keys across 100 sub-accounts, the pool on a short window
     "startup": startup.run,
     "failover": failover.run,  # always on PostgreSQL: replicas need it
     "growth": growth.run,

@@ -13,6 +13,8 @@ LIFECYCLE_MS = 50.0
 VERIFY_PER_S = 200_000
 REVOKE_VS_FLOOR = 1.2
 FAILOVER_S = 15.0  # issue 14: a survivor finishes a dead replica's incident revoke within 15 s
+KILL_VS_FLOOR = 1.1  # issue 16: the kill switch within 1.1x the Management pool's floor
+KILL_PROGRESS_GAP_S = 5.0  # issue 16: its progress message updated at least every 5 s
 
 
 def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
@@ -68,7 +70,21 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
                 add(f"revoke ({case}) <= {REVOKE_VS_FLOOR}x floor", f"{ratio}x", ratio <= REVOKE_VS_FLOOR)
                 add(f"revoke ({case}) without a 429", str(revoke[case]["answers_429"]),
                     revoke[case]["answers_429"] == 0)
+    kill = r.get("killswitch")
+    if kill:
+        add(f"kill switch <= {KILL_VS_FLOOR}x floor", f"{kill['vs_floor']}x", kill["vs_floor"] <= KILL_VS_FLOOR)
+        add("kill switch without a 429", str(kill["answers_429"]), kill["answers_429"] == 0)
+        add(f"kill switch progress updated every <= {KILL_PROGRESS_GAP_S:g} s", f"{kill['largest_progress_gap_s']} s",
+            kill["largest_progress_gap_s"] <= KILL_PROGRESS_GAP_S)
     return out
+
+
+def _kill_line(k: dict[str, Any]) -> str:
+    return (f"Kill switch of {k['keys']} keys across {k['sub_accounts']} sub-accounts ({k['pool']}; KuCoin at "
+            f"{k['kucoin_latency_s'] * 1000:g} ms per call): floor {k['floor_s']} s ({k['windows']} windows), last key "
+            f"gone {k['last_key_gone_s']} s ({k['vs_floor']}x floor), report done {k['report_done_s']} s, 429s: "
+            f"{k['answers_429']}, progress changed {k['progress_changes']} times, largest gap "
+            f"{k['largest_progress_gap_s']} s")
 
 
 def table(r: dict[str, Any]) -> str:
@@ -124,6 +140,8 @@ def table(r: dict[str, Any]) -> str:
                 c = revoke[case]
                 lines.append(f"  {case:14} last key gone {c['last_key_gone_s'] * 1000:7.1f} ms  "
                              f"({c['vs_floor']}x floor), 429s: {c['answers_429']}")
+    if r.get("killswitch"):
+        lines += ["", _kill_line(r["killswitch"])]
     failover = r.get("failover")
     if failover:
         lines += ["", _failover_title(failover)]
@@ -221,6 +239,8 @@ def markdown(r: dict[str, Any]) -> str:
                 "| case | last key gone | vs floor | 429 answers |", "|---|---:|---:|---:|"]
         out += [f"| {case} | {revoke[case]['last_key_gone_s'] * 1000:.1f} ms | {revoke[case]['vs_floor']}x | "
                 f"{revoke[case]['answers_429']} |" for case in ("direct_client", "warm", "cold") if case in revoke]
+    if r.get("killswitch"):
+        out += ["", _kill_line(r["killswitch"])]
     failover = r.get("failover")
     if failover:
         out += ["", f"**{_failover_title(failover)}**", "",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -35,12 +35,16 @@ class Scene:
     """Use as a context manager; `start_bot()` runs kukey against the world."""
 
     def __init__(self, home: Path, *, keys_per_sub: int = 5, management_budget: int = 2000,
-                 sandbox_clock: Clock | None = None, database_url: str = "") -> None:
+                 sandbox_clock: Clock | None = None, database_url: str = "", window_seconds: float = 30.0,
+                 more_sub_accounts: Sequence[str] = ()) -> None:
         home.mkdir(parents=True, exist_ok=True)
         self.home = home
         seed = default_seed()
         seed.setdefault("settings", {})["max_keys_per_sub_account"] = keys_per_sub
-        sandbox: dict[str, Any] = {"seed": seed, "management_budget": management_budget}
+        seed["masters"][0]["sub_accounts"] += [{"name": name, "uid": 300_000_000 + i}
+                                               for i, name in enumerate(more_sub_accounts)]
+        sandbox: dict[str, Any] = {"seed": seed, "management_budget": management_budget,
+                                   "window_seconds": window_seconds}
         if sandbox_clock is not None:
             sandbox["clock"] = sandbox_clock
         # policy max_keys is the most a rule allows (20): lifecycles create keys in several sub-accounts

@@ -40,6 +40,7 @@ from bot.services.enrollment import EnrollmentService
 from bot.services.home import HomeService
 from bot.services.inventory import Inventory, SubAccounts
 from bot.services.keys import KeyDeleter
+from bot.services.kill_switch import KillSwitch
 from bot.services.leases import Leases
 from bot.services.outbox import Outbox
 from bot.services.ports import Exchange
@@ -208,7 +209,8 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
                         enrollment=enrollment, inventory=Inventory(deps, rules, subs), scheduler=scheduler,
                         notifier=notifier, sub_accounts=subs, checkpoints=checkpoints,
                         reconciler=Reconciler(deps, lambda: subs.known() or subs.refresh()), home=home,
-                        reminders=KeyReminders(deps), digest=WeeklyDigest(deps, rules, home))
+                        reminders=KeyReminders(deps), digest=WeeklyDigest(deps, rules, home),
+                        kill_switch=KillSwitch(deps, rules, deleter))
     scheduler.on(JobKind.EXPIRE_REQUEST, workflow.expire)
     scheduler.on(JobKind.LAPSE_APPROVAL, workflow.lapse)
     scheduler.on(JobKind.RECOVER_REVEAL, reveal.recover)
@@ -217,6 +219,7 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
                  lambda k: _raise_unless(deleter.delete(k, actor="kukey", request_id=None, why="retry").ok, k))
     scheduler.on(JobKind.REVOKE, revoker.run)
     scheduler.on(JobKind.UPDATE_KEY, KeyUpdater(deps).run)
+    scheduler.on(JobKind.KILL_SWITCH, services.kill_switch.run)
     scheduler.on(JobKind.AUDIT_CHECKPOINT, services.checkpoints.run)
     scheduler.on(JobKind.RECONCILE, services.reconciler.job)
     scheduler.on(JobKind.KEY_REMINDERS, services.reminders.job)

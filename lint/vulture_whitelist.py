@@ -71,3 +71,4 @@ delete_after  # unused variable (bot/storage/tables.py:112)
 deleted_at  # unused variable (bot/storage/tables.py:113)
 last_error  # unused variable (bot/storage/tables.py:129)
 sent_at  # unused variable (bot/storage/tables.py:158): the outbox's delivery time, for troubleshooting
+done_at  # unused variable (bot/storage/tables.py:130): when a kill switch recorded a key's outcome, for troubleshooting

@@ -9,7 +9,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import acks, audit, failover, fill, growth, lifecycle, report, revoke, startup
+from bench import acks, audit, failover, fill, growth, killswitch, lifecycle, report, revoke, startup
 from bench.__main__ import run
 from bench.config import SMOKE
 from bot.storage.audit_verify import verify
@@ -51,6 +51,14 @@ def test_revoke_phase_deletes_every_key_without_a_429(tmp_path: Path) -> None:
     out = revoke.run(SMOKE, tmp_path)
     assert out["warm"]["deletes_sent"] == SMOKE.revoke_keys and out["warm"]["answers_429"] == 0
     assert out["direct_client"]["answers_429"] == 0 and out["floor_s"] == SMOKE.revoke_latency
+
+
+def test_killswitch_phase_deletes_every_key_across_sub_accounts(tmp_path: Path) -> None:
+    """The kill switch phase deletes every seeded key, in several sub-accounts, once, without a 429, and
+    watches its progress message change."""
+    out = killswitch.run(SMOKE, tmp_path)
+    assert out["keys"] == SMOKE.kill_keys and out["deletes_sent"] == SMOKE.kill_keys and out["answers_429"] == 0
+    assert out["sub_accounts"] == SMOKE.kill_subs and out["progress_changes"] >= 2 and out["vs_floor"] > 0
 
 
 def test_startup_phase_reads_memory_of_a_ready_bot(tmp_path: Path) -> None:

@@ -44,6 +44,9 @@ class AuditAction(StrEnum):
     REVOKE_INCIDENT = "revoke.incident"
     REVOKE_FINISHED = "revoke.finished"
     REVOKE_PARTIAL = "revoke.partial"
+    KILL_SWITCH_STARTED = "kill_switch.started"  # `revoke everything`: the responder's TOTP and count
+    KILL_SWITCH_REFUSED = "kill_switch.refused"
+    KILL_SWITCH_FINISHED = "kill_switch.finished"  # every key's outcome (each key also has key.*)
     # reconciliation and reading
     RECONCILE_KEY_GONE = "reconcile.key_gone"
     RECONCILE_UNKNOWN_KEY = "reconcile.unknown_key"

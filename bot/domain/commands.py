@@ -61,6 +61,13 @@ class Revoke:
 
 
 @dataclass(frozen=True)
+class RevokeEverything:
+    """`revoke everything`: the desk-wide kill switch (every key kukey holds, in every sub-account)."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class Update:
     """`update`: new permissions and/or IP whitelist for a key kukey holds (None: keep the key's own)."""
 
@@ -102,7 +109,8 @@ class Audit:
     sub_account: str | None = None
 
 
-Command: TypeAlias = Help | Create | Rotate | Revoke | Update | List | Pending | Status | Cancel | Enroll | Audit
+Command: TypeAlias = (Help | Create | Rotate | Revoke | RevokeEverything | Update | List | Pending | Status
+                      | Cancel | Enroll | Audit)
 
 def new_request_id() -> str:
     """A fresh request id: `KK-` and 8 random Crockford base32 characters (40 bits)."""
@@ -156,12 +164,22 @@ def _parse_rotate(tokens: list[str], known: Collection[str] | None, ids: KeyIds)
 def _parse_revoke(tokens: list[str], known: Collection[str] | None, ids: KeyIds) -> Command:
     args = a.split("revoke", tokens)
     a.need(args, 1, "sub-account and apiKey (or `all`)")
+    if _is_everything(args.words, ids):
+        return RevokeEverything(a.reason(args, args.words[1:]))
     sub = a.sub_account(args, args.words[0], known)
     a.need(args, 2, "apiKey (or `all` for every key of the sub-account)")
     why = a.reason(args, args.words[2:])
     if args.words[1].strip("`*").lower() == "all":
         return Revoke(sub, None, all=True, reason=why)
     return Revoke(sub, a.api_key(args, args.words[1], ids), all=False, reason=why)
+
+
+def _is_everything(words: list[str], ids: KeyIds) -> bool:
+    """`revoke everything [reason]`; `revoke everything all|<apiKey>` stays a sub-account named so."""
+    if fold(words[0].strip("`*")) != "everything":
+        return False
+    second = words[1].strip("`*") if len(words) > 1 else ""
+    return not second or (fold(second) != "all" and not ids.matches(ids.normalize(second)))
 
 
 def _parse_update(tokens: list[str], known: Collection[str] | None, ids: KeyIds) -> Command:

@@ -22,6 +22,7 @@ class JobKind(StrEnum):
     DELETE_OLD_KEY = "delete_old_key"  # ref: api key; a rotation's old key, after its grace period
     RETRY_DELETE = "retry_delete"  # ref: api key; a delete the exchange refused or did not answer
     REVOKE = "revoke"  # ref: request id; delete a revoke's key(s)
+    KILL_SWITCH = "kill_switch"  # ref: request id; `revoke everything`: delete every key it snapshotted
     UPDATE_KEY = "update_key"  # ref: request id; send an approved update's new key settings
     AUDIT_CHECKPOINT = "audit_checkpoint"  # ref: "global"; post the audit chain's head
     RECONCILE = "reconcile"  # ref: "global"; compare the exchange's keys with kukey's

@@ -6,6 +6,7 @@ any other move (IllegalTransition).
     update:         pending -> updating -> done | failed  (the last approval starts the update; no reveal:
                                                            nothing secret changes or is shown)
     incident:       revoking -> done                      (recorded as `revoking`: no approval step)
+    kill_switch:    revoking -> done                      (`revoke everything`: every sub-account)
     any pending:    -> denied | expired | cancelled
     approved:       -> cancelled | lapsed (the reveal window passed)
     revealing:      -> approved (exchange busy / delivery failed / crash: the key is undone, try again)
@@ -30,6 +31,7 @@ class Kind(StrEnum):
     CREATE = "create"
     ROTATE = "rotate"
     REVOKE = "revoke"
+    KILL_SWITCH = "kill_switch"  # every key kukey holds, in every sub-account (bot.services.kill_switch)
     UPDATE = "update"
 
 

@@ -12,6 +12,7 @@ USAGE: Final[Mapping[str, str]] = {
     "[expire=30|90|180|360|never] [reason words...] [dry-run]",
     "rotate": f"{SLASH} rotate <sub-account> <apiKey> [grace=<minutes>] [reason words...]",
     "revoke": f"{SLASH} revoke <sub-account> <apiKey>|all [reason words...]",
+    "revoke everything": f"{SLASH} revoke everything [reason words...]",
     "update": f"{SLASH} update <sub-account> <apiKey> [perms=General,Spot] [ips=203.0.113.5,198.51.100.0] "
     "[reason words...]",
     "list": f"{SLASH} list [sub-account]",
@@ -31,6 +32,9 @@ _EXAMPLES: Final[Sequence[tuple[str, str, str]]] = (
      "a new key with the same settings; the old one is deleted `grace` minutes after the reveal"),
     ("revoke", "revoke alice01 5f1e7b3c2d4a6b0008a1b2c3 leaked in a log",
      "delete a key (`all` for every key of the sub-account); immediate in an incident channel"),
+    ("revoke everything", "revoke everything credentials leaked",
+     "the kill switch: every key kukey holds, in every sub-account (incident channels only; TOTP and the "
+     "number of keys typed to confirm)"),
     ("update", "update alice01 5f1e7b3c2d4a6b0008a1b2c3 ips=203.0.113.9 new server",
      "change a key's IP whitelist and/or permissions (the whole new list each); same secret, nothing shown"),
     ("list", "list alice01", "the keys kukey knows, with age and expiry"),

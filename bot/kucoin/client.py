@@ -140,6 +140,10 @@ class KucoinClient:
             requested=spec,
         )
 
+    def delete_wait(self, deletes: int) -> float:
+        """The least seconds `deletes` more deletes take in the Management pool, as the client sees it now."""
+        return self._t.gate.seconds_for(deletes, t.DELETE_KEY.weight)
+
     def delete_key(self, sub_account: str, api_key: str, passphrase: Secret) -> bool:
         """Delete a key. True: deleted now; False: it was already gone (treat as done)."""
         params = (("apiKey", api_key), ("subName", sub_account), ("passphrase", passphrase.reveal()))

@@ -51,6 +51,9 @@ class KucoinExchange:
     def delete_key(self, sub_account: str, api_key: str, passphrase: Secret) -> bool:
         return self.client.delete_key(sub_account, api_key, passphrase)
 
+    def delete_wait(self, deletes: int) -> float:
+        return self.client.delete_wait(deletes)
+
     def list_sub_accounts(self) -> list[SubAccount]:
         return [SubAccount(name=a.name, frozen=a.frozen) for a in self.client.list_sub_accounts()]
 

@@ -8,6 +8,7 @@ budget left is too small. While the budget is unknown (start, new window) one ca
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from collections.abc import Callable, Mapping
@@ -19,8 +20,21 @@ Sleep = Callable[[float], None]
 
 # KuCoin's Management pool (VIP0): 2000 weight per 30 s window; each endpoint's weight is in transport.
 MANAGEMENT_POOL_BUDGET = 2000
+MANAGEMENT_WINDOW_S = 30.0  # its window, until the answers show a shorter one (a sandbox may)
 # Two answers whose reset times differ by less than this describe the same window.
 _SAME_WINDOW_SLACK = 0.2
+
+
+def seconds_for(calls: int, *, weight: int, remaining: int | None, reset_in: float, budget: int,
+                window: float) -> float:
+    """The least time `calls` more calls of `weight` take in a fixed-window pool: what the budget left
+    pays for goes now (all of a fresh window when `remaining` is unknown), the rest one window's worth at
+    a time after each reset."""
+    per_window = max(budget // weight, 1)
+    fits, first_reset = (per_window, window) if remaining is None else (remaining // weight, reset_in)
+    if calls <= fits:
+        return 0.0
+    return first_reset + (math.ceil((calls - fits) / per_window) - 1) * window
 
 
 @dataclass(frozen=True)
@@ -78,6 +92,8 @@ class RateGate:
         self._reset_at = 0.0
         self._probing = False
         self._probe_wait = probe_wait
+        self._limit = MANAGEMENT_POOL_BUDGET
+        self._window = 0.0  # the longest reset seen: a fresh window's length
 
     def _now(self) -> float:
         return self._clock.now().timestamp()
@@ -119,9 +135,18 @@ class RateGate:
                 else:
                     self._remaining = min(self._remaining or 0, headers.remaining)
                 self._reset_at = reset_at
+                self._limit, self._window = headers.limit, max(self._window, headers.reset_ms / 1000)
             if probe:
                 self._probing = False
             self._cond.notify_all()
+
+    def seconds_for(self, calls: int, weight: int) -> float:
+        """The least time `calls` more calls of `weight` take, as the pool is now believed to stand."""
+        remaining, reset_in = self.snapshot()
+        with self._cond:
+            budget, window = self._limit, self._window or MANAGEMENT_WINDOW_S
+        return seconds_for(calls, weight=weight, remaining=remaining, reset_in=reset_in, budget=budget,
+                           window=window)
 
     def snapshot(self) -> tuple[int | None, float]:
         """(remaining, seconds until reset) as currently believed."""

@@ -13,6 +13,7 @@ calls never queue behind one another for the database's write lock.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import timedelta
@@ -59,14 +60,20 @@ class KeyDeleter:
                             incident=incident)
 
     def delete_many(self, api_keys: list[str], *, actor: str, request_id: str | None, why: str,
-                    incident: bool = False) -> list[DeleteResult]:
-        """Every key's outcome, in the order given."""
+                    incident: bool = False, each: Callable[[DeleteResult], None] | None = None) -> list[DeleteResult]:
+        """Every key's outcome, in the order given; `each` is told every outcome as it is recorded."""
+        tell = each or (lambda _: None)
         if len(api_keys) <= 1:
-            return [self.delete(k, actor=actor, request_id=request_id, why=why, incident=incident)
-                    for k in api_keys]
+            singles = [self.delete(k, actor=actor, request_id=request_id, why=why, incident=incident)
+                       for k in api_keys]
+            for result in singles:
+                tell(result)
+            return singles
         found = self._load(api_keys)
         targets = [t for t in found.values() if isinstance(t, _Target)]
         done = {k: r for k, r in found.items() if isinstance(r, DeleteResult)}
+        for result in done.values():
+            tell(result)
         if targets:
             with ThreadPoolExecutor(max_workers=min(self.d.exchange.max_parallel_deletes, len(targets)),
                                     thread_name_prefix="kukey-delete") as pool:
@@ -76,6 +83,7 @@ class KeyDeleter:
                     target = calls[call]
                     done[target.api_key] = self._record(target, call.result(), actor=actor, request_id=request_id,
                                                         why=why, incident=incident)
+                    tell(done[target.api_key])
         return [done[k] for k in api_keys]
 
     def _load(self, api_keys: list[str]) -> dict[str, _Target | DeleteResult]:

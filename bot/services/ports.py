@@ -106,6 +106,11 @@ class Exchange(Protocol):
         """True: deleted now; False: it was already gone (which counts as deleted)."""
         ...
 
+    def delete_wait(self, deletes: int) -> float:
+        """The least seconds `deletes` more deletes take under the exchange's rate limits, as it knows them
+        now (0 when they all fit at once): what a kill switch's "time left" is estimated from."""
+        ...
+
     def list_sub_accounts(self) -> list[SubAccount]: ...
 
 

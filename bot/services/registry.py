@@ -15,6 +15,7 @@ from bot.services.digest import WeeklyDigest
 from bot.services.enrollment import EnrollmentService
 from bot.services.home import HomeService
 from bot.services.inventory import Inventory, SubAccounts
+from bot.services.kill_switch import KillSwitch
 from bot.services.ports import Notifier
 from bot.services.reconcile import Reconciler
 from bot.services.reminders import KeyReminders
@@ -39,6 +40,7 @@ class Services:
     sub_accounts: SubAccounts
     checkpoints: Checkpoints
     reconciler: Reconciler
+    kill_switch: KillSwitch
     home: HomeService
     reminders: KeyReminders
     digest: WeeklyDigest

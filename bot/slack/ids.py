@@ -29,6 +29,7 @@ ENROLL_VIEW: Final = "kk_enroll_code"
 REENROLL_VIEW: Final = "kk_reenroll_current"
 REENROLL_NEW_VIEW: Final = "kk_reenroll_new"
 REVOKE_VIEW: Final = "kk_revoke_totp"
+KILL_SWITCH_VIEW: Final = "kk_kill_switch"
 CREATE_VIEW: Final = "kk_create_form"
 HOME_VIEW: Final = "kk_home"  # the Home tab (views.publish), not a modal: nothing is submitted from it
 
@@ -37,6 +38,8 @@ CODE_BLOCK: Final = "code"
 CODE_INPUT: Final = "code_input"
 REASON_BLOCK: Final = "reason"
 REASON_INPUT: Final = "reason_input"
+COUNT_BLOCK: Final = "count"
+COUNT_INPUT: Final = "count_input"
 SUB_BLOCK: Final = "sub_account"
 SUB_INPUT: Final = "sub_account_input"
 PERMS_BLOCK: Final = "permissions"
@@ -49,5 +52,5 @@ EXPIRE_INPUT: Final = "expire_input"
 ALL_ACTIONS: Final = (APPROVE, DENY, REVEAL, WIPE, ENROLL_CONFIRM, REENROLL, HOME_ROTATE, HOME_REVOKE, HOME_ENROLL,
                       REMINDER_ROTATE)
 ALL_VIEWS: Final = (APPROVE_VIEW, DENY_VIEW, REVEAL_VIEW, ENROLL_VIEW, REENROLL_VIEW, REENROLL_NEW_VIEW,
-                    REVOKE_VIEW, CREATE_VIEW)
+                    REVOKE_VIEW, KILL_SWITCH_VIEW, CREATE_VIEW)
 ALL_EVENTS: Final = (HOME_OPENED,)

@@ -33,6 +33,8 @@ def title(req: RequestView) -> str:
     if req.kind == "revoke":
         target = "every key" if req.revoke_all else f"key `{req.target_api_key}`"
         return f"Revoke {target} in *{req.sub_account}*"
+    if req.kind == "kill_switch":
+        return "Kill switch: every key kukey holds, in every sub-account"
     if req.kind == "update":
         return f"Update key `{req.target_api_key}` in *{req.sub_account}*"
     return f"New API key for *{req.sub_account}*"

@@ -22,11 +22,13 @@ from slack_sdk.errors import SlackApiError as SdkError
 from bot.domain.outbox import ABOUT_A_GIVE_UP, LINKS_THREAD, SETS_THREAD, Op
 from bot.domain.policy import Policy
 from bot.domain.reminders import KeyReminder
+from bot.domain.requests import Kind
 from bot.domain.secret import Secret
 from bot.errors import SlackApiError
 from bot.services.digest import Digest
 from bot.services.ports import Delivery, Planned, RequestView
 from bot.slack import blocks, messages, notices, reminders
+from bot.slack import kill_switch_messages as kill_text
 from bot.slack.notices import LINK
 
 log = logging.getLogger("kukey.slack")
@@ -54,6 +56,8 @@ class SlackNotifier:
         self._http = http or httpx.Client(timeout=10.0)
 
     def plan(self, name: str, req: RequestView, **fields: Any) -> list[Planned]:
+        if req.kind == Kind.KILL_SWITCH:
+            return self._kill_switch(name, req, fields)
         if name in notices.EVENTS:
             return notices.plan(name, req, fields)
         if name == "submitted":
@@ -88,6 +92,21 @@ class SlackNotifier:
         note = messages.event_thread(name, req, fields)
         if note:
             planned.append(Planned(Op.REPLY, {"text": note}, req.id))
+        return planned
+
+    def _kill_switch(self, name: str, req: RequestView, fields: dict[str, Any]) -> list[Planned]:
+        """Its post in the incident channel is the progress message (edited as it goes); the report follows
+        in its thread, and the other incident channels and the approvals channel hear the outcome."""
+        text = kill_text.progress(req, fields["progress"])
+        if name == "kill_started":
+            return [Planned(Op.POST, {"channel": req.origin_channel, SETS_THREAD: True, "text": text}, req.id)]
+        planned = [Planned(Op.UPDATE, {"text": text}, req.id)]
+        if name == "kill_finished":
+            notes = kill_text.report(fields["keys"]) + kill_text.out_of_reach(fields["out_of_reach"])
+            planned += [Planned(Op.REPLY, {"text": note}, req.id) for note in notes]
+            policy = self._policy()
+            others = [c for c in (*policy.incident_channels, policy.approvals_channel) if c != req.origin_channel]
+            planned += self.plan_announce(others, kill_text.announcement(req, fields["progress"]))
         return planned
 
     def plan_announce(self, channels: list[str], text: str) -> list[Planned]:

@@ -28,6 +28,7 @@ from bot.domain.arguments import MAX_REASON
 from bot.domain.keys import EXPIRY_CHOICES, PERMISSION_ORDER
 from bot.domain.text import slack_length
 from bot.slack import ids, messages
+from bot.slack import kill_switch_messages as kill_text
 from bot.slack.blocks import shorten, text_section
 
 Modal = dict[str, Any]
@@ -119,6 +120,18 @@ def revoke_modal(cmd: cmds.Revoke, channel: str, dedupe_key: str) -> Modal:
                    _field(ids.REASON_BLOCK, "Reason (shown in the incident channels)", reason, optional=True),
                    _code_input()],
                   {"s": cmd.sub_account, "k": target, "c": channel, "d": dedupe_key}, submit="Revoke")
+
+
+def kill_switch_modal(count: int, reason: str, channel: str, dedupe_key: str) -> Modal:
+    """`revoke everything`: the number of keys kukey holds, typed to confirm, the reason and a TOTP code."""
+    typed = text_input(ids.COUNT_INPUT, max_length=10, placeholder=str(count))
+    why = text_input(ids.REASON_INPUT, max_length=MAX_REASON, initial=reason, multiline=True)
+    return _modal(ids.KILL_SWITCH_VIEW, "Kill switch",
+                  [text_section(kill_text.intro(count)),
+                   _field(ids.COUNT_BLOCK, "Number of keys to delete", typed),
+                   _field(ids.REASON_BLOCK, "Reason (shown in the incident channels)", why, optional=True),
+                   _code_input()],
+                  {"c": channel, "d": dedupe_key}, submit="Delete all")
 
 
 def create_modal(sub_accounts: list[str], metadata: dict[str, str]) -> Modal:

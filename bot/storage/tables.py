@@ -117,6 +117,21 @@ class KeyRecord(SQLModel, table=True):
     version: int = 0
 
 
+class KillSwitchKey(SQLModel, table=True):
+    """One key of a kill switch (`revoke everything`), snapshotted when it started, and its outcome there:
+    "pending" until its delete is recorded, then "deleted" or "failed" (with the exchange's error)."""
+
+    __tablename__ = "kill_switch_key"
+    __table_args__ = (UniqueConstraint("request_id", "api_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: str = Field(foreign_key="request.id", index=True)
+    api_key: str
+    sub_account: str
+    outcome: str = "pending"
+    error: str = ""
+    done_at: datetime | None = None
+
+
 class Job(SQLModel, table=True):
     """A scheduled job; the scheduler survives restarts because its jobs live here."""
 

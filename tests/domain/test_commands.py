@@ -17,6 +17,7 @@ from bot.domain.commands import (
     List,
     Pending,
     Revoke,
+    RevokeEverything,
     Rotate,
     Status,
     Update,
@@ -93,6 +94,10 @@ GOOD = [
     ("rotate alice01 " + KEY + " grace=0", Rotate("alice01", KEY, 0)),
     ("revoke alice01 " + KEY + " leaked in a log", Revoke("alice01", KEY, False, "leaked in a log")),
     ("revoke alice01 ALL", Revoke("alice01", None, True)),
+    ("revoke everything", RevokeEverything()),
+    ("revoke Everything master credentials leaked", RevokeEverything("master credentials leaked")),
+    ("revoke everything all", Revoke("everything", None, True)),  # a sub-account of that name
+    ("revoke everything " + KEY, Revoke("everything", KEY)),
     ("update alice01 " + KEY + " ips=198.51.100.7", Update("alice01", KEY, None, ("198.51.100.7",))),
     ("update alice01 " + KEY.upper() + " perms=Spot,Futures new bot",
      Update("alice01", KEY, frozenset({G, S, F}), None, "new bot")),

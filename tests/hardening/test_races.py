@@ -223,3 +223,22 @@ def test_an_incident_revoke_delivered_many_times_revokes_once(story: Story) -> N
     world.stop_bot()
     actions = audit_actions(world)
     assert actions.count("revoke.incident") == 1 and actions.count("key.deleted") == 1
+
+
+def test_a_kill_switch_delivered_many_times_runs_once(story: Story) -> None:
+    """A responder's kill-switch submission delivered twenty times at once (with the three codes the drift
+    window accepts) starts one kill switch, never a 500, and deletes each key once."""
+    world = story.w
+    keys = [story.create_key(), story.create_key()]
+    world.driver.slash(RESPONDER, INCIDENT, "revoke everything leaked")
+    world.advance(90)
+    bodies = [_submission(world, RESPONDER, {"count": "2", "code": world.code(RESPONDER, offset_steps=i % 3 - 1,
+                                                                               fresh=False)}) for i in range(3)]
+    acks = concurrently([lambda b=bodies[i % 3]: _post(world.driver, b) for i in range(COPIES)], workers=COPIES)
+    assert [a.status for a in acks] == [200] * COPIES, [a.body[:80] for a in acks]
+    world.wait(lambda: not {k["api_key"] for k in world.sandbox.keys("alpha-trading")} & set(keys),
+               what="the keys deleted")
+    world.wait(lambda: "kill_switch.finished" in audit_actions(world), what="the kill switch finished")
+    world.stop_bot()
+    actions = audit_actions(world)
+    assert actions.count("kill_switch.started") == 1 and actions.count("key.deleted") == 2

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from bot.domain.clock import FakeClock
-from bot.kucoin.ratelimit import BudgetExceeded, RateGate, RateHeaders, RetryPolicy
+from bot.kucoin.ratelimit import BudgetExceeded, RateGate, RateHeaders, RetryPolicy, seconds_for
 from tests.kucoin.helpers import Sleeps
 
 
@@ -80,3 +80,28 @@ def test_backoff_grows_with_jitter_and_is_capped(attempt: int, low: float, high:
     delays = [policy.backoff(attempt, rng) for _ in range(200)]
     assert all(low <= d <= high for d in delays)
     assert len(set(delays)) > 100
+
+
+@pytest.mark.parametrize(("calls", "remaining", "reset_in", "expected"), [
+    (66, None, 0.0, 0.0),  # a fresh window pays for 66 deletes at once
+    (67, None, 0.0, 30.0),  # the 67th waits for the next window
+    (500, None, 0.0, 7 * 30.0),  # ceil(500 / 66) = 8 windows: the last one starts 7 windows on
+    (10, 300, 12.0, 0.0),  # the budget left pays for them
+    (11, 300, 12.0, 12.0),  # one more waits for the reset
+    (200, 0, 5.0, 5.0 + 3 * 30.0),  # nothing left: four windows after the reset
+])
+def test_seconds_for_a_number_of_calls(calls: int, remaining: int | None, reset_in: float, expected: float) -> None:
+    """The least time for N deletes follows the fixed window: what the budget left pays for, then 66 per window."""
+    assert seconds_for(calls, weight=30, remaining=remaining, reset_in=reset_in, budget=2000,
+                       window=30.0) == pytest.approx(expected)
+
+
+def test_the_gate_estimates_from_what_the_answers_said(clock: FakeClock, sleeps: Sleeps) -> None:
+    """The gate's estimate uses the budget left, the reset and the window length the answers showed (a shorter
+    window than KuCoin's, as a sandbox may run)."""
+    gate = RateGate(clock, sleeps)
+    assert gate.seconds_for(67, 30) == pytest.approx(30.0)  # nothing heard yet: KuCoin's own window
+    gate.reserve(30, max_wait=60)
+    gate.update(_headers(remaining=1970, reset_ms=5_000), probe=True)
+    assert gate.seconds_for(65, 30) == 0.0
+    assert gate.seconds_for(66 + 66, 30) == pytest.approx(5.0 + 5.0)

@@ -76,6 +76,10 @@ class MemoryExchange:
             return [ExchangeKey(k.api_key, sub.name, k.remark, k.permissions, k.created_at)
                     for k in sub.keys.values()]
 
+    def delete_wait(self, deletes: int) -> float:
+        """No rate limits here: every delete may go at once."""
+        return 0.0
+
     def update_key(self, api_key: str, spec: KeySpec, *, passphrase: Secret) -> UpdatedKey:
         with self._lock:
             sub = self._sub(spec.sub_account)

@@ -32,6 +32,6 @@ def test_the_port_speaks_only_typed_values() -> None:
         hints = typing.get_type_hints(target)
         checked.append(name)
         loose += [f"{name}.{arg}" for arg, hint in hints.items() if hint is typing.Any]
-    assert sorted(checked) == ["create_key", "delete_key", "key_ids", "list_keys", "list_sub_accounts",
+    assert sorted(checked) == ["create_key", "delete_key", "delete_wait", "key_ids", "list_keys", "list_sub_accounts",
                                "max_parallel_deletes", "name", "new_passphrase", "update_key"]
     assert loose == []

@@ -20,6 +20,7 @@ def _all_modals() -> list[dict[str, object]]:
     return [views.approve_modal("KK-ABCDEFGH"), views.reveal_modal("KK-ABCDEFGH", URL), views.enroll_modal(URL),
             views.reenroll_modal(URL), views.reenroll_new_modal("otpauth://totp/x", "ABCDEF", {"u": URL}),
             views.deny_modal("KK-ABCDEFGH"), views.revoke_modal(revoke, "C0INCIDENT", "1.2." + "f" * 32),
+            views.kill_switch_modal(500, FIRE * 150, "C0INCIDENT", "1.2." + "f" * 32),
             views.create_modal(["alpha-trading", "beta-spot"] * 40, {"c": "C0TRADING"})]
 
 

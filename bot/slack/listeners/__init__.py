@@ -54,6 +54,7 @@ def register(app: App, svc: Services) -> None:
     app.action(ids.REENROLL)(ack=acknowledge, lazy=[later(enrollment.open_reenroll_form)])
     app.view(ids.REENROLL_VIEW)(now(enrollment.check_current_code))
     app.view(ids.REVOKE_VIEW)(now(incident.revoke))
+    app.view(ids.KILL_SWITCH_VIEW)(now(incident.kill_switch))
     app.event(ids.HOME_OPENED)(ack=acknowledge, lazy=[later(home.opened)])
     app.action(ids.HOME_ROTATE)(ack=acknowledge, lazy=[later(home.rotate)])
     app.action(ids.HOME_REVOKE)(ack=acknowledge, lazy=[later(home.revoke)])

@@ -2,7 +2,7 @@
 
 `answer` is the ack: a command that does not parse is refused there with its usage (by the error handler);
 help, pending, status and enroll are answered in the ack itself. `work` runs after the ack: it opens the
-create or incident-revoke form in time for the trigger_id, or runs the command and replies privately.
+create, incident-revoke or kill-switch form in time for the trigger_id, or runs the command and replies privately.
 """
 
 from __future__ import annotations
@@ -72,6 +72,10 @@ def work(body: dict[str, Any], client: WebClient, *, svc: Services) -> None:
         replies.open_form(client, body, views.create_modal(svc.sub_accounts.known() or [], {"c": channel}))
     elif isinstance(cmd, cmds.Revoke) and svc.revoker.is_incident(user, channel):
         replies.open_form(client, body, views.revoke_modal(cmd, channel, trigger))
+    elif isinstance(cmd, cmds.RevokeEverything):
+        offer, reason = svc.kill_switch.offer(user, channel), cmd.reason
+        replies.open_form_if(svc, client, body, offer, lambda: views.kill_switch_modal(
+            int(offer.data["count"]), reason, channel, trigger))
     else:
         text = _run(svc, user, cmd, Origin(channel, trigger or None))
         if text:

@@ -30,7 +30,8 @@ _TRIGGER_ERRORS = frozenset({"expired_trigger_id", "exchanged_trigger_id", "inva
 # Under which input of each modal a refusal is shown (InvalidInput names its own)
 _ERROR_BLOCK = {ids.APPROVE_VIEW: ids.CODE_BLOCK, ids.DENY_VIEW: ids.REASON_BLOCK, ids.REVEAL_VIEW: ids.CODE_BLOCK,
                 ids.ENROLL_VIEW: ids.CODE_BLOCK, ids.REENROLL_VIEW: ids.CODE_BLOCK,
-                ids.REENROLL_NEW_VIEW: ids.CODE_BLOCK, ids.REVOKE_VIEW: ids.CODE_BLOCK, ids.CREATE_VIEW: ids.SUB_BLOCK}
+                ids.REENROLL_NEW_VIEW: ids.CODE_BLOCK, ids.REVOKE_VIEW: ids.CODE_BLOCK,
+                ids.KILL_SWITCH_VIEW: ids.CODE_BLOCK, ids.CREATE_VIEW: ids.SUB_BLOCK}
 
 
 def accepted(out: Outcome) -> Outcome:

@@ -1,4 +1,5 @@
-"""Break-glass revoke in an incident channel: the responder's own TOTP, no second person.
+"""Break-glass revoke in an incident channel: the responder's own TOTP, no second person; and the kill
+switch (`revoke everything`), which also needs the number of keys typed to confirm.
 
 The form (opened by bot.slack.listeners.commands) carries the sub-account, the key (or `all`), the channel
 and the command's trigger_id (the dedupe key) in its metadata, and the reason in an input. The ack checks
@@ -15,8 +16,8 @@ from slack_bolt import Ack
 
 from bot.domain import commands as cmds
 from bot.domain.jobs import JobKind
-from bot.errors import UsageError
-from bot.slack import messages, payload
+from bot.errors import Refused, UsageError
+from bot.slack import ids, messages, payload
 from bot.slack.listeners.errors import accepted
 
 if TYPE_CHECKING:
@@ -38,3 +39,18 @@ def revoke(ack: Ack, body: dict[str, Any], view: dict[str, Any], *, svc: Service
                                         dedupe_key=meta.get("d")))
     ack()
     svc.deps.later(svc.scheduler.run_now, JobKind.REVOKE, out.data["request_id"])
+
+
+def kill_switch(ack: Ack, body: dict[str, Any], view: dict[str, Any], *, svc: Services) -> None:
+    """The kill switch's form: a number other than the keys kukey holds is refused under its input."""
+    meta = payload.metadata(view)
+    try:
+        out = accepted(svc.kill_switch.start(payload.user(body), meta.get("c", ""), code=payload.code(view),
+                                             typed_count=payload.typed(view, ids.COUNT_BLOCK, ids.COUNT_INPUT),
+                                             reason=payload.reason(view), dedupe_key=meta.get("d")))
+    except Refused as exc:
+        if exc.reason in ("count_mismatch", "count_changed"):
+            raise payload.InvalidInput(str(exc), block=ids.COUNT_BLOCK) from None
+        raise
+    ack()
+    svc.deps.later(svc.scheduler.run_now, JobKind.KILL_SWITCH, out.data["request_id"])

@@ -1,5 +1,5 @@
-"""Notices: who was told what about a request (direct messages, reminders, escalation), each once
-(bot.storage.notices, bot.domain.notify).
+"""The kill switch's keys: every key a `revoke everything` snapshotted and its outcome
+(bot.storage.kill_switch).
 
 Revision ID: 0007
 Revises: 0006
@@ -18,14 +18,15 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table(
-        "notice",
+        "kill_switch_key",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("request_id", sa.String(), sa.ForeignKey("request.id"), nullable=False, index=True),
-        sa.Column("kind", sa.String(), nullable=False),
-        sa.Column("seq", sa.Integer(), nullable=False),
-        sa.Column("users", sa.String(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.UniqueConstraint("request_id", "kind", "seq"),
+        sa.Column("api_key", sa.String(), nullable=False),
+        sa.Column("sub_account", sa.String(), nullable=False),
+        sa.Column("outcome", sa.String(), nullable=False),
+        sa.Column("error", sa.String(), nullable=False),
+        sa.Column("done_at", sa.DateTime(timezone=True), nullable=True),
+        sa.UniqueConstraint("request_id", "api_key"),
     )
 
 
