@@ -224,6 +224,8 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     scheduler.on(JobKind.RECONCILE, services.reconciler.job)
     scheduler.on(JobKind.KEY_REMINDERS, services.reminders.job)
     scheduler.on(JobKind.WEEKLY_DIGEST, services.digest.job)
+    scheduler.on(JobKind.REMIND_APPROVERS, workflow.notices.remind)
+    scheduler.on(JobKind.ESCALATE_REQUEST, workflow.notices.escalate)
     bolt_log = logging.getLogger("kukey.bolt")
     bolt_log.setLevel(logging.ERROR)  # the transport logs each refused request once; Bolt would repeat it
     app = App(logger=bolt_log, token=settings.slack_bot_token.reveal(),

@@ -49,4 +49,15 @@ def _rule_line(rule: Rule) -> str:
     days = rule.max_expire_days
     expiry = "no expiry limit" if days is None else f"expiry up to {days} days"
     return (f"{rule.key} {rule.match!r}: {perms}; {expiry}; at most {rule.max_keys} keys; "
-            f"{rule.approvals} approval{'s' if rule.approvals != 1 else ''} from {rule.approver_group}")
+            f"{rule.approvals} approval{'s' if rule.approvals != 1 else ''} from {rule.approver_group}"
+            + _notices(rule))
+
+
+def _notices(rule: Rule) -> str:
+    """How approvers are told, when it is more than the channel post ("" otherwise)."""
+    parts = [f"notify {rule.notify.value}"] if rule.notify.direct else []
+    if rule.remind_after_minutes is not None:
+        parts.append(f"approvers reminded from {rule.remind_after_minutes} min")
+    if rule.escalate_to is not None:
+        parts.append(f"escalated to {rule.escalate_to} after {rule.escalate_after_minutes} min")
+    return "".join(f"; {p}" for p in parts)

@@ -18,6 +18,9 @@ class AuditAction(StrEnum):
     REQUEST_CANCELLED = "request.cancelled"
     REQUEST_EXPIRED = "request.expired"
     REQUEST_LAPSED = "request.lapsed"
+    REQUEST_NOTIFIED = "request.notified"  # the eligible approvers sent a direct message
+    REQUEST_REMINDED = "request.reminded"  # a reminder to the approvers who have not approved
+    REQUEST_ESCALATED = "request.escalated"  # the rule's escalate_to group told
     COMMAND_REFUSED = "command.refused"
     APPROVE_REFUSED = "approve.refused"
     DENY_REFUSED = "deny.refused"

@@ -28,6 +28,12 @@ class JobKind(StrEnum):
     RECONCILE = "reconcile"  # ref: "global"; compare the exchange's keys with kukey's
     KEY_REMINDERS = "key_reminders"  # ref: "global"; tell owners of keys about to expire or due for rotation
     WEEKLY_DIGEST = "weekly_digest"  # ref: "global"; the admins' weekly summary
+    REMIND_APPROVERS = "remind_approvers"  # ref: request id; the next reminder of a pending request
+    ESCALATE_REQUEST = "escalate_request"  # ref: request id; tell the rule's escalate_to group
+
+
+# The jobs a pending request has; whatever resolves it (approved, denied, cancelled, expired) cancels them.
+WHILE_PENDING = (JobKind.EXPIRE_REQUEST, JobKind.REMIND_APPROVERS, JobKind.ESCALATE_REQUEST)
 
 
 class JobState(StrEnum):

@@ -7,6 +7,7 @@ Decisions of note:
 - An empty or missing `requesters` group means everyone in the workspace may request.
 - Rules match sub-account names with fnmatch patterns, case-insensitively; the first match wins; a
   sub-account no rule matches is refused.
+- How approvers are told (channel post, direct messages, reminders, escalation): bot.domain.notify.
 - TOTP lockout counts a person's failures across all requests, so `totp_max_failures` and
   `totp_lockout_minutes` are top-level settings, not per rule.
 """
@@ -19,6 +20,7 @@ from fnmatch import fnmatchcase
 from types import MappingProxyType
 
 from bot.domain.keys import Permission
+from bot.domain.notify import Notify
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,11 @@ class Rule:
     request_ttl_minutes: int = 30
     reveal_window_minutes: int = 15
     require_requester_totp: bool = True
+    notify: Notify = Notify.CHANNEL  # how approvers are told (bot.domain.notify)
+    remind_after_minutes: int | None = None  # None: no reminders
+    escalate_to: str | None = None  # a group from [groups], told after escalate_after_minutes
+    escalate_ids: tuple[str, ...] = ()  # that group's ids, to resolve
+    escalate_after_minutes: int | None = None
 
     @property
     def key(self) -> str:

@@ -21,7 +21,7 @@ def cross_field_problems(section: RulesSection, rules: Sequence[Rule]) -> list[P
                                for loc, group in missing]
     named = {group for _, group in missing}
     for rule in rules:
-        problems += _approver_problems(rule, named)
+        problems += _approver_problems(rule, named) + _notice_problems(rule, section)
     return problems + _unreachable_rules(rules)
 
 
@@ -64,3 +64,27 @@ def _unreachable_rules(rules: Sequence[Rule]) -> list[Problem]:
             break
     return problems
 
+
+
+def _notice_problems(rule: Rule, section: RulesSection) -> list[Problem]:
+    """Reminders and escalation that could never happen, or escalate to nobody."""
+    at = ("rules", rule.index)
+    problems: list[Problem] = []
+    if rule.escalate_to is not None and rule.escalate_after_minutes is None:
+        problems.append(((*at, "escalate_after_minutes"), f"is missing: after how many minutes to tell "
+                                                          f"`{rule.escalate_to}` (escalate_to)"))
+    if rule.escalate_after_minutes is not None and rule.escalate_to is None:
+        problems.append(((*at, "escalate_to"), "is missing: the group from [groups] to tell after "
+                                               "escalate_after_minutes"))
+    if rule.escalate_to is not None and rule.escalate_to not in section.groups:
+        known = ", ".join(f"`{g}`" for g in section.groups) or "none"
+        problems.append(((*at, "escalate_to"), f"names no group in [groups]: {got(rule.escalate_to)} "
+                                               f"(groups: {known})"))
+    elif rule.escalate_to is not None and not section.groups[rule.escalate_to]:
+        problems.append(((*at, "escalate_to"), f"nobody would be told: the group `{rule.escalate_to}` is empty"))
+    for name, minutes in (("remind_after_minutes", rule.remind_after_minutes),
+                          ("escalate_after_minutes", rule.escalate_after_minutes)):
+        if minutes is not None and minutes >= rule.request_ttl_minutes:
+            problems.append(((*at, name), f"must be less than request_ttl_minutes ({rule.request_ttl_minutes}): "
+                                          f"requests expire first, got {minutes}"))
+    return problems

@@ -105,5 +105,7 @@ def _rules(section: RulesSection) -> tuple[Rule, ...]:
             fields.update(approver_group=f"{table}.approver_group", approver_ids=tuple(dict.fromkeys(group)))
         else:
             fields.update(approver_group=group, approver_ids=groups.get(group, ()))
+        if fields.get("escalate_to") is not None:
+            fields["escalate_ids"] = groups.get(fields["escalate_to"], ())
         rules.append(Rule(index=index, **fields))
     return tuple(rules)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from bot.domain.keys import Permission
 from bot.domain.policy import Policy, Rule
-from bot.policy_file.shapes import ChannelId, Expiry, GroupName, Pattern, PermissionName, PersonId
+from bot.policy_file.shapes import ChannelId, Expiry, GroupName, NotifyMode, Pattern, PermissionName, PersonId
 
 WEEK: Final = 7 * 24 * 60  # minutes
 DAY: Final = 24 * 60
@@ -53,6 +53,10 @@ class RuleSettings(_Table):
     request_ttl_minutes: Annotated[int, Field(ge=1, le=WEEK)] = Rule.request_ttl_minutes
     reveal_window_minutes: Annotated[int, Field(ge=1, le=DAY)] = Rule.reveal_window_minutes
     require_requester_totp: bool = Rule.require_requester_totp
+    notify: NotifyMode = Rule.notify
+    remind_after_minutes: Annotated[int | None, Field(ge=1, le=WEEK)] = Rule.remind_after_minutes
+    escalate_to: GroupName | None = Rule.escalate_to
+    escalate_after_minutes: Annotated[int | None, Field(ge=1, le=WEEK)] = Rule.escalate_after_minutes
 
     def chosen(self) -> dict[str, Any]:
         """The settings this table wrote itself (the others fall back)."""

@@ -16,6 +16,7 @@ from pydantic import PlainValidator
 from pydantic_core import PydanticCustomError
 
 from bot.domain.keys import EXPIRY_CHOICES, Permission
+from bot.domain.notify import Notify
 
 USER_ID: Final = re.compile(r"[UW][A-Z0-9]{2,20}")
 GROUP_ID: Final = re.compile(r"S[A-Z0-9]{2,20}")
@@ -62,6 +63,13 @@ def _group_name(value: object) -> str:
     if isinstance(value, str) and GROUP_NAME.fullmatch(value):
         return value
     _refuse("group_name", "group names are lower-case letters, digits, `_` and `-`")
+
+
+def _notify(value: object) -> Notify:
+    if isinstance(value, str) and value in tuple(Notify):
+        return Notify(value)
+    choices = ", ".join(f'"{n.value}"' for n in Notify)
+    _refuse("notify", f"must be one of {choices}, got {got(value)}")
 
 
 def _permission(value: object) -> Permission:
@@ -130,6 +138,7 @@ def pattern_problem(pattern: str) -> str | None:
 ChannelId = Annotated[str, PlainValidator(_channel_id)]
 PersonId = Annotated[str, PlainValidator(_person_id)]  # a user (U/W) or a user group (S)
 GroupName = Annotated[str, PlainValidator(_group_name)]
+NotifyMode = Annotated[Notify, PlainValidator(_notify)]
 PermissionName = Annotated[Permission, PlainValidator(_permission)]
 Expiry = Annotated[int | None, PlainValidator(_expiry)]
 Pattern = Annotated[str, PlainValidator(_pattern)]

@@ -13,7 +13,7 @@ import logging
 from sqlmodel import Session
 
 from bot.domain.actions import AuditAction
-from bot.domain.jobs import JobKind
+from bot.domain.jobs import WHILE_PENDING
 from bot.domain.outbox import ABOUT_A_GIVE_UP, SETS_THREAD, Op
 from bot.domain.requests import State
 from bot.services.deps import Deps, view
@@ -53,7 +53,8 @@ class Undelivered:
         if not repos.transition(s, request_id=rid, src=State.PENDING, dst=State.CANCELLED,
                                 resolved_at=self.d.clock.now(), resolved_by="kukey", resolution_note=NOT_POSTED):
             return False
-        repos.cancel_job(s, kind=JobKind.EXPIRE_REQUEST, ref=rid)
+        for job in WHILE_PENDING:
+            repos.cancel_job(s, kind=job, ref=rid)
         row = repos.get_request(s, request_id=rid)
         assert row is not None
         self.d.audit.record(s, AuditAction.REQUEST_CANCELLED, actor="kukey", request_id=rid,

@@ -17,7 +17,7 @@ from sqlmodel import Session
 from bot.domain import commands as cmds
 from bot.domain import decisions
 from bot.domain.actions import AuditAction
-from bot.domain.jobs import JobKind
+from bot.domain.jobs import WHILE_PENDING, JobKind
 from bot.domain.keys import KeySpec, KeyState, format_permissions, parse_permissions
 from bot.domain.outbox import GIVE_UP_AFTER
 from bot.domain.requests import Kind, State
@@ -25,6 +25,7 @@ from bot.domain.timeutil import aware
 from bot.errors import Refused
 from bot.services.deps import Deps, view
 from bot.services.enrollment import Lockout
+from bot.services.notices import Notices
 from bot.services.ports import Outcome, RequestView
 from bot.services.rules import Rules
 from bot.services.update import update_spec, was
@@ -49,6 +50,7 @@ class Workflow:
     def __init__(self, deps: Deps, rules: Rules) -> None:
         self.d = deps
         self.rules = rules
+        self.notices = Notices(deps, rules)
 
     # --- submit -----------------------------------------------------------------------------------
     def submit(self, actor: str, cmd: Submittable, origin: Origin) -> Outcome:
@@ -59,6 +61,7 @@ class Workflow:
         except Refused as exc:
             self._refused(actor, cmd, exc, origin)
             return Outcome(False, str(exc), exc.reason)
+        recipients = self.notices.recipients(actor, rule)
         now = self.d.clock.now()
         row = Request(
             id=cmds.new_request_id(), kind=kind.value, state=State.PENDING.value, requester=actor,
@@ -84,6 +87,7 @@ class Workflow:
                 # and given up (the request cancelled) halfway to its expiry at the latest
                 self.d.outbox.event(s, "submitted", snapshot,
                                     give_up_at=now + min(GIVE_UP_AFTER, (row.expires_at - now) / 2))
+                self.notices.on_submit(s, row, rule, recipients)  # after the post: the DMs link to it
         except IntegrityError:
             with session_scope(self.d.engine) as s:
                 dup = repos.find_by_dedupe(s, dedupe_key=origin.dedupe_key or "")
@@ -191,7 +195,8 @@ class Workflow:
                 repos.schedule(s, kind=JobKind.LAPSE_APPROVAL, ref=row.id, run_at=deadline)
         if not ok:
             raise Refused("This request was resolved a moment ago.", reason="not_pending")
-        repos.cancel_job(s, kind=JobKind.EXPIRE_REQUEST, ref=row.id)
+        for job in WHILE_PENDING:
+            repos.cancel_job(s, kind=job, ref=row.id)
         self.d.audit.record(s, AuditAction.REQUEST_APPROVED, actor="kukey", request_id=row.id,
                             sub_account=row.sub_account, detail={"kind": row.kind})
 
@@ -240,7 +245,7 @@ class Workflow:
             if not repos.transition(s, request_id=request_id, src=src, dst=dst, resolved_at=now,
                                     resolved_by=actor, resolution_note=note):
                 return Outcome(False, f"Request {request_id} is already {row.state}.", "not_open")
-            for job in (JobKind.EXPIRE_REQUEST, JobKind.LAPSE_APPROVAL):
+            for job in (*WHILE_PENDING, JobKind.LAPSE_APPROVAL):
                 repos.cancel_job(s, kind=job, ref=request_id)
             self.d.audit.record(s, action, actor=actor, request_id=request_id, sub_account=row.sub_account,
                                 detail={"note": note} if note else None)

@@ -34,7 +34,7 @@ from bot.slack.client import (
     BudgetedRateLimitHandler,
     SlackRateLimited,
 )
-from bot.slack.notifier import LINK
+from bot.slack.notices import LINK
 
 log = logging.getLogger("kukey.slack")
 EVENT_TYPE = "kukey_outbox"  # the metadata event type of every message kukey posts from the outbox
@@ -107,9 +107,10 @@ class SlackCourier:
         """Ephemeral where the person acted when Slack allows it, else a direct message."""
         p = parcel.params
         user, channel, text = str(p["user"]), str(p.get("channel") or ""), str(p["text"])
-        if p.get(LINKS_THREAD) and parcel.thread is not None:
-            text = text.replace(LINK, self._permalink(*parcel.thread), 1)
         content = p.get("blocks") or blocks.note(text)
+        if p.get(LINKS_THREAD) and parcel.thread is not None:
+            link = self._permalink(*parcel.thread)
+            text, content = text.replace(LINK, link, 1), _bind(content, link)
         if channel and not channel.startswith("D"):
             try:
                 self._call("chat_postEphemeral", channel=channel, user=user, text=text[:3900], blocks=content)
@@ -143,3 +144,14 @@ class SlackCourier:
         except (OSError, http.client.HTTPException) as exc:  # no answer: sent or not, nobody knows
             raise NotDelivered(f"Slack {method}: no answer ({type(exc).__name__})", method=method,
                                error=type(exc).__name__, uncertain=True) from None
+
+
+def _bind(node: Any, link: str) -> Any:
+    """Blocks with the link to the request's post where LINK stands in their texts."""
+    if isinstance(node, str):
+        return node.replace(LINK, link)
+    if isinstance(node, list):
+        return [_bind(item, link) for item in node]
+    if isinstance(node, dict):
+        return {key: _bind(value, link) for key, value in node.items()}
+    return node

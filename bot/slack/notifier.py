@@ -27,8 +27,9 @@ from bot.domain.secret import Secret
 from bot.errors import SlackApiError
 from bot.services.digest import Digest
 from bot.services.ports import Delivery, Planned, RequestView
-from bot.slack import blocks, messages, reminders
+from bot.slack import blocks, messages, notices, reminders
 from bot.slack import kill_switch_messages as kill_text
+from bot.slack.notices import LINK
 
 log = logging.getLogger("kukey.slack")
 
@@ -37,8 +38,6 @@ _UPDATES_PARENT = {"approval_added", "approved", "denied", "expired", "cancelled
                    "reveal_failed", "old_key_deleted", "revoked", "updated", "update_failed"}
 # Kinds whose approval leads to a Reveal (an offer to the requester); the others run on approval.
 _REVEALED = {"create", "rotate"}
-# Where the link to the request's post goes in the requester's note (bound when the note is sent).
-LINK = "\ue000link\ue000"
 
 
 def channel_stream(channel: str) -> str:
@@ -59,6 +58,8 @@ class SlackNotifier:
     def plan(self, name: str, req: RequestView, **fields: Any) -> list[Planned]:
         if req.kind == Kind.KILL_SWITCH:
             return self._kill_switch(name, req, fields)
+        if name in notices.EVENTS:
+            return notices.plan(name, req, fields)
         if name == "submitted":
             return [Planned(Op.POST, {"channel": self._policy().approvals_channel, SETS_THREAD: True,
                                       "text": _plain(messages.title(req)), "blocks": blocks.request_message(req)},

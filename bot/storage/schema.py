@@ -46,7 +46,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # The newest revision in MIGRATIONS (tests/storage/test_schema.py checks it): a database already there is
 # opened without importing Alembic, which would hold about 10 MB of the bot's memory for good. Alembic is
 # imported only to create, upgrade or place a database at another revision.
-HEAD = "0007"
+HEAD = "0008"
 UPGRADE = "run `kukey db upgrade`"
 VERSION_TABLE = "alembic_version"  # Alembic's default: one row, the revision
 READ_VERSION = text(f"SELECT version_num FROM {VERSION_TABLE}")  # noqa: S608 - a constant name

@@ -188,3 +188,17 @@ class OutboxItem(SQLModel, table=True):
     sent_at: datetime | None = None
     result: str = ""  # JSON: where the message landed (channel, ts)
     last_error: str = ""
+
+
+class Notice(SQLModel, table=True):
+    """Who was told what about a request, once (bot.domain.notify.NoticeKind): the unique (request, kind,
+    seq) makes a reminder or an escalation go out once across retries, replicas and restarts."""
+
+    __tablename__ = "notice"
+    __table_args__ = (UniqueConstraint("request_id", "kind", "seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: str = Field(foreign_key="request.id", index=True)
+    kind: str  # bot.domain.notify.NoticeKind
+    seq: int = 0  # the reminder's number (0 for the others)
+    users: str = ""  # comma-separated user ids sent a direct message
+    created_at: datetime

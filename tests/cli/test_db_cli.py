@@ -21,7 +21,7 @@ from tests.databases import rows
 from tests.postgres import SUPERUSER, PostgresServer
 from tests.storage.test_schema import migrate_to
 
-HEAD = "0007"
+HEAD = "0008"
 BEHIND = f"the database schema is at revision 0001, kukey needs {HEAD}: run `kukey db upgrade`"
 PASSWORD = "hunter2-not-shown"
 

@@ -23,6 +23,15 @@ def test_example_policy_passes_the_check(capsys: pytest.CaptureFixture[str]) -> 
                for line in out)
 
 
+def test_summary_says_how_approvers_are_told(capsys: pytest.CaptureFixture[str]) -> None:
+    """A rule with direct messages, reminders or escalation says so in its line; a channel-only rule does not."""
+    assert main(["policy", "check", str(EXAMPLE)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[3].endswith("2 approvals from treasury; notify both; approvers reminded from 10 min; "
+                           "escalated to admins after 20 min")
+    assert out[4].endswith("1 approval from approvers")
+
+
 def test_bad_policy_lists_every_problem_and_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A bad file prints each problem as FILE: KEY: problem, then a count, and exits 1."""
     bad = tmp_path / "bad.toml"

@@ -26,7 +26,7 @@ _, MASTER_KEY = (FIXTURES / "v0_1.master-key").read_text(encoding="ascii").split
 TABLES = ("request", "approval", "enrollment", "totp_use", "api_key", "job", "audit_event", "audit_key")
 EVENTS = 30
 NOT_MIGRATED = ("the database was made by kukey 0.2 or earlier and has no schema revision; kukey needs "
-                "revision 0007: run `kukey db upgrade`")
+                "revision 0008: run `kukey db upgrade`")
 
 
 def everything(url: str) -> dict[str, list[tuple[object, ...]]]:
@@ -68,11 +68,12 @@ def test_a_0_1_database_is_refused_then_adopted_without_losing_a_row(
     assert main(["db", "upgrade"]) == 0
     assert main(["audit", "verify"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].endswith(" adopted (made by kukey 0.2 or earlier) and upgraded to revision 0007")
+    assert out[0].endswith(" adopted (made by kukey 0.2 or earlier) and upgraded to revision 0008")
     assert out[1].startswith(f"OK: {EVENTS} events verified")
     assert everything(copy) == before
     tables = {r[0] for r in rows(copy, "SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert tables == {*TABLES, "alembic_version", "audit_forward", "outbox", "key_reminder", "kill_switch_key"}
+    assert tables == {*TABLES, "alembic_version", "audit_forward", "outbox", "key_reminder", "kill_switch_key",
+                      "notice"}
 
 
 def test_the_bot_starts_on_the_adopted_database_and_continues_the_chain(copy: str, tmp_path: Path) -> None:

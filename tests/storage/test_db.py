@@ -84,7 +84,7 @@ def test_init_db_is_idempotent_and_creates_every_table_and_trigger(any_engine: E
         tables = set(inspect(conn).get_table_names())
         triggers = {r[0] for r in conn.exec_driver_sql(TRIGGERS[engine.dialect.name])}
     assert tables == {"request", "approval", "enrollment", "totp_use", "api_key", "job", "audit_event", "audit_key",
-                      "audit_forward", "alembic_version", "outbox", "key_reminder", "kill_switch_key"}
+                      "audit_forward", "alembic_version", "outbox", "key_reminder", "kill_switch_key", "notice"}
     expected = {"audit_event_no_update", "audit_event_no_delete", "audit_key_no_delete"}
     if engine.dialect.name == "postgresql":
         expected |= {"audit_event_no_truncate", "audit_key_no_truncate"}

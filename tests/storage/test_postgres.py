@@ -162,7 +162,7 @@ def test_replicas_starting_together_queue_on_the_lock_and_upgrade_once(pg_url: s
             thread.join(timeout=WAIT_S)
         assert errors == []
         assert schema.current(holder_engine).at_head
-        assert rows(pg_url, "SELECT version_num FROM alembic_version") == [("0007",)]
+        assert rows(pg_url, "SELECT version_num FROM alembic_version") == [("0008",)]
     finally:
         for engine in [holder_engine, *engines]:
             engine.dispose()

@@ -22,7 +22,7 @@ from bot.storage import schema
 from bot.storage.db import init_db, make_engine
 from tests.databases import connect
 
-BEHIND = "the database schema is at revision 0001, kukey needs 0007: run `kukey db upgrade`"
+BEHIND = "the database schema is at revision 0001, kukey needs 0008: run `kukey db upgrade`"
 STARTS = 4  # processes starting at once on one database (threads with an engine each)
 
 
@@ -55,7 +55,7 @@ def test_a_new_database_is_created_at_the_head_and_matches_the_models(engine: En
     assert schema.current(engine).empty
     init_db(engine)
     with engine.connect() as conn:
-        assert schema.revision_of(conn) == schema.Revision("0007", "0007", empty=False, known=True)
+        assert schema.revision_of(conn) == schema.Revision("0008", "0008", empty=False, known=True)
         assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
 
 
