@@ -16,6 +16,7 @@ when it cannot.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -32,6 +33,7 @@ from bot.storage.outbox import Claimed
 
 log = logging.getLogger("kukey.outbox")
 _ADDED = "kukey.outbox.added"  # Session.info: what this transaction claimed, handed over when it commits
+_OWED = "kukey.outbox.owed"  # Session.info: what to do once the transaction has committed
 Take = Callable[[list[list[Claimed]]], None]
 # Told, after the transaction commits, what was reported (an event's name, its request, its fields; an
 # announcement: "announce", None, {}). For views that only mirror the database (the App Home): a lost
@@ -76,7 +78,7 @@ class Outbox:
 
     def _tell_watchers(self, session: Session, name: str, req: RequestView | None, fields: Mapping[str, Any]) -> None:
         for watcher in self._watchers:
-            event.listen(session, "after_commit", lambda _s, w=watcher: w(name, req, fields), once=True)
+            _after_commit(session, functools.partial(watcher, name, req, fields))
 
     def add(self, session: Session, planned: Sequence[Planned], *, request_id: str | None = None,
             give_up_at: datetime | None = None) -> None:
@@ -91,8 +93,26 @@ class Outbox:
             return
         if _ADDED not in session.info:
             session.info[_ADDED] = []
-            event.listen(session, "after_commit", lambda s: take(s.info.pop(_ADDED, [])), once=True)
+            _after_commit(session, lambda: take(session.info.pop(_ADDED, [])))
         session.info[_ADDED].extend(runs)
+
+
+def _after_commit(session: Session, then: Callable[[], None]) -> None:
+    """Call `then` once the session's transaction has committed (sessions here last one transaction:
+    bot.storage.db.session_scope). SQLAlchemy also sends "after_commit" when a SAVEPOINT is released, while
+    the transaction can still roll back: those are skipped, so nothing is handed over (or shown) early."""
+    owed = session.info.get(_OWED)
+    if owed is None:
+        owed = session.info[_OWED] = []
+        event.listen(session, "after_commit", _committed)
+    owed.append(then)
+
+
+def _committed(session: Session) -> None:
+    if session.in_nested_transaction():  # a savepoint released: the transaction itself is still open
+        return
+    for then in session.info.pop(_OWED, []):
+        then()
 
 
 def _with_thread(planned: Planned, thread: tuple[str, str]) -> Planned:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from bot.app import Kukey
 from bot.domain import commands as cmds
 from bot.domain.clock import FakeClock
@@ -83,3 +85,25 @@ def test_the_outbox_tells_its_watchers_after_the_commit_and_never_after_a_rollba
     with session_scope(svc.deps.engine) as s:
         svc.deps.outbox.announce(s, [TRADING], "an announcement")
     assert heard == [("announce", None)]
+
+
+def test_a_released_savepoint_tells_no_watcher_before_the_transaction_commits(kukey: Kukey, people: People) -> None:
+    """SQLAlchemy signals "after_commit" when a SAVEPOINT is released: the outbox waits for the transaction
+    itself, so a change that then rolls back shows nothing and hands nothing to the dispatcher."""
+    svc = kukey.services
+    created = svc.workflow.submit(REQUESTER, cmds.Create(SPEC), Origin(TRADING)).data["request_id"]
+    heard: list[str] = []
+    svc.deps.outbox.watch(lambda name, req, fields: heard.append(name))
+    req = snapshot(svc, created)
+    with pytest.raises(RuntimeError), session_scope(svc.deps.engine) as s:
+        svc.deps.outbox.event(s, "cancelled", req, user=REQUESTER)
+        with s.begin_nested():  # e.g. an insert that may conflict
+            pass
+        assert heard == []  # the savepoint's release is not the commit
+        raise RuntimeError("the change fails")
+    assert heard == []
+    with session_scope(svc.deps.engine) as s:
+        svc.deps.outbox.event(s, "cancelled", req, user=REQUESTER)
+        with s.begin_nested():
+            pass
+    assert heard == ["cancelled"]  # once, at the commit
