@@ -160,7 +160,7 @@ def schedule_once(session: Session, *, kind: JobKind, ref: str, run_at: datetime
     insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgres_insert
     stmt = insert(Job).values(kind=kind, ref=ref, run_at=run_at, state=JobState.PENDING.value, attempts=0,
                               last_error="").on_conflict_do_nothing(index_elements=["kind", "ref"])
-    if session.execute(stmt).rowcount == 1:  # type: ignore[attr-defined]
+    if session.execute(stmt.returning(col(Job.id))).first() is not None:  # rowcount is -1 on PostgreSQL here
         return True
     revived = session.execute(update(Job).where(col(Job.kind) == kind, col(Job.ref) == ref,
                                                 col(Job.state) == JobState.DONE.value)
