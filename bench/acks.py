@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from bench import lifecycle, load, pg, procs
 from bench.config import Config
@@ -87,6 +88,8 @@ def kukey(cfg: Config, home: Path, level: int, *, latency: float = 0.0, text: st
             wait_until(lambda: posted(scene) >= expected, cfg.drain_timeout, "every request posted", every=0.05)
             row["all_posted_after_s"] = round(time.perf_counter() - started, 2)
             row["backlog_after_last_ack_s"] = round(time.perf_counter() - acked, 2)
+            if text == CREATE:
+                row["post_delay_ms"] = summary_ms(post_delays(scene, bodies, result))
         except TimeoutError:
             row["posted_by_timeout"] = posted(scene) - cfg.warmup
         scene.stop_bot()
@@ -116,6 +119,18 @@ def slow_lifecycles(cfg: Config, home: Path) -> dict[str, Any]:
 def posted(scene: Scene) -> int:
     """Requests kukey has posted for approval (read from its database)."""
     return scene.count("SELECT count(*) FROM request WHERE thread_ts IS NOT NULL")
+
+
+def post_delays(scene: Scene, bodies: list[str], result: load.LoadResult) -> list[float]:
+    """Per acked create: seconds from its ack to its post in the approvals channel (the post's Slack ts, which
+    the fake stamps from the same wall clock; the request is found by its trigger id, its dedupe key)."""
+    posts = dict(scene.rows("SELECT dedupe_key, thread_ts FROM request WHERE thread_ts IS NOT NULL"))
+    delays = []
+    for index, acked_at in result.acked_at.items():
+        trigger = parse_qs(bodies[index])["trigger_id"][0]
+        if trigger in posts:
+            delays.append(max(0.0, float(posts[trigger]) - acked_at))
+    return delays
 
 
 def _row(app: str, level: int, result: load.LoadResult) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 @dataclass
 class LoadResult:
     latencies: list[float] = field(default_factory=list)  # seconds, in completion order
+    acked_at: dict[int, float] = field(default_factory=dict)  # body index -> wall clock (time.time()) of its ack
     statuses: dict[str, int] = field(default_factory=dict)
     non_empty: int = 0  # answers with a body (kukey acks an accepted create with an empty body)
     samples: list[str] = field(default_factory=list)  # a few unexpected answers, for the report
@@ -66,10 +67,10 @@ async def run(url: str, secret: str, bodies: list[str], concurrency: int) -> Loa
     host, port, path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path or "/"
     key = secret.encode()
     result = LoadResult()
-    queue = iter(bodies)
+    queue = iter(enumerate(bodies))
 
     async def sender() -> None:
-        for body in queue:
+        for index, body in queue:
             data = _request(host, port, path, body.encode(), key)
             try:
                 elapsed, status, answer = await _send(host, port, data)
@@ -77,6 +78,7 @@ async def run(url: str, secret: str, bodies: list[str], concurrency: int) -> Loa
                 result.statuses[type(exc).__name__] = result.statuses.get(type(exc).__name__, 0) + 1
                 continue
             result.latencies.append(elapsed)
+            result.acked_at[index] = time.time()
             result.statuses[str(status)] = result.statuses.get(str(status), 0) + 1
             if answer.strip() or status != 200:
                 result.non_empty += 1
@@ -99,7 +101,9 @@ def run_in_process(url: str, secret: str, bodies: list[str], concurrency: int, *
                           timeout=timeout, check=False, env=python_env())
     if done.returncode != 0:
         raise RuntimeError(f"load generator failed ({done.returncode}): {done.stderr[-2000:]}")
-    return LoadResult(**json.loads(done.stdout))
+    out = json.loads(done.stdout)
+    out["acked_at"] = {int(i): t for i, t in out["acked_at"].items()}  # JSON keys are strings
+    return LoadResult(**out)
 
 
 def main() -> int:

@@ -8,6 +8,7 @@ from bench import growth
 
 ACK_P99_MS = 100.0  # at 50 concurrent senders
 VS_BARE = 1.5  # kukey's p99 within 1.5 times the bare Bolt app's
+POST_DELAY_MS = 200.0  # issue 16: a create's approvals post within 200 ms of its ack (p99)
 SLOW_SAME = 1.2  # "unchanged" while KuCoin is slow: p99 within 1.2x (or +5 ms) of the normal run's
 LIFECYCLE_MS = 50.0
 VERIFY_PER_S = 200_000
@@ -34,6 +35,10 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         for level, row in kukey.items():
             ratio = row["p99"] / bare[level]["p99"]
             add(f"kukey p99 <= {VS_BARE}x bare Bolt at {level} concurrent", f"{ratio:.2f}x", ratio <= VS_BARE)
+            delay = row.get("post_delay_ms", {}).get("p99")
+            if delay is not None:
+                add(f"approvals post p99 < {POST_DELAY_MS:g} ms after the ack at {level} concurrent", f"{delay} ms",
+                    delay < POST_DELAY_MS)
     slow = r.get("slow_kucoin")
     if slow and acks:
         normal = {row["concurrency"]: row for row in acks["kukey"]}
@@ -105,7 +110,7 @@ def table(r: dict[str, Any]) -> str:
         lines += ["", title, head]
         for row in rows:
             lines.append(f"  {row['app']:10} {row['concurrency']:>4} {row['n']:>5} {row['p50']:>8} {row['p95']:>8} "
-                         f"{row['p99']:>8} {row['max']:>8} {row['throughput_rps']:>7}")
+                         f"{row['p99']:>8} {row['max']:>8} {row['throughput_rps']:>7}{_post_delay(row)}")
     slow = r.get("slow_kucoin")
     if slow:
         life = slow["lifecycles"]
@@ -172,6 +177,12 @@ def _failover_title(f: dict[str, Any]) -> str:
             f"{f['bound_s']:g} s)")
 
 
+def _post_delay(row: dict[str, Any]) -> str:
+    """The delay from a create's ack to its approvals post, where the run measured it."""
+    delay = row.get("post_delay_ms")
+    return f"  post after ack: p50 {delay['p50']} ms, p99 {delay['p99']} ms" if delay else ""
+
+
 def _ack_sections(r: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
     out = []
     if r.get("acks"):
@@ -200,7 +211,7 @@ def markdown(r: dict[str, Any]) -> str:
         out += ["", f"**{title}**", "", "| app | concurrent | requests | p50 | p95 | p99 | max | req/s |",
                 "|---|---:|---:|---:|---:|---:|---:|---:|"]
         out += [f"| {x['app']} | {x['concurrency']} | {x['n']} | {x['p50']} | {x['p95']} | {x['p99']} | {x['max']} | "
-                f"{x['throughput_rps']} |" for x in rows]
+                f"{x['throughput_rps']} |{_post_delay(x)}" for x in rows]
     slow = r.get("slow_kucoin")
     if slow:
         life = slow["lifecycles"]

@@ -98,15 +98,19 @@ class Scene:
     def count(self, sql: str) -> int:
         """A count from kukey's database, read without kukey's write lock (a plain read-only connection on
         SQLite; a plain engine on PostgreSQL), so that polling it never holds kukey up."""
+        if self.world.database_url.startswith("sqlite") and not self.world.db_path.exists():
+            return 0
+        return int(self.rows(sql)[0][0])
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """Rows from kukey's database, read the way `count` reads."""
         if self.world.database_url.startswith("sqlite"):
-            if not self.world.db_path.exists():
-                return 0
             with closing(sqlite3.connect(f"file:{self.world.db_path}?mode=ro", uri=True, timeout=5)) as db:
-                return int(db.execute(sql).fetchone()[0])
+                return [tuple(row) for row in db.execute(sql).fetchall()]
         if self._reader is None:
             self._reader = create_engine(urls.normalized(self.world.database_url), pool_size=1)
         with self._reader.connect() as conn:
-            return int(conn.execute(text(sql)).scalar_one())
+            return [tuple(row) for row in conn.execute(text(sql))]
 
     def close(self) -> None:
         self.stop_bot(kill=True)
