@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 from slack_bolt import App
 from slack_sdk import WebClient
+from sqlalchemy.engine import Engine
 
 from bot.audit_stream import forwarder as audit_stream
 from bot.config import Settings
@@ -165,88 +166,102 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
           exchange: Exchange | None = None) -> Kukey:
     """Wire every layer. `exchange` replaces KuCoin (built from the settings) with another exchange."""
     clock = clock or SystemClock()
-    master = settings.master_key_bytes()
     if policy is None:
         assert settings.policy_path is not None
         policy = load_policy(settings.policy_path)
     engine = make_engine(settings.database_url)
     init_db(engine, auto_migrate=settings.auto_migrate)
     metrics = Metrics()
-    audit = CountedAudit(master, clock, metrics)
-    box = SecretBox(master)
+    audit = CountedAudit(settings.master_key_bytes(), clock, metrics)
     with session_scope(engine) as s:
         audit.record(s, AuditAction.KUKEY_STARTED, actor="kukey")
         audit.record(s, AuditAction.POLICY_LOADED, actor="kukey",
                      detail={"file": policy.file, "rules": len(policy.rules)})
-    current_policy = policy
     slack = make_web_client(settings)  # every Web API call, apps.connections.open included: retries within a budget
     closers: list[Callable[[], Any]] = []
     if exchange is None:
         exchange = _kucoin(settings, clock, kucoin_http, metrics)
         closers.append(exchange.close)
     http = httpx.Client(timeout=10.0)
-    notifier = SlackNotifier(slack, lambda: current_policy, http=http)
-    outbox = Outbox(notifier, clock)
-    directory = SlackDirectory(slack)
-    worker = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kukey-worker")
-    enrollment = EnrollmentService(engine=engine, audit=audit, box=box, clock=clock)
     leases = Leases(engine=engine, clock=clock, lease=timedelta(seconds=settings.lease_seconds))
     scheduler = WatchedScheduler(engine=engine, clock=clock, interval=scheduler_interval, leases=leases)
-    deps = Deps(engine=engine, audit=audit, box=box, clock=clock, exchange=exchange, notifier=notifier,
-                outbox=outbox, directory=directory, policy=lambda: current_policy, enrollment=enrollment,
-                worker=worker, leases=leases)
+    deps = _deps(settings, engine, audit, clock, exchange, slack, http, policy, leases)
     deps.jobs = scheduler
-    rules = Rules(policy=lambda: current_policy, directory=directory, exchange=exchange, engine=engine, clock=clock)
-    deleter = KeyDeleter(deps)
-    workflow = Workflow(deps, rules)
-    reveal = Reveal(deps, rules)
-    revoker = Revoker(deps, rules, deleter)
-    subs = SubAccounts(lambda: [a.name for a in exchange.list_sub_accounts()])
-    checkpoints = Checkpoints(deps)
-    home = HomeService(deps, rules, checkpoints, SlackHome(slack))
-    outbox.watch(home.reported)  # Home tabs follow what is reported
-    services = Services(deps=deps, rules=rules, workflow=workflow, reveal=reveal, revoker=revoker,
-                        enrollment=enrollment, inventory=Inventory(deps, rules, subs), scheduler=scheduler,
-                        notifier=notifier, sub_accounts=subs, checkpoints=checkpoints,
-                        reconciler=Reconciler(deps, lambda: subs.known() or subs.refresh()), home=home,
-                        reminders=KeyReminders(deps), digest=WeeklyDigest(deps, rules, home),
-                        kill_switch=KillSwitch(deps, rules, deleter))
-    scheduler.on(JobKind.EXPIRE_REQUEST, workflow.expire)
-    scheduler.on(JobKind.LAPSE_APPROVAL, workflow.lapse)
-    scheduler.on(JobKind.RECOVER_REVEAL, reveal.recover)
-    scheduler.on(JobKind.DELETE_OLD_KEY, OldKeyDeletion(deps, deleter).run)
-    scheduler.on(JobKind.RETRY_DELETE,
-                 lambda k: _raise_unless(deleter.delete(k, actor="kukey", request_id=None, why="retry").ok, k))
-    scheduler.on(JobKind.REVOKE, revoker.run)
-    scheduler.on(JobKind.UPDATE_KEY, KeyUpdater(deps).run)
-    scheduler.on(JobKind.KILL_SWITCH, services.kill_switch.run)
-    scheduler.on(JobKind.AUDIT_CHECKPOINT, services.checkpoints.run)
-    scheduler.on(JobKind.RECONCILE, services.reconciler.job)
-    scheduler.on(JobKind.KEY_REMINDERS, services.reminders.job)
-    scheduler.on(JobKind.WEEKLY_DIGEST, services.digest.job)
-    scheduler.on(JobKind.REMIND_APPROVERS, workflow.notices.remind)
-    scheduler.on(JobKind.ESCALATE_REQUEST, workflow.notices.escalate)
-    bolt_log = logging.getLogger("kukey.bolt")
-    bolt_log.setLevel(logging.ERROR)  # the transport logs each refused request once; Bolt would repeat it
-    app = App(logger=bolt_log, token=settings.slack_bot_token.reveal(),
-              signing_secret=settings.slack_signing_secret.reveal() or None,
-              listener_executor=worker,  # lazy listeners run on the worker pool, drained by stop()
-              client=slack, process_before_response=True, token_verification_enabled=True,
-              request_verification_enabled=False)  # HTTP mode: bot.slack.precheck verifies, once
-    listeners.register(app, services)
+    services = _services(deps, slack, scheduler)
     metrics.set_requests_source(lambda: _requests_by_state(engine))
     records = make_engine(settings.database_url, flushed=False)  # what the outbox delivered: no disk flush waited
-    dispatcher = Dispatcher(engine=engine, clock=clock, courier=SlackCourier(courier_client(settings)), outbox=outbox,
-                            undelivered=Undelivered(deps), lease=leases.lease, interval=scheduler_interval,
-                            records=records)
-    kukey = Kukey(app, services, slack, settings, [*closers, http.close, records.dispose, engine.dispose], metrics,
-                  dispatcher)
+    dispatcher = Dispatcher(engine=engine, clock=clock, courier=SlackCourier(courier_client(settings)),
+                            outbox=deps.outbox, undelivered=Undelivered(deps), lease=deps.leases.lease,
+                            interval=scheduler_interval, records=records)
+    kukey = Kukey(_bolt_app(settings, slack, services), services, slack, settings,
+                  [*closers, http.close, records.dispose, engine.dispose], metrics, dispatcher)
     kukey.audit_stream = audit_stream.from_settings(settings, clock=clock, observer=metrics)
     kukey.readiness.add("database", database_check(engine))
     kukey.readiness.add("scheduler", scheduler.check())
     kukey.readiness.add("transport", kukey.serving)
     kukey.readiness.add("slack", kukey.slack_ready)
     return kukey
+
+
+def _deps(settings: Settings, engine: Engine, audit: AuditLog, clock: Clock, exchange: Exchange, slack: WebClient,
+          http: httpx.Client, policy: Policy, leases: Leases) -> Deps:
+    """What every service needs: storage, the exchange, Slack's ports, the policy, the worker pool."""
+    box = SecretBox(settings.master_key_bytes())
+    notifier = SlackNotifier(slack, lambda: policy, http=http)
+    return Deps(engine=engine, audit=audit, box=box, clock=clock, exchange=exchange, notifier=notifier,
+                outbox=Outbox(notifier, clock), directory=SlackDirectory(slack), policy=lambda: policy,
+                enrollment=EnrollmentService(engine=engine, audit=audit, box=box, clock=clock),
+                worker=ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kukey-worker"), leases=leases)
+
+
+def _services(deps: Deps, slack: WebClient, scheduler: WatchedScheduler) -> Services:
+    """The services, and the jobs each of them runs."""
+    rules = Rules(policy=deps.policy, directory=deps.directory, exchange=deps.exchange, engine=deps.engine,
+                  clock=deps.clock)
+    deleter = KeyDeleter(deps)
+    workflow, reveal, revoker = Workflow(deps, rules), Reveal(deps, rules), Revoker(deps, rules, deleter)
+    subs = SubAccounts(lambda: [a.name for a in deps.exchange.list_sub_accounts()])
+    checkpoints = Checkpoints(deps)
+    home = HomeService(deps, rules, checkpoints, SlackHome(slack))
+    deps.outbox.watch(home.reported)  # Home tabs follow what is reported
+    services = Services(deps=deps, rules=rules, workflow=workflow, reveal=reveal, revoker=revoker,
+                        enrollment=deps.enrollment, inventory=Inventory(deps, rules, subs), scheduler=scheduler,
+                        notifier=deps.notifier, sub_accounts=subs, checkpoints=checkpoints,
+                        reconciler=Reconciler(deps, lambda: subs.known() or subs.refresh()), home=home,
+                        reminders=KeyReminders(deps), digest=WeeklyDigest(deps, rules, home),
+                        kill_switch=KillSwitch(deps, rules, deleter))
+    jobs: dict[JobKind, Callable[[str], None]] = {
+        JobKind.EXPIRE_REQUEST: workflow.expire,
+        JobKind.LAPSE_APPROVAL: workflow.lapse,
+        JobKind.RECOVER_REVEAL: reveal.recover,
+        JobKind.DELETE_OLD_KEY: OldKeyDeletion(deps, deleter).run,
+        JobKind.RETRY_DELETE:
+            lambda k: _raise_unless(deleter.delete(k, actor="kukey", request_id=None, why="retry").ok, k),
+        JobKind.REVOKE: revoker.run,
+        JobKind.UPDATE_KEY: KeyUpdater(deps).run,
+        JobKind.KILL_SWITCH: services.kill_switch.run,
+        JobKind.AUDIT_CHECKPOINT: checkpoints.run,
+        JobKind.RECONCILE: services.reconciler.job,
+        JobKind.KEY_REMINDERS: services.reminders.job,
+        JobKind.WEEKLY_DIGEST: services.digest.job,
+        JobKind.REMIND_APPROVERS: workflow.notices.remind,
+        JobKind.ESCALATE_REQUEST: workflow.notices.escalate,
+    }
+    for kind, run in jobs.items():
+        scheduler.on(kind, run)
+    return services
+
+
+def _bolt_app(settings: Settings, slack: WebClient, services: Services) -> App:
+    bolt_log = logging.getLogger("kukey.bolt")
+    bolt_log.setLevel(logging.ERROR)  # the transport logs each refused request once; Bolt would repeat it
+    app = App(logger=bolt_log, token=settings.slack_bot_token.reveal(),
+              signing_secret=settings.slack_signing_secret.reveal() or None,
+              listener_executor=services.deps.worker,  # lazy listeners run on the worker pool, drained by stop()
+              client=slack, process_before_response=True, token_verification_enabled=True,
+              request_verification_enabled=False)  # HTTP mode: bot.slack.precheck verifies, once
+    listeners.register(app, services)
+    return app
 
 
 class CountedAudit(AuditLog):

@@ -25,7 +25,7 @@ from slack_sdk.models.views import View
 
 from bot.services.home_model import AdminHome, Home, KeyRow
 from bot.services.ports import RequestView
-from bot.slack import ids, messages
+from bot.slack import home_messages, ids
 from bot.slack.blocks import button, shorten, text_section
 
 SHOWN: Final = 10  # items of each list shown on the tab
@@ -33,11 +33,11 @@ _LINES_MAX: Final = 2900  # a list of lines in one section: under Slack's 3000 c
 
 
 def home_view(home: Home) -> dict[str, Any]:
-    blocks: list[Block] = [HeaderBlock(text="kukey"), _context(messages.home_intro(home.now))]
+    blocks: list[Block] = [HeaderBlock(text="kukey"), _context(home_messages.home_intro(home.now))]
     blocks += [HeaderBlock(text="Your keys"), *_keys(home.keys)]
     blocks += [DividerBlock(), HeaderBlock(text="Your open requests"),
-               lines_section([messages.request_brief(r) for r in home.open_requests], messages.NO_OPEN_REQUESTS,
-                             "/kukey pending")]
+               lines_section([home_messages.request_brief(r) for r in home.open_requests],
+                             home_messages.NO_OPEN_REQUESTS, "/kukey pending")]
     blocks += [DividerBlock(), HeaderBlock(text="Waiting for your approval"), *_to_approve(home.to_approve)]
     blocks += [DividerBlock(), HeaderBlock(text="Your authenticator (TOTP)"), _totp(home)]
     if home.admin is not None:
@@ -51,15 +51,15 @@ def _context(text: str) -> ContextBlock:
 
 def _more(items: tuple[Any, ...], command: str) -> list[Block]:
     hidden = len(items) - SHOWN
-    return [_context(messages.more(hidden, command))] if hidden > 0 else []
+    return [_context(home_messages.more(hidden, command))] if hidden > 0 else []
 
 
 def _keys(keys: tuple[KeyRow, ...]) -> list[Block]:
     if not keys:
-        return [text_section(messages.NO_KEYS)]
+        return [text_section(home_messages.NO_KEYS)]
     blocks: list[Block] = []
     for key in keys[:SHOWN]:
-        blocks.append(text_section(messages.key_text(key)))
+        blocks.append(text_section(home_messages.key_text(key)))
         if key.active:
             blocks.append(ActionsBlock(block_id=f"key:{key.api_key}", elements=[
                 _confirmed("Rotate", ids.HOME_ROTATE, key, "rotate", None),
@@ -69,7 +69,7 @@ def _keys(keys: tuple[KeyRow, ...]) -> list[Block]:
 
 def _confirmed(label: str, action_id: str, key: KeyRow, verb: str, style: str | None) -> ButtonElement:
     """A button that files a request about `key`, after Slack asks the person to confirm it."""
-    confirm = ConfirmObject(title=f"{label} this key?", text=shorten(messages.confirm_text(verb, key), 300),
+    confirm = ConfirmObject(title=f"{label} this key?", text=shorten(home_messages.confirm_text(verb, key), 300),
                             confirm="File the request", deny="Cancel", style=style)
     return ButtonElement(text=label, action_id=action_id, value=f"{key.sub_account} {key.api_key}", style=style,
                          confirm=confirm)
@@ -79,22 +79,22 @@ def lines_section(lines: list[str], empty: str, command: str) -> Block:
     """A list as the lines of one section: the first SHOWN, then how many more and where to see them."""
     if not lines:
         return text_section(empty)
-    shown = lines[:SHOWN] + ([messages.more(len(lines) - SHOWN, command)] if len(lines) > SHOWN else [])
+    shown = lines[:SHOWN] + ([home_messages.more(len(lines) - SHOWN, command)] if len(lines) > SHOWN else [])
     return text_section(shorten("\n".join(shown), _LINES_MAX))
 
 
 def _to_approve(requests: tuple[RequestView, ...]) -> list[Block]:
     if not requests:
-        return [text_section(messages.NOTHING_TO_APPROVE)]
+        return [text_section(home_messages.NOTHING_TO_APPROVE)]
     blocks: list[Block] = []
     for req in requests[:SHOWN]:
-        blocks.append(text_section(messages.awaiting_text(req), block_id=f"approve:{req.id}",
+        blocks.append(text_section(home_messages.awaiting_text(req), block_id=f"approve:{req.id}",
                                    accessory=button("Approve", ids.APPROVE, req.id, "primary")))
     return blocks + _more(requests, "/kukey pending")
 
 
 def _totp(home: Home) -> Block:
-    return text_section(messages.totp_text(home.totp),
+    return text_section(home_messages.totp_text(home.totp),
                         accessory=button("Re-enroll", ids.REENROLL, "reenroll") if home.totp.enrolled
                         else button("Enroll", ids.HOME_ENROLL, "enroll", "primary"))
 
@@ -102,9 +102,11 @@ def _totp(home: Home) -> Block:
 def _admin(admin: AdminHome) -> list[Block]:
     return [DividerBlock(), HeaderBlock(text="Admin: everyone's requests and keys"),
             text_section(f"*Pending requests* ({len(admin.pending)})"),
-            lines_section([messages.request_brief(r) for r in admin.pending], messages.NONE, "/kukey pending"),
+            lines_section([home_messages.request_brief(r) for r in admin.pending], home_messages.NONE,
+                          "/kukey pending"),
             text_section(f"*Keys due for rotation* ({len(admin.due)})"),
-            lines_section([messages.due_line(k) for k in admin.due], messages.NONE, "kukey reconcile --no-post"),
+            lines_section([home_messages.due_line(k) for k in admin.due], home_messages.NONE,
+                          "kukey reconcile --no-post"),
             text_section(f"*Keys kukey did not create* ({len(admin.external)})"),
-            lines_section([messages.external_line(k) for k in admin.external], messages.NONE, "/kukey list"),
-            text_section(messages.checkpoint_text(admin.checkpoint))]
+            lines_section([home_messages.external_line(k) for k in admin.external], home_messages.NONE, "/kukey list"),
+            text_section(home_messages.checkpoint_text(admin.checkpoint))]

@@ -16,7 +16,7 @@ from bot.domain.reminders import KeyReminder, Reason
 from bot.domain.timeutil import fmt
 from bot.services.digest import Digest
 from bot.services.home_model import KeyRow
-from bot.slack import ids, messages
+from bot.slack import home_messages, ids
 from bot.slack.blocks import Blocks, message, text_section
 from bot.slack.home_view import lines_section
 
@@ -50,12 +50,12 @@ def digest_text(d: Digest) -> str:
 
 def digest_blocks(d: Digest) -> Blocks:
     blocks: list[Block] = [HeaderBlock(text="kukey weekly digest")]
-    lists = [("Keys due for rotation", [messages.due_line(k) for k in d.due], "kukey reconcile --no-post"),
+    lists = [("Keys due for rotation", [home_messages.due_line(k) for k in d.due], "kukey reconcile --no-post"),
              ("Keys expiring soon", [expiring_line(k, d.now) for k in d.expiring], "/kukey list"),
-             ("Pending requests", [messages.request_brief(r) for r in d.pending], "/kukey pending"),
-             ("Keys kukey did not create", [messages.external_line(k) for k in d.external], "/kukey list")]
+             ("Pending requests", [home_messages.request_brief(r) for r in d.pending], "/kukey pending"),
+             ("Keys kukey did not create", [home_messages.external_line(k) for k in d.external], "/kukey list")]
     for heading, lines, command in lists:
-        blocks += [text_section(f"*{heading}* ({len(lines)})"), lines_section(lines, messages.NONE, command)]
+        blocks += [text_section(f"*{heading}* ({len(lines)})"), lines_section(lines, home_messages.NONE, command)]
     return message(*blocks)
 
 

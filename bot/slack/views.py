@@ -27,7 +27,7 @@ from bot.domain import commands as cmds
 from bot.domain.arguments import MAX_REASON
 from bot.domain.keys import EXPIRY_CHOICES, PERMISSION_ORDER
 from bot.domain.text import slack_length
-from bot.slack import ids, messages
+from bot.slack import home_messages, ids, messages
 from bot.slack import kill_switch_messages as kill_text
 from bot.slack.blocks import shorten, text_section
 
@@ -86,13 +86,13 @@ def enroll_modal(response_url: str) -> Modal:
 def enroll_wait_modal() -> Modal:
     """Enrollment from the Home tab, as it opens: the seed is made once the form is open (enroll_seed_modal)."""
     return View(type="modal", callback_id=ids.ENROLL_VIEW, title="TOTP enrollment", close="Cancel",
-                blocks=[text_section(messages.ENROLL_WAIT)]).to_dict()
+                blocks=[text_section(home_messages.ENROLL_WAIT)]).to_dict()
 
 
 def enroll_seed_modal(uri: str, seed: str) -> Modal:
     """Enrollment from the Home tab: the new seed and its first code in one form (the tab has no message to
     show the seed in; the form is seen by its owner only and gone once closed)."""
-    return totp_modal(ids.ENROLL_VIEW, "TOTP enrollment", messages.enroll_form(uri, seed), {})
+    return totp_modal(ids.ENROLL_VIEW, "TOTP enrollment", home_messages.enroll_form(uri, seed), {})
 
 
 def reenroll_modal(response_url: str) -> Modal:

@@ -19,7 +19,7 @@ from slack_sdk import WebClient
 from bot.domain import commands as cmds
 from bot.errors import UsageError
 from bot.services.workflow import Origin
-from bot.slack import messages, payload, replies, views
+from bot.slack import home_messages, payload, replies, views
 
 if TYPE_CHECKING:
     from bot.services.registry import Services
@@ -44,7 +44,7 @@ def _file(svc: Services, body: dict[str, Any], verb: str) -> None:
     """File the request the button names, as the slash command would; a refusal is told to the person."""
     words = payload.value(body).split()
     if len(words) != 2 or words[1].lower() == "all":  # the tab names one key; `all` is for the command
-        raise UsageError(messages.NOT_A_HOME_KEY)
+        raise UsageError(home_messages.NOT_A_HOME_KEY)
     cmd = svc.parse(f"{verb} {words[0]} {words[1]}")
     assert isinstance(cmd, cmds.Rotate | cmds.Revoke)
     out = svc.workflow.submit(payload.user(body), cmd, Origin("", payload.text(body, "trigger_id") or None))
@@ -58,7 +58,7 @@ def enroll(body: dict[str, Any], client: WebClient, *, svc: Services) -> None:
     click whose form cannot open starts nothing."""
     user = payload.user(body)
     if svc.enrollment.is_enrolled(user):  # a Home from before the enrollment: show the current one
-        replies.reply(svc, body, messages.ALREADY_ENROLLED_HOME)
+        replies.reply(svc, body, home_messages.ALREADY_ENROLLED_HOME)
         svc.home.refresh([user])
         return
     form = replies.open_form(client, body, views.enroll_wait_modal())
