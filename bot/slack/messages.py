@@ -71,7 +71,7 @@ def _update_lines(req: RequestView) -> list[str]:
     lines = [f"*New permissions:* {perms(req.permissions)}", f"*New IP whitelist:* {', '.join(req.ips) or 'none'}"]
     if req.key_permissions is not None:
         lines.append(f"*Now:* {perms(req.key_permissions)}; IPs {', '.join(req.key_ips or ()) or 'none'}")
-    return [*lines, "*Secret:* unchanged, nothing is shown"]
+    return [*lines, "The secret does not change; nothing is revealed."]
 
 
 def _updated(req: RequestView) -> str:

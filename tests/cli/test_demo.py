@@ -38,6 +38,7 @@ STEPS = [
     ("rotation approved", "@carol approved."),
     ("old key deleted", "was deleted at KuCoin. Rotation done"),
     ("KuCoin checked", "KuCoin sandbox: alpha-trading has only the new key"),
+    ("update", "now allows 203.0.113.5,203.0.113.6"),
     ("incident revoke", "Incident revoke in alpha-trading by @dave"),
     ("nothing left", "KuCoin sandbox: alpha-trading has no key left"),
     ("audit verify", "> kukey audit verify"),
@@ -67,7 +68,7 @@ def test_demo_plays_every_step_and_prints_no_secret(tmp_path: Path) -> None:
     assert "(hidden, shown once to alice)" in out and "Passphrase: " in out and "otpauth://…(hidden" in out
     assert "secret=" not in out and "••••••" in out
     assert (tmp_path / "demo" / "kukey.db").is_file() and str(tmp_path / "demo" / "kukey.db") in out
-    assert len(out.splitlines()) <= 142  # 140, and the two requests' "Recorded as ..." told at once
+    assert len(out.splitlines()) <= 165  # 140, two "Recorded as ..." told at once, and the update step (21)
 
 
 @pytest.fixture

@@ -57,6 +57,7 @@ def demo(args: argparse.Namespace) -> int:
         _say(f"Database: {world.db_path} (kept after the run; delete {home} when done)")
         _say(f"  read its audit log: KUKEY_DATABASE_URL=sqlite:///{world.db_path} kukey audit tail")
         _say(f"kukey demo: OK in {time.monotonic() - started:.1f} s: 2 keys created and each shown once, one rotated, "
+             "its IP whitelist changed under approval, "
              f"a self-approval refused, all revoked in an incident, {outcome.audit_events} audit events verified.")
         if args.keep:
             return _keep_running(world, story)

@@ -23,6 +23,7 @@ from kukey_sandbox.world import APPROVALS, APPROVER, APPROVER2, INCIDENT, REQUES
 
 SUB = "alpha-trading"
 CREATE = f"create {SUB} perms=Spot ips=203.0.113.5 expire=30 market-making bot"
+IPS_AFTER = "203.0.113.5,203.0.113.6"
 _API_KEY = re.compile(r"API key:\*? `([0-9a-f]{24})`")
 _REQUEST_ID = re.compile(r"\(request `(KK-[0-9A-Z]+)`\)")
 _VERIFIED = re.compile(r"OK: (\d+) events verified")
@@ -62,6 +63,7 @@ class DemoStory:
             self.outcome.first_key = self.reveal_and_wipe()
             self.kucoin(f"{SUB} has key {self.outcome.first_key}", [self.outcome.first_key])
         self.rotate(self.outcome.first_key)
+        self.update(self.outcome.rotated_key)
         self.incident_revoke()
         self.audit_verify()
         return self.outcome
@@ -141,8 +143,22 @@ class DemoStory:
             self.kucoin(f"{SUB} has only the new key {new}; the old key {old} is gone", [new])
             self.outcome.rotated_key = new
 
+    def update(self, api_key: str) -> None:
+        with self.step(7, "alice adds a backup host to the new key's IP whitelist; bob approves; its secret stays"):
+            post = self.slash(REQUESTER, TRADING, f"update {SUB} {api_key} ips={IPS_AFTER} backup host", wait_post=True)
+            self.show()
+            self.click(APPROVER, "Approve", channel=APPROVALS, ts=post.ts, where="under the request")
+            self.enter_code(APPROVER)
+            self.in_thread(post, f"Key `{api_key}` was updated at KuCoin")
+            self.private(REQUESTER, f"Your request `{_request_id(post)}` is done")
+            self.show()
+            ips = [k["ips"] for k in self.w.sandbox.keys(SUB) if k["api_key"] == api_key]
+            if ips != [IPS_AFTER.split(",")]:
+                raise StepFailed(f"KuCoin holds the IP whitelist {ips} for {api_key}, expected {IPS_AFTER}")
+            self.kucoin(f"{SUB} key {api_key} now allows {IPS_AFTER}", [api_key])
+
     def incident_revoke(self) -> None:
-        with self.step(7, "dave, the incident responder, revokes every key of alpha-trading from #incident"):
+        with self.step(8, "dave, the incident responder, revokes every key of alpha-trading from #incident"):
             self.slash(RESPONDER, INCIDENT, f"revoke {SUB} all suspected leak")
             self.enter_code(RESPONDER)
             self.w.wait(lambda: self.w.sandbox.keys(SUB) == [], what="every key revoked at KuCoin")
@@ -153,7 +169,7 @@ class DemoStory:
             self.outcome.revoked = 1
 
     def audit_verify(self) -> None:
-        with self.step(8, "anyone with the master key checks the tamper-evident audit log"):
+        with self.step(9, "anyone with the master key checks the tamper-evident audit log"):
             self.emit("  > kukey audit verify")
             process = self.w.spawn("audit", "verify")
             try:
