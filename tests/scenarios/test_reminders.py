@@ -70,7 +70,8 @@ def test_an_expiring_key_is_told_once_and_its_rotate_files_the_request(two_trans
     assert not story.approve(post, APPROVER).errors
     new = story.reveal()
     assert new != key
-    assert rows(w.database_url, "SELECT state FROM api_key WHERE api_key = ?", (key,)) == [("delete_pending",)]
+    w.wait(lambda: rows(w.database_url, "SELECT state FROM api_key WHERE api_key = ?", (key,)) == [("deleted",)],
+           what="the old key deleted, as after any rotation")
 
 
 def test_a_key_due_for_rotation_is_told_once_even_after_a_restart(two_transports: Story) -> None:
