@@ -12,7 +12,6 @@ from sqlalchemy import Engine
 from bot.domain.clock import FakeClock
 from tests.audit_stream.helpers import Log
 from tests.audit_stream.receivers import SyslogReceiver, WebhookReceiver
-from tests.storage.audit_helpers import open_engine
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -20,13 +19,6 @@ START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(START)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = open_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -33,14 +32,6 @@ from tests.databases import connect, rows
 from tests.storage.audit_helpers import fill, new_master, open_engine
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    """A kukey engine on a new database, on SQLite and on PostgreSQL."""
-    engine = open_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

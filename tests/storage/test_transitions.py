@@ -4,7 +4,7 @@ PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +17,7 @@ from bot.domain.keys import KEY_TRANSITIONS, KeyState
 from bot.domain.requests import TRANSITIONS, Kind, State
 from bot.errors import IllegalTransition
 from bot.storage import repos
-from bot.storage.db import init_db, make_engine, session_scope
+from bot.storage.db import session_scope
 from bot.storage.tables import KeyRecord, Request
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -35,15 +35,6 @@ KEY_MOVES = {
     (K.DELIVERING, K.ACTIVE), (K.DELIVERING, K.DELETED), (K.ACTIVE, K.DELETE_PENDING), (K.ACTIVE, K.DELETED),
     (K.ACTIVE, K.GONE), (K.DELETE_PENDING, K.DELETED), (K.DELETE_PENDING, K.GONE),
 }
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    """A kukey engine on a new database, on SQLite and on PostgreSQL."""
-    engine = make_engine(database_url)
-    init_db(engine)
-    yield engine
-    engine.dispose()
 
 
 def add_request(engine: Engine, request_id: str, state: State) -> None:
