@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from bot.domain.actions import AuditAction
 from bot.domain.exchange import ExchangeKey
 from bot.domain.keys import KeyOrigin, KeyState
-from bot.domain.requests import OPEN_STATES, State
+from bot.domain.requests import OPEN_STATES, Kind
 from bot.domain.timeutil import fmt
 from bot.errors import ExchangeError
 from bot.services.deps import Deps, view
 from bot.services.ports import RequestView
 from bot.services.rules import Rules
+from bot.storage import kill_switch as ks
 from bot.storage import repos
 from bot.storage.audit_read import events as audit_events
 from bot.storage.db import session_scope
@@ -34,9 +36,25 @@ def key_line(remote: ExchangeKey, ours: KeyRecord | None) -> str:
             + (" — *deletion pending*" if ours.state == KeyState.DELETE_PENDING else ""))
 
 
-def request_line(v: RequestView) -> str:
-    return (f"`{v.id}` {v.kind} *{v.sub_account}* by <@{v.requester}>: {v.state} "
-            f"({len(v.approvers)}/{v.approvals_needed} approvals)")
+@dataclass(frozen=True)
+class KillProgress:
+    """Where a kill switch stands: its keys, how many deleted, the failed ones (sub-account, apiKey, why)."""
+
+    total: int
+    deleted: int
+    failed: tuple[tuple[str, str, str], ...]
+
+    @property
+    def left(self) -> int:
+        return self.total - self.deleted - len(self.failed)
+
+
+@dataclass(frozen=True)
+class RequestStatus:
+    """One request as `/kukey status` shows it; a kill switch's with its progress."""
+
+    request: RequestView
+    progress: KillProgress | None = None
 
 
 class SubAccounts:
@@ -85,21 +103,22 @@ class Inventory:
             self.d.audit.record(s, AuditAction.INVENTORY_LISTED, actor=user, sub_account=sub)
         return "\n".join(lines) or "No sub-accounts."
 
-    def pending_text(self, user: str) -> str:
+    def pending(self) -> list[RequestView]:
+        """Every open request, oldest first."""
         with session_scope(self.d.engine) as s:
-            rows = [view(s, r) for r in repos.requests_in(s, states=sorted(OPEN_STATES))]
-        if not rows:
-            return "No open requests."
-        return "Open requests:\n" + "\n".join(request_line(r) for r in rows)
+            return [view(s, r) for r in repos.requests_in(s, states=sorted(OPEN_STATES))]
 
-    def status_text(self, request_id: str) -> str:
+    def status(self, request_id: str) -> RequestStatus | None:
+        """One request (None when there is none); a kill switch's with where its deletes stand."""
         with session_scope(self.d.engine) as s:
             row = repos.get_request(s, request_id=request_id.upper())
             if row is None:
-                return f"There is no request `{request_id}`."
-            v = view(s, row)
-        return request_line(v) + f"\nCreated {fmt(v.created_at)}; expires {fmt(v.expires_at)}" + (
-            f"; reveal by {fmt(v.reveal_deadline)}" if v.state == State.APPROVED else "")
+                return None
+            if row.kind != Kind.KILL_SWITCH:
+                return RequestStatus(view(s, row))
+            tally = ks.tally(s, request_id=row.id)
+            failed = tuple((k.sub_account, k.api_key, k.error) for k in tally.failed)
+            return RequestStatus(view(s, row), KillProgress(tally.total, tally.deleted, failed))
 
     def audit_text(self, user: str, n: int, sub: str | None) -> str:
         decision = self.rules.may_audit(user)

@@ -43,9 +43,7 @@ def progress(req: RequestView, p: dict[str, Any]) -> str:
     lines = [f"{head}: `{req.id}`, pulled by <@{req.requester}>",
              f"*{deleted} of {total}* keys deleted" + (f", *{len(failed)} failed*" if failed else "")]
     if failed:
-        named = ", ".join(f"`{key}` ({sub}: {error})" for sub, key, error in failed[:FAILED_SHOWN])
-        more = f" and {len(failed) - FAILED_SHOWN} more" if len(failed) > FAILED_SHOWN else ""
-        lines.append(f"Failed: {named}{more}")
+        lines.append(failed_line(failed))
     if p.get("done"):
         lines.append("Every key's outcome is in the thread." + (
             " kukey keeps retrying the failed ones every minute." if failed else ""))
@@ -55,6 +53,13 @@ def progress(req: RequestView, p: dict[str, Any]) -> str:
     if req.reason:
         lines.append(f"Reason: {req.reason}")
     return "\n".join(lines)
+
+
+def failed_line(failed: Sequence[Sequence[str]]) -> str:
+    """The failed keys (sub-account, apiKey, why), the first FAILED_SHOWN of them named."""
+    named = ", ".join(f"`{key}` ({sub}: {error})" for sub, key, error in failed[:FAILED_SHOWN])
+    more = f" and {len(failed) - FAILED_SHOWN} more" if len(failed) > FAILED_SHOWN else ""
+    return f"Failed: {named}{more}"
 
 
 def report(keys: Sequence[Sequence[str]]) -> list[str]:

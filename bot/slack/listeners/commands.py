@@ -17,7 +17,7 @@ from bot.domain.usage import help_text
 from bot.errors import UsageError
 from bot.services.ports import Outcome
 from bot.services.workflow import Origin
-from bot.slack import blocks, ids, messages, payload, replies, views
+from bot.slack import blocks, ids, messages, payload, replies, status, views
 from bot.slack.payload import InvalidInput
 
 if TYPE_CHECKING:
@@ -51,9 +51,10 @@ def answer(ack: Ack, body: dict[str, Any], *, svc: Services) -> None:
     if isinstance(cmd, cmds.Help):
         ack(text=help_text())
     elif isinstance(cmd, cmds.Pending):
-        ack(text=svc.inventory.pending_text(user))
+        ack(text=status.pending_text(svc.inventory.pending()))
     elif isinstance(cmd, cmds.Status):
-        ack(text=svc.inventory.status_text(cmd.request_id))
+        found = svc.inventory.status(cmd.request_id)
+        ack(text=status.status_text(found) if found else status.unknown(cmd.request_id))
     elif isinstance(cmd, cmds.Enroll) and svc.enrollment.is_enrolled(user):
         ack(blocks=blocks.reenroll_offer(), text=messages.ALREADY_ENROLLED)
     elif isinstance(cmd, cmds.Enroll):
