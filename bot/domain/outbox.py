@@ -32,6 +32,7 @@ SETS_THREAD = "sets_thread"  # a request's post: where it lands becomes the requ
 LINKS_THREAD = "link"  # a note carrying the link to its request's post (bound when it is sent)
 ABOUT_A_GIVE_UP = "given_up"  # the admins' note about a give-up: not reported again if it is given up
 THREAD = "thread"  # [channel, ts] of the request's post, when it was known as the message was owed
+FOLLOWS = "follows"  # a direct message about a request, rendered again once it is resolved (Op.UPDATE_DIRECT)
 
 
 class OutboxState(StrEnum):
@@ -52,6 +53,7 @@ class Op(StrEnum):
     REPLY = "reply"  # a note in a request's thread
     UPDATE = "update"  # the request's post, rendered again
     PRIVATE = "private"  # to one person: ephemeral where they acted, else a direct message
+    UPDATE_DIRECT = "update_direct"  # every direct message sent about the request (FOLLOWS), rendered again
 
 
 def backoff(attempts: int, retry_after: float | None = None) -> float:

@@ -25,6 +25,7 @@ uncertain: looked for before they are sent again) soon after its last renewal.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import threading
@@ -37,7 +38,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.domain.clock import Clock
-from bot.domain.outbox import DELIVERY_BUDGET, SETS_THREAD, THREAD, OutboxState, backoff, needs_thread
+from bot.domain.outbox import DELIVERY_BUDGET, SETS_THREAD, THREAD, Op, OutboxState, backoff, needs_thread
 from bot.domain.timeutil import aware
 from bot.errors import NotDelivered
 from bot.services.outbox import Outbox
@@ -178,15 +179,9 @@ class Dispatcher:
     def _attempt(self, claim: Claimed, thread: Thread | None) -> _Outcome:
         """Deliver one item, repeating a failure whose outcome is unknown within DELIVERY_BUDGET (the
         Courier first looks for a message that may have landed)."""
-        if thread is None and claim.params.get(THREAD):
-            channel, ts = claim.params[THREAD]
-            thread = (str(channel), str(ts))
-        if needs_thread(claim.op, claim.params) and thread is None:
-            with session_scope(self._engine) as s:
-                thread = items.thread_of(s, request_id=claim.request_id) if claim.request_id else None
-            if thread is None:
-                return _Outcome(drop=True)
-        parcel = Parcel(claim.op, claim.params, claim.key, thread, claim.uncertain)
+        parcel = self._parcel(claim, thread)
+        if parcel is None:
+            return _Outcome(drop=True)
         deadline, tries = time.monotonic() + DELIVERY_BUDGET.total_seconds(), 0
         while True:
             try:
@@ -197,13 +192,30 @@ class Dispatcher:
                 log.exception("outbox courier failed", extra={"op": claim.op})
                 failure = NotDelivered(type(exc).__name__, error=type(exc).__name__, uncertain=True)
             tries += 1
-            parcel = Parcel(claim.op, claim.params, claim.key, thread, parcel.uncertain or failure.uncertain)
+            parcel = dataclasses.replace(parcel, uncertain=parcel.uncertain or failure.uncertain)
             wait = 0.5 * 2 ** (tries - 1) + random.uniform(0, 0.25)  # noqa: S311 # jitter, not secrecy
             transient = failure.uncertain and not failure.final and failure.retry_after is None
             if not transient or time.monotonic() + wait > deadline or self._stop.wait(wait):
                 return _Outcome(failure=NotDelivered(str(failure), method=failure.method, error=failure.error,
                                                      uncertain=parcel.uncertain, final=failure.final,
                                                      retry_after=failure.retry_after))
+
+    def _parcel(self, claim: Claimed, thread: Thread | None) -> Parcel | None:
+        """The item as the Courier takes it, with what it refers to (the request's thread, its direct
+        messages) looked up; None when it needs a thread that was never posted."""
+        if thread is None and claim.params.get(THREAD):
+            channel, ts = claim.params[THREAD]
+            thread = (str(channel), str(ts))
+        direct: tuple[Thread, ...] = ()
+        if (needs_thread(claim.op, claim.params) and thread is None) or claim.op == Op.UPDATE_DIRECT:
+            with session_scope(self._engine) as s:
+                if thread is None and claim.request_id:
+                    thread = items.thread_of(s, request_id=claim.request_id)
+                if claim.op == Op.UPDATE_DIRECT and claim.request_id:
+                    direct = tuple(items.direct_messages(s, request_id=claim.request_id))
+        if needs_thread(claim.op, claim.params) and thread is None:
+            return None
+        return Parcel(claim.op, claim.params, claim.key, thread, claim.uncertain, direct)
 
     def _settle(self, done: list[tuple[Claimed, _Outcome]], claim: Claimed, failure: NotDelivered, *,
                 rest: list[Claimed]) -> None:

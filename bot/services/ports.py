@@ -135,6 +135,8 @@ class Parcel:
     key: str
     thread: tuple[str, str] | None = None  # (channel, ts) of the request's post
     uncertain: bool = False
+    # Op.UPDATE_DIRECT: (channel, ts) of each direct message sent about the request so far
+    direct: tuple[tuple[str, str], ...] = ()
 
 
 class Notifier(Protocol):

@@ -66,7 +66,9 @@ class SlackCourier:
             self._call("chat_update", channel=thread[0], ts=thread[1], text=p["text"], blocks=p.get("blocks"))
             return {}
         if parcel.op == Op.PRIVATE:
-            self._private(parcel)
+            return self._private(parcel)
+        if parcel.op == Op.UPDATE_DIRECT:
+            self._update_direct(parcel)
             return {}
         raise NotDelivered(f"kukey cannot deliver {parcel.op!r}", method=parcel.op, error="unknown_op", final=True)
 
@@ -103,8 +105,20 @@ class SlackCourier:
                 return str(message["ts"])
         return None
 
-    def _private(self, parcel: Parcel) -> None:
-        """Ephemeral where the person acted when Slack allows it, else a direct message."""
+    def _update_direct(self, parcel: Parcel) -> None:
+        """Render every direct message sent about the request again. One Slack will never change (it is
+        gone) does not keep the others from changing."""
+        for channel, ts in parcel.direct:
+            try:
+                self._call("chat_update", channel=channel, ts=ts, text=parcel.params["text"],
+                           blocks=parcel.params.get("blocks"))
+            except NotDelivered as exc:
+                if not exc.final:
+                    raise
+                log.info("a direct message could not be updated", extra={"error": exc.error})
+
+    def _private(self, parcel: Parcel) -> dict[str, str]:
+        """Ephemeral where the person acted when Slack allows it, else a direct message (where it landed)."""
         p = parcel.params
         user, channel, text = str(p["user"]), str(p.get("channel") or ""), str(p["text"])
         content = p.get("blocks") or blocks.note(text)
@@ -114,13 +128,14 @@ class SlackCourier:
         if channel and not channel.startswith("D"):
             try:
                 self._call("chat_postEphemeral", channel=channel, user=user, text=text[:3900], blocks=content)
-                return
+                return {}
             except NotDelivered as exc:
                 if exc.uncertain or exc.retry_after is not None:
                     raise
                 log.info("ephemeral not possible, using a direct message", extra={"error": exc.error})
         dm = self._call("conversations_open", users=user)
-        self._call("chat_postMessage", channel=dm["channel"]["id"], text=text[:3900], blocks=content)
+        answer = self._call("chat_postMessage", channel=dm["channel"]["id"], text=text[:3900], blocks=content)
+        return {"channel": str(answer["channel"]), "ts": str(answer["ts"])}
 
     def _permalink(self, channel: str, ts: str) -> str:
         try:

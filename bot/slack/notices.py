@@ -2,13 +2,16 @@
 the request and its Approve and Deny buttons, the reminders (direct messages and thread notes) and the
 escalation. Each direct message is in the request's stream, after its post, so that it can carry the link
 to it (LINK, bound when it is sent); the buttons are the post's own, so a click opens the same forms.
+Once the request is approved, denied, cancelled or expired, every direct message sent about it (FOLLOWS) is
+edited to say so, without buttons (Op.UPDATE_DIRECT: the dispatcher finds where each one landed); a click
+on a button before that edit lands is refused by the workflow, which checks the request's state.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
-from bot.domain.outbox import LINKS_THREAD, Op
+from bot.domain.outbox import FOLLOWS, LINKS_THREAD, Op
 from bot.domain.timeutil import fmt
 from bot.services.ports import Planned, RequestView
 from bot.slack import blocks
@@ -16,6 +19,8 @@ from bot.slack.messages import title, who
 
 LINK: Final = "\ue000link\ue000"  # where the link to a request's post goes (the courier binds it when sending)
 EVENTS: Final = frozenset({"approvers_notified", "approvers_reminded", "escalated"})
+# Events that resolve a request waiting for approval: every direct message about it then says so, without buttons.
+RESOLVING: Final = frozenset({"approved", "denied", "expired", "cancelled"})
 
 
 def plan(name: str, req: RequestView, f: dict[str, Any]) -> list[Planned]:
@@ -37,8 +42,15 @@ def plan(name: str, req: RequestView, f: dict[str, Any]) -> list[Planned]:
 def _direct(req: RequestView, user: str, text: str, *, buttons: bool) -> Planned:
     """A direct message to `user` (no channel: never ephemeral), linking to the request's post."""
     content = blocks.message(blocks.text_section(text)) + (blocks.request_message(req) if buttons else [])
-    return Planned(Op.PRIVATE, {"user": user, "channel": "", LINKS_THREAD: True, "text": text,
+    return Planned(Op.PRIVATE, {"user": user, "channel": "", LINKS_THREAD: True, FOLLOWS: True, "text": text,
                                 "blocks": content}, req.id)
+
+
+def resolved(req: RequestView, outcome: str) -> Planned:
+    """Every direct message sent about `req` so far, rendered again: what happened, and no buttons."""
+    text = f"Request `{req.id}` from {who(req.requester)} ({title(req)}) needs nothing more from you: {outcome}"
+    content = blocks.message(blocks.text_section(text)) + blocks.request_message(req)
+    return Planned(Op.UPDATE_DIRECT, {"text": text, "blocks": content}, req.id)
 
 
 def _waiting(req: RequestView) -> str:

@@ -67,6 +67,8 @@ class SlackNotifier:
                     Planned(Op.PRIVATE, {"user": req.requester, "channel": req.origin_channel, LINKS_THREAD: True,
                                          "text": messages.submitted(req, LINK)}, req.id)]
         planned = self._thread(name, req, fields)
+        if name in notices.RESOLVING and not req.incident:
+            planned.append(notices.resolved(req, messages.event_thread(name, req, fields) or name))
         if name == "approved" and req.kind in _REVEALED:
             planned.append(Planned(Op.PRIVATE, {"user": req.requester, "channel": req.origin_channel,
                                                 "text": messages.approved_offer(req, fields.get("user")),

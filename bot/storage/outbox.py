@@ -25,7 +25,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from bot.domain.outbox import OPEN, OutboxState
+from bot.domain.outbox import FOLLOWS, OPEN, Op, OutboxState
 from bot.domain.timeutil import aware
 from bot.storage.tables import OutboxItem, Request
 
@@ -202,6 +202,19 @@ def thread_of(session: Session, *, request_id: str) -> tuple[str, str] | None:
 
 def set_thread(session: Session, *, request_id: str, channel: str, ts: str) -> None:
     session.execute(update(Request).where(col(Request.id) == request_id).values(channel=channel, thread_ts=ts))
+
+
+def direct_messages(session: Session, *, request_id: str) -> list[tuple[str, str]]:
+    """The (channel, ts) of each direct message sent about a request that follows it (FOLLOWS), oldest first."""
+    stmt = select(OutboxItem.params, OutboxItem.result).where(
+        OutboxItem.request_id == request_id, OutboxItem.op == Op.PRIVATE.value,
+        OutboxItem.state == OutboxState.SENT.value).order_by(col(OutboxItem.id))
+    found = []
+    for params, result in session.exec(stmt):
+        landed = json.loads(result or "{}")
+        if json.loads(params).get(FOLLOWS) and landed.get("ts"):
+            found.append((str(landed["channel"]), str(landed["ts"])))
+    return found
 
 
 def items(session: Session, *, stream: str | None = None) -> list[OutboxItem]:

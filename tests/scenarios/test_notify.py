@@ -17,6 +17,7 @@ from kukey_sandbox.world import (
     APPROVER,
     APPROVER2,
     REQUESTER,
+    TRADING,
     KukeyWorld,
     Story,
     default_policy,
@@ -26,6 +27,7 @@ from tests.scenarios.outbox_helpers import open_items
 from tests.scenarios.test_approval import CREATE
 
 ASKED, REMINDER, ESCALATED = "asks for your approval", "Reminder ", "you are told as `admins`"
+RESOLVED = "needs nothing more from you"  # a DM once its request is resolved
 
 
 @pytest.fixture(params=["http", "socket"])
@@ -142,8 +144,8 @@ def test_reminders_back_off_go_to_who_has_not_approved_and_stop_once_resolved(tm
         world.wait(lambda: job(world, "remind_approvers", rid)[1] == "done", what="reminders cancelled")
         until(world, start + timedelta(minutes=100))  # past every reminder, and the reveal window lapses
         story.in_thread(post, "The approval lapsed")
-        settled(world)
-        assert len(direct(world, APPROVER2, REMINDER)) == 2
+        settled(world)  # the DM and the two reminders, each since edited to say the request was approved
+        assert len(direct(world, APPROVER2, rid)) == 3 and len(direct(world, APPROVER2, RESOLVED)) == 3
         assert len(audit(world, rid, AuditAction.REQUEST_REMINDED)) == 2
 
 
@@ -219,3 +221,47 @@ def test_both_reminds_in_the_thread_and_by_dm(tmp_path: Path, transport: str) ->
         story.in_thread(post, "Reminder:")
         world.wait(lambda: direct(world, APPROVER, "Reminder 1:") and direct(world, APPROVER2, "Reminder 1:"),
                    what="the reminder DMs")
+
+
+
+def test_every_dm_about_a_request_loses_its_buttons_once_it_is_approved(dm_world: KukeyWorld) -> None:
+    """Once approved, the first DMs, the reminders and the escalation are each edited once to say what
+    happened, without the Approve button."""
+    world, story = dm_world, Story(dm_world)
+    post = story.request(CREATE)
+    rid = request_id(post)
+    until(world, created(world, rid) + timedelta(minutes=20))
+    world.wait(lambda: direct(world, ADMIN, ESCALATED) and direct(world, APPROVER2, "Reminder 2:"),
+               what="the reminders and the escalation")
+    settled(world)
+    sent = [m for u in (APPROVER, APPROVER2, ADMIN) for m in world.fake.messages(world.fake.dm(u))
+            if rid in m.content]
+    assert len(sent) == 7 and any(m.button_labels == ["Approve", "Deny"] for m in sent)
+    assert not story.approve(post, APPROVER).errors
+    world.wait(lambda: all(RESOLVED in m.content for u in (APPROVER, APPROVER2, ADMIN)
+                           for m in world.fake.messages(world.fake.dm(u)) if rid in m.content), what="DMs updated")
+    settled(world)
+    now = [m for u in (APPROVER, APPROVER2, ADMIN) for m in world.fake.messages(world.fake.dm(u))
+           if rid in m.content]
+    assert [(m.ts, m.button_labels, m.edits) for m in now] == [(m.ts, [], 1) for m in sent]
+    assert all(f"<@{APPROVER}> approved" in m.content for m in now)
+
+
+def test_a_stale_approve_in_a_dm_is_refused_and_the_dm_then_says_cancelled(dm_world: KukeyWorld) -> None:
+    """The requester cancels; an approver who clicks Approve in their DM before it is edited is told the
+    request is no longer pending (audited), and the DM then says it was cancelled, without buttons."""
+    world, story = dm_world, Story(dm_world)
+    post = story.request(CREATE)
+    rid = request_id(post)
+    dm = world.wait(lambda: next(iter(direct(world, APPROVER, ASKED)), None), what="the approver's DM")
+    settled(world)
+    with world.fake.hold("chat.update") as held:
+        world.driver.slash(REQUESTER, TRADING, f"cancel {rid}")
+        held.wait()  # the post's update waits at Slack's door, and the DMs' behind it
+        world.driver.click(APPROVER, "Approve", channel=dm.channel, ts=dm.ts)
+        story.private(APPROVER, "not pending any more")
+        assert world.fake.modal(APPROVER) is None
+    world.wait(lambda: RESOLVED in world.fake.message(dm.channel, dm.ts).content, what="the DM updated")
+    edited = world.fake.message(dm.channel, dm.ts)
+    assert edited.button_labels == [] and f"Cancelled by <@{REQUESTER}>" in edited.content
+    assert audit(world, rid, AuditAction.APPROVE_REFUSED)
