@@ -30,8 +30,9 @@ METHOD_SCOPES: dict[str, str | tuple[str, ...] | None] = {
     "views.publish": None,  # the Home tab
     "conversations.open": "im:write",
     # the outbox looks for a post whose answer was lost (its metadata names the outbox item) before
-    # posting it again: in the approvals, incident and audit channels, public or private
-    "conversations.history": ("channels:history", "groups:history"),
+    # posting it again: in the approvals, incident and audit channels, public or private, and in the
+    # bot's DMs (an approver's DM, a reminder)
+    "conversations.history": ("channels:history", "groups:history", "im:history"),
     "conversations.replies": ("channels:history", "groups:history"),
     "usergroups.users.list": "usergroups:read",
     "users.info": "users:read",

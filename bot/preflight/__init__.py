@@ -33,6 +33,7 @@ from bot.preflight.local_checks import check_database, check_master_key, check_p
 from bot.preflight.results import CheckResult, Report, Status, fail
 from bot.preflight.slack_checks import (
     check_app_token,
+    check_bot_scopes,
     check_bot_token,
     check_channels,
     check_signing_secret,
@@ -50,6 +51,7 @@ CHECKS: dict[str, Check] = {
     "database": check_database,
     "master key": check_master_key,
     "slack bot token": check_bot_token,
+    "slack scopes": check_bot_scopes,
     "slack app token": check_app_token,
     "slack signing secret": check_signing_secret,
     "slack clock": check_slack_clock,

@@ -32,6 +32,14 @@ SIGNING_FIX = "set SLACK_SIGNING_SECRET to the Signing Secret on the app's Basic
 UNREACHABLE_FIX = "check SLACK_API_URL (default https://slack.com/api/), the network and any proxy"
 SCOPES_FIX = ("add the bot scopes channels:read and groups:read (app_manifest.yml lists them) and reinstall "
               "the app, so kukey can check its channels")
+# The bot scopes kukey cannot work without, and those it works without, less well (app_manifest.yml has all).
+NEEDED_SCOPES = {"chat:write": "post and update messages", "commands": "receive /kukey",
+                 "im:write": "send direct messages", "usergroups:read": "resolve the policy's user groups"}
+HELPFUL_SCOPES = {"channels:read": "check its channels", "groups:read": "check its private channels",
+                  "channels:history": "find a post whose answer Slack lost instead of posting it twice",
+                  "groups:history": "the same in private channels",
+                  "im:history": "find a direct message whose answer Slack lost instead of sending it twice"}
+REINSTALL_FIX = "add the missing bot scopes (app_manifest.yml lists them all) and reinstall the app"
 _SIGNING_SECRET = re.compile(r"[0-9a-fA-F]{32}")
 _DATE_RESOLUTION = timedelta(seconds=1)  # an HTTP Date header counts whole seconds
 
@@ -93,6 +101,24 @@ def check_slack_clock(ctx: Context) -> CheckResult:
     offset = answer.date + _DATE_RESOLUTION / 2 - (answer.sent + round_trip / 2)
     uncertainty = _DATE_RESOLUTION / 2 + round_trip / 2
     return skew_result(name, offset.total_seconds(), uncertainty.total_seconds(), "Slack")
+
+
+def check_bot_scopes(ctx: Context) -> CheckResult:
+    """The bot token's scopes (Slack names them in the X-OAuth-Scopes header of auth.test's answer) against
+    the ones kukey uses: a missing needed one is a FAIL, a missing helpful one a WARN saying what is lost."""
+    name = "slack scopes"
+    answer = ctx.bot_answer.get()
+    if answer is None or not answer.ok:
+        return skip(name, "needs a working bot token (see slack bot token)")
+    if answer.scopes is None:
+        return skip(name, "Slack's answer did not name the token's scopes (no X-OAuth-Scopes header)")
+    needed = [f"{s} (to {why})" for s, why in NEEDED_SCOPES.items() if s not in answer.scopes]
+    if needed:
+        return fail(name, "the bot token lacks " + ", ".join(needed), REINSTALL_FIX)
+    helpful = [f"{s} (to {why})" for s, why in HELPFUL_SCOPES.items() if s not in answer.scopes]
+    if helpful:
+        return warn(name, "kukey works, less well: the bot token lacks " + ", ".join(helpful), REINSTALL_FIX)
+    return ok(name, f"the bot token has every scope kukey uses ({len(NEEDED_SCOPES) + len(HELPFUL_SCOPES)})")
 
 
 def _policy_and_slack(ctx: Context, check: str) -> tuple[Policy, SlackWebApi, str] | CheckResult:

@@ -1,7 +1,7 @@
 """Just enough of Slack's Web API for the preflight: one form POST per method, over httpx.
 
 slack_sdk stays inside bot/slack (tests/test_architecture.py); the preflight needs four read-only methods
-and the `Date` header of an answer, which a plain httpx call gives directly.
+and the `Date` and `X-OAuth-Scopes` headers of an answer, which a plain httpx call gives directly.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ class SlackAnswer:
     date: datetime | None
     sent: datetime
     received: datetime
+    scopes: frozenset[str] | None = None  # the token's scopes (Slack's X-OAuth-Scopes header), if it said
 
     @property
     def ok(self) -> bool:
@@ -60,7 +61,8 @@ class SlackWebApi:
             data = None
         if not isinstance(data, dict):
             data = {"ok": False, "error": f"http_{response.status_code}"}
-        return SlackAnswer(data, _date(response.headers.get("Date")), sent, received)
+        return SlackAnswer(data, _date(response.headers.get("Date")), sent, received,
+                           _scopes(response.headers.get("X-OAuth-Scopes")))
 
 
 def _reason(exc: httpx.HTTPError) -> str:
@@ -71,6 +73,10 @@ def _reason(exc: httpx.HTTPError) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return "timed out waiting for the answer"
     return "the connection failed"
+
+
+def _scopes(header: str | None) -> frozenset[str] | None:
+    return None if header is None else frozenset(s.strip() for s in header.split(",") if s.strip())
 
 
 def _date(header: str | None) -> datetime | None:

@@ -1,12 +1,13 @@
 """Slack side of the `Courier` port: sends one message the outbox holds, and says plainly when it did not.
 
-Every post carries message metadata naming its outbox key (`event_type` kukey_outbox). When an attempt's
-outcome is unknown (no answer, a dropped connection, a 5xx: Slack may have posted it), the next attempt
-first looks for that key in the channel's latest messages (`conversations.history`) or in the request's
-thread (`conversations.replies`), and takes the message it finds instead of posting again: a post is never
-shown twice. Updates are repeated as they are (the same update twice changes nothing). Direct messages and
-ephemeral notes are repeated without looking (reading them would need the im:history scope, for a
-duplicate private line at worst).
+Every post and every direct message carries message metadata naming its outbox key (`event_type`
+kukey_outbox). When an attempt's outcome is unknown (no answer, a dropped connection, a 5xx: Slack may have
+posted it), the next attempt first looks for that key in the channel's latest messages
+(`conversations.history`; for a direct message, the bot's DM with the person, which needs im:history) or in
+the request's thread (`conversations.replies`), and takes the message it finds instead of posting again: a
+post or a direct message is never shown twice. Updates are repeated as they are (the same update twice
+changes nothing). Ephemeral notes cannot be read back (Slack keeps no copy to read): one whose answer was
+lost is repeated, for a duplicate line at worst that only its reader sees, until they reload.
 
 The Web API client here retries rate limits only (within slack_sdk's handler and kukey's budget,
 bot.slack.client): a 5xx or a dropped connection is never repeated blindly by slack_sdk, it comes back to
@@ -85,7 +86,7 @@ class SlackCourier:
 
     def _find(self, key: str, channel: str, thread_ts: str | None) -> str | None:
         """The ts of the message posted with outbox key `key`, if Slack has it. Without the scope to read
-        the channel (an app installed before kukey asked for it) it cannot be known: posted again."""
+        the conversation (an app installed before kukey asked for it) it cannot be known: posted again."""
         try:
             if thread_ts is not None:
                 answer = self._call("conversations_replies", channel=channel, ts=thread_ts, limit=LOOK_BACK,
@@ -97,7 +98,7 @@ class SlackCourier:
             if exc.error != "missing_scope":
                 raise
             log.warning("cannot look for a message that may have landed; posting it again", extra={
-                "error": exc.error, "fix": "add the bot scopes channels:history and groups:history"})
+                "error": exc.error, "fix": "add the bot scopes channels:history, groups:history and im:history"})
             return None
         for message in answer.get("messages") or []:
             meta = message.get("metadata") or {}
@@ -125,6 +126,13 @@ class SlackCourier:
         if p.get(LINKS_THREAD) and parcel.thread is not None:
             link = self._permalink(*parcel.thread)
             text, content = text.replace(LINK, link, 1), _bind(content, link)
+        dm: str | None = None
+        if parcel.uncertain:  # an earlier attempt's direct message may have landed: look for it first
+            dm = self._open_dm(user)
+            found = self._find(parcel.key, dm, None)
+            if found is not None:
+                log.info("direct message found sent after a lost answer; not sent again")
+                return {"channel": dm, "ts": found}
         if channel and not channel.startswith("D"):
             try:
                 self._call("chat_postEphemeral", channel=channel, user=user, text=text[:3900], blocks=content)
@@ -133,9 +141,13 @@ class SlackCourier:
                 if exc.uncertain or exc.retry_after is not None:
                     raise
                 log.info("ephemeral not possible, using a direct message", extra={"error": exc.error})
-        dm = self._call("conversations_open", users=user)
-        answer = self._call("chat_postMessage", channel=dm["channel"]["id"], text=text[:3900], blocks=content)
+        dm = dm or self._open_dm(user)
+        answer = self._call("chat_postMessage", channel=dm, text=text[:3900], blocks=content,
+                            metadata={"event_type": EVENT_TYPE, "event_payload": {"key": parcel.key}})
         return {"channel": str(answer["channel"]), "ts": str(answer["ts"])}
+
+    def _open_dm(self, user: str) -> str:
+        return str(self._call("conversations_open", users=user)["channel"]["id"])
 
     def _permalink(self, channel: str, ts: str) -> str:
         try:

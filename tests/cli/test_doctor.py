@@ -17,9 +17,9 @@ from kukey_sandbox.world import KukeyWorld
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "sandbox" / "kukey_sandbox" / "kucoin" / "seed.json"
-LINES = ["OK settings", "OK policy", "OK database", "OK master key", "OK slack bot token", "OK slack app token",
-         "OK slack clock", "OK channel C0APPROVALS", "OK channel C0INCIDENT", "OK channel C0AUDITLOG",
-         "OK user group S0APPROVERS", "OK kucoin key", "OK kucoin clock"]
+LINES = ["OK settings", "OK policy", "OK database", "OK master key", "OK slack bot token", "OK slack scopes",
+         "OK slack app token", "OK slack clock", "OK channel C0APPROVALS", "OK channel C0INCIDENT",
+         "OK channel C0AUDITLOG", "OK user group S0APPROVERS", "OK kucoin key", "OK kucoin clock"]
 
 
 def _general_only() -> dict[str, object]:
@@ -50,7 +50,7 @@ def test_all_checks_pass_and_exit_zero(world: KukeyWorld, monkeypatch: pytest.Mo
     assert code == 0
     assert [line.split(":", 1)[0] for line in out[:-1]] == LINES
     assert out[4] == "OK slack bot token: bot kukey (user id U0KUKEYBOT) in workspace kukey sandbox (T0KUKEY00)"
-    assert out[-1] == "kukey doctor: 13 of 13 checks passed"
+    assert out[-1] == "kukey doctor: 14 of 14 checks passed"
 
 
 def test_a_warning_has_a_fix_line_and_does_not_fail(world: KukeyWorld, monkeypatch: pytest.MonkeyPatch,
@@ -63,7 +63,7 @@ def test_a_warning_has_a_fix_line_and_does_not_fail(world: KukeyWorld, monkeypat
     assert code == 0
     at = out.index("WARN user group S0ONCALL1: groups.responders: the group has no members, so it counts nobody")
     assert out[at + 1].startswith("  fix: add people to the group in Slack")
-    assert out[-1] == "kukey doctor: 14 of 14 checks passed, 1 with a warning"
+    assert out[-1] == "kukey doctor: 15 of 15 checks passed, 1 with a warning"
 
 
 def test_a_failure_exits_one_with_its_fix(world: KukeyWorld, monkeypatch: pytest.MonkeyPatch,
@@ -75,7 +75,7 @@ def test_a_failure_exits_one_with_its_fix(world: KukeyWorld, monkeypatch: pytest
     at = out.index("FAIL channel C0INCIDENT: incident channel #incident: the bot is not a member")
     assert out[at + 1].startswith("  fix: /invite @kukey in #incident: ")
     assert "OK slack signing secret: set, 32 hexadecimal digits" in "\n".join(out)
-    assert out[-1] == "kukey doctor: 12 of 13 checks passed, 1 failed"
+    assert out[-1] == "kukey doctor: 13 of 14 checks passed, 1 failed"
 
 
 def test_doctor_reads_the_env_file_as_kukey_run_does(world: KukeyWorld, tmp_path: Path) -> None:
@@ -85,4 +85,4 @@ def test_doctor_reads_the_env_file_as_kukey_run_does(world: KukeyWorld, tmp_path
     done = subprocess.run([sys.executable, "-m", "bot", "doctor"], capture_output=True, text=True, timeout=60,
                           cwd=tmp_path, env=env, check=False)
     assert (done.returncode, done.stderr) == (0, "")
-    assert done.stdout.splitlines()[-1] == "kukey doctor: 13 of 13 checks passed"
+    assert done.stdout.splitlines()[-1] == "kukey doctor: 14 of 14 checks passed"

@@ -19,7 +19,8 @@ from bot.storage.tables import Enrollment
 from kukey_sandbox.world import KukeyWorld
 from tests.preflight.conftest import by_check, not_ok, only_problem
 
-EVERY_RESULT = ["settings", "policy", "database", "master key", "slack bot token", "slack app token", "slack clock",
+EVERY_RESULT = ["settings", "policy", "database", "master key", "slack bot token", "slack scopes", "slack app token",
+                "slack clock",
                 "channel C0APPROVALS", "channel C0INCIDENT", "channel C0AUDITLOG", "user group S0APPROVERS",
                 "kucoin key", "kucoin clock"]
 
@@ -30,7 +31,7 @@ def test_a_correct_installation_passes_every_check(env: dict[str, str]) -> None:
     assert [r.check for r in report.results] == EVERY_RESULT
     assert not_ok(report) == []
     assert report.bot_user_id == "U0KUKEYBOT"
-    assert report.summary() == "13 of 13 checks passed"
+    assert report.summary() == "14 of 14 checks passed"
 
 
 def test_http_mode_checks_the_signing_secret_instead_of_the_app_token(env: dict[str, str]) -> None:
@@ -76,7 +77,7 @@ def test_each_configuration_problem_is_reported_once(env: dict[str, str], tmp_pa
         "FAIL kucoin key: KUCOIN_API_URL is not an http(s) URL: 'ftp://x'",
     ]
     assert {r.check for r in report.having(Status.SKIP)} == {
-        "slack app token", "slack clock", "channels", "user groups", "kucoin clock"}
+        "slack scopes", "slack app token", "slack clock", "channels", "user groups", "kucoin clock"}
 
 
 def test_a_missing_env_file_fails_the_settings_check(env: dict[str, str]) -> None:

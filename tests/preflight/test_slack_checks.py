@@ -196,3 +196,22 @@ def test_without_usergroups_read_groups_fail(env: dict[str, str], world: KukeyWo
     world.fake.withhold_scope("usergroups:read")
     result = only_problem(run_preflight(env=env, checks=SLACK))
     assert result.detail == "groups.approvers: the app lacks the usergroups:read scope kukey needs to resolve groups"
+
+
+def test_the_bot_tokens_scopes_are_checked_against_the_ones_kukey_uses(env: dict[str, str],
+                                                                       world: KukeyWorld) -> None:
+    """The scopes Slack names for the bot token (X-OAuth-Scopes): all there is OK; without im:history kukey
+    works but cannot find a direct message whose answer was lost (WARN); without im:write it cannot send
+    direct messages at all (FAIL); both say to reinstall with the manifest."""
+    scopes = ("slack bot token", "slack scopes")
+    result = by_check(run_preflight(env=env, checks=scopes))["slack scopes"]
+    assert result.lines() == ["OK slack scopes: the bot token has every scope kukey uses (9)"]
+    world.fake.withhold_scope("im:history")
+    result = by_check(run_preflight(env=env, checks=scopes))["slack scopes"]
+    assert (result.status, result.detail) == (Status.WARN, "kukey works, less well: the bot token lacks im:history "
+                                              "(to find a direct message whose answer Slack lost instead of sending it "
+                                              "twice)")
+    assert "app_manifest.yml" in result.fix
+    world.fake.withhold_scope("im:write")
+    result = by_check(run_preflight(env=env, checks=scopes))["slack scopes"]
+    assert (result.status, result.detail) == (Status.FAIL, "the bot token lacks im:write (to send direct messages)")

@@ -71,6 +71,22 @@ def test_error_answers_on_demand_are_used_up_in_order(fake: SlackFake) -> None:
     assert call(fake, "auth.test")[0] == 200
 
 
+def test_a_lost_answer_can_be_aimed_at_one_conversation_such_as_a_dm(fake: SlackFake) -> None:
+    """lose_answers(channel=<a DM>): a post elsewhere is answered; the post in the DM is made, kept with its
+    metadata, and its answer never comes."""
+    dm = fake.dm(ALICE)
+    fake.lose_answers("chat.postMessage", channel=dm)
+    assert call(fake, "chat.postMessage", channel=APPROVALS, text="in the channel")[2]["ok"] is True
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.post(fake.api_url + "chat.postMessage", timeout=5, headers={"Authorization": f"Bearer {fake.bot_token}"},
+                   json={"channel": dm, "text": "to Alice", "metadata": {"event_type": "t", "event_payload": {"k": 1}}})
+    (kept,) = fake.messages(dm)
+    assert kept.text == "to Alice"
+    history = call(fake, "conversations.history", channel=dm, include_all_metadata="true")[2]
+    assert history["messages"][0]["metadata"] == {"event_type": "t", "event_payload": {"k": 1}}
+    assert call(fake, "chat.postMessage", channel=dm, text="again")[2]["ok"] is True
+
+
 def test_a_dropped_call_gets_no_answer_at_all(fake: SlackFake) -> None:
     """drop_calls(): the connection closes without an HTTP answer, the way a reset on the way looks."""
     fake.drop_calls("auth.test")

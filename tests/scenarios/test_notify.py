@@ -265,3 +265,21 @@ def test_a_stale_approve_in_a_dm_is_refused_and_the_dm_then_says_cancelled(dm_wo
     edited = world.fake.message(dm.channel, dm.ts)
     assert edited.button_labels == [] and f"Cancelled by <@{REQUESTER}>" in edited.content
     assert audit(world, rid, AuditAction.APPROVE_REFUSED)
+
+
+def test_a_dm_whose_answer_was_lost_is_found_and_not_sent_twice(dm_world: KukeyWorld) -> None:
+    """Slack sends an approver's DM but its answer is lost: before trying again kukey finds the DM by its
+    metadata (conversations.history of the DM, im:history), so the approver gets it once, and that DM is the
+    one edited once the request is approved."""
+    world, story = dm_world, Story(dm_world)
+    dm = world.fake.dm(APPROVER)
+    world.fake.lose_answers("chat.postMessage", channel=dm)
+    post = story.request(CREATE)
+    world.wait(lambda: direct(world, APPROVER2, ASKED), what="the second approver's DM")
+    settled(world)
+    assert len(direct(world, APPROVER, ASKED)) == 1
+    assert [c.params["channel"] for c in world.fake.calls("conversations.history")] == [dm]
+    assert not story.approve(post, APPROVER).errors
+    world.wait(lambda: direct(world, APPROVER, RESOLVED), what="the DM edited")
+    settled(world)
+    assert len(direct(world, APPROVER, request_id(post))) == 1

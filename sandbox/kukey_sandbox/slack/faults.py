@@ -6,9 +6,11 @@ revoked tokens. The HTTP server asks `Faults.answer(...)` before the Web API ans
     fake.fail("views.open", "internal_error", status=500, times=2)
     fake.drop_calls("auth.test", times=1)                         # the connection closes without an answer
     fake.lose_answers("chat.postMessage", times=1)                # Slack does it, then the answer is lost
+    fake.lose_answers("chat.postMessage", channel=fake.dm(user))  # only a call naming that channel (a DM)
     fake.revoke_token("bot")                                      # every call with it: token_revoked
 
-`method="*"` matches every method. One-shot faults are used up in the order they were added; a call that
+`method="*"` matches every method; `channel`, when given, only the calls whose `channel` argument it is.
+One-shot faults are used up in the order they were added; a call that
 meets one is recorded (World.calls) with the answer it got, and never reaches the Web API's state, except
 a lost answer: that call is done (and recorded with Slack's real answer), then the connection closes.
 """
@@ -43,6 +45,10 @@ class _Once:
     method: str
     fault: Fault
     times: int
+    channel: str | None = None
+
+    def matches(self, method: str, params: dict[str, Any]) -> bool:
+        return self.method in (method, ANY) and self.channel in (None, params.get("channel"))
 
 
 @dataclass
@@ -93,9 +99,10 @@ class Faults:
         """Close the connection without an answer (a reset between kukey and Slack)."""
         self._add(method, Fault(0, None), times)
 
-    def lose_answers(self, method: str, *, times: int = 1) -> None:
-        """Do the call, then close the connection without answering: the caller cannot know it worked."""
-        self._add(method, Fault(0, None, processed=True), times)
+    def lose_answers(self, method: str, *, times: int = 1, channel: str | None = None) -> None:
+        """Do the call, then close the connection without answering: the caller cannot know it worked.
+        With `channel`: only calls naming that channel (a DM's id, to lose a direct message's answer)."""
+        self._add(method, Fault(0, None, processed=True), times, channel)
 
     def revoke_token(self, which: str = "bot") -> None:
         """The token (`bot` or `app`) was revoked: every call with it answers `token_revoked`."""
@@ -113,13 +120,13 @@ class Faults:
             self._steady.clear()
             self._revoked.clear()
 
-    def answer(self, method: str, token: str | None) -> Fault | None:
+    def answer(self, method: str, token: str | None, params: dict[str, Any] | None = None) -> Fault | None:
         """The fault this call meets, if any (a one-shot fault is used up)."""
         with self._lock:
             if token is not None and token in self._revoked:
                 return Fault(200, {"ok": False, "error": "token_revoked"})
             for once in self._once:
-                if once.method in (method, ANY):
+                if once.matches(method, params or {}):
                     once.times -= 1
                     if once.times <= 0:
                         self._once.remove(once)
@@ -128,8 +135,8 @@ class Faults:
             wait = steady.refuse(time.monotonic()) if steady is not None else None
             return rate_limited(wait) if wait is not None else None
 
-    def _add(self, method: str, fault: Fault, times: int) -> None:
+    def _add(self, method: str, fault: Fault, times: int, channel: str | None = None) -> None:
         if times < 1:
             raise ValueError("times must be at least 1")
         with self._lock:
-            self._once.append(_Once(method, fault, times))
+            self._once.append(_Once(method, fault, times, channel))

@@ -66,14 +66,14 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             method, token = parts.path[len("/api/"):], _token(self.headers, params)
             with self.server.world.transaction() as world:
-                fault = self.server.faults.answer(method, token)
+                fault = self.server.faults.answer(method, token, params)
                 if fault is None or fault.processed:
                     answer = self.server.api.call(method, params, token)
                 else:  # recorded like any call, without its token
                     world.calls.append(Call(method, {k: v for k, v in params.items() if k != "token"},
                                             dict(fault.answer or {"ok": False, "error": DROPPED})))
             if fault is None:
-                self._reply(200, answer)
+                self._reply(200, answer, self.server.api.scope_headers(token))
             elif fault.answer is None:  # no answer at all (lost, if it was processed): the connection closes
                 self.close_connection = True
             else:

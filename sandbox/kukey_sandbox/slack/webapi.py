@@ -2,10 +2,11 @@
 
 `WebApi.call(method, params, token)` authenticates, dispatches, and records the call. Tokens:
 missing -> not_authed, unknown -> invalid_auth, xapp on a bot method (or xoxb on
-apps.connections.open) -> not_allowed_token_type. Every bot scope is granted unless a test withholds
-one (`withheld_scopes`): conversations.info, conversations.history, conversations.replies and
-usergroups.users.list then answer missing_scope. Message metadata is kept and shown by the history methods
-when asked for (`include_all_metadata`): kukey_sandbox.slack.history.
+apps.connections.open) -> not_allowed_token_type. Every bot scope is granted (GRANTED_SCOPES, named in
+each answer's X-OAuth-Scopes header) unless a test withholds one (`withheld_scopes`): conversations.info,
+conversations.history, conversations.replies and usergroups.users.list then answer missing_scope. Message
+metadata is kept and shown by the history methods when asked for (`include_all_metadata`):
+kukey_sandbox.slack.history.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from kukey_sandbox.slack.refusal import Answer, Refusal
 from kukey_sandbox.slack.world import VIEW_STACK_LIMIT, World
 
 WORKSPACE_URL = "https://kukey-sandbox.slack.com/"
+# The bot scopes the fake's app is installed with (unless a test withholds one); like Slack, every answer to
+# a bot token names them in its X-OAuth-Scopes header.
+GRANTED_SCOPES = frozenset({"channels:history", "channels:read", "chat:write", "commands", "groups:history",
+                            "groups:read", "im:history", "im:write", "usergroups:read", "users:read"})
 
 
 class WebApi:
@@ -53,6 +58,12 @@ class WebApi:
             answer = refusal.answer()
         self._world.calls.append(Call(method, copy.deepcopy(params), copy.deepcopy(answer)))
         return answer
+
+    def scope_headers(self, token: str | None) -> dict[str, str]:
+        """The headers Slack adds to an answer: the bot token's scopes (the app token's are not modelled)."""
+        if token != self._bot_token:
+            return {}
+        return {"X-OAuth-Scopes": ",".join(sorted(GRANTED_SCOPES - self.withheld_scopes))}
 
     def _authorize(self, method: str, token: str | None) -> None:
         if not token:
