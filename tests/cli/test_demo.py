@@ -39,8 +39,23 @@ STEPS = [
     ("old key deleted", "was deleted at KuCoin. Rotation done"),
     ("KuCoin checked", "KuCoin sandbox: alpha-trading has only the new key"),
     ("update", "now allows 203.0.113.5,203.0.113.6"),
-    ("incident revoke", "Incident revoke in alpha-trading by @dave"),
+    ("approver DM", "[carol, DM] kukey: @alice asks for your approval: New API key for delta-research"),
+    ("DM's buttons", "[Approve] [Deny]"),
+    ("time passes", "5 minutes pass"),
+    ("DM reminder", "[carol, DM] kukey: Reminder 1: request"),
+    ("thread reminder", "Reminder: @carol, this request still needs 1 more approval"),
+    ("approved from the DM", "> carol clicks [Approve] in her DM"),
+    ("DMs edited", "[carol, DM] kukey edited (2 messages): Request"),
+    ("DMs' buttons gone", "(buttons removed)"),
+    ("new key checked", "KuCoin sandbox: delta-research has key"),
+    ("kill switch", "/kukey revoke everything"),
+    ("typed count", "dave types 2 (the number of keys)"),
+    ("progress message", "[#incident] kukey: :rotating_light: Kill switch done"),
+    ("n of N", "2 of 2 keys deleted"),
+    ("report", "Every key of the kill switch"),
+    ("out of reach", "Out of kukey's reach"),
     ("nothing left", "KuCoin sandbox: alpha-trading has no key left"),
+    ("nothing left anywhere", "KuCoin sandbox: delta-research has no key left"),
     ("audit verify", "> kukey audit verify"),
     ("audit OK", "OK: "),
     ("database", "Database: "),
@@ -68,7 +83,10 @@ def test_demo_plays_every_step_and_prints_no_secret(tmp_path: Path) -> None:
     assert "(hidden, shown once to alice)" in out and "Passphrase: " in out and "otpauth://…(hidden" in out
     assert "secret=" not in out and "••••••" in out
     assert (tmp_path / "demo" / "kukey.db").is_file() and str(tmp_path / "demo" / "kukey.db") in out
-    assert len(out.splitlines()) <= 165  # 140, two "Recorded as ..." told at once, and the update step (21)
+    # 161 before issue 15's steps; its approver DM step (a request on a rule with notify = "both", the DM,
+    # a reminder 5 minutes later, the approval from the DM that edits both DMs, the reveal of the key the kill
+    # switch then deletes: 57) and the kill switch in place of one sub-account's incident revoke (+9)
+    assert len(out.splitlines()) <= 235
 
 
 @pytest.fixture

@@ -39,14 +39,14 @@ def _say(line: str = "") -> None:
 
 def demo(args: argparse.Namespace) -> int:
     from kukey_sandbox.demo.clock import RunningClock
-    from kukey_sandbox.demo.story import DemoStory
+    from kukey_sandbox.demo.story import DemoStory, demo_policy
     from kukey_sandbox.world import KukeyWorld
 
     home = _home(args.dir)
     started = time.monotonic()
     _say("kukey demo: a KuCoin sandbox, a Slack fake and the real kukey bot on 127.0.0.1; alice asks for keys,")
     _say("bob and carol approve, dave handles incidents. > lines: what people do; [where] lines: what they see.")
-    with KukeyWorld(home=home, clock=RunningClock()) as world:
+    with KukeyWorld(home=home, clock=RunningClock(), policy_text=demo_policy()) as world:
         story = DemoStory(world, _say)
         try:
             outcome = story.play()
@@ -56,9 +56,10 @@ def demo(args: argparse.Namespace) -> int:
             return 1
         _say(f"Database: {world.db_path} (kept after the run; delete {home} when done)")
         _say(f"  read its audit log: KUKEY_DATABASE_URL=sqlite:///{world.db_path} kukey audit tail")
-        _say(f"kukey demo: OK in {time.monotonic() - started:.1f} s: 2 keys created and each shown once, one rotated, "
-             "its IP whitelist changed under approval, "
-             f"a self-approval refused, all revoked in an incident, {outcome.audit_events} audit events verified.")
+        _say(f"kukey demo: OK in {time.monotonic() - started:.1f} s: 3 keys created and each shown once, one rotated, "
+             "its IP whitelist changed under approval, one approved from a DM after a reminder, a self-approval "
+             f"refused, the last {outcome.revoked} deleted by the kill switch, {outcome.audit_events} audit events "
+             "verified.")
         if args.keep:
             return _keep_running(world, story)
     return 0

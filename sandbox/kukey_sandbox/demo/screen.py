@@ -56,10 +56,13 @@ class Screen:
         for item in _merge_copies(sorted((i for k, i in current.items() if k not in self._seen),
                                          key=lambda i: i.ts)):
             out += item.render()
+        edits: dict[tuple[str, str], list[Item]] = {}  # the same edit of several messages (DMs) prints once
         for key, item in current.items():
             old = self._seen.get(key)
             if old is not None and old.lines != item.lines:
-                out += _edited(old, item)
+                edits.setdefault((item.label, _change(old, item)), []).append(item)
+        for (_, change), items in edits.items():
+            out += _edited(items[0], change, len(items))
         for key, old in self._seen.items():
             if key not in current:
                 gist = old.lines[0][:40] + ("…" if len(old.lines[0]) > 40 or len(old.lines) > 1 else "")
@@ -91,6 +94,8 @@ class Screen:
         else:
             owner, label, most = "", f"[#{channel.name}] {author}:", 12
         lines = self._lines(m.text, m.blocks, users, channels, owner)
+        if channel.is_im:
+            lines = _brief(lines)
         return Item(("m", m.channel, m.ts), m.ts, label, lines, "    " if reply else "", most)
 
     def _ephemeral(self, e: Ephemeral, users: dict[str, str], channels: dict[str, str]) -> Item:
@@ -104,14 +109,32 @@ class Screen:
         return tuple(self.redact(plain(line, users, channels), owner=owner or "its owner") for line in shown)
 
 
-def _edited(old: Item, new: Item) -> list[str]:
-    """A message edited in place: only the lines that changed; a replaced ephemeral: all of it."""
+def _brief(lines: tuple[str, ...]) -> tuple[str, ...]:
+    """A direct message that carries a request as posted (an approver's DM): its own sentence and the
+    request's title, then only its buttons; the rest is what the approvals channel already shows."""
+    if len(lines) <= 4:
+        return lines
+    buttons = lines[-1:] if lines[-1].startswith("[") else ()
+    return (*lines[:2], "… (the request as posted in the approvals channel)", *buttons)
+
+
+def _change(old: Item, new: Item) -> str:
+    """What an edit changed, in one line: the lines that changed; a replaced ephemeral: "" (all of it)."""
     if new.key[0] == "e":
-        return new.render(label=new.label + " (replaced)")
+        return ""
     changed = [line for line in new.lines if line not in old.lines and not line.startswith("[")]
     if any(line.startswith("[") for line in old.lines) and not any(line.startswith("[") for line in new.lines):
         changed.append("(buttons removed)")
-    return new.render([" · ".join(changed) or "(no visible change)"], label=new.label.rstrip(":") + " edited:")
+    return " · ".join(changed) or "(no visible change)"
+
+
+def _edited(new: Item, change: str, count: int) -> list[str]:
+    """A message edited in place (or `count` messages edited alike): what changed; a replaced ephemeral:
+    all of it."""
+    if new.key[0] == "e":
+        return new.render(label=new.label + " (replaced)")
+    label = new.label.rstrip(":") + (f" edited ({count} messages):" if count > 1 else " edited:")
+    return new.render([change], label=label)
 
 
 def _merge_copies(items: list[Item]) -> list[Item]:

@@ -1,36 +1,53 @@
 """The story `kukey demo` plays on a KukeyWorld, printing what each person sees in Slack.
 
-Every step acts the way a person does (signed slash commands, button clicks and modal submissions through
-the Slack driver, real TOTP codes), waits for the bot's answer to arrive in the Slack fake, then prints
-whatever changed there. Codes, secrets, passphrases and seeds are masked by the Redactor.
+Every step acts the way a person does (kukey_sandbox.demo.acting: signed slash commands, button clicks and
+modal submissions through the Slack driver, real TOTP codes), waits for the bot's answer to arrive in the
+Slack fake, then prints whatever changed there. Codes, secrets, passphrases and seeds are masked by the
+Redactor. Time passes as for a person: each new TOTP code moves the demo's clock (a RunningClock) to the
+next 30-second step, and the reminder step moves it 5 minutes ahead; kukey's own scheduler does the rest.
 """
 
 from __future__ import annotations
 
 import re
 import subprocess
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.errors import KukeyError
-from kukey_sandbox.demo.render import CODE_MASK, Redactor, block_lines, entry, plain, seed_in
-from kukey_sandbox.demo.screen import Screen
-from kukey_sandbox.slack.failures import SlackDriverError
-from kukey_sandbox.world import APPROVALS, APPROVER, APPROVER2, INCIDENT, REQUESTER, RESPONDER, TRADING, KukeyWorld
+from kukey_sandbox.demo.acting import SUB, Acting, StepFailed, request_id
+from kukey_sandbox.demo.render import seed_in
+from kukey_sandbox.world import (
+    APPROVALS,
+    APPROVER,
+    APPROVER2,
+    INCIDENT,
+    REQUESTER,
+    RESPONDER,
+    TRADING,
+    KukeyWorld,
+    default_policy,
+)
 
-SUB = "alpha-trading"
+__all__ = ["SUB", "DemoStory", "Outcome", "StepFailed", "demo_policy"]
+
+SUB2 = "delta-research"
+SUBS = (SUB, SUB2)
 CREATE = f"create {SUB} perms=Spot ips=203.0.113.5 expire=30 market-making bot"
+CREATE2 = f"create {SUB2} perms=Spot ips=203.0.113.7 expire=30 research bot"
 IPS_AFTER = "203.0.113.5,203.0.113.6"
+REMIND_AFTER_MINUTES = 5
 _API_KEY = re.compile(r"API key:\*? `([0-9a-f]{24})`")
-_REQUEST_ID = re.compile(r"\(request `(KK-[0-9A-Z]+)`\)")
 _VERIFIED = re.compile(r"OK: (\d+) events verified")
+_RESOLVED = "needs nothing more from you"  # an approver's DM once its request is resolved
 
 
-class StepFailed(KukeyError):
-    """A step of the demo did not happen as it should (the message names the step)."""
+def demo_policy() -> str:
+    """The sandbox's policy, with a rule for delta-* sub-accounts whose one approver (carol) is told by DM
+    too and reminded: the rule for every other sub-account tells the approvals channel only."""
+    delta = (f'[[rules]]\nmatch = "delta-*"\nallowed_permissions = ["General", "Spot"]\n'
+             f'approver_group = ["{APPROVER2}"]\nnotify = "both"\nremind_after_minutes = {REMIND_AFTER_MINUTES}\n\n')
+    return default_policy().replace("[[rules]]\n", delta + "[[rules]]\n", 1)
 
 
 @dataclass
@@ -43,16 +60,12 @@ class Outcome:
     audit_events: int = 0
 
 
-class DemoStory:
+class DemoStory(Acting):
     """Plays the story on `world`; `emit` prints one transcript line."""
 
     def __init__(self, world: KukeyWorld, emit: Callable[[str], None]) -> None:
-        self.w, self.emit = world, emit
-        self.redact = Redactor(known=lambda: list(world.seeds.values()))
-        self.screen = Screen(world.fake, self.redact)
-        self.names = self.screen.names()
+        super().__init__(world, emit)
         self.outcome = Outcome()
-        self._prompts_shown: set[str] = set()
 
     # the story -----------------------------------------------------------------------------------
     def play(self) -> Outcome:
@@ -64,7 +77,8 @@ class DemoStory:
             self.kucoin(f"{SUB} has key {self.outcome.first_key}", [self.outcome.first_key])
         self.rotate(self.outcome.first_key)
         self.update(self.outcome.rotated_key)
-        self.incident_revoke()
+        self.approve_from_a_dm()
+        self.kill_switch()
         self.audit_verify()
         return self.outcome
 
@@ -94,7 +108,7 @@ class DemoStory:
         with self.step(3, f"{who} approves with a TOTP code"):
             self.click(approver, "Approve", channel=APPROVALS, ts=post.ts, where="under the request")
             self.enter_code(approver)
-            self.private(REQUESTER, f"Your request `{_request_id(post)}` was approved")
+            self.private(REQUESTER, f"Your request `{request_id(post)}` was approved")
             self.w.wait(lambda: _buttons(self.w, post.ts) == [], what="the request's buttons are gone")
             self.in_thread(post, "approved. Waiting for")
             self.show()
@@ -124,7 +138,7 @@ class DemoStory:
             self.click(REQUESTER, "Rotate", home=True, block_id=f"key:{old}", where="beside the key, and confirms")
             post = self.w.wait(lambda: self.w.fake.messages(APPROVALS)[before]
                                if len(self.w.fake.messages(APPROVALS)) > before else None, what="the rotate request")
-            self.private(REQUESTER, f"Request `{_request_id(post)}` was posted for approval")
+            self.private(REQUESTER, f"Request `{request_id(post)}` was posted for approval")
             self.show()
             self.click(REQUESTER, "Approve", channel=APPROVALS, ts=post.ts, where="under her own request")
             self.private(REQUESTER, "cannot approve your own request")
@@ -134,7 +148,7 @@ class DemoStory:
         with self.step(6, "carol approves the rotation; alice reveals the new key; kukey deletes the old one"):
             self.click(APPROVER2, "Approve", channel=APPROVALS, ts=post.ts, where="under the request")
             self.enter_code(APPROVER2)
-            self.private(REQUESTER, f"Your request `{_request_id(post)}` was approved")
+            self.private(REQUESTER, f"Your request `{request_id(post)}` was approved")
             self.in_thread(post, "approved. Waiting for")
             self.show()
             new = self.reveal_and_wipe()
@@ -150,26 +164,52 @@ class DemoStory:
             self.click(APPROVER, "Approve", channel=APPROVALS, ts=post.ts, where="under the request")
             self.enter_code(APPROVER)
             self.in_thread(post, f"Key `{api_key}` was updated at KuCoin")
-            self.private(REQUESTER, f"Your request `{_request_id(post)}` is done")
+            self.private(REQUESTER, f"Your request `{request_id(post)}` is done")
             self.show()
             ips = [k["ips"] for k in self.w.sandbox.keys(SUB) if k["api_key"] == api_key]
             if ips != [IPS_AFTER.split(",")]:
                 raise StepFailed(f"KuCoin holds the IP whitelist {ips} for {api_key}, expected {IPS_AFTER}")
             self.kucoin(f"{SUB} key {api_key} now allows {IPS_AFTER}", [api_key])
 
-    def incident_revoke(self) -> None:
-        with self.step(8, "dave, the incident responder, revokes every key of alpha-trading from #incident"):
-            self.slash(RESPONDER, INCIDENT, f"revoke {SUB} all suspected leak")
-            self.enter_code(RESPONDER)
-            self.w.wait(lambda: self.w.sandbox.keys(SUB) == [], what="every key revoked at KuCoin")
-            for channel in (INCIDENT, APPROVALS):
-                self.w.wait(_announced(self.w, channel, "Incident revoke"), what=f"the revoke announced in {channel}")
+    def approve_from_a_dm(self) -> None:
+        with self.step(8, f'alice asks for a key on {SUB2}, whose rule DMs its approver carol (notify = "both") '
+                          "and reminds her"):
+            post = self.slash(REQUESTER, TRADING, CREATE2, wait_post=True)
+            dm = self.private(APPROVER2, "asks for your approval")
             self.show()
-            self.kucoin(f"{SUB} has no key left", [])
-            self.outcome.revoked = 1
+            self.emit("  … 5 minutes pass (the demo's clock jumps ahead, as for each new TOTP code; kukey's "
+                      "scheduler sends the reminder)")
+            self.w.advance(REMIND_AFTER_MINUTES * 60)
+            self.private(APPROVER2, "Reminder 1:")
+            self.in_thread(post, "Reminder:")
+            self.show()
+            self.click(APPROVER2, "Approve", channel=dm.channel, ts=dm.ts, where="in her DM")
+            self.enter_code(APPROVER2)
+            self.private(REQUESTER, f"Your request `{request_id(post)}` was approved")
+            self.w.wait(lambda: all(_RESOLVED in m.content for m in self.w.fake.messages(self.w.fake.dm(APPROVER2))
+                                    if request_id(post) in m.content), what="carol's DMs edited")
+            self.show()
+            key = self.reveal_and_wipe()
+            self.kucoin(f"{SUB2} has key {key}", [key], sub=SUB2)
+
+    def kill_switch(self) -> None:
+        with self.step(9, "dave, the incident responder, pulls the kill switch in #incident: every key kukey "
+                          "holds, in every sub-account"):
+            held = [k["api_key"] for sub in SUBS for k in self.w.sandbox.keys(sub)]
+            self.slash(RESPONDER, INCIDENT, "revoke everything master credentials leaked")
+            self.enter_code(RESPONDER, also=(str(len(held)), f"{len(held)} (the number of keys)"))
+            post = self.w.wait(lambda: next((m for m in self.w.fake.messages(INCIDENT)
+                                             if "Kill switch* done" in m.content), None), what="the kill switch done")
+            self.w.wait(lambda: any("Out of kukey's reach" in m.content
+                                    for m in self.w.fake.thread(INCIDENT, post.ts)), what="its report")
+            self.w.wait(_announced(self.w, APPROVALS, "Kill switch"), what="the kill switch announced")
+            self.show()
+            for sub in SUBS:
+                self.kucoin(f"{sub} has no key left", [], sub=sub)
+            self.outcome.revoked += len(held)
 
     def audit_verify(self) -> None:
-        with self.step(9, "anyone with the master key checks the tamper-evident audit log"):
+        with self.step(10, "anyone with the master key checks the tamper-evident audit log"):
             self.emit("  > kukey audit verify")
             process = self.w.spawn("audit", "verify")
             try:
@@ -185,98 +225,6 @@ class DemoStory:
                 raise StepFailed(f"`kukey audit verify` exited {process.returncode}")
             self.outcome.audit_events = int(found.group(1))
 
-    # what people do --------------------------------------------------------------------------------
-    def slash(self, user: str, channel: str, text: str, *, wait_post: bool = False) -> Any:
-        name = self.w.fake.world.channels[channel].name
-        self.emit(f"  > {self.names[user]} types in #{name}: /kukey {text}")
-        before = len(self.w.fake.messages(APPROVALS))
-        ack = self.w.driver.slash(user, channel, text)
-        if not ack.ok:
-            raise StepFailed(f"Slack could not deliver /kukey {text.split()[0]} (HTTP {ack.status})")
-        if not wait_post:
-            return None
-        post = self.w.wait(lambda: self.w.fake.messages(APPROVALS)[before]
-                           if len(self.w.fake.messages(APPROVALS)) > before else None, what="the request post")
-        self.private(user, f"Request `{_request_id(post)}` was posted for approval")
-        return post
-
-    def home(self, user: str, needle: str) -> None:
-        """The user opens kukey's Home tab; print it once it shows `needle`."""
-        name = self.names[user]
-        self.emit(f"  > {name} opens kukey's Home tab")
-        if not self.w.driver.open_home(user).ok:
-            raise StepFailed("Slack could not deliver app_home_opened")
-        shown = self.w.home_shows(user, needle)
-        lines = [plain(line, self.names, self.screen.channels()) for line in block_lines(shown.blocks)]
-        for line in entry(f"[{name}, kukey's Home tab]", lines, most=20):
-            self.emit(self.redact(line, owner=name))
-
-    def click(self, user: str, label: str, *, where: str = "", **narrow: Any) -> None:
-        self.emit(f"  > {self.names[user]} clicks [{label}]" + (f" {where}" if where else ""))
-        self.w.driver.click(user, label, **narrow)
-
-    def enter_code(self, user: str) -> None:
-        """Wait for the user's code prompt, print it, type their current TOTP code and submit."""
-        view = self.w.wait(lambda: self.w.fake.modal(user), what=f"a code prompt for {self.names[user]}")
-        submit = (view.spec.get("submit") or {}).get("text", "Submit")
-        typed = f"{self.names[user]} types the code from the app ({CODE_MASK}) and clicks [{submit}]"
-        if view.title in self._prompts_shown:  # the same prompt as before: one line
-            lines = [typed]
-        else:
-            lines = [line for line in block_lines(view.blocks) if not line.endswith("[______]")] + [typed]
-            self._prompts_shown.add(view.title)
-        for line in entry(f'[{self.names[user]}, modal "{view.title}"]', lines):
-            self.emit(self.redact(line, owner=self.names[user]))
-        result = self.w.driver.submit(user, {"code": self.w.code(user)})
-        if result.errors:
-            raise StepFailed(f"the code of {self.names[user]} was refused: {list(result.errors.values())}")
-
-    # waiting and printing --------------------------------------------------------------------------
-    def private(self, user: str, needle: str) -> Any:
-        """Wait for what only `user` sees (an ephemeral message, or a direct message) to say `needle`."""
-        def told() -> Any:
-            found = next((e for e in self.w.fake.ephemerals(user) if needle in e.content), None)
-            return found or next((m for m in self.w.fake.messages(self.w.fake.dm(user)) if needle in m.content), None)
-        return self.w.wait(told, what=f"{self.names[user]} is told {needle!r}")
-
-    def in_thread(self, post: Any, needle: str) -> None:
-        self.w.wait(lambda: any(needle in m.content for m in self.w.fake.thread(APPROVALS, post.ts)),
-                    what=f"the thread says {needle!r}")
-
-    def in_any_thread(self, needle: str) -> None:
-        fake = self.w.fake
-        self.w.wait(lambda: any(needle in m.content for p in fake.messages(APPROVALS)
-                                for m in fake.thread(APPROVALS, p.ts)), what=f"the thread says {needle!r}")
-
-    def kucoin(self, claim: str, expected: list[str]) -> None:
-        """Check the KuCoin sandbox itself and say what it holds."""
-        keys = sorted(k["api_key"] for k in self.w.sandbox.keys(SUB))
-        if keys != sorted(expected):
-            raise StepFailed(f"KuCoin holds {keys} for {SUB}, expected {sorted(expected)}")
-        for line in entry("  = KuCoin sandbox:", [claim]):
-            self.emit(line)
-
-    def show(self) -> None:
-        for line in self.screen.changes():
-            self.emit(line)
-
-    @contextmanager
-    def step(self, number: int, title: str) -> Iterator[None]:
-        self.emit(f"── {number}. {title}")
-        started = time.monotonic()
-        try:
-            yield
-        except (AssertionError, SlackDriverError) as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise StepFailed(f"step {number} ({title}) did not complete after "
-                             f"{time.monotonic() - started:.1f} s: {self.redact(first)}") from None
-
-
-def _request_id(post: Any) -> str:
-    found = _REQUEST_ID.search(post.content)
-    if found is None:
-        raise StepFailed("the request post names no request id")
-    return found.group(1)
 
 
 def _buttons(world: KukeyWorld, ts: str) -> list[str] | None:
