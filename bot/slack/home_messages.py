@@ -11,6 +11,7 @@ from bot.services.checkpoints import Checkpoint
 from bot.services.home_model import KeyRow, TotpStatus
 from bot.services.ports import RequestView
 from bot.slack.messages import perms, title, who
+from bot.slack.status import commanded_state
 
 NO_KEYS = "You hold no key kukey created. `/kukey create` asks for one."
 NO_OPEN_REQUESTS, NOTHING_TO_APPROVE = "You have no open request.", "Nothing waits for your approval."
@@ -44,6 +45,8 @@ def confirm_text(verb: str, k: KeyRow) -> str:
 
 def request_brief(req: RequestView) -> str:
     """One line per request in the Home's lists."""
+    if req.approvals_needed == 0:  # an incident revoke or the kill switch: commanded, nobody approves it
+        return f"• `{req.id}` {title(req)} by {who(req.requester)}: {commanded_state(req)} (no approval needed)"
     when = (f", expires {fmt(req.expires_at)}" if req.state == State.PENDING
             else f", reveal by {fmt(req.reveal_deadline)}" if req.state == State.APPROVED else "")
     return (f"• `{req.id}` {title(req)} by {who(req.requester)}: {STATE_LABEL.get(State(req.state), req.state)} "

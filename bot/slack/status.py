@@ -30,10 +30,15 @@ def pending_text(requests: list[RequestView]) -> str:
     return "Open requests:\n" + "\n".join(request_line(r) for r in requests)
 
 
+def commanded_state(v: RequestView) -> str:
+    """The state of a request that needs no approval (an incident revoke, the kill switch), in its own words."""
+    return _COMMANDED.get(State(v.state), v.state)
+
+
 def request_line(v: RequestView) -> str:
     """One request: its id, what it does, who asked, its state and where its approvals stand."""
     if v.approvals_needed == 0:  # commanded by an incident responder: nobody approves it
-        return (f"`{v.id}` {title(v)}, commanded by {who(v.requester)}: *{_COMMANDED.get(State(v.state), v.state)}*"
+        return (f"`{v.id}` {title(v)}, commanded by {who(v.requester)}: *{commanded_state(v)}*"
                 " (no approval needed)")
     approvers = ", ".join(who(a) for a in v.approvers)
     return (f"`{v.id}` {title(v)}, requested by {who(v.requester)}: *{v.state}* "

@@ -79,3 +79,13 @@ def test_pending_lists_a_running_kill_switch_without_approvals() -> None:
     text = status.pending_text([BASE, KILL])
     assert "(0/1 approvals)" in text and "commanded by <@U0ALICE01>: *running* (no approval needed)" in text
     assert status.pending_text([]) == status.NO_OPEN_REQUESTS
+
+
+def test_the_home_lists_a_running_kill_switch_as_commanded() -> None:
+    """The Home tab's request lists show a running kill switch as commanded, not as "0 of 0 approvals"."""
+    from bot.slack.home_messages import request_brief
+
+    line = request_brief(KILL)
+    assert line == ("• `KK-7F3Q9C2M` Kill switch: every key kukey holds, in every sub-account by <@U0ALICE01>: "
+                    "running (no approval needed)")
+    assert "(0 of 1 approvals, expires 2026-01-01 10:00 UTC)" in request_brief(BASE)
