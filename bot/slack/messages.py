@@ -177,7 +177,8 @@ def recorded(request_id: str, approvals_channel: str) -> str:
 
 
 _OPS = {"post": "a message to a channel", "reply": "a note in a request's thread",
-        "update": "an update of a request's post", "private": "a private note to a person"}
+        "update": "an update of a request's post", "private": "a private note to a person",
+        "update_direct": "an update of the approvers' direct messages about a request"}
 
 
 def given_up(op: str, error: str, request_id: str | None, *, cancelled: bool) -> str:

@@ -283,3 +283,15 @@ def test_a_dm_whose_answer_was_lost_is_found_and_not_sent_twice(dm_world: KukeyW
     world.wait(lambda: direct(world, APPROVER, RESOLVED), what="the DM edited")
     settled(world)
     assert len(direct(world, APPROVER, request_id(post))) == 1
+
+
+def test_without_im_history_a_dm_whose_answer_was_lost_is_sent_again(dm_world: KukeyWorld) -> None:
+    """An app installed without im:history cannot look in its DMs: after a lost answer the DM is sent again
+    (the approver sees it twice) rather than possibly never, and kukey still delivers everything."""
+    world, story = dm_world, Story(dm_world)
+    world.fake.withhold_scope("im:history")
+    world.fake.lose_answers("chat.postMessage", channel=world.fake.dm(APPROVER))
+    story.request(CREATE)
+    world.wait(lambda: len(direct(world, APPROVER, ASKED)) == 2, what="the DM sent again")
+    settled(world)
+    assert [c.error for c in world.fake.calls("conversations.history")] == ["missing_scope"]
