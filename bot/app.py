@@ -99,7 +99,8 @@ class Kukey:
         svc = self.services
         # What a crash left in flight is in the job table (recover_reveal, revoke, delete_old_key...):
         # the scheduler reclaims each job once its lease expires, in this process or another one.
-        svc.deps.later(svc.sub_accounts.refresh)
+        if self._worker is None:  # else the worker lists them and tells this process
+            svc.deps.later(svc.sub_accounts.refresh)
         svc.checkpoints.ensure_scheduled()
         svc.reconciler.ensure_scheduled()
         svc.reminders.ensure_scheduled()
@@ -117,12 +118,24 @@ class Kukey:
         """From now on the work behind the acks (Bolt's lazy listeners) runs in `worker`'s process; stop()
         stops it once the transport no longer acks. Readiness check "worker": that process runs."""
         hand_off(self.app, worker.send)
+        # the jobs too, so that this process never talks to KuCoin behind the acks (one rate gate, the worker's),
+        # except a reveal's create (its passphrase is made in the ack and stays in this process's memory)
+        self.services.scheduler.run_elsewhere(lambda kind, ref: worker.send({"job": [kind.value, ref], "urgent": True}))
+        worker.listen(self._from_worker)
         self._worker = worker
-        self.readiness.add("worker", worker.alive)
+        self.readiness.replace("scheduler", worker.alive)  # the scheduler runs in the worker
+
+    def _from_worker(self, message: dict[str, Any]) -> None:
+        if "sub_accounts" in message:  # the worker lists them at KuCoin; the acks' parser checks names against them
+            self.services.sub_accounts.remember([str(name) for name in message["sub_accounts"]])
 
     def run_handed(self, frame: Frame) -> None:
-        """In the worker: run the lazy listener call the serving process handed over."""
-        run_handed(self.app, frame)
+        """In the worker: run the lazy listener call, or the job, the serving process handed over."""
+        if "job" in frame:
+            kind, ref = frame["job"]
+            self.services.scheduler.run_now(JobKind(kind), str(ref))
+        else:
+            run_handed(self.app, frame)
 
     def serving(self) -> bool:
         """A Slack transport has started (readiness check "transport")."""

@@ -54,29 +54,55 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, redactor=Redactor.for_settings(settings))
     # the ops endpoints and the audit stream stay with the serving process
     kukey = build(dataclasses.replace(settings, metrics_port=None, audit_forward=""), process="worker")
+    link, lock = Connection(args.link_fd), threading.Lock()
+
+    def say(message: dict[str, Any]) -> None:
+        with lock, contextlib.suppress(OSError):  # OSError: the serving process is gone
+            link.send_bytes(json.dumps(message).encode())
+
+    kukey.services.sub_accounts.watch(lambda names: say({"sub_accounts": names}))
     kukey.start_background()
-    link = Connection(args.link_fd)
-    serve(link, kukey.run_handed)
+    serve(link, kukey.run_handed, say)
     kukey.stop()
     return 0
 
 
-def serve(link: Connection, run_frame: Callable[[dict[str, Any]], None], *, threads: int = THREADS) -> None:
-    """Run every frame that arrives on `link` on `threads` threads, urgent ones (clicks) first, answering
-    `done` for each, until told to stop or the link closes; then finish what arrived."""
-    answer = threading.Lock()
-    waiting: queue.PriorityQueue[tuple[int, int, dict[str, Any]]] = queue.PriorityQueue()
-    last = 2  # a runner that takes an item of this rank (after every frame) stops
+class Line:
+    """Frames waiting for a runner: urgent ones (clicks, jobs) first, then in the order they came."""
+
+    _END = 2  # the rank of the item that ends a runner: after every frame
+
+    def __init__(self) -> None:
+        self._queue: queue.PriorityQueue[tuple[int, int, dict[str, Any]]] = queue.PriorityQueue()
+
+    def put(self, number: int, frame: dict[str, Any]) -> None:
+        self._queue.put((0 if frame.get("urgent") else 1, number, frame))
+
+    def close(self, runners: int) -> None:
+        """Each of `runners` runners ends once everything put before this has been taken."""
+        for i in range(runners):
+            self._queue.put((self._END, -i, {}))
+
+    def take(self) -> tuple[int, dict[str, Any]] | None:
+        """The next frame and its number; None: the line is closed, stop."""
+        rank, number, frame = self._queue.get()
+        return None if rank == self._END else (number, frame)
+
+
+def serve(link: Connection, run_frame: Callable[[dict[str, Any]], None], say: Callable[[dict[str, Any]], None], *,
+          threads: int = THREADS) -> None:
+    """Run every frame that arrives on `link` on `threads` threads (in the Line's order), and `say` done for
+    each, until told to stop or the link closes; then finish what arrived."""
+    line = Line()
 
     def runner() -> None:
-        while (item := waiting.get())[0] < last:
-            _, number, frame = item
+        while (taken := line.take()) is not None:
+            number, frame = taken
             try:
                 run_frame(frame)
             except Exception:  # the last line of defence; the listeners report their own failures
                 log.exception("handed work failed")
-            with answer, contextlib.suppress(OSError):  # OSError: the serving process is gone
-                link.send_bytes(b'{"done":%d}' % number)
+            say({"done": number})
 
     pool = [threading.Thread(target=runner, name=f"kukey-handed-{i}", daemon=True) for i in range(threads)]
     for thread in pool:
@@ -88,10 +114,8 @@ def serve(link: Connection, run_frame: Callable[[dict[str, Any]], None], *, thre
             break
         if message.get("stop"):
             break
-        number, frame = int(message["n"]), message["frame"]
-        waiting.put((0 if frame.get("urgent") else 1, number, frame))
-    for i in range(threads):
-        waiting.put((last, i, {}))
+        line.put(int(message["n"]), message["frame"])
+    line.close(threads)
     for thread in pool:
         thread.join()
 

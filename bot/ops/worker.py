@@ -24,7 +24,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -52,6 +52,7 @@ class WorkerProcess:
         self._proc: subprocess.Popen[bytes] | None = None
         self._link: Connection | None = None
         self._threads: list[threading.Thread] = []
+        self._listener: Callable[[dict[str, Any]], None] | None = None
         self.starts = 0  # workers started (restarts: starts - 1)
 
     def start(self) -> WorkerProcess:
@@ -70,6 +71,10 @@ class WorkerProcess:
             number = self._next
             self._pending[number] = data
         self._outgoing.put(number)
+
+    def listen(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Call `listener` with every message from the worker other than "done"."""
+        self._listener = listener
 
     def owed(self) -> int:
         """Frames handed over that the worker has not finished."""
@@ -147,12 +152,16 @@ class WorkerProcess:
     def _read_loop(self, link: Connection) -> None:
         while True:
             try:
-                done = json.loads(link.recv_bytes())["done"]
-            except (EOFError, OSError, ValueError, KeyError):
+                message = json.loads(link.recv_bytes())
+            except (EOFError, OSError, ValueError):
                 return
+            if "done" not in message:
+                if self._listener is not None:
+                    self._listener(message)
+                continue
             with self._lock:
-                self._pending.pop(done, None)
-                self._sent.pop(done, None)
+                self._pending.pop(message["done"], None)
+                self._sent.pop(message["done"], None)
 
     def _watch(self) -> None:
         while True:

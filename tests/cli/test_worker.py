@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import text
 
 from bot.app import Kukey, build
-from bot.cli.worker import serve
+from bot.cli.worker import Line, serve
 from bot.config import Settings
 from bot.domain.clock import SystemClock
 from bot.ops.worker import WorkerProcess, worker_command
@@ -131,29 +131,38 @@ def _running(pid: int) -> bool:
         return False
 
 
-def test_a_worker_runs_clicks_before_the_commands_queued_ahead_of_them() -> None:
-    """Frames marked urgent (clicks, whose modals need their trigger_id within seconds) are run before
-    commands that arrived earlier and still wait."""
+def test_a_worker_takes_clicks_and_jobs_before_the_commands_that_came_earlier() -> None:
+    """The worker's line gives urgent frames (clicks, whose modals need their trigger_id within seconds, and
+    jobs) before commands that came earlier, the rest in the order they came, then ends its runners."""
+    line = Line()
+    for number, (name, urgent) in enumerate([("command", False), ("command too", False), ("click", True),
+                                             ("job", True), ("last", False)], start=1):
+        line.put(number, {"name": name, "urgent": urgent})
+    line.close(2)
+    taken = []
+    while (item := line.take()) is not None:
+        taken.append((item[0], item[1]["name"]))
+    assert taken == [(3, "click"), (4, "job"), (1, "command"), (2, "command too"), (5, "last")]
+    assert line.take() is None  # the second runner ends too
+
+
+def test_a_worker_runs_every_frame_it_is_sent_and_says_done_for_each_until_told_to_stop() -> None:
+    """serve() runs each frame from the link once, answers done for each, and returns on "stop" once they
+    have all run."""
     ours, theirs = socket.socketpair()
     link, peer = Connection(theirs.detach()), Connection(ours.detach())
-    started, release, ran = threading.Event(), threading.Event(), []
+    ran: list[object] = []
+    lock = threading.Lock()
 
-    def run_frame(frame: dict[str, object]) -> None:
-        ran.append(frame["name"])
-        started.set()
-        release.wait(10)
+    def say(message: dict[str, object]) -> None:
+        with lock:
+            link.send_bytes(json.dumps(message).encode())
 
-    serving = threading.Thread(target=serve, args=(link, run_frame), kwargs={"threads": 1})
-    serving.start()
-    frames = [("first", False), ("command", False), ("command too", False), ("click", True)]
-    peer.send_bytes(json.dumps({"n": 1, "frame": {"name": "first", "urgent": False}}).encode())
-    assert started.wait(10)  # the one runner holds "first"; the rest wait in line
-    for n, (name, urgent) in enumerate(frames[1:], start=2):
-        peer.send_bytes(json.dumps({"n": n, "frame": {"name": name, "urgent": urgent}}).encode())
-    peer.send_bytes(b'{"stop":true}')  # read after the frames: they are all in line before it
-    release.set()
-    serving.join(10)
-    assert ran == ["first", "click", "command", "command too"]
-    assert sorted(json.loads(peer.recv_bytes())["done"] for _ in frames) == [1, 2, 3, 4]
+    for n in range(1, 21):
+        peer.send_bytes(json.dumps({"n": n, "frame": {"name": n, "urgent": n % 3 == 0}}).encode())
+    peer.send_bytes(b'{"stop":true}')
+    serve(link, lambda frame: ran.append(frame["name"]), say, threads=4)
+    assert sorted(ran) == list(range(1, 21))  # type: ignore[type-var]
+    assert sorted(json.loads(peer.recv_bytes())["done"] for _ in range(20)) == list(range(1, 21))
     peer.close()
     link.close()
