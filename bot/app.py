@@ -128,6 +128,8 @@ class Kukey:
     def _from_worker(self, message: dict[str, Any]) -> None:
         if "sub_accounts" in message:  # the worker lists them at KuCoin; the acks' parser checks names against them
             self.services.sub_accounts.remember([str(name) for name in message["sub_accounts"]])
+        elif "metric" in message:  # what the worker counted (KuCoin calls): served on this process's /metrics
+            self.metrics.relayed(message)
 
     def run_handed(self, frame: Frame) -> None:
         """In the worker: run the lazy listener call, or the job, the serving process handed over."""
@@ -192,16 +194,17 @@ class Kukey:
 
 def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | None = None,
           scheduler_interval: float = 1.0, kucoin_http: httpx.Client | None = None,
-          exchange: Exchange | None = None, process: str = "") -> Kukey:
+          exchange: Exchange | None = None, process: str = "", metrics: Metrics | None = None) -> Kukey:
     """Wire every layer. `exchange` replaces KuCoin (built from the settings) with another exchange;
-    `process` names a process other than the serving one in its start event ("worker": bot.cli.worker)."""
+    `process` names a process other than the serving one in its start event ("worker": bot.cli.worker), and
+    `metrics` replaces its own (the worker relays what it counts to the serving process)."""
     clock = clock or SystemClock()
     if policy is None:
         assert settings.policy_path is not None
         policy = load_policy(settings.policy_path)
     engine = make_engine(settings.database_url)
     init_db(engine, auto_migrate=settings.auto_migrate)
-    metrics = Metrics()
+    metrics = metrics or Metrics()
     audit = CountedAudit(settings.master_key_bytes(), clock, metrics)
     with session_scope(engine) as s:
         audit.record(s, AuditAction.KUKEY_STARTED, actor="kukey", detail={"process": process} if process else None)

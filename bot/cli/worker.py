@@ -49,16 +49,19 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is for the serving process, which stops us
     from bot.app import build
     from bot.logs import Redactor, configure_logging
+    from bot.ops.metrics import RelayedMetrics
 
     settings = config.Settings.from_env(need=[config.KUCOIN, config.MASTER_KEY, config.POLICY])
     configure_logging(settings.log_level, redactor=Redactor.for_settings(settings))
     # the ops endpoints and the audit stream stay with the serving process
-    kukey = build(dataclasses.replace(settings, metrics_port=None, audit_forward=""), process="worker")
     link, lock = Connection(args.link_fd), threading.Lock()
 
     def say(message: dict[str, Any]) -> None:
         with lock, contextlib.suppress(OSError):  # OSError: the serving process is gone
             link.send_bytes(json.dumps(message).encode())
+
+    kukey = build(dataclasses.replace(settings, metrics_port=None, audit_forward=""), process="worker",
+                  metrics=RelayedMetrics(say))
 
     kukey.services.sub_accounts.watch(lambda names: say({"sub_accounts": names}))
     kukey.start_background()

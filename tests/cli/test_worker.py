@@ -102,6 +102,20 @@ def test_stopping_kukey_lets_its_worker_finish_what_the_acks_left(world: KukeyWo
     assert _requests(kukey) == 1
 
 
+def test_the_serving_process_learns_the_sub_accounts_and_counts_the_kucoin_calls_of_its_worker(
+        world: KukeyWorld) -> None:
+    """The worker lists the sub-accounts at KuCoin and tells the serving process, whose acks then refuse an
+    unknown one; the KuCoin calls the worker makes are on the serving process's /metrics."""
+    kukey, _ = _serving(world)
+    world.wait(lambda: kukey.services.sub_accounts.known(), timeout=30, what="the sub-accounts from the worker")
+    ack = world.driver.slash(REQUESTER, TRADING, CREATE.replace("alpha-trading", "alpha-tradin"))
+    assert "Unknown sub-account `alpha-tradin`" in ack.body
+    assert world.driver.slash(REQUESTER, TRADING, CREATE).ok
+    world.wait(lambda: _posted(world), timeout=30, what="request posted")
+    listings = 'kukey_kucoin_call_seconds_count{endpoint="GET /api/v1/sub/api-key"}'
+    world.wait(lambda: listings in kukey.metrics.render(), what="the worker's key listing counted here")
+
+
 def test_kukey_run_starts_a_worker_that_dies_with_it(world: KukeyWorld) -> None:
     """`kukey run` serves with a `kukey worker` child; kill -9 of `kukey run` takes the worker with it (no
     orphan goes on working for a dead replica)."""
