@@ -28,6 +28,7 @@ class Config:
     kill_latency: float = 0.1  # seconds per KuCoin call
     startups: int = 3
     startup_idle: float = 2.0  # seconds the bot sits idle before its memory is read
+    worker: bool = True  # False: `kukey run --no-worker` (the work behind the acks in the serving process)
     db: str = "sqlite"  # the database of kukey in every phase: sqlite or postgres (--db)
     failover_replicas: int = 3
     failover_keys: int = 30  # keys an incident revoke deletes while its replica is killed

@@ -19,24 +19,37 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import App, BoltRequest
-from slack_bolt.lazy_listener import LazyListenerRunner
+from slack_bolt.lazy_listener import LazyListenerRunner, ThreadLazyListenerRunner
 
 Frame = dict[str, Any]
 LAZY_ONLY = "x-slack-bolt-lazy-only"
 LAZY_NAME = "x-slack-bolt-lazy-function-name"
+_HANDED = "kukey_handed"
 
 log = logging.getLogger("kukey.handoff")
 
 
-class HandoffRunner(LazyListenerRunner):
-    """Bolt's lazy-listener runner for the serving process: every lazy call goes to `send` as a frame."""
+def handed(function: Callable[..., None]) -> Callable[..., None]:
+    """Mark a lazy function as work the worker may run: heavy, and bound to no trigger_id. Unmarked ones (a
+    click opening a modal within the trigger_id's ~3 s, a reveal holding a secret) run in this process."""
+    setattr(function, _HANDED, True)  # an attribute on the function, read by HandoffRunner
+    return function
 
-    def __init__(self, send: Callable[[Frame], None]) -> None:
+
+class HandoffRunner(LazyListenerRunner):
+    """Bolt's lazy-listener runner for the serving process: the lazy calls marked `handed` go to `send` as
+    frames; the others run here, on Bolt's own thread runner and the app's listener executor."""
+
+    def __init__(self, send: Callable[[Frame], None], here: LazyListenerRunner) -> None:
         self.logger = log
         self._send = send
+        self._here = here
 
     def start(self, function: Callable[..., None], request: BoltRequest) -> None:
-        self._send(frame_of(request))
+        if getattr(function, _HANDED, False):
+            self._send(frame_of(request))
+        else:
+            self._here.start(function, request)
 
 
 def frame_of(request: BoltRequest) -> Frame:
@@ -45,8 +58,7 @@ def frame_of(request: BoltRequest) -> Frame:
     headers[LAZY_ONLY] = ["1"]
     headers[LAZY_NAME] = [str(request.lazy_function_name)]
     body: str | dict[str, Any] = request.raw_body if request.mode == "http" else request.body
-    # a click's work opens a modal (its trigger_id lives ~3 s) or answers a person waiting on it: before commands
-    return {"mode": request.mode, "body": body, "headers": headers, "urgent": "command" not in request.body}
+    return {"mode": request.mode, "body": body, "headers": headers}
 
 
 def lazy_request(frame: Frame) -> BoltRequest:
@@ -56,7 +68,8 @@ def lazy_request(frame: Frame) -> BoltRequest:
 
 def hand_off(app: App, send: Callable[[Frame], None]) -> None:
     """From now on `app`'s lazy functions run wherever `send` takes their frames."""
-    app.listener_runner.lazy_listener_runner = HandoffRunner(send)
+    runner = app.listener_runner
+    runner.lazy_listener_runner = HandoffRunner(send, ThreadLazyListenerRunner(log, runner.listener_executor))
 
 
 def run_handed(app: App, frame: Frame) -> None:
