@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import acks, audit, failover, growth, killswitch, lifecycle, machine, report, revoke, startup
+from bench import acks, audit, failover, growth, killswitch, lifecycle, machine, procs, report, revoke, startup
 from bench.config import FULL, QUICK, Config
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -37,6 +37,7 @@ def run(cfg: Config, phases: list[str], workdir: Path, *, mode: str = "custom",
         progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """Run `phases` in order; returns the results with the targets checked."""
     started = time.perf_counter()
+    procs.RUN_OPTIONS[:] = [] if cfg.worker else ["--no-worker"]
     results: dict[str, Any] = {"mode": mode, "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
                                "machine": machine.describe(), "config": cfg.__dict__,
                                "load_before": _load(), "seconds": {}, "cpu": {}}
@@ -77,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite",
                         help="kukey's database in every phase (PostgreSQL: a server the bench starts)")
+    parser.add_argument("--no-worker", action="store_true",
+                        help="run kukey with --no-worker: the work behind the acks in the serving process")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (databases, bot logs)")
     parser.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
                         help="first wait up to SECONDS for other processes to leave the CPUs (mostly) idle")
@@ -89,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] {wait_quiet(args.wait_quiet)}", file=sys.stderr, flush=True)
     workdir = Path(tempfile.mkdtemp(prefix="kukey-bench-"))
     try:
-        cfg = dataclasses.replace(QUICK if args.quick else FULL, db=args.db)
+        cfg = dataclasses.replace(QUICK if args.quick else FULL, db=args.db, worker=not args.no_worker)
         results = run(cfg, phases, workdir, mode="quick" if args.quick else "full",
                       progress=lambda line: print(f"[bench] {line}", file=sys.stderr, flush=True))
     finally:

@@ -10,6 +10,8 @@ class Config:
     requests: int = 2000  # per concurrency level
     levels: tuple[int, ...] = (1, 10, 50)
     warmup: int = 50
+    steady_rate: float = 20.0  # creates per second, sent at that pace, for the delay before each approvals post
+    steady_requests: int = 600
     drain_timeout: float = 300.0  # waiting for kukey to post every request it acked
     slow_latency: float = 5.0  # seconds per KuCoin call in the slow phase
     slow_lifecycles: int = 10
@@ -26,6 +28,7 @@ class Config:
     kill_latency: float = 0.1  # seconds per KuCoin call
     startups: int = 3
     startup_idle: float = 2.0  # seconds the bot sits idle before its memory is read
+    worker: bool = True  # False: `kukey run --no-worker` (the work behind the acks in the serving process)
     db: str = "sqlite"  # the database of kukey in every phase: sqlite or postgres (--db)
     failover_replicas: int = 3
     failover_keys: int = 30  # keys an incident revoke deletes while its replica is killed
@@ -40,10 +43,11 @@ class Config:
 
 
 FULL = Config()
-QUICK = Config(requests=150, warmup=10, drain_timeout=120.0, slow_lifecycles=2, lifecycles=5,
+QUICK = Config(requests=150, warmup=10, steady_requests=100, drain_timeout=120.0, slow_lifecycles=2, lifecycles=5,
                audit_events=100_000, audit_appends=300, audit_batch=5000, revoke_cold=False, startups=1,
                failover_runs=1, growth_requests=10_000, growth_events=100_000, growth_acks=100)
-SMOKE = Config(requests=6, levels=(2,), warmup=2, drain_timeout=30.0, slow_latency=0.2, slow_lifecycles=1,
+SMOKE = Config(requests=6, levels=(2,), warmup=2, steady_requests=4, drain_timeout=30.0, slow_latency=0.2,
+               slow_lifecycles=1,
                lifecycles=1, audit_events=3000, audit_appends=10, audit_batch=100, revoke_keys=3,
                revoke_latency=0.02, revoke_cold=False, startups=1, startup_idle=0.1, failover_replicas=2,
                kill_keys=6, kill_subs=3, kill_window=1.0, kill_latency=0.02,

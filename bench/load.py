@@ -61,16 +61,21 @@ async def _send(host: str, port: int, data: bytes) -> tuple[float, int, bytes]:
     return elapsed, status, body
 
 
-async def run(url: str, secret: str, bodies: list[str], concurrency: int) -> LoadResult:
-    """Send every body once, `concurrency` at a time (closed loop: a sender waits for its ack)."""
+async def run(url: str, secret: str, bodies: list[str], concurrency: int, rate: float = 0.0) -> LoadResult:
+    """Send every body once, `concurrency` at a time (closed loop: a sender waits for its ack); with `rate`,
+    body i leaves no earlier than i / rate seconds after the start (an open loop at that pace, as long as
+    `concurrency` senders are enough for it)."""
     parts = urlsplit(url)
     host, port, path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path or "/"
     key = secret.encode()
     result = LoadResult()
     queue = iter(enumerate(bodies))
+    started = time.perf_counter()
 
     async def sender() -> None:
         for index, body in queue:
+            if rate:
+                await asyncio.sleep(max(0.0, started + index / rate - time.perf_counter()))
             data = _request(host, port, path, body.encode(), key)
             try:
                 elapsed, status, answer = await _send(host, port, data)
@@ -85,16 +90,15 @@ async def run(url: str, secret: str, bodies: list[str], concurrency: int) -> Loa
                 if len(result.samples) < 5:
                     result.samples.append(f"{status}: {answer[:160].decode('utf-8', 'replace')}")
 
-    started = time.perf_counter()
     await asyncio.gather(*(sender() for _ in range(max(1, concurrency))))
     result.wall = time.perf_counter() - started
     return result
 
 
-def run_in_process(url: str, secret: str, bodies: list[str], concurrency: int, *,
+def run_in_process(url: str, secret: str, bodies: list[str], concurrency: int, *, rate: float = 0.0,
                    timeout: float = 600.0) -> LoadResult:
     """Run the generator as its own process and return what it measured."""
-    spec = json.dumps({"url": url, "secret": secret, "bodies": bodies, "concurrency": concurrency})
+    spec = json.dumps({"url": url, "secret": secret, "bodies": bodies, "concurrency": concurrency, "rate": rate})
     from bench.procs import python_env
 
     done = subprocess.run([sys.executable, "-m", "bench.load"], input=spec, capture_output=True, text=True,
@@ -108,7 +112,8 @@ def run_in_process(url: str, secret: str, bodies: list[str], concurrency: int, *
 
 def main() -> int:
     spec: dict[str, Any] = json.loads(sys.stdin.read())
-    result = asyncio.run(run(spec["url"], spec["secret"], spec["bodies"], int(spec["concurrency"])))
+    result = asyncio.run(run(spec["url"], spec["secret"], spec["bodies"], int(spec["concurrency"]),
+                             float(spec.get("rate", 0.0))))
     json.dump(result.__dict__, sys.stdout)
     return 0
 

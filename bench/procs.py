@@ -100,9 +100,12 @@ def spawn(args: list[str], env: Mapping[str, str], log_path: Path, *, ops_port: 
     return served
 
 
+RUN_OPTIONS: list[str] = []  # more options for `kukey run` in every phase (bench --no-worker)
+
+
 def spawn_kukey(env: Mapping[str, str], log_path: Path) -> Served:
     ops_port = free_port()
-    return spawn(["-m", "bot", "run", "--http", "--host", "127.0.0.1"],
+    return spawn(["-m", "bot", "run", "--http", "--host", "127.0.0.1", *RUN_OPTIONS],
                  {**env, "KUKEY_METRICS_PORT": str(ops_port)}, log_path, ops_port=ops_port)
 
 

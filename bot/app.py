@@ -31,6 +31,7 @@ from bot.ops.endpoints import ops_server
 from bot.ops.health import CachedCheck, Readiness, WatchedScheduler, database_check
 from bot.ops.metrics import Metrics
 from bot.ops.server import Server
+from bot.ops.worker import WorkerProcess
 from bot.policy_file import load_policy
 from bot.security.crypto import SecretBox
 from bot.services.checkpoints import Checkpoints
@@ -59,6 +60,7 @@ from bot.slack import listeners
 from bot.slack.client import auth_probe, make_web_client
 from bot.slack.courier import SlackCourier, courier_client
 from bot.slack.directory import SlackDirectory
+from bot.slack.handoff import Frame, hand_off, run_handed
 from bot.slack.home import SlackHome
 from bot.slack.http import HttpTransport
 from bot.slack.notifier import SlackNotifier
@@ -88,6 +90,7 @@ class Kukey:
         self._closers = closers
         self.audit_stream: audit_stream.Forwarder | None = None  # KUKEY_AUDIT_FORWARD: bot.audit_stream
         self._transport: HttpTransport | SocketTransport | None = None
+        self._worker: WorkerProcess | None = None  # `kukey run`'s worker process, if the work is handed to one
         self.slack_auth = CachedCheck(lambda: auth_probe(slack), clock=services.deps.clock, interval=SLACK_AUTH_EVERY,
                                       name="slack")
 
@@ -96,7 +99,8 @@ class Kukey:
         svc = self.services
         # What a crash left in flight is in the job table (recover_reveal, revoke, delete_old_key...):
         # the scheduler reclaims each job once its lease expires, in this process or another one.
-        svc.deps.later(svc.sub_accounts.refresh)
+        if self._worker is None:  # else the worker lists them and tells this process
+            svc.deps.later(svc.sub_accounts.refresh)
         svc.checkpoints.ensure_scheduled()
         svc.reconciler.ensure_scheduled()
         svc.reminders.ensure_scheduled()
@@ -109,6 +113,31 @@ class Kukey:
             self._ops_server = ops_server(self.metrics, self.readiness, host="0.0.0.0",
                                           port=self.settings.metrics_port).start()
         self.slack_auth.refresh()  # the token checked once at start (/livez answers meanwhile); then cached
+
+    def hand_off_to(self, worker: WorkerProcess) -> None:
+        """From now on the work behind the acks (Bolt's lazy listeners) runs in `worker`'s process; stop()
+        stops it once the transport no longer acks. Readiness check "worker": that process runs."""
+        hand_off(self.app, worker.send)
+        # the jobs too, so that this process never talks to KuCoin behind the acks (one rate gate, the worker's),
+        # except a reveal's create (its passphrase is made in the ack and stays in this process's memory)
+        self.services.scheduler.run_elsewhere(lambda kind, ref: worker.send({"job": [kind.value, ref], "urgent": True}))
+        worker.listen(self._from_worker)
+        self._worker = worker
+        self.readiness.replace("scheduler", worker.alive)  # the scheduler runs in the worker
+
+    def _from_worker(self, message: dict[str, Any]) -> None:
+        if "sub_accounts" in message:  # the worker lists them at KuCoin; the acks' parser checks names against them
+            self.services.sub_accounts.remember([str(name) for name in message["sub_accounts"]])
+        elif "metric" in message:  # what the worker counted (KuCoin calls): served on this process's /metrics
+            self.metrics.relayed(message)
+
+    def run_handed(self, frame: Frame) -> None:
+        """In the worker: run the lazy listener call, or the job, the serving process handed over."""
+        if "job" in frame:
+            kind, ref = frame["job"]
+            self.services.scheduler.run_now(JobKind(kind), str(ref))
+        else:
+            run_handed(self.app, frame)
 
     def serving(self) -> bool:
         """A Slack transport has started (readiness check "transport")."""
@@ -144,6 +173,8 @@ class Kukey:
     def stop(self) -> None:
         if self._transport is not None:
             self._transport.stop()
+        if self._worker is not None:  # no new acks now: the worker finishes what they left behind
+            self._worker.stop()
         if self._ops_server is not None:
             self._ops_server.stop()
         self.services.scheduler.stop()
@@ -163,18 +194,20 @@ class Kukey:
 
 def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | None = None,
           scheduler_interval: float = 1.0, kucoin_http: httpx.Client | None = None,
-          exchange: Exchange | None = None) -> Kukey:
-    """Wire every layer. `exchange` replaces KuCoin (built from the settings) with another exchange."""
+          exchange: Exchange | None = None, process: str = "", metrics: Metrics | None = None) -> Kukey:
+    """Wire every layer. `exchange` replaces KuCoin (built from the settings) with another exchange;
+    `process` names a process other than the serving one in its start event ("worker": bot.cli.worker), and
+    `metrics` replaces its own (the worker relays what it counts to the serving process)."""
     clock = clock or SystemClock()
     if policy is None:
         assert settings.policy_path is not None
         policy = load_policy(settings.policy_path)
     engine = make_engine(settings.database_url)
     init_db(engine, auto_migrate=settings.auto_migrate)
-    metrics = Metrics()
+    metrics = metrics or Metrics()
     audit = CountedAudit(settings.master_key_bytes(), clock, metrics)
     with session_scope(engine) as s:
-        audit.record(s, AuditAction.KUKEY_STARTED, actor="kukey")
+        audit.record(s, AuditAction.KUKEY_STARTED, actor="kukey", detail={"process": process} if process else None)
         audit.record(s, AuditAction.POLICY_LOADED, actor="kukey",
                      detail={"file": policy.file, "rules": len(policy.rules)})
     slack = make_web_client(settings)  # every Web API call, apps.connections.open included: retries within a budget

@@ -17,12 +17,16 @@ from bot.storage.db import make_engine
 
 
 def test_acks_phase_measures_bare_bolt_and_kukey(tmp_path: Path) -> None:
-    """The ack phase times every request to the bare Bolt app and to kukey, and kukey posts every create."""
+    """The ack phase times every request to the bare Bolt app and to kukey, and kukey posts every create; the
+    paced run times each approvals post from its ack."""
     out = acks.run(SMOKE, tmp_path)
     for row in (*out["bare"], *out["kukey"], out["kukey_help"]):
         assert row["n"] == SMOKE.requests and row["statuses"] == {"200": SMOKE.requests}
     assert all(row["unexpected_answers"] == 0 for row in (*out["bare"], *out["kukey"]))
     assert all("all_posted_after_s" in row for row in out["kukey"])
+    steady = out["kukey_steady"]  # sent at a pace, each post timed from its ack
+    assert steady["n"] == SMOKE.steady_requests and steady["rate"] == SMOKE.steady_rate
+    assert steady["post_delay_ms"]["n"] == SMOKE.steady_requests
 
 
 def test_slow_kucoin_phase_completes_every_lifecycle(tmp_path: Path) -> None:

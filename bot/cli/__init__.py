@@ -30,6 +30,7 @@ from bot.logs import Redactor
 # Order is the order shown in --help.
 COMMAND_MODULES = (
     "bot.cli.run",
+    "bot.cli.worker",
     "bot.cli.doctor",
     "bot.cli.db",
     "bot.cli.policy",

@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--http", action="store_true", help="serve Slack's requests on /slack/events")
     p.add_argument("--host", default="0.0.0.0", help="HTTP mode: address to bind (default 0.0.0.0)")
     p.add_argument("--port", type=int, default=3000, help="HTTP mode: port (default 3000)")
+    p.add_argument("--no-worker", action="store_true",
+                   help="run the work behind the acks in this process, not in a `kukey worker` child")
     p.set_defaults(func=run)
 
 
@@ -35,6 +37,10 @@ def run(args: argparse.Namespace) -> int:
     settings = config.Settings.from_env(need=need)
     configure_logging(settings.log_level, redactor=Redactor.for_settings(settings))
     kukey = build(settings)
+    if not args.no_worker:  # the work behind the acks in a child process (bot.cli.worker)
+        from bot.ops.worker import WorkerProcess, worker_command
+
+        kukey.hand_off_to(WorkerProcess(worker_command()).start())
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -41,6 +41,13 @@ class Readiness:
                 raise ValueError(f"readiness check {name!r} is already there")
             self._checks[name] = check
 
+    def replace(self, name: str, check: Check) -> None:
+        """Put `check` in place of the check called `name`, keeping its place in the order."""
+        with self._lock:
+            if name not in self._checks:
+                raise ValueError(f"no readiness check {name!r}")
+            self._checks[name] = check
+
     def names(self) -> list[str]:
         with self._lock:
             return list(self._checks)

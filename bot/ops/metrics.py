@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -99,6 +100,12 @@ class Metrics:
         PlatformCollector(registry=r)
         GCCollector(registry=r)
 
+    def relayed(self, message: dict[str, Any]) -> None:
+        """Count what kukey's worker counted (a RelayedMetrics message); anything else is ignored."""
+        name, args = message.get("metric"), message.get("args", [])
+        if name in RELAYED and isinstance(args, list):
+            getattr(self, str(name))(*args)
+
     def set_requests_source(self, source: RequestsSource) -> None:
         self._requests.source = source
 
@@ -147,3 +154,24 @@ class Metrics:
     def render(self) -> str:
         """The Prometheus text exposition format (what /metrics answers a plain scrape)."""
         return generate_latest(self.registry).decode("utf-8")
+
+
+RELAYED = ("approval", "totp_failure", "kucoin_call")  # what kukey's worker counts for its serving process
+
+
+class RelayedMetrics(Metrics):
+    """The metrics of kukey's worker (bot.cli.worker): it serves no /metrics, so what it counts goes to its
+    serving process (`say`), which counts it with its own (`Metrics.relayed`)."""
+
+    def __init__(self, say: Callable[[dict[str, Any]], None]) -> None:
+        super().__init__()
+        self._say = say
+
+    def approval(self) -> None:
+        self._say({"metric": "approval", "args": []})
+
+    def totp_failure(self) -> None:
+        self._say({"metric": "totp_failure", "args": []})
+
+    def kucoin_call(self, endpoint: str, seconds: float, code: str = KUCOIN_SUCCESS) -> None:
+        self._say({"metric": "kucoin_call", "args": [endpoint, seconds, code]})

@@ -64,6 +64,16 @@ class SubAccounts:
         self._fetch = fetch
         self._names: list[str] | None = None
         self._lock = threading.Lock()
+        self._watchers: list[Callable[[list[str]], None]] = []
+
+    def watch(self, watcher: Callable[[list[str]], None]) -> None:
+        """Call `watcher` with the names after each refresh (kukey's worker tells its serving process)."""
+        self._watchers.append(watcher)
+
+    def remember(self, names: list[str]) -> None:
+        """Names fetched elsewhere (by kukey's worker, which talks to the exchange for this process)."""
+        with self._lock:
+            self._names = sorted(names)
 
     def known(self) -> list[str] | None:
         """The cached names, or None when never fetched (the parser then skips the existence check)."""
@@ -74,6 +84,8 @@ class SubAccounts:
         names = sorted(self._fetch())
         with self._lock:
             self._names = names
+        for watcher in self._watchers:
+            watcher(list(names))
         return list(names)
 
 

@@ -41,12 +41,20 @@ class Scheduler:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._elsewhere: Callable[[JobKind, str], None] | None = None
+
+    def run_elsewhere(self, run_now: Callable[[JobKind, str], None]) -> None:
+        """Jobs run in another process (kukey's worker, bot.cli.worker): `run_now` asks it to run one at once,
+        and `start()` starts no loop here (only the leases' heartbeat, for the work this process holds)."""
+        self._elsewhere = run_now
 
     def on(self, kind: JobKind, handler: Handler) -> None:
         self._handlers[kind] = handler
 
     def start(self) -> None:
         self.leases.start()
+        if self._elsewhere is not None:
+            return
         self._thread = threading.Thread(target=self._loop, name="kukey-scheduler", daemon=True)
         self._thread.start()
 
@@ -60,6 +68,9 @@ class Scheduler:
 
     def run_now(self, kind: JobKind, ref: str) -> None:
         """Claim the job of `kind` about `ref` and run it at once; no-op if another worker holds it."""
+        if self._elsewhere is not None:
+            self._elsewhere(kind, ref)
+            return
         now = self._clock.now()
         with session_scope(self._engine) as s:
             claim = repos.claim_one(s, kind=kind, ref=ref, now=now, lease_until=now + self.leases.lease)

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from slack_bolt import Ack, App
 
-from bot.slack import ids
+from bot.slack import handoff, ids
 from bot.slack.listeners import approval, commands, enrollment, errors, home, incident, reveal
 
 if TYPE_CHECKING:
     from bot.services.registry import Services
+
+T = TypeVar("T")
 
 
 def acknowledge(ack: Ack) -> None:
@@ -29,8 +31,8 @@ def acknowledge(ack: Ack) -> None:
 
 
 def register(app: App, svc: Services) -> None:
-    def now(listener: Callable[..., None]) -> Callable[..., None]:
-        """An ack function, given the services (Bolt injects the rest by the parameter names)."""
+    def now(listener: Callable[..., T]) -> Callable[..., T]:
+        """An ack function or a matcher, given the services (Bolt injects the rest by the parameter names)."""
         bound: Any = functools.partial(listener, svc=svc)
         bound.__name__ = listener.__name__  # Bolt names a listener by its __name__
         return bound  # type: ignore[no-any-return]
@@ -38,9 +40,15 @@ def register(app: App, svc: Services) -> None:
     def later(work: Callable[..., None]) -> Callable[..., None]:
         return errors.reported(work, svc)
 
+    def elsewhere(work: Callable[..., None]) -> Callable[..., None]:
+        """Work that may run in kukey's worker process (bot.slack.handoff): heavy, and bound to no trigger_id."""
+        return handoff.handed(later(work))
+
     app.command(ids.COMMAND, matchers=[commands.answered_in_the_ack])(now(commands.answer))
-    app.command(ids.COMMAND)(ack=now(commands.answer), lazy=[later(commands.work)])
-    app.view(ids.CREATE_VIEW)(ack=now(commands.check_form), lazy=[later(commands.submit_form)])
+    app.command(ids.COMMAND, matchers=[now(commands.opens_a_form)])(ack=now(commands.answer),
+                                                                    lazy=[later(commands.open_form)])
+    app.command(ids.COMMAND)(ack=now(commands.answer), lazy=[elsewhere(commands.work)])
+    app.view(ids.CREATE_VIEW)(ack=now(commands.check_form), lazy=[elsewhere(commands.submit_form)])
     app.action(ids.APPROVE)(ack=acknowledge, lazy=[later(approval.open_approve_form)])
     app.view(ids.APPROVE_VIEW)(now(approval.approve))
     app.action(ids.DENY)(ack=acknowledge, lazy=[later(approval.open_deny_form)])
@@ -55,7 +63,7 @@ def register(app: App, svc: Services) -> None:
     app.view(ids.REENROLL_VIEW)(now(enrollment.check_current_code))
     app.view(ids.REVOKE_VIEW)(now(incident.revoke))
     app.view(ids.KILL_SWITCH_VIEW)(now(incident.kill_switch))
-    app.event(ids.HOME_OPENED)(ack=acknowledge, lazy=[later(home.opened)])
+    app.event(ids.HOME_OPENED)(ack=acknowledge, lazy=[elsewhere(home.opened)])
     app.action(ids.HOME_ROTATE)(ack=acknowledge, lazy=[later(home.rotate)])
     app.action(ids.HOME_REVOKE)(ack=acknowledge, lazy=[later(home.revoke)])
     app.action(ids.HOME_ENROLL)(ack=acknowledge, lazy=[later(home.enroll)])

@@ -1,8 +1,9 @@
 """`/kukey <subcommand>` and the create form: parsed at the edge, acked at once, the rest after the ack.
 
 `answer` is the ack: a command that does not parse is refused there with its usage (by the error handler);
-help, pending, status and enroll are answered in the ack itself. `work` runs after the ack: it opens the
-create, incident-revoke or kill-switch form in time for the trigger_id, or runs the command and replies privately.
+help, pending, status and enroll are answered in the ack itself. After the ack, `open_form` opens the create,
+incident-revoke or kill-switch form in time for the trigger_id (in the serving process); `work` runs any
+other command and replies privately (in kukey's worker process when there is one, bot.slack.handoff).
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ _ANSWERED_IN_THE_ACK = (cmds.Help, cmds.Pending, cmds.Status, cmds.Enroll)
 
 def answered_in_the_ack(body: dict[str, Any]) -> bool:
     """Bolt's listener matcher for help, pending, status and enroll: their listener has no lazy function, so
-    Bolt makes no copy of the request for one. Any other command (or one this cannot tell) goes to the
-    listener with `work`, which finds nothing to do when the ack said it all."""
+    Bolt makes no copy of the request for one. A command whose answer is a form goes to the listener with
+    `open_form` (`opens_a_form`); any other (or one this cannot tell) to the listener with `work`, which
+    finds nothing to do when the ack said it all."""
     return cmds.subcommand(payload.text(body, "text")) in cmds.ANSWERED_AT_ONCE
 
 
@@ -64,23 +66,47 @@ def answer(ack: Ack, body: dict[str, Any], *, svc: Services) -> None:
         ack()
 
 
-def work(body: dict[str, Any], client: WebClient, *, svc: Services) -> None:
+def opens_a_form(body: dict[str, Any], *, svc: Services) -> bool:
+    """Bolt's listener matcher for the commands whose answer is a form (`open_form`): create without
+    arguments, revoke in an incident channel, the kill switch. Their work opens a modal with the command's
+    trigger_id, which lives ~3 s, so it stays in the serving process; `work` (the rest) may be handed to
+    kukey's worker."""
     cmd = _parsed(svc, body)
-    if cmd is None or isinstance(cmd, _ANSWERED_IN_THE_ACK):
-        return
-    user, channel, trigger = payload.user(body), payload.channel(body), payload.text(body, "trigger_id")
+    return _form_for(svc, body, cmd) is not None
+
+
+def _form_for(svc: Services, body: dict[str, Any], cmd: cmds.Command | None) -> str | None:
+    user, channel = payload.user(body), payload.channel(body)
     if isinstance(cmd, cmds.Create) and cmd.spec is None:
+        return "create"
+    if isinstance(cmd, cmds.Revoke) and svc.revoker.is_incident(user, channel):
+        return "revoke"
+    return "kill switch" if isinstance(cmd, cmds.RevokeEverything) else None
+
+
+def open_form(body: dict[str, Any], client: WebClient, *, svc: Services) -> None:
+    cmd = _parsed(svc, body)
+    form, user = _form_for(svc, body, cmd), payload.user(body)
+    channel, trigger = payload.channel(body), payload.text(body, "trigger_id")
+    if form == "create":
         replies.open_form(client, body, views.create_modal(svc.sub_accounts.known() or [], {"c": channel}))
-    elif isinstance(cmd, cmds.Revoke) and svc.revoker.is_incident(user, channel):
+    elif form == "revoke" and isinstance(cmd, cmds.Revoke):
         replies.open_form(client, body, views.revoke_modal(cmd, channel, trigger))
-    elif isinstance(cmd, cmds.RevokeEverything):
+    elif form == "kill switch" and isinstance(cmd, cmds.RevokeEverything):
         offer, reason = svc.kill_switch.offer(user, channel), cmd.reason
         replies.open_form_if(svc, client, body, offer, lambda: views.kill_switch_modal(
             int(offer.data["count"]), reason, channel, trigger))
-    else:
-        text = _run(svc, user, cmd, Origin(channel, trigger or None))
-        if text:
-            replies.reply(svc, body, text)
+
+
+def work(body: dict[str, Any], *, svc: Services) -> None:
+    """The work behind any other command (`opens_a_form` took the forms), then its private answer."""
+    cmd = _parsed(svc, body)
+    if cmd is None or isinstance(cmd, _ANSWERED_IN_THE_ACK) or _form_for(svc, body, cmd) is not None:
+        return
+    user, channel, trigger = payload.user(body), payload.channel(body), payload.text(body, "trigger_id")
+    text = _run(svc, user, cmd, Origin(channel, trigger or None))
+    if text:
+        replies.reply(svc, body, text)
 
 
 def _run(svc: Services, user: str, cmd: cmds.Command, origin: Origin) -> str:

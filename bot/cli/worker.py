@@ -1,0 +1,131 @@
+"""`kukey worker`: the work behind the acks, in a process of its own (started by `kukey run`).
+
+`kukey run` starts it as its child (bot.ops.worker.WorkerProcess) and hands it, over a socket pair, every
+lazy listener call its acks leave behind (bot.slack.handoff); `kukey run --no-worker` keeps that work in
+one process. The worker is built like the serving process (same settings, policy, listeners) and also runs
+the scheduler and an outbox dispatcher, which share the work with the serving process's through leases,
+as replicas do. It runs at a lower CPU priority (`NICE`), so that on a busy machine the acks come first.
+
+It says "done" for each frame once its work has run, and stops, finishing what it holds, when the serving
+process asks it to or closes the link. It dies with the serving process (Linux: PR_SET_PDEATHSIG), so a
+crash of the serving process takes its worker with it, as a crash of one process used to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import dataclasses
+import json
+import logging
+import os
+import queue
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+from bot import config
+
+log = logging.getLogger("kukey.worker")
+NICE = 19  # CPU priority below the serving process's (Linux weights: about 1 to 10 when both want a CPU)
+THREADS = 16  # frames run at once, as many as the serving process's worker pool
+_PR_SET_PDEATHSIG = 1
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("worker", help="run the work behind the acks (started by `kukey run`)")
+    p.add_argument("--link-fd", type=int, required=True, help=argparse.SUPPRESS)
+    p.add_argument("--parent", type=int, required=True, help=argparse.SUPPRESS)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    _die_with(args.parent)
+    os.nice(NICE)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is for the serving process, which stops us
+    from bot.app import build
+    from bot.logs import Redactor, configure_logging
+    from bot.ops.metrics import RelayedMetrics
+
+    settings = config.Settings.from_env(need=[config.KUCOIN, config.MASTER_KEY, config.POLICY])
+    configure_logging(settings.log_level, redactor=Redactor.for_settings(settings))
+    # the ops endpoints and the audit stream stay with the serving process
+    link, lock = Connection(args.link_fd), threading.Lock()
+
+    def say(message: dict[str, Any]) -> None:
+        with lock, contextlib.suppress(OSError):  # OSError: the serving process is gone
+            link.send_bytes(json.dumps(message).encode())
+
+    kukey = build(dataclasses.replace(settings, metrics_port=None, audit_forward=""), process="worker",
+                  metrics=RelayedMetrics(say))
+
+    kukey.services.sub_accounts.watch(lambda names: say({"sub_accounts": names}))
+    kukey.start_background()
+    serve(link, kukey.run_handed, say)
+    kukey.stop()
+    return 0
+
+
+class Line:
+    """Frames waiting for a runner: urgent ones (clicks, jobs) first, then in the order they came."""
+
+    _END = 2  # the rank of the item that ends a runner: after every frame
+
+    def __init__(self) -> None:
+        self._queue: queue.PriorityQueue[tuple[int, int, dict[str, Any]]] = queue.PriorityQueue()
+
+    def put(self, number: int, frame: dict[str, Any]) -> None:
+        self._queue.put((0 if frame.get("urgent") else 1, number, frame))
+
+    def close(self, runners: int) -> None:
+        """Each of `runners` runners ends once everything put before this has been taken."""
+        for i in range(runners):
+            self._queue.put((self._END, -i, {}))
+
+    def take(self) -> tuple[int, dict[str, Any]] | None:
+        """The next frame and its number; None: the line is closed, stop."""
+        rank, number, frame = self._queue.get()
+        return None if rank == self._END else (number, frame)
+
+
+def serve(link: Connection, run_frame: Callable[[dict[str, Any]], None], say: Callable[[dict[str, Any]], None], *,
+          threads: int = THREADS) -> None:
+    """Run every frame that arrives on `link` on `threads` threads (in the Line's order), and `say` done for
+    each, until told to stop or the link closes; then finish what arrived."""
+    line = Line()
+
+    def runner() -> None:
+        while (taken := line.take()) is not None:
+            number, frame = taken
+            try:
+                run_frame(frame)
+            except Exception:  # the last line of defence; the listeners report their own failures
+                log.exception("handed work failed")
+            say({"done": number})
+
+    pool = [threading.Thread(target=runner, name=f"kukey-handed-{i}", daemon=True) for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    while True:
+        try:
+            message = json.loads(link.recv_bytes())
+        except (EOFError, OSError):
+            break
+        if message.get("stop"):
+            break
+        line.put(int(message["n"]), message["frame"])
+    line.close(threads)
+    for thread in pool:
+        thread.join()
+
+
+def _die_with(parent: int) -> None:
+    """Be killed when the serving process dies, however it dies."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before the line above ran
+        os._exit(0)
