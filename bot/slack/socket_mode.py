@@ -144,8 +144,8 @@ class SocketTransport:
     def account(self) -> None:
         """Tell the observer how many connections are live, and how long there was none."""
         live = self.live_count()
-        now = time.monotonic()
-        with self._lock:
+        with self._lock:  # the time read under the lock: two threads accounting at once never go back in time
+            now = time.monotonic()
             elapsed, self._accounted = now - self._accounted, now
         if self.observer is not None:
             self.observer.slack_connections(live)
