@@ -12,6 +12,10 @@ from sqlmodel import Field, SQLModel
 from bot.storage.audit_chain import REKEYED
 
 _IS_REKEY = text(f"action = '{REKEYED}'")
+# Partial on both backends (migration 0001 makes it so); PostgreSQL's predicate is added by
+# add_postgres_options() when a PostgreSQL engine is made: naming it here would import PostgreSQL's dialect
+# (about 2 MB) into every bot, SQLite ones included, to check the option's name.
+_REKEYS = Index("audit_event_rekeys", "seq", sqlite_where=_IS_REKEY)
 
 
 class AuditEvent(SQLModel, table=True):
@@ -20,8 +24,7 @@ class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
     # verify() reads the rekey events first: without this (tiny, partial) index that is a full scan
     # the newest events of one sub-account come from (sub_account, seq) in order, never a sort of them all
-    __table_args__ = (Index("audit_event_rekeys", "seq", sqlite_where=_IS_REKEY, postgresql_where=_IS_REKEY),
-                      Index("ix_audit_event_sub_account_seq", "sub_account", "seq"))
+    __table_args__ = (_REKEYS, Index("ix_audit_event_sub_account_seq", "sub_account", "seq"))
     seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     ts: str = Field(index=True)  # UTC ISO-8601 with microseconds
     actor: str
@@ -55,3 +58,8 @@ class AuditForward(SQLModel, table=True):
     holder: str | None = None  # the process forwarding now (host:pid:random)
     lease_until: datetime | None = None  # another process takes over after this
     delivered_at: datetime | None = None  # when last_seq was acknowledged
+
+
+def add_postgres_options() -> None:
+    """Give the models their PostgreSQL-only options (the rekey index's predicate); idempotent."""
+    _REKEYS.dialect_kwargs["postgresql_where"] = _IS_REKEY

@@ -26,9 +26,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, Connection
-from sqlmodel import Session
+from sqlalchemy.sql.dml import Insert
+from sqlmodel import Session, SQLModel
 
 from bot.storage import audit_schema as _audit_schema
 from bot.storage import tables as _tables
@@ -86,6 +88,7 @@ def _sqlite_engine(url: str, busy_timeout_s: float, flushed: bool = True) -> Eng
 
 
 def _postgres_engine(url: URL, busy_timeout_s: float, flushed: bool = True) -> Engine:
+    _audit_schema.add_postgres_options()
     lock_ms = int(busy_timeout_s * 1000)
     options = f"-c lock_timeout={lock_ms}" + ("" if flushed else " -c synchronous_commit=off")
     engine = create_engine(
@@ -104,6 +107,19 @@ def _postgres_engine(url: URL, busy_timeout_s: float, flushed: bool = True) -> E
 
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def insert_unless_taken(on: Session | Connection, table: type[SQLModel] | Table, *, unique: list[str] | None = None,
+                        **values: Any) -> Insert:
+    """INSERT of one row that does nothing when it conflicts (on the `unique` columns' values, or any
+    unique constraint): ON CONFLICT DO NOTHING, in the dialect of the backend behind `on`. PostgreSQL's
+    dialect is imported only for PostgreSQL, so a bot on SQLite never holds it (about 2 MB)."""
+    dialect = on.get_bind().dialect if isinstance(on, Session) else on.dialect
+    if dialect.name == "sqlite":
+        return sqlite_insert(table).values(**values).on_conflict_do_nothing(index_elements=unique)
+    from sqlalchemy.dialects.postgresql import insert as postgres_insert
+
+    return postgres_insert(table).values(**values).on_conflict_do_nothing(index_elements=unique)
 
 
 def init_db(engine: Engine, *, auto_migrate: bool = False) -> None:
