@@ -12,10 +12,10 @@ from sqlmodel import Field, SQLModel
 from bot.storage.audit_chain import REKEYED
 
 _IS_REKEY = text(f"action = '{REKEYED}'")
-# Partial on both backends (migration 0001 makes it so); PostgreSQL's predicate is added by
-# add_postgres_options() when a PostgreSQL engine is made: naming it here would import PostgreSQL's dialect
-# (about 2 MB) into every bot, SQLite ones included, to check the option's name.
-_REKEYS = Index("audit_event_rekeys", "seq", sqlite_where=_IS_REKEY)
+# Partial on both backends (migration 0001 makes it so). Each backend's predicate is added when an engine
+# for it is made (add_dialect_options): naming a dialect's option here would import that dialect into every
+# bot to check the option's name (PostgreSQL's, about 2 MB, into every bot on SQLite).
+_REKEYS = Index("audit_event_rekeys", "seq")
 
 
 class AuditEvent(SQLModel, table=True):
@@ -60,6 +60,7 @@ class AuditForward(SQLModel, table=True):
     delivered_at: datetime | None = None  # when last_seq was acknowledged
 
 
-def add_postgres_options() -> None:
-    """Give the models their PostgreSQL-only options (the rekey index's predicate); idempotent."""
-    _REKEYS.dialect_kwargs["postgresql_where"] = _IS_REKEY
+def add_dialect_options(dialect: str) -> None:
+    """Give the models their options for `dialect` ("sqlite" or "postgresql"): the rekey index's predicate.
+    bot.storage.db.make_engine calls it for its engine's backend; calling it again changes nothing."""
+    _REKEYS.dialect_kwargs[f"{dialect}_where"] = _IS_REKEY

@@ -27,7 +27,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, Table, create_engine, event
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.sql.dml import Insert
 from sqlmodel import Session, SQLModel
@@ -42,7 +41,7 @@ BUSY_TIMEOUT_S = 15.0
 WRITE_LOCK = int.from_bytes(b"kukey-wr", "big")
 POOL_SIZE, POOL_OVERFLOW = 5, 20  # the bot's worker threads, scheduler and listeners share the pool
 
-_ = (_tables, _audit_schema)  # imported for their side effect: every table joins SQLModel.metadata
+_ = _tables  # imported for its side effect: every table joins SQLModel.metadata (audit_schema's too)
 
 
 def make_engine(url: str, *, busy_timeout_s: float = BUSY_TIMEOUT_S, flushed: bool = True) -> Engine:
@@ -55,6 +54,7 @@ def make_engine(url: str, *, busy_timeout_s: float = BUSY_TIMEOUT_S, flushed: bo
     outbox delivered (bot.services.delivery), so that they never make a person's next step wait on a disk
     flush."""
     target = urls.normalized(url)
+    _audit_schema.add_dialect_options(target.get_backend_name())
     if target.get_backend_name() == "sqlite":
         return _sqlite_engine(url, busy_timeout_s, flushed)
     return _postgres_engine(target, busy_timeout_s, flushed)
@@ -88,7 +88,6 @@ def _sqlite_engine(url: str, busy_timeout_s: float, flushed: bool = True) -> Eng
 
 
 def _postgres_engine(url: URL, busy_timeout_s: float, flushed: bool = True) -> Engine:
-    _audit_schema.add_postgres_options()
     lock_ms = int(busy_timeout_s * 1000)
     options = f"-c lock_timeout={lock_ms}" + ("" if flushed else " -c synchronous_commit=off")
     engine = create_engine(
@@ -112,10 +111,12 @@ def is_postgres(engine: Engine) -> bool:
 def insert_unless_taken(on: Session | Connection, table: type[SQLModel] | Table, *, unique: list[str] | None = None,
                         **values: Any) -> Insert:
     """INSERT of one row that does nothing when it conflicts (on the `unique` columns' values, or any
-    unique constraint): ON CONFLICT DO NOTHING, in the dialect of the backend behind `on`. PostgreSQL's
-    dialect is imported only for PostgreSQL, so a bot on SQLite never holds it (about 2 MB)."""
+    unique constraint): ON CONFLICT DO NOTHING, in the dialect of the backend behind `on`. Each backend's
+    dialect is imported only when used, so a bot never holds the other one (PostgreSQL's: about 2 MB)."""
     dialect = on.get_bind().dialect if isinstance(on, Session) else on.dialect
     if dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
         return sqlite_insert(table).values(**values).on_conflict_do_nothing(index_elements=unique)
     from sqlalchemy.dialects.postgresql import insert as postgres_insert
 
