@@ -68,6 +68,7 @@ from bot.slack.precheck import slack_precheck
 from bot.slack.socket_mode import CONNECTIONS, SocketTransport
 from bot.storage.audit import AuditLog
 from bot.storage.db import init_db, make_engine, session_scope
+from bot.tls import http_client
 
 log = logging.getLogger("kukey")
 WORKERS = 16
@@ -215,7 +216,7 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     if exchange is None:
         exchange = _kucoin(settings, clock, kucoin_http, metrics)
         closers.append(exchange.close)
-    http = httpx.Client(timeout=10.0)
+    http = http_client(timeout=10.0)
     leases = Leases(engine=engine, clock=clock, lease=timedelta(seconds=settings.lease_seconds))
     scheduler = WatchedScheduler(engine=engine, clock=clock, interval=scheduler_interval, leases=leases)
     deps = _deps(settings, engine, audit, clock, exchange, slack, http, policy, leases)

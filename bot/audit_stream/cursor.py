@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import Engine, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
 from bot.domain.clock import Clock
 from bot.storage.audit_schema import AuditForward
+from bot.storage.db import insert_unless_taken
 
 _TABLE = AuditForward.__table__  # type: ignore[attr-defined]
 
@@ -59,8 +59,7 @@ class Cursor:
             row = conn.execute(select(col(AuditForward.holder), col(AuditForward.lease_until),
                                       col(AuditForward.last_seq)).where(col(AuditForward.target) == self.key)).first()
             if row is None:
-                insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-                conn.execute(insert(_TABLE).values(target=self.key, last_seq=0).on_conflict_do_nothing())
+                conn.execute(insert_unless_taken(conn, _TABLE, target=self.key, last_seq=0))
             holder, until, last = row or (None, None, 0)
             if holder != self.holder and holder is not None and until is not None and until >= now:
                 return Claim(False, int(last))

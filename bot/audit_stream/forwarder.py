@@ -20,7 +20,6 @@ import time
 from datetime import timedelta
 from typing import Protocol
 
-import httpx
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -32,6 +31,7 @@ from bot.audit_stream.target import WEBHOOK, parse
 from bot.audit_stream.webhook import WebhookSender
 from bot.config import Settings
 from bot.domain.clock import Clock
+from bot.tls import http_client
 
 log = logging.getLogger("kukey.audit_stream")
 POLL_INTERVAL = 0.5  # seconds between looks for new events when caught up
@@ -185,7 +185,7 @@ def from_settings(settings: Settings, *, clock: Clock, observer: ForwardObserver
     engine = stream_engine(settings.database_url, read_only=False)
     sender: Sender
     if target.kind == WEBHOOK:
-        http = httpx.Client(timeout=timeout, follow_redirects=False)
+        http = http_client(timeout=timeout, follow_redirects=False)
         sender = WebhookSender(target.url, secret=settings.audit_forward_secret, http=http)
     else:
         sender = SyslogSender(target, timeout=timeout)

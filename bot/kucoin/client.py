@@ -26,6 +26,7 @@ from bot.kucoin.models import CreatedKey, KeyInfo, MasterKeyInfo, ModifiedKey, S
 from bot.kucoin.ratelimit import RetryPolicy, Sleep
 from bot.kucoin.signing import Credentials
 from bot.kucoin.wire import expiry_to_wire, permissions_from_wire, permissions_to_wire
+from bot.tls import http_client
 
 log = logging.getLogger("bot.kucoin")
 
@@ -50,7 +51,7 @@ class KucoinClient:
         observer: t.Observer | None = None,
     ) -> None:
         self._owns_http = http is None
-        self._http = http if http is not None else httpx.Client()
+        self._http = http if http is not None else http_client()
         self._clock = clock
         self._sleep = sleep
         self.policy = policy or RetryPolicy()

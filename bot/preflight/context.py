@@ -23,6 +23,7 @@ from bot.kucoin.client import KucoinClient
 from bot.kucoin.ratelimit import RetryPolicy
 from bot.policy_file import load_policy
 from bot.preflight.slack_web import SlackAnswer, SlackWebApi
+from bot.tls import http_client
 
 T = TypeVar("T")
 
@@ -101,7 +102,7 @@ class Context:
         self.config = config
         self.http_mode = http_mode
         self.clock = clock
-        self._http = httpx.Client(timeout=SLACK_TIMEOUT)
+        self._http = http_client(timeout=SLACK_TIMEOUT)
         self._closers: list[Callable[[], None]] = [self._http.close]
         self.policy: Once[Policy] = Once(self._load_policy)
         self.bot_answer: Once[SlackAnswer] = Once(self._auth_test)

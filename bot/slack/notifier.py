@@ -30,6 +30,7 @@ from bot.services.ports import Delivery, Planned, RequestView
 from bot.slack import blocks, messages, notices, reminders
 from bot.slack import kill_switch_messages as kill_text
 from bot.slack.notices import LINK
+from bot.tls import http_client
 
 log = logging.getLogger("kukey.slack")
 
@@ -53,7 +54,7 @@ class SlackNotifier:
     def __init__(self, client: WebClient, policy: Callable[[], Policy], *, http: httpx.Client | None = None) -> None:
         self._client = client
         self._policy = policy
-        self._http = http or httpx.Client(timeout=10.0)
+        self._http = http or http_client(timeout=10.0)
 
     def plan(self, name: str, req: RequestView, **fields: Any) -> list[Planned]:
         if req.kind == Kind.KILL_SWITCH:

@@ -12,6 +12,10 @@ from sqlmodel import Field, SQLModel
 from bot.storage.audit_chain import REKEYED
 
 _IS_REKEY = text(f"action = '{REKEYED}'")
+# Partial on both backends (migration 0001 makes it so). Each backend's predicate is added when an engine
+# for it is made (add_dialect_options): naming a dialect's option here would import that dialect into every
+# bot to check the option's name (PostgreSQL's, about 2 MB, into every bot on SQLite).
+_REKEYS = Index("audit_event_rekeys", "seq")
 
 
 class AuditEvent(SQLModel, table=True):
@@ -20,8 +24,7 @@ class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
     # verify() reads the rekey events first: without this (tiny, partial) index that is a full scan
     # the newest events of one sub-account come from (sub_account, seq) in order, never a sort of them all
-    __table_args__ = (Index("audit_event_rekeys", "seq", sqlite_where=_IS_REKEY, postgresql_where=_IS_REKEY),
-                      Index("ix_audit_event_sub_account_seq", "sub_account", "seq"))
+    __table_args__ = (_REKEYS, Index("ix_audit_event_sub_account_seq", "sub_account", "seq"))
     seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     ts: str = Field(index=True)  # UTC ISO-8601 with microseconds
     actor: str
@@ -55,3 +58,9 @@ class AuditForward(SQLModel, table=True):
     holder: str | None = None  # the process forwarding now (host:pid:random)
     lease_until: datetime | None = None  # another process takes over after this
     delivered_at: datetime | None = None  # when last_seq was acknowledged
+
+
+def add_dialect_options(dialect: str) -> None:
+    """Give the models their options for `dialect` ("sqlite" or "postgresql"): the rekey index's predicate.
+    bot.storage.db.make_engine calls it for its engine's backend; calling it again changes nothing."""
+    _REKEYS.dialect_kwargs[f"{dialect}_where"] = _IS_REKEY

@@ -26,9 +26,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.engine import URL, Connection
-from sqlmodel import Session
+from sqlalchemy.sql.dml import Insert
+from sqlmodel import Session, SQLModel
 
 from bot.storage import audit_schema as _audit_schema
 from bot.storage import tables as _tables
@@ -40,7 +41,7 @@ BUSY_TIMEOUT_S = 15.0
 WRITE_LOCK = int.from_bytes(b"kukey-wr", "big")
 POOL_SIZE, POOL_OVERFLOW = 5, 20  # the bot's worker threads, scheduler and listeners share the pool
 
-_ = (_tables, _audit_schema)  # imported for their side effect: every table joins SQLModel.metadata
+_ = _tables  # imported for its side effect: every table joins SQLModel.metadata (audit_schema's too)
 
 
 def make_engine(url: str, *, busy_timeout_s: float = BUSY_TIMEOUT_S, flushed: bool = True) -> Engine:
@@ -53,6 +54,7 @@ def make_engine(url: str, *, busy_timeout_s: float = BUSY_TIMEOUT_S, flushed: bo
     outbox delivered (bot.services.delivery), so that they never make a person's next step wait on a disk
     flush."""
     target = urls.normalized(url)
+    _audit_schema.add_dialect_options(target.get_backend_name())
     if target.get_backend_name() == "sqlite":
         return _sqlite_engine(url, busy_timeout_s, flushed)
     return _postgres_engine(target, busy_timeout_s, flushed)
@@ -104,6 +106,21 @@ def _postgres_engine(url: URL, busy_timeout_s: float, flushed: bool = True) -> E
 
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def insert_unless_taken(on: Session | Connection, table: type[SQLModel] | Table, *, unique: list[str] | None = None,
+                        **values: Any) -> Insert:
+    """INSERT of one row that does nothing when it conflicts (on the `unique` columns' values, or any
+    unique constraint): ON CONFLICT DO NOTHING, in the dialect of the backend behind `on`. Each backend's
+    dialect is imported only when used, so a bot never holds the other one (PostgreSQL's: about 2 MB)."""
+    dialect = on.get_bind().dialect if isinstance(on, Session) else on.dialect
+    if dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).values(**values).on_conflict_do_nothing(index_elements=unique)
+    from sqlalchemy.dialects.postgresql import insert as postgres_insert
+
+    return postgres_insert(table).values(**values).on_conflict_do_nothing(index_elements=unique)
 
 
 def init_db(engine: Engine, *, auto_migrate: bool = False) -> None:

@@ -11,11 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func
-from sqlalchemy.dialects.postgresql import insert as postgres_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from bot.domain.notify import NoticeKind
+from bot.storage.db import insert_unless_taken
 from bot.storage.tables import Notice
 
 
@@ -24,10 +23,9 @@ def add(session: Session, *, request_id: str, kind: NoticeKind, users: list[str]
     """Record a notice; False (nothing changed) when it was recorded already. An insert that does nothing
     on conflict, not a savepoint: a savepoint's release would look like the commit to the outbox's
     after-commit hand-over (bot.services.outbox)."""
-    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgres_insert
-    stmt = (insert(Notice).values(request_id=request_id, kind=kind.value, seq=seq, users=",".join(users),
-                                  created_at=at)
-            .on_conflict_do_nothing(index_elements=["request_id", "kind", "seq"]).returning(col(Notice.id)))
+    stmt = insert_unless_taken(session, Notice, unique=["request_id", "kind", "seq"], request_id=request_id,
+                               kind=kind.value, seq=seq, users=",".join(users), created_at=at)
+    stmt = stmt.returning(col(Notice.id))
     return session.execute(stmt).first() is not None  # a row back: this call inserted it (rowcount is -1 on psycopg)
 
 

@@ -9,22 +9,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.dialects.postgresql import insert as postgres_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from bot.domain.reminders import Reason
 from bot.domain.requests import OPEN_STATES, Kind
+from bot.storage.db import insert_unless_taken
 from bot.storage.tables import KeyReminder, Request
 
 
 def remember(session: Session, *, api_key: str, reason: Reason, owner: str, at: datetime) -> bool:
     """Record that `owner` is told `reason` about `api_key`; False when that was recorded before."""
-    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgres_insert
-    stmt = insert(KeyReminder).values(api_key=api_key, reason=reason.value, owner=owner, sent_at=at)
+    stmt = insert_unless_taken(session, KeyReminder, unique=["api_key", "reason"], api_key=api_key,
+                               reason=reason.value, owner=owner, sent_at=at)
     # RETURNING says whether the row was made on both backends (PostgreSQL's rowcount is -1 with RETURNING)
-    made = session.execute(stmt.on_conflict_do_nothing(index_elements=["api_key", "reason"])
-                           .returning(col(KeyReminder.id)))
+    made = session.execute(stmt.returning(col(KeyReminder.id)))
     return made.first() is not None
 
 

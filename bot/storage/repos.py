@@ -18,8 +18,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, update
-from sqlalchemy.dialects.postgresql import insert as postgres_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -28,6 +26,7 @@ from bot.domain.jobs import Claim, JobKind, JobState
 from bot.domain.keys import KeyState, key_can_move
 from bot.domain.requests import State, can_move
 from bot.errors import IllegalTransition
+from bot.storage.db import insert_unless_taken
 from bot.storage.tables import Approval, Job, KeyRecord, Request
 
 
@@ -157,9 +156,8 @@ def schedule_once(session: Session, *, kind: JobKind, ref: str, run_at: datetime
     there already, pending, running or done (a done one is made pending again). The insert relies on the
     unique (kind, ref) constraint, not on a read before it: replicas starting at once make one job.
     True when this call created or revived it."""
-    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgres_insert
-    stmt = insert(Job).values(kind=kind, ref=ref, run_at=run_at, state=JobState.PENDING.value, attempts=0,
-                              last_error="").on_conflict_do_nothing(index_elements=["kind", "ref"])
+    stmt = insert_unless_taken(session, Job, unique=["kind", "ref"], kind=kind, ref=ref, run_at=run_at,
+                               state=JobState.PENDING.value, attempts=0, last_error="")
     if session.execute(stmt.returning(col(Job.id))).first() is not None:  # rowcount is -1 on PostgreSQL here
         return True
     revived = session.execute(update(Job).where(col(Job.kind) == kind, col(Job.ref) == ref,
