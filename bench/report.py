@@ -159,7 +159,8 @@ def table(r: dict[str, Any]) -> str:
     startup = r.get("startup")
     if startup:
         lines += ["", f"Start to ready (median of {len(startup['runs'])}): {startup['ready_s_median']} s; "
-                      f"idle RSS {startup['rss_mb_median']} MB"]
+                      f"idle RSS {startup['rss_mb_median']} MB"
+                      f" (+ worker {startup['runs'][-1].get('worker_rss_mb', 0)} MB)"]
     if r.get("targets"):
         lines += ["", "Targets:"]
         lines += [f"  [{'met' if t['met'] else 'MISSED'}] {t['target']}: {t['measured']}" for t in r["targets"]]
@@ -265,10 +266,12 @@ def markdown(r: dict[str, Any]) -> str:
         out += ["", *growth.markdown(r["growth"])]
     startup = r.get("startup")
     if startup:
-        out += ["", "**Start to ready, idle memory**", "", "| start | ready after | RSS | peak RSS | threads |",
-                "|---|---:|---:|---:|---:|"]
+        out += ["", "**Start to ready, idle memory**", "",
+                "| start | ready after | RSS | peak RSS | threads | worker process RSS |",
+                "|---|---:|---:|---:|---:|---:|"]
         out += [f"| {'first (creates the DB)' if x['first_start'] else 'again'} | {x['ready_s']} s | "
-                f"{x['rss_mb']} MB | {x['peak_rss_mb']} MB | {x['threads']} |" for x in startup["runs"]]
+                f"{x['rss_mb']} MB | {x['peak_rss_mb']} MB | {x['threads']} | {x.get('worker_rss_mb', 0)} MB |"
+                for x in startup["runs"]]
     if r.get("targets"):
         out += ["", "**Targets**", "", "| target | measured | |", "|---|---:|---|"]
         out += [f"| {t['target']} | {t['measured']} | {'met' if t['met'] else '**missed**'} |" for t in r["targets"]]

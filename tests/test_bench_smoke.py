@@ -69,6 +69,7 @@ def test_startup_phase_reads_memory_of_a_ready_bot(tmp_path: Path) -> None:
     """The start-up phase waits for /readyz and reads the idle bot's RSS."""
     out = startup.run(SMOKE, tmp_path)
     assert len(out["runs"]) == SMOKE.startups and out["runs"][0]["rss_mb"] > 0
+    assert out["runs"][0]["worker_rss_mb"] > 0  # `kukey run`'s worker process is counted too
 
 
 def test_a_run_checks_targets_and_prints_a_table(tmp_path: Path) -> None:
