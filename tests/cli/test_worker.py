@@ -22,6 +22,7 @@ from bot.cli.worker import Line, serve
 from bot.config import Settings
 from bot.domain.clock import SystemClock
 from bot.ops.worker import WorkerProcess, worker_command
+from kukey_sandbox.replicas import Replica
 from kukey_sandbox.slack.driver import SlackDriver
 from kukey_sandbox.world import APPROVALS, REQUESTER, TRADING, KukeyWorld
 
@@ -126,6 +127,19 @@ def test_kukey_run_starts_a_worker_that_dies_with_it(world: KukeyWorld) -> None:
     world.wait(lambda: _posted(world), timeout=30, what="request posted")
     world.kill_process()
     world.wait(lambda: not _running(child), timeout=10, what="the worker gone")
+
+
+def test_kukey_run_no_worker_serves_in_one_process(world: KukeyWorld) -> None:
+    """`kukey run --no-worker` starts no child process and does the work behind its acks itself."""
+    replica = Replica("one", world.spawn("run", "--http", "--host", "127.0.0.1", "--port", "0", "--no-worker"))
+    try:
+        replica.wait_started()
+        world.driver = SlackDriver(world.fake, url=replica.url)
+        assert world.driver.slash(REQUESTER, TRADING, CREATE).ok
+        world.wait(lambda: _posted(world), timeout=30, what="request posted")
+        assert children(replica.process.pid) == []
+    finally:
+        replica.kill()
 
 
 def children(pid: int) -> list[int]:
