@@ -33,6 +33,7 @@ from kukey_sandbox.world import INCIDENT, RESPONDER
 WINDOW_S = 30.0
 BUDGET = MANAGEMENT_POOL_BUDGET
 DELETE_WEIGHT = DELETE_KEY.weight
+LIST_SUB_ACCOUNTS = "GET /api/v2/sub/user"
 
 
 class ShiftedClock:
@@ -72,8 +73,10 @@ def run(cfg: Config, home: Path) -> dict[str, Any]:
         clock.shift(WINDOW_S + 1)  # the seeding's creates spent this window
         direct = direct_deletes(scene, "beta-spot", direct_keys)
         clock.shift(WINDOW_S + 1)  # and the direct deletes the next one: kukey starts in a fresh window
+        listed = scene.sandbox.call_counts().get(LIST_SUB_ACCOUNTS, 0)
         scene.start_bot()
         scene.wait_started()
+        wait_until(lambda: started_up(scene.sandbox, listed), 30, "kukey's start-up calls answered")
         started = time.monotonic()
         scene.world.enroll(RESPONDER)
         out: dict[str, Any] = {"keys": cfg.revoke_keys, "kucoin_latency_s": cfg.revoke_latency,
@@ -91,6 +94,13 @@ def run(cfg: Config, home: Path) -> dict[str, Any]:
         return out
 
 
+def started_up(sandbox: Any, listed_before: int) -> bool:
+    """kukey has listed the sub-accounts (its last start-up call) and every call has its answer: its rate
+    gate has heard the pool, as "warm" means (a revoke sent earlier would wait for that first answer)."""
+    answered = sum(sandbox.answer_counts().values()) >= sum(sandbox.call_counts().values())
+    return answered and sandbox.call_counts().get(LIST_SUB_ACCOUNTS, 0) > listed_before
+
+
 def direct_deletes(scene: Scene, sub: str, keys: dict[str, Secret]) -> dict[str, Any]:
     """The same deletes from the bare client in its own process (see bench.direct), timed the same way."""
     sandbox, creds = scene.sandbox, scene.sandbox.master_credentials
@@ -99,7 +109,7 @@ def direct_deletes(scene: Scene, sub: str, keys: dict[str, Secret]) -> dict[str,
                                   "credentials": [creds.api_key, creds.api_secret.reveal(),
                                                   creds.api_passphrase.reveal()],
                                   "keys": [[k, p.reveal()] for k, p in keys.items()]})
-    wait_until(lambda: not set(keys) & {k["api_key"] for k in sandbox.keys(sub)}, 120, "every key gone", every=0.001)
+    assert sandbox.wait_keys_gone(sub, keys, 120), "the direct deletes left keys behind"
     gone = time.perf_counter()
     times = direct.result(proc)
     return {"last_key_gone_s": round(gone - times["started"], 4),
@@ -121,7 +131,7 @@ def revoke_all(scene: Scene, sub: str, keys: set[str]) -> dict[str, Any]:
     submitted = world.driver.submit(RESPONDER, {"code": code})
     acked = time.perf_counter() - started
     assert not submitted.errors, submitted.errors
-    wait_until(lambda: not keys & {k["api_key"] for k in sandbox.keys(sub)}, 120, "every key gone", every=0.001)
+    assert sandbox.wait_keys_gone(sub, keys, 120), "the revoke left keys behind"
     gone = time.perf_counter() - started
     fake.wait_for(lambda: len(fake.messages(INCIDENT)) > announced_before, timeout=60, what="the announcement")
     announced = time.perf_counter() - started
