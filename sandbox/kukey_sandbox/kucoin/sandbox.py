@@ -137,6 +137,10 @@ class KucoinSandbox:
         with self._stats_lock:
             return dict(self._counts)
 
+    def connections_opened(self) -> int:
+        """How many connections clients have opened to the sandbox so far."""
+        return self._server.opened
+
     def answer_counts(self) -> dict[str, int]:
         with self._stats_lock:
             return dict(self._answers)
