@@ -23,7 +23,7 @@ from bot.domain.secret import Secret
 from bot.errors import KucoinError, KucoinOutcomeUnknown, KucoinValidationError
 from bot.kucoin import transport as t
 from bot.kucoin.models import CreatedKey, KeyInfo, MasterKeyInfo, ModifiedKey, SubAccount, from_ms, split_csv
-from bot.kucoin.ratelimit import RetryPolicy, Sleep
+from bot.kucoin.ratelimit import MANAGEMENT_WINDOW_S, RetryPolicy, Sleep
 from bot.kucoin.signing import Credentials
 from bot.kucoin.wire import expiry_to_wire, permissions_from_wire, permissions_to_wire
 from bot.tls import http_client
@@ -31,6 +31,11 @@ from bot.tls import http_client
 log = logging.getLogger("bot.kucoin")
 
 PAGE_SIZE = 100
+# httpx keeps 20 idle connections for 5 s; a revoke sends a whole window's deletes at once (66) and, when
+# there are more, the next window's 30 s later. Keep that many for a little longer than a window, so the
+# next burst reuses them instead of opening most of them again (against KuCoin: a TLS handshake each).
+POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=t.DELETES_PER_WINDOW,
+                           keepalive_expiry=MANAGEMENT_WINDOW_S + 5)
 
 
 class KucoinClient:
@@ -51,7 +56,7 @@ class KucoinClient:
         observer: t.Observer | None = None,
     ) -> None:
         self._owns_http = http is None
-        self._http = http if http is not None else http_client()
+        self._http = http if http is not None else http_client(limits=POOL_LIMITS)
         self._clock = clock
         self._sleep = sleep
         self.policy = policy or RetryPolicy()

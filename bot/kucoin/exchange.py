@@ -8,8 +8,7 @@ from bot.domain.keys import KeySpec
 from bot.domain.secret import Secret
 from bot.kucoin import models
 from bot.kucoin.client import KucoinClient
-from bot.kucoin.ratelimit import MANAGEMENT_POOL_BUDGET
-from bot.kucoin.transport import DELETE_KEY
+from bot.kucoin.transport import DELETES_PER_WINDOW
 from bot.kucoin.wire import API_KEY
 
 
@@ -19,7 +18,7 @@ class KucoinExchange:
     name = "KuCoin"
     # As many deletes may be in flight as one window of the Management pool pays for (2000 / 30 = 66);
     # the client's rate gate holds back any beyond the budget left and waits for the reset.
-    max_parallel_deletes = MANAGEMENT_POOL_BUDGET // DELETE_KEY.weight
+    max_parallel_deletes = DELETES_PER_WINDOW
 
     def __init__(self, client: KucoinClient) -> None:
         self.client = client

@@ -4,6 +4,12 @@ KuCoin counts weight per UID in a fixed 30 s window and reports `gw-ratelimit-re
 `gw-ratelimit-reset` (ms) on every answer. The gate keeps that view, reserves each call's weight before
 it is sent (so parallel workers never overrun the budget together), and waits for the reset when the
 budget left is too small. While the budget is unknown (start, new window) one call probes at a time.
+
+Why a new window is probed rather than assumed full: the pool is per account (UID), and kukey's other
+replicas and any other client of the account spend from it too, so a view of the budget says nothing once
+its window has reset. Assuming the whole limit would send a burst that such a client can push past the
+budget, and a delete refused with 429 waits for the next reset (up to 30 s) where the probe costs one
+call's round trip. (Tried for issue 16: the kill-switch scenario's own seeding client showed exactly that.)
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from bot.domain.clock import Clock
 from bot.domain.secret import Secret
 from bot.errors import KucoinError, KucoinOutcomeUnknown, KucoinRateLimited, KucoinUnavailable
 from bot.kucoin import codes
-from bot.kucoin.ratelimit import BudgetExceeded, RateGate, RateHeaders, RetryPolicy, Sleep
+from bot.kucoin.ratelimit import MANAGEMENT_POOL_BUDGET, BudgetExceeded, RateGate, RateHeaders, RetryPolicy, Sleep
 from bot.kucoin.signing import Credentials, QueryParams, auth_headers, encode_body, wire_query
 
 log = logging.getLogger("bot.kucoin")
@@ -69,6 +69,8 @@ CREATE_KEY = Endpoint("POST", "/api/v1/sub/api-key", 20, safe=False)
 MODIFY_KEY = Endpoint("POST", "/api/v1/sub/api-key/update", 30, safe=True)  # full state: idempotent
 LIST_KEYS = Endpoint("GET", "/api/v1/sub/api-key", 20, safe=True)
 DELETE_KEY = Endpoint("DELETE", "/api/v1/sub/api-key", 30, safe=True)  # "already gone" counts as done
+# As many deletes as one window of the Management pool pays for (2000 / 30 = 66): a revoke's burst.
+DELETES_PER_WINDOW = MANAGEMENT_POOL_BUDGET // DELETE_KEY.weight
 LIST_SUB_ACCOUNTS = Endpoint("GET", "/api/v2/sub/user", 20, safe=True)
 WHOAMI = Endpoint("GET", "/api/v1/user/api-key", 20, safe=True)
 SERVER_TIME = Endpoint("GET", "/api/v1/timestamp", 3, safe=True, signed=False)

@@ -150,3 +150,24 @@ def test_parallel_deletes_stay_within_the_pool_budget() -> None:
         assert sandbox.keys("alpha-trading") == []
         assert "429000" not in sandbox.answer_counts()
         assert sandbox.call_counts()["DELETE /api/v1/sub/api-key"] == 9
+
+
+def test_a_burst_of_deletes_after_a_burst_reuses_its_connections(clock: FakeClock) -> None:
+    """The client keeps a whole burst's connections open (more than httpx's 20), so the next burst of
+    parallel deletes opens no new connection to KuCoin."""
+    seed = default_seed()
+    seed["settings"]["max_keys_per_sub_account"] = 60
+    with KucoinSandbox(seed, clock=clock, management_budget=10**6) as sandbox, \
+            client_for(sandbox, clock) as client, ThreadPoolExecutor(max_workers=30) as pool:
+        keys = [(client.create_key(KeySpec("alpha-trading"), passphrase=(p := generate_passphrase()),
+                                   remark=f"KK-{i}").api_key, p) for i in range(60)]
+        sandbox.set_latency(0.3, path="/api/v1/sub/api-key")  # every delete of a burst is in flight at once
+
+        def burst(part: list[tuple[str, Secret]]) -> int:
+            opened = sandbox.connections_opened()
+            assert list(pool.map(lambda k: client.delete_key("alpha-trading", *k), part)) == [True] * len(part)
+            return sandbox.connections_opened() - opened
+
+        assert burst(keys[:30]) >= 25
+        assert burst(keys[30:]) == 0
+        assert sandbox.keys("alpha-trading") == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -96,3 +97,19 @@ def test_latency_can_target_one_endpoint(kucoin_env: Env) -> None:
     fast = time.monotonic() - started
     client.list_keys("alpha-trading")
     assert fast < 0.2 <= time.monotonic() - started - fast
+
+
+def test_waiting_for_keys_to_go_wakes_on_the_last_removal(kucoin_env: Env) -> None:
+    """wait_keys_gone returns True once the last of the keys is deleted (through the API or out of band)
+    from another thread, and False after its timeout while one is left."""
+    sandbox, client, _, _ = kucoin_env
+    made = {client.create_key(KeySpec("alpha-trading"), passphrase=(p := generate_passphrase()),
+                              remark=f"KK-W{i}").api_key: p for i in range(2)}
+    first, second = made
+    assert sandbox.wait_keys_gone("alpha-trading", made, timeout=0.05) is False
+    deleter = threading.Thread(target=lambda: (client.delete_key("alpha-trading", first, made[first]),
+                                               sandbox.remove_key_out_of_band("alpha-trading", second)))
+    deleter.start()
+    assert sandbox.wait_keys_gone("alpha-trading", made, timeout=10) is True
+    deleter.join()
+    assert sandbox.keys("alpha-trading") == []

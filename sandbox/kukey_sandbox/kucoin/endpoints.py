@@ -97,8 +97,7 @@ def delete_key(world: World, call: Call) -> dict[str, Any]:
     with world.lock:
         sub = world.sub_of(call.caller, q.get("subName"))
         key = world.key_of(sub, q.get("apiKey"), q.get("passphrase"))
-        del sub.keys[key.api_key]
-        del world.keys[key.api_key]
+        world.remove(sub, key.api_key)
     return {"subName": sub.name, "apiKey": key.api_key}
 
 

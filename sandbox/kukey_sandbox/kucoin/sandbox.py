@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -123,14 +123,23 @@ class KucoinSandbox:
         """What happens outside the API: a person deletes a key in KuCoin's web UI (no passphrase needed
         there), or KuCoin removes an idle trading key without an IP whitelist after 30 days."""
         with self.world.lock:
+            return self.world.remove(self.world.subs[sub_name], api_key) is not None
+
+    def wait_keys_gone(self, sub_name: str, api_keys: Iterable[str], timeout: float) -> bool:
+        """Block until none of `api_keys` is left in the sub-account (woken by each removal, no polling);
+        False if some are still there after `timeout` seconds."""
+        wanted = set(api_keys)
+        with self.world.lock:
             sub = self.world.subs[sub_name]
-            gone = sub.keys.pop(api_key, None)
-            self.world.keys.pop(api_key, None)
-            return gone is not None
+            return self.world.removed.wait_for(lambda: not wanted & sub.keys.keys(), timeout)
 
     def call_counts(self) -> dict[str, int]:
         with self._stats_lock:
             return dict(self._counts)
+
+    def connections_opened(self) -> int:
+        """How many connections clients have opened to the sandbox so far."""
+        return self._server.opened
 
     def answer_counts(self) -> dict[str, int]:
         with self._stats_lock:

@@ -33,6 +33,7 @@ class SandboxServer:
         self.stopping = threading.Event()
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
+        self.opened = 0  # connections accepted so far
         self._httpd = _HTTPServer((host, port), _Handler)
         self._httpd.owner = self
         self._thread: threading.Thread | None = None
@@ -66,6 +67,7 @@ class SandboxServer:
         with self._conns_lock:
             if add:
                 self._conns.add(conn)
+                self.opened += 1
             else:
                 self._conns.discard(conn)
 

@@ -124,6 +124,7 @@ class World:
 
     def __init__(self, seed: dict[str, Any]) -> None:
         self.lock = threading.RLock()
+        self.removed = threading.Condition(self.lock)  # notified whenever a key is removed
         self.max_keys = int(seed.get("settings", {}).get("max_keys_per_sub_account", 5))
         self.keys: dict[str, Key] = {}
         self.subs: dict[str, SubAccount] = {}
@@ -155,6 +156,14 @@ class World:
     def _store(self, key: Key) -> None:
         self.keys[key.api_key] = key
         self.subs[key.sub_name].keys[key.api_key] = key
+
+    def remove(self, sub: SubAccount, api_key: str) -> Key | None:
+        """Take a key out of its sub-account (None if it was not there) and wake whoever waits for that."""
+        with self.lock:
+            key = sub.keys.pop(api_key, None)
+            self.keys.pop(api_key, None)
+            self.removed.notify_all()
+            return key
 
     # -- lookups and field rules ---------------------------------------------------------------
     def sub_of(self, caller: Key, name: Any) -> SubAccount:
