@@ -31,7 +31,7 @@ from typing import Any
 from bot import config
 
 log = logging.getLogger("kukey.worker")
-NICE = 19  # CPU priority below the serving process's (Linux weights: about 1 to 10 when both want a CPU)
+NICE = 10  # CPU priority below the serving process's (Linux weights: about 1 to 10 when both want a CPU)
 THREADS = 16  # frames run at once, as many as the serving process's worker pool
 _PR_SET_PDEATHSIG = 1
 
