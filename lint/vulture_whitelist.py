@@ -72,3 +72,5 @@ deleted_at  # unused variable (bot/storage/tables.py:113)
 last_error  # unused variable (bot/storage/tables.py:129)
 sent_at  # unused variable (bot/storage/tables.py:158): the outbox's delivery time, for troubleshooting
 done_at  # unused variable (bot/storage/tables.py:130): when a kill switch recorded a key's outcome, for troubleshooting
+_.starts  # unused attribute (bot/ops/worker.py): how many workers were started, read by tests/cli/test_worker.py
+_.lazy_listener_runner  # unused attribute (bot/slack/handoff.py): Bolt's runner of lazy functions, which Bolt reads
