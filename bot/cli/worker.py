@@ -4,7 +4,8 @@
 lazy listener call its acks leave behind (bot.slack.handoff); `kukey run --no-worker` keeps that work in
 one process. The worker is built like the serving process (same settings, policy, listeners) and also runs
 the scheduler and an outbox dispatcher, which share the work with the serving process's through leases,
-as replicas do. It runs at a lower CPU priority (`NICE`), so that on a busy machine the acks come first.
+as replicas do. The commands' work runs at a lower CPU priority (`NICE`), so that on a busy machine the acks come first;
+jobs (an incident revoke, the kill switch) at normal priority.
 
 It says "done" for each frame once its work has run, and stops, finishing what it holds, when the serving
 process asks it to or closes the link. It dies with the serving process (Linux: PR_SET_PDEATHSIG), so a
@@ -31,8 +32,9 @@ from typing import Any
 from bot import config
 
 log = logging.getLogger("kukey.worker")
-NICE = 10  # CPU priority below the serving process's (Linux weights: about 1 to 10 when both want a CPU)
-THREADS = 16  # frames run at once, as many as the serving process's worker pool
+NICE = 10  # the commands' work: CPU priority below the serving process's (Linux weights: about 1 to 10)
+THREADS = 16  # commands' frames run at once, as many as the serving process's worker pool
+JOB_THREADS = 4  # jobs' frames (an incident revoke, the kill switch) run at once, at normal priority
 _PR_SET_PDEATHSIG = 1
 
 
@@ -45,7 +47,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run(args: argparse.Namespace) -> int:
     _die_with(args.parent)
-    os.nice(NICE)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is for the serving process, which stops us
     from bot.app import build
     from bot.logs import Redactor, configure_logging
@@ -93,12 +94,15 @@ class Line:
 
 
 def serve(link: Connection, run_frame: Callable[[dict[str, Any]], None], say: Callable[[dict[str, Any]], None], *,
-          threads: int = THREADS) -> None:
-    """Run every frame that arrives on `link` on `threads` threads (in the Line's order), and `say` done for
-    each, until told to stop or the link closes; then finish what arrived."""
-    line = Line()
+          threads: int = THREADS, job_threads: int = JOB_THREADS) -> None:
+    """Run every frame that arrives on `link`, and `say` done for each, until told to stop or the link
+    closes; then finish what arrived. Urgent frames (jobs: an incident revoke's deletes must not wait for
+    the CPU) run on `job_threads` threads at this process's priority; the rest (commands' work) on
+    `threads` threads at NICE, so that on a busy machine the serving process's acks come first."""
+    lines = {True: Line(), False: Line()}
 
-    def runner() -> None:
+    def runner(line: Line, nice: int) -> None:
+        _lower_priority(nice)
         while (taken := line.take()) is not None:
             number, frame = taken
             try:
@@ -107,7 +111,9 @@ def serve(link: Connection, run_frame: Callable[[dict[str, Any]], None], say: Ca
                 log.exception("handed work failed")
             say({"done": number})
 
-    pool = [threading.Thread(target=runner, name=f"kukey-handed-{i}", daemon=True) for i in range(threads)]
+    pool = [threading.Thread(target=runner, args=(lines[urgent], 0 if urgent else NICE), daemon=True,
+                             name=f"kukey-{'job' if urgent else 'handed'}-{i}")
+            for urgent, count in ((True, job_threads), (False, threads)) for i in range(count)]
     for thread in pool:
         thread.start()
     while True:
@@ -117,10 +123,20 @@ def serve(link: Connection, run_frame: Callable[[dict[str, Any]], None], say: Ca
             break
         if message.get("stop"):
             break
-        line.put(int(message["n"]), message["frame"])
-    line.close(threads)
+        frame = message["frame"]
+        lines[bool(frame.get("urgent"))].put(int(message["n"]), frame)
+    lines[True].close(job_threads)
+    lines[False].close(threads)
     for thread in pool:
         thread.join()
+
+
+def _lower_priority(nice: int) -> None:
+    """This thread's (Linux: a thread's own nice value; threads it starts inherit it) CPU priority, lowered
+    by `nice`; elsewhere nothing (the call would renice the whole process)."""
+    if nice and sys.platform.startswith("linux"):
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
 
 
 def _die_with(parent: int) -> None:

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import text
 
 from bot.app import Kukey, build
-from bot.cli.worker import Line, serve
+from bot.cli.worker import NICE, Line, serve
 from bot.config import Settings
 from bot.domain.clock import SystemClock
 from bot.ops.worker import WorkerProcess, worker_command
@@ -127,6 +127,26 @@ def test_kukey_run_starts_a_worker_that_dies_with_it(world: KukeyWorld) -> None:
     world.wait(lambda: _posted(world), timeout=30, what="request posted")
     world.kill_process()
     world.wait(lambda: not _running(child), timeout=10, what="the worker gone")
+
+
+def test_a_worker_runs_jobs_at_its_own_priority_and_commands_below_it() -> None:
+    """Jobs (an incident revoke's deletes) run at the worker's CPU priority; commands' work NICE lower, so
+    that the serving process's acks come first on a busy machine without slowing a revoke down."""
+    ours, theirs = socket.socketpair()
+    link, peer = Connection(theirs.detach()), Connection(ours.detach())
+    seen: dict[str, int] = {}
+
+    def run_frame(frame: dict[str, object]) -> None:
+        seen[str(frame["name"])] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    for n, (name, urgent) in enumerate([("command", False), ("job", True)], start=1):
+        peer.send_bytes(json.dumps({"n": n, "frame": {"name": name, "urgent": urgent}}).encode())
+    peer.send_bytes(b'{"stop":true}')
+    serve(link, run_frame, lambda _: None, threads=1, job_threads=1)
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    assert seen == {"job": base, "command": min(base + NICE, 19)}
+    peer.close()
+    link.close()
 
 
 def test_kukey_run_no_worker_serves_in_one_process(world: KukeyWorld) -> None:
