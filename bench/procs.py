@@ -53,15 +53,6 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
-def children(pid: int) -> list[int]:
-    """The live child processes of `pid` (kukey's worker), from /proc/<pid>/task/*/children."""
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(FileNotFoundError):  # a thread that just ended
-            found += [int(p) for p in (task / "children").read_text().split()]
-    return [p for p in found if Path(f"/proc/{p}/status").exists()]
-
-
 @dataclass
 class Served:
     """A process serving Slack requests on 127.0.0.1:port."""

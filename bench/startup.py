@@ -11,6 +11,7 @@ from typing import Any
 from bench import pg, procs
 from bench.config import Config
 from bench.scene import Scene
+from kukey_sandbox.replicas import children
 
 
 def run(cfg: Config, home: Path) -> dict[str, Any]:
@@ -24,7 +25,7 @@ def run(cfg: Config, home: Path) -> dict[str, Any]:
                 while time.monotonic() < idle_until:  # idle: nobody talks to the bot
                     time.sleep(0.1)
                 status = served.status()
-                workers = [procs.proc_status(p) for p in procs.children(served.proc.pid)]
+                workers = [procs.proc_status(p) for p in children(served.proc.pid)]
             finally:
                 scene.stop_bot()
             runs.append({"first_start": i == 0, "ready_s": round(served.ready_after, 3),

@@ -116,8 +116,9 @@ class Kukey:
         self.slack_auth.refresh()  # the token checked once at start (/livez answers meanwhile); then cached
 
     def hand_off_to(self, worker: WorkerProcess) -> None:
-        """From now on the work behind the acks (Bolt's lazy listeners) runs in `worker`'s process; stop()
-        stops it once the transport no longer acks. Readiness check "worker": that process runs."""
+        """From now on the work behind the acks (Bolt's lazy listeners marked `handed`) and the jobs run in
+        `worker`'s process; stop() stops it once the transport no longer acks. Readiness check "scheduler"
+        becomes: that process runs."""
         hand_off(self.app, worker.send)
         # the jobs too, so that this process never talks to KuCoin behind the acks (one rate gate, the worker's),
         # except a reveal's create (its passphrase is made in the ack and stays in this process's memory)

@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 class Line:
-    """Frames waiting for a runner: urgent ones (clicks, jobs) first, then in the order they came."""
+    """Frames waiting for a runner: urgent ones first, then in the order they came (serve() keeps jobs, the
+    urgent frames, in a line of their own)."""
 
     _END = 2  # the rank of the item that ends a runner: after every frame
 

@@ -9,6 +9,7 @@ own connections to the Slack fake, which gives every envelope to one of all the 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 import signal
@@ -16,6 +17,7 @@ import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from kukey_sandbox.slack.driver import Ack, SlackDriver
 from kukey_sandbox.slack.failures import SlackDriverError
@@ -114,3 +116,21 @@ class RoundRobin(SlackDriver):
         with self._lock:
             url = self.sent[-1]
         return next(r for r in self._replicas() if r.url == url)
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of process `pid` (`kukey run`'s worker; Linux: each of its threads lists
+    those it started)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # a thread that just ended
+            found += [int(p) for p in (task / "children").read_text().split()]
+    return [p for p in found if running(p)]
+
+
+def running(pid: int) -> bool:
+    """Process `pid` exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][:1] != "Z"
+    except FileNotFoundError:
+        return False

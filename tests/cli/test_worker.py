@@ -4,7 +4,6 @@ made once, a stopping kukey lets its worker finish, and a worker dies with its s
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -22,7 +21,7 @@ from bot.cli.worker import NICE, Line, serve
 from bot.config import Settings
 from bot.domain.clock import SystemClock
 from bot.ops.worker import WorkerProcess, worker_command
-from kukey_sandbox.replicas import Replica
+from kukey_sandbox.replicas import Replica, children, running
 from kukey_sandbox.slack.driver import SlackDriver
 from kukey_sandbox.world import APPROVALS, REQUESTER, TRADING, KukeyWorld
 
@@ -126,7 +125,7 @@ def test_kukey_run_starts_a_worker_that_dies_with_it(world: KukeyWorld) -> None:
     assert world.driver.slash(REQUESTER, TRADING, CREATE).ok
     world.wait(lambda: _posted(world), timeout=30, what="request posted")
     world.kill_process()
-    world.wait(lambda: not _running(child), timeout=10, what="the worker gone")
+    world.wait(lambda: not running(child), timeout=10, what="the worker gone")
 
 
 def test_a_worker_runs_jobs_at_its_own_priority_and_commands_below_it() -> None:
@@ -160,23 +159,6 @@ def test_kukey_run_no_worker_serves_in_one_process(world: KukeyWorld) -> None:
         assert children(replica.process.pid) == []
     finally:
         replica.kill()
-
-
-def children(pid: int) -> list[int]:
-    """The live child processes of process `pid` (Linux: each of its threads lists those it started)."""
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(FileNotFoundError):  # a thread that just ended
-            found += [int(p) for p in (task / "children").read_text().split()]
-    return [p for p in found if _running(p)]
-
-
-def _running(pid: int) -> bool:
-    """Process `pid` exists and is not a zombie."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][:1] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_a_worker_takes_clicks_and_jobs_before_the_commands_that_came_earlier() -> None:
