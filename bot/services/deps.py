@@ -57,11 +57,12 @@ class Deps:
         self.worker.submit(run)
 
 
-def view(session: Any, row: Request) -> RequestView:
-    """Snapshot a request row (with its approvers) for rendering."""
+def view(session: Any, row: Request, *, approvers: tuple[str, ...] | None = None) -> RequestView:
+    """Snapshot a request row (with its approvers, read unless the caller has just read them) for rendering."""
     from bot.domain.timeutil import aware, maybe_aware
 
-    approvers = tuple(a.approver for a in repos.approvals_of(session, request_id=row.id))
+    if approvers is None:
+        approvers = tuple(a.approver for a in repos.approvals_of(session, request_id=row.id))
     # an update waiting for approval shows what the key holds now beside what it would hold
     key = (repos.get_key(session, api_key=row.target_api_key or "")
            if row.kind == Kind.UPDATE and row.state == State.PENDING else None)

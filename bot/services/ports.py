@@ -177,6 +177,10 @@ class Notifier(Protocol):
         """Show apiKey, secret and passphrase once, ephemerally. Raises on failure."""
         ...
 
+    def spend_offer(self, delivery: Delivery, request_id: str) -> None:
+        """Replace the revealed request's offer (its Reveal button is spent); best effort."""
+        ...
+
 
 class Courier(Protocol):
     """Delivers what the outbox holds (Slack: bot.slack.courier)."""

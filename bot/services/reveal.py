@@ -141,7 +141,10 @@ class Reveal:
             self._give_back(request_id, AuditAction.REVEAL_FAILED, "the secret could not be shown to you",
                             final=False)
             return
-        self._finish(request_id, created.api_key)
+        if self._finish(request_id, created.api_key):
+            # after the key is on record as delivered: the window in which a crash would make the recovery
+            # delete a key whose secret was shown stays as short as the secret's own post
+            self.d.notifier.spend_offer(delivery, request_id)
 
     def _create(self, request_id: str, spec: KeySpec, passphrase: Secret) -> CreatedKey | None:
         """The exchange's create; None when it failed (and the failure has been dealt with)."""
@@ -193,15 +196,15 @@ class Reveal:
                                         "remark": request_id})
             return view(s, row)
 
-    def _finish(self, request_id: str, api_key: str) -> None:
+    def _finish(self, request_id: str, api_key: str) -> bool:
+        """The key delivered: active, the request revealed; False when the reveal was taken over meanwhile."""
         now = self.d.clock.now()
         with session_scope(self.d.engine) as s:
             if not repos.transition(s, request_id=request_id, src=State.REVEALING, dst=State.REVEALED,
                                     pending_passphrase_enc=None, resolved_at=now):
-                return  # taken over while the secret was on its way: the recovery deleted the key
+                return False  # taken over while the secret was on its way: the recovery deleted the key
             repos.key_transition(s, api_key=api_key, src=(KeyState.DELIVERING,), dst=KeyState.ACTIVE)
-            repos.cancel_job(s, kind=JobKind.RECOVER_REVEAL, ref=request_id)
-            repos.cancel_job(s, kind=JobKind.LAPSE_APPROVAL, ref=request_id)
+            repos.cancel_jobs(s, kinds=(JobKind.RECOVER_REVEAL, JobKind.LAPSE_APPROVAL), ref=request_id)
             row = repos.get_request(s, request_id=request_id)
             assert row is not None
             self.d.audit.record(s, AuditAction.KEY_REVEALED, actor=row.requester, request_id=request_id,
@@ -222,6 +225,7 @@ class Reveal:
                 self.d.outbox.event(s, "old_key_scheduled", snapshot, when=fmt(when))
         if snapshot.kind == Kind.ROTATE and snapshot.target_api_key and not snapshot.grace_minutes:
             self.d.later(self.d.jobs.run_now, JobKind.DELETE_OLD_KEY, snapshot.target_api_key)
+        return True
 
     def _delete_created(self, request_id: str, api_key: str, sub: str, passphrase: Secret, *, why: str) -> None:
         """Delete a key whose secret nobody received. Retries come from the recovery job if this fails."""

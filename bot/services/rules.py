@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from bot.domain import commands as cmds
 from bot.domain import decisions as dec
@@ -68,19 +69,14 @@ class Rules:
             raise Refused(text, reason=decision.reason)
         return rule
 
-    def _totp_state(self, user: str) -> dec.TotpState:
-        with session_scope(self._engine) as s:
-            row = s.get(Enrollment, user)
-            return dec.TotpState(enrolled=bool(row and row.active),
-                                 locked_until=maybe_aware(row.locked_until) if row else None)
-
-    def may_approve(self, req: RequestView, user: str, *, approvers: tuple[str, ...], now: datetime,
-                    enrolled: bool) -> dec.Decision:
+    def may_approve(self, req: RequestView, user: str, *, now: datetime, totp: dec.TotpState) -> dec.Decision:
+        """May `user` approve `req` (its snapshot, with the approvals so far)? `totp`: their enrollment, read
+        in the caller's transaction (`totp_state`)."""
         rule = self.policy.rule_for(req.sub_account)
         if rule is None:
             return dec.Decision.no("no_rule", f"No policy rule covers `{req.sub_account}` any more.")
-        return dec.may_approve(approver=user, request=_approval(req, approvers), approvers=self.approvers_for(rule),
-                               totp=self._totp_state(user), now=now)
+        return dec.may_approve(approver=user, request=_approval(req, req.approvers),
+                               approvers=self.approvers_for(rule), totp=totp, now=now)
 
     def awaits(self, req: RequestView, user: str, *, now: datetime) -> bool:
         """Does `req` wait for `user`'s approval (every check but their TOTP would let them approve)?"""
@@ -138,3 +134,9 @@ def _approval(req: RequestView, approved_by: tuple[str, ...]) -> dec.ApprovalReq
     return dec.ApprovalRequest(request_id=req.id, requester=req.requester, state=req.state,
                                expires_at=aware(req.expires_at), approvals_needed=req.approvals_needed,
                                approved_by=frozenset(approved_by), reveal_deadline=req.reveal_deadline)
+
+
+def totp_state(session: Session, user: str) -> dec.TotpState:
+    """`user`'s TOTP enrollment and lockout, read in the caller's transaction."""
+    row = session.get(Enrollment, user)
+    return dec.TotpState(enrolled=bool(row and row.active), locked_until=maybe_aware(row.locked_until) if row else None)

@@ -53,8 +53,7 @@ class Undelivered:
         if not repos.transition(s, request_id=rid, src=State.PENDING, dst=State.CANCELLED,
                                 resolved_at=self.d.clock.now(), resolved_by="kukey", resolution_note=NOT_POSTED):
             return False
-        for job in WHILE_PENDING:
-            repos.cancel_job(s, kind=job, ref=rid)
+        repos.cancel_jobs(s, kinds=WHILE_PENDING, ref=rid)
         row = repos.get_request(s, request_id=rid)
         assert row is not None
         self.d.audit.record(s, AuditAction.REQUEST_CANCELLED, actor="kukey", request_id=rid,

@@ -27,7 +27,7 @@ from bot.services.deps import Deps, view
 from bot.services.enrollment import Lockout
 from bot.services.notices import Notices
 from bot.services.ports import Outcome, RequestView
-from bot.services.rules import Rules
+from bot.services.rules import Rules, totp_state
 from bot.services.update import update_spec, was
 from bot.storage import repos
 from bot.storage.db import session_scope
@@ -131,14 +131,13 @@ class Workflow:
     # --- approve ----------------------------------------------------------------------------------
     def may_start_approval(self, request_id: str, user: str) -> Outcome:
         """Cheap checks when Approve is clicked, before the TOTP modal opens."""
-        with session_scope(self.d.engine) as s:
+        with session_scope(self.d.engine) as s:  # one transaction: the request, its approvals, the approver's TOTP
             row = repos.get_request(s, request_id=request_id)
             if row is None:
                 return Outcome(False, f"Request {request_id} does not exist.", "unknown_request")
-            approvers = tuple(a.approver for a in repos.approvals_of(s, request_id=request_id))
             snapshot = view(s, row)
-        decision = self.rules.may_approve(snapshot, user, approvers=approvers, now=self.d.clock.now(),
-                                          enrolled=self.d.enrollment.is_enrolled(user))
+            totp = totp_state(s, user)
+        decision = self.rules.may_approve(snapshot, user, now=self.d.clock.now(), totp=totp)
         if not decision.allowed:
             self._record_refusal(user, AuditAction.APPROVE_REFUSED, snapshot, decision.reason, decision.message)
             return Outcome(False, decision.message, decision.reason)
@@ -164,7 +163,8 @@ class Workflow:
                 return Outcome(False, f"Request {request_id} is no longer pending ({row.state}).", "not_pending")
             if not repos.add_approval(s, request_id=request_id, approver=user, step=step, at=now):
                 return Outcome(False, "You have already approved this request.", "already_approved")
-            count = repos.count_approvals(s, request_id=request_id)
+            approvers = tuple(a.approver for a in repos.approvals_of(s, request_id=request_id))
+            count = len(approvers)
             self.d.audit.record(s, AuditAction.REQUEST_APPROVAL, actor=user, request_id=request_id,
                                 sub_account=row.sub_account,
                                 detail={"second_factor": "totp", "step": step, "count": count,
@@ -172,7 +172,8 @@ class Workflow:
             complete = count >= row.approvals_needed
             if complete:
                 self._complete_approval(s, row, now)
-            self.d.outbox.event(s, "approved" if complete else "approval_added", view(s, row), user=user)
+            self.d.outbox.event(s, "approved" if complete else "approval_added", view(s, row, approvers=approvers),
+                                user=user)
             kind = row.kind
         if not complete:
             return Outcome(True, "Approval recorded.", "partial", {"request_id": request_id})
@@ -195,8 +196,7 @@ class Workflow:
                 repos.schedule(s, kind=JobKind.LAPSE_APPROVAL, ref=row.id, run_at=deadline)
         if not ok:
             raise Refused("This request was resolved a moment ago.", reason="not_pending")
-        for job in WHILE_PENDING:
-            repos.cancel_job(s, kind=job, ref=row.id)
+        repos.cancel_jobs(s, kinds=WHILE_PENDING, ref=row.id)
         self.d.audit.record(s, AuditAction.REQUEST_APPROVED, actor="kukey", request_id=row.id,
                             sub_account=row.sub_account, detail={"kind": row.kind})
 
@@ -245,8 +245,7 @@ class Workflow:
             if not repos.transition(s, request_id=request_id, src=src, dst=dst, resolved_at=now,
                                     resolved_by=actor, resolution_note=note):
                 return Outcome(False, f"Request {request_id} is already {row.state}.", "not_open")
-            for job in (*WHILE_PENDING, JobKind.LAPSE_APPROVAL):
-                repos.cancel_job(s, kind=job, ref=request_id)
+            repos.cancel_jobs(s, kinds=(*WHILE_PENDING, JobKind.LAPSE_APPROVAL), ref=request_id)
             self.d.audit.record(s, action, actor=actor, request_id=request_id, sub_account=row.sub_account,
                                 detail={"note": note} if note else None)
             self.d.outbox.event(s, dst.value, view(s, row), user=actor)

@@ -162,9 +162,10 @@ class SlackNotifier:
         if resp.status_code != 200:
             raise SlackApiError("Slack refused to show the key", method="response_url",
                                 error=f"http_{resp.status_code}")
-        # The offer with the Reveal button is spent: replace it, so no stale button stays on screen.
-        self.respond(delivery.response_url, {"replace_original": True,
-                                             "text": messages.revealed_offer(req.id)})
+
+    def spend_offer(self, delivery: Delivery, request_id: str) -> None:
+        """The offer with the Reveal button is spent: replace it, so no stale button stays on screen."""
+        self.respond(delivery.response_url, {"replace_original": True, "text": messages.revealed_offer(request_id)})
 
     def respond(self, response_url: str, payload: dict[str, Any]) -> bool:
         try:

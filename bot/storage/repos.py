@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -51,14 +51,12 @@ def transition(session: Session, *, request_id: str, src: State | Iterable[State
         .where(col(Request.id) == request_id, col(Request.state).in_([s.value for s in sources]))
         .values(state=dst.value, version=Request.version + 1, **values)
     )
+    # An ORM-enabled UPDATE: SQLAlchemy brings a row this session already holds up to date itself
+    # (synchronize_session, "evaluate" for these criteria), so no SELECT follows it; a row not loaded yet
+    # is read fresh by whoever asks for it next.
     result = session.execute(stmt)
     session.flush()
-    changed = bool(result.rowcount == 1)  # type: ignore[attr-defined]
-    if changed:
-        row = session.get(Request, request_id)
-        if row is not None:
-            session.refresh(row)
-    return changed
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def requests_in(session: Session, *, states: Sequence[State], requester: str | None = None,
@@ -72,11 +70,6 @@ def requests_in(session: Session, *, states: Sequence[State], requester: str | N
 def approvals_of(session: Session, *, request_id: str) -> list[Approval]:
     return list(session.exec(select(Approval).where(Approval.request_id == request_id)
                              .order_by(col(Approval.id))))
-
-
-def count_approvals(session: Session, *, request_id: str) -> int:
-    return int(session.exec(select(func.count()).select_from(Approval)
-                            .where(Approval.request_id == request_id)).one())
 
 
 def add_approval(session: Session, *, request_id: str, approver: str, step: int, at: datetime) -> bool:
@@ -168,7 +161,12 @@ def schedule_once(session: Session, *, kind: JobKind, ref: str, run_at: datetime
 
 def cancel_job(session: Session, *, kind: JobKind, ref: str) -> None:
     """The job is no longer needed: done, whether it waits or runs (a running holder's finish then no-ops)."""
-    session.execute(update(Job).where(col(Job.kind) == kind, col(Job.ref) == ref,
+    cancel_jobs(session, kinds=(kind,), ref=ref)
+
+
+def cancel_jobs(session: Session, *, kinds: Iterable[JobKind], ref: str) -> None:
+    """`cancel_job` for several kinds of job about `ref`, in one statement."""
+    session.execute(update(Job).where(col(Job.kind).in_([k.value for k in kinds]), col(Job.ref) == ref,
                                       col(Job.state) != JobState.DONE.value).values(state=JobState.DONE.value,
                                                                                    lease_until=None))
 
