@@ -6,8 +6,10 @@ import json
 from urllib.parse import urlencode
 
 from kukey_sandbox.slack import payloads
+from kukey_sandbox.slack.holds import RESPONSE_URL
 from kukey_sandbox.slack.model import Ref
 from kukey_sandbox.world import APPROVER, OUTSIDER, REQUESTER, Story
+from tests.databases import rows
 
 CREATE = "create alpha-trading perms=Spot ips=203.0.113.5 expire=30 market making"
 
@@ -72,3 +74,24 @@ def test_fewer_permissions_granted_are_reported(story: Story) -> None:
     story.reveal()
     story.private(REQUESTER, "not everything you asked for")
     story.in_thread(post, "with permissions General, Spot")
+
+
+def test_the_key_is_on_record_as_delivered_before_the_offer_is_replaced(story: Story) -> None:
+    """Once the secret has been posted, kukey records the key as active (the request revealed) before it
+    replaces the spent offer: a crash while that cosmetic edit is on its way cannot make the recovery
+    delete a key whose secret the requester already holds."""
+    _approved(story)
+    world = story.w
+    world.driver.click(REQUESTER, "Reveal key")
+    with world.fake.hold(RESPONSE_URL) as secret_post:
+        assert not world.submit(REQUESTER, {"code": world.code(REQUESTER)}).errors
+        secret_post.wait()
+        with world.fake.hold(RESPONSE_URL) as offer_edit:  # the next response_url call: the offer's edit
+            secret_post.release()
+            offer_edit.wait()
+            rid = rows(world.database_url, "SELECT id FROM request WHERE state = 'revealed'")
+            keys = rows(world.database_url, "SELECT state FROM api_key")
+            assert len(rid) == 1 and keys == [("active",)]
+            assert any("Reveal key" in e.button_labels for e in world.fake.ephemerals(REQUESTER))
+    world.wait(lambda: not any("Reveal key" in e.button_labels for e in world.fake.ephemerals(REQUESTER)),
+               what="the offer replaced")
