@@ -133,15 +133,18 @@ class EnrollmentService:
         so attempts sent at once, to any number of bot processes, are judged one after another: nobody
         gets a sixth guess in while the fifth is being counted. The transaction commits its audit event
         either way; a refusal is raised after the commit."""
-        now = self._clock.now()
         with session_scope(self._engine) as s:
-            verdict = self._judge(s, user, code, now, purpose=purpose, lockout=lockout, request_id=request_id)
+            verdict = self.judge(s, user, code, purpose=purpose, lockout=lockout, request_id=request_id)
         if isinstance(verdict, Refused):
             raise verdict
         return verdict
 
-    def _judge(self, s: Session, user: str, code: str, now: datetime, *, purpose: str, lockout: Lockout,
-               request_id: str | None) -> int | Refused:
+    def judge(self, s: Session, user: str, code: str, *, purpose: str, lockout: Lockout = Lockout(),
+              request_id: str | None = None) -> int | Refused:
+        """`check` in the caller's transaction, for a workflow that acts on the code in that same transaction:
+        the accepted step, or the refusal, which the caller raises once its transaction has COMMITTED (the
+        failure count and the refusal's audit event must stay on record)."""
+        now = self._clock.now()
         def refused(why: str, **detail: object) -> None:
             self._audit.record(s, AuditAction.TOTP_REFUSED, actor=user, request_id=request_id, outcome="refused",
                                detail={"purpose": purpose, "why": why, **detail})

@@ -24,6 +24,8 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from sqlmodel import Session
+
 from bot.domain.actions import AuditAction
 from bot.domain.exchange import CreatedKey
 from bot.domain.jobs import Claim, JobKind
@@ -55,49 +57,63 @@ class Reveal:
     def check(self, request_id: str, user: str) -> Outcome:
         """May `user` reveal now? (The click: only the requester, only once, only in time.)"""
         with session_scope(self.d.engine) as s:
-            row = repos.get_request(s, request_id=request_id)
-            if row is None:
-                return Outcome(False, f"Request {request_id} does not exist.", "unknown_request")
-            if row.requester != user:
-                self.d.audit.record(s, AuditAction.REVEAL_REFUSED, actor=user, request_id=request_id, outcome="refused",
-                                    sub_account=row.sub_account, detail={"why": "not_requester"})
-                return Outcome(False, "Only the requester can reveal this key.", "not_requester")
-            if row.state in (State.REVEALED, State.DONE) or row.new_api_key:
-                return Outcome(False, "This key was already revealed; it is shown only once.", "already_revealed")
-            if row.state == State.REVEALING:
-                return Outcome(False, "The key is being created right now.", "in_progress")
-            if row.state != State.APPROVED:
-                return Outcome(False, f"Request {request_id} is {row.state}; there is nothing to reveal.",
-                               "not_approved")
-            if row.reveal_deadline and aware(row.reveal_deadline) <= self.d.clock.now():
-                return Outcome(False, "The reveal window has passed; the approval lapsed.", "lapsed")
-            rule = self.rules.rule(row.sub_account)
-        return Outcome(True, data={"needs_totp": rule.require_requester_totp})
+            return self._check(s, request_id, user)
+
+    def _check(self, s: Session, request_id: str, user: str) -> Outcome:
+        row = repos.get_request(s, request_id=request_id)
+        if row is None:
+            return Outcome(False, f"Request {request_id} does not exist.", "unknown_request")
+        if row.requester != user:
+            self.d.audit.record(s, AuditAction.REVEAL_REFUSED, actor=user, request_id=request_id, outcome="refused",
+                                sub_account=row.sub_account, detail={"why": "not_requester"})
+            return Outcome(False, "Only the requester can reveal this key.", "not_requester")
+        if row.state in (State.REVEALED, State.DONE) or row.new_api_key:
+            return Outcome(False, "This key was already revealed; it is shown only once.", "already_revealed")
+        if row.state == State.REVEALING:
+            return Outcome(False, "The key is being created right now.", "in_progress")
+        if row.state != State.APPROVED:
+            return Outcome(False, f"Request {request_id} is {row.state}; there is nothing to reveal.",
+                           "not_approved")
+        if row.reveal_deadline and aware(row.reveal_deadline) <= self.d.clock.now():
+            return Outcome(False, "The reveal window has passed; the approval lapsed.", "lapsed")
+        rule = self.rules.rule(row.sub_account)
+        return Outcome(True, data={"needs_totp": rule.require_requester_totp, "sub_account": row.sub_account})
 
     def begin(self, request_id: str, user: str, code: str | None) -> Outcome:
-        """Second factor (if the policy asks) then claim the reveal. Raises Refused for a modal error."""
-        pre = self.check(request_id, user)
-        if not pre.ok:
-            return pre
-        if pre.data["needs_totp"]:
-            if code is None:
-                return Outcome(False, "Your TOTP code is needed to reveal.", "code_required")
-            self.d.enrollment.check(user, code, purpose="reveal", request_id=request_id,
-                                    lockout=Lockout(*self.rules.totp_lockout()))
+        """Second factor (if the policy asks) then claim the reveal. Raises Refused for a modal error.
+
+        ONE transaction holds the checks, the code's judgement and the claim (a refused code is committed
+        with its audit event, then raised)."""
         passphrase = self.d.exchange.new_passphrase()
         with session_scope(self.d.engine) as s:
-            ok = repos.transition(s, request_id=request_id, src=State.APPROVED, dst=State.REVEALING,
-                                  pending_passphrase_enc=self.d.box.encrypt(passphrase, aad=_aad(request_id)))
-            if not ok:
-                return Outcome(False, "This key is already being revealed or was revealed.", "already_revealed")
-            now = self.d.clock.now()
-            claim = repos.hold(s, kind=JobKind.RECOVER_REVEAL, ref=request_id, now=now,
-                               lease_until=now + self.d.leases.lease)
-            claimed = repos.get_request(s, request_id=request_id)
-            self.d.audit.record(s, AuditAction.REVEAL_STARTED, actor=user, request_id=request_id,
-                                sub_account=claimed.sub_account if claimed else None)
-        self.d.leases.add(claim)
-        return Outcome(True, data={"passphrase": passphrase})
+            outcome = self._check(s, request_id, user)
+            verdict: int | Refused | None = None
+            claim: Claim | None = None
+            if outcome.ok and outcome.data["needs_totp"]:
+                if code is None:
+                    return Outcome(False, "Your TOTP code is needed to reveal.", "code_required")
+                verdict = self.d.enrollment.judge(s, user, code, purpose="reveal", request_id=request_id,
+                                                  lockout=Lockout(*self.rules.totp_lockout()))
+            if outcome.ok and not isinstance(verdict, Refused):
+                outcome, claim = self._claim(s, request_id, user, outcome.data["sub_account"], passphrase)
+        if isinstance(verdict, Refused):
+            raise verdict
+        if claim is not None:
+            self.d.leases.add(claim)  # held from the commit on: the heartbeat renews it
+        return outcome
+
+    def _claim(self, s: Session, request_id: str, user: str, sub_account: str,
+               passphrase: Secret) -> tuple[Outcome, Claim | None]:
+        """approved -> revealing, the passphrase stored encrypted, the recovery job held by this process."""
+        ok = repos.transition(s, request_id=request_id, src=State.APPROVED, dst=State.REVEALING,
+                              pending_passphrase_enc=self.d.box.encrypt(passphrase, aad=_aad(request_id)))
+        if not ok:
+            return Outcome(False, "This key is already being revealed or was revealed.", "already_revealed"), None
+        now = self.d.clock.now()
+        claim = repos.hold(s, kind=JobKind.RECOVER_REVEAL, ref=request_id, now=now,
+                           lease_until=now + self.d.leases.lease)
+        self.d.audit.record(s, AuditAction.REVEAL_STARTED, actor=user, request_id=request_id, sub_account=sub_account)
+        return Outcome(True, data={"passphrase": passphrase}), claim
 
     def run(self, request_id: str, delivery: Delivery, passphrase: Secret) -> None:
         """Create, record, deliver; undo on any failure. Runs after the ack, in the process that began it."""

@@ -131,55 +131,71 @@ class Workflow:
     # --- approve ----------------------------------------------------------------------------------
     def may_start_approval(self, request_id: str, user: str) -> Outcome:
         """Cheap checks when Approve is clicked, before the TOTP modal opens."""
-        with session_scope(self.d.engine) as s:  # one transaction: the request, its approvals, the approver's TOTP
-            row = repos.get_request(s, request_id=request_id)
-            if row is None:
-                return Outcome(False, f"Request {request_id} does not exist.", "unknown_request")
-            snapshot = view(s, row)
-            totp = totp_state(s, user)
-        decision = self.rules.may_approve(snapshot, user, now=self.d.clock.now(), totp=totp)
+        with session_scope(self.d.engine) as s:
+            return self._may_approve(s, request_id, user)
+
+    def _may_approve(self, s: Session, request_id: str, user: str) -> Outcome:
+        """The request, its approvals and the approver's TOTP state, read in `s`; a refusal is put on record
+        in `s`."""
+        row = repos.get_request(s, request_id=request_id)
+        if row is None:
+            return Outcome(False, f"Request {request_id} does not exist.", "unknown_request")
+        snapshot = view(s, row)
+        decision = self.rules.may_approve(snapshot, user, now=self.d.clock.now(), totp=totp_state(s, user))
         if not decision.allowed:
-            self._record_refusal(user, AuditAction.APPROVE_REFUSED, snapshot, decision.reason, decision.message)
+            self.d.audit.record(s, AuditAction.APPROVE_REFUSED, actor=user, request_id=request_id, outcome="refused",
+                                sub_account=snapshot.sub_account,
+                                detail={"why": decision.reason, "message": decision.message})
             return Outcome(False, decision.message, decision.reason)
         return Outcome(True)
 
     def approve(self, request_id: str, user: str, code: str) -> Outcome:
-        """Approve with a TOTP code. Raises Refused for an inline modal error (wrong code, locked)."""
-        pre = self.may_start_approval(request_id, user)
-        if not pre.ok:
-            return pre
+        """Approve with a TOTP code. Raises Refused for an inline modal error (wrong code, locked).
+
+        ONE transaction, under kukey's write lock, holds the checks, the code's judgement and the approval:
+        nothing can change the request between them, and a refusal (a wrong code counted, a lockout) is
+        committed with its audit event before it is raised."""
         lockout = Lockout(*self.rules.totp_lockout())
-        try:
-            step = self.d.enrollment.check(user, code, purpose="approve", lockout=lockout, request_id=request_id)
-        except Refused as exc:
-            if exc.reason == "locked_now":
-                self._event(request_id, "locked_out", user=user)
-            raise
-        now = self.d.clock.now()
         with session_scope(self.d.engine) as s:
-            row = repos.get_request(s, request_id=request_id)
-            assert row is not None
-            if row.state != State.PENDING or aware(row.expires_at) <= now:
-                return Outcome(False, f"Request {request_id} is no longer pending ({row.state}).", "not_pending")
-            if not repos.add_approval(s, request_id=request_id, approver=user, step=step, at=now):
-                return Outcome(False, "You have already approved this request.", "already_approved")
-            approvers = tuple(a.approver for a in repos.approvals_of(s, request_id=request_id))
-            count = len(approvers)
-            self.d.audit.record(s, AuditAction.REQUEST_APPROVAL, actor=user, request_id=request_id,
-                                sub_account=row.sub_account,
-                                detail={"second_factor": "totp", "step": step, "count": count,
-                                        "needed": row.approvals_needed})
-            complete = count >= row.approvals_needed
-            if complete:
-                self._complete_approval(s, row, now)
-            self.d.outbox.event(s, "approved" if complete else "approval_added", view(s, row, approvers=approvers),
-                                user=user)
-            kind = row.kind
+            outcome = self._may_approve(s, request_id, user)
+            if not outcome.ok:
+                return outcome
+            verdict = self.d.enrollment.judge(s, user, code, purpose="approve", lockout=lockout,
+                                              request_id=request_id)
+            if not isinstance(verdict, Refused):
+                outcome, runs = self._add_approval(s, request_id, user, verdict)
+        if isinstance(verdict, Refused):
+            if verdict.reason == "locked_now":
+                self._event(request_id, "locked_out", user=user)
+            raise verdict
+        if runs is not None:
+            self.d.later(self.d.jobs.run_now, runs, request_id)
+        return outcome
+
+    def _add_approval(self, s: Session, request_id: str, user: str, step: int) -> tuple[Outcome, JobKind | None]:
+        """Record `user`'s approval (their code's `step`) in `s`, and complete the request if it was the last;
+        with the job to start once `s` has committed (a revoke or an update approved)."""
+        now = self.d.clock.now()
+        row = repos.get_request(s, request_id=request_id)
+        assert row is not None
+        if row.state != State.PENDING or aware(row.expires_at) <= now:
+            return Outcome(False, f"Request {request_id} is no longer pending ({row.state}).", "not_pending"), None
+        if not repos.add_approval(s, request_id=request_id, approver=user, step=step, at=now):
+            return Outcome(False, "You have already approved this request.", "already_approved"), None
+        approvers = tuple(a.approver for a in repos.approvals_of(s, request_id=request_id))
+        self.d.audit.record(s, AuditAction.REQUEST_APPROVAL, actor=user, request_id=request_id,
+                            sub_account=row.sub_account,
+                            detail={"second_factor": "totp", "step": step, "count": len(approvers),
+                                    "needed": row.approvals_needed})
+        complete = len(approvers) >= row.approvals_needed
+        if complete:
+            self._complete_approval(s, row, now)
+        self.d.outbox.event(s, "approved" if complete else "approval_added", view(s, row, approvers=approvers),
+                            user=user)
         if not complete:
-            return Outcome(True, "Approval recorded.", "partial", {"request_id": request_id})
-        if kind in _RUN_ON_APPROVAL:
-            self.d.later(self.d.jobs.run_now, _RUN_ON_APPROVAL[Kind(kind)][1], request_id)
-        return Outcome(True, "Approved.", "approved", {"request_id": request_id})
+            return Outcome(True, "Approval recorded.", "partial", {"request_id": request_id}), None
+        runs = _RUN_ON_APPROVAL[Kind(row.kind)][1] if row.kind in _RUN_ON_APPROVAL else None
+        return Outcome(True, "Approved.", "approved", {"request_id": request_id}), runs
 
     def _complete_approval(self, s: Session, row: Request, now: datetime) -> None:
         rule = self.rules.rule(row.sub_account)
