@@ -67,13 +67,15 @@ class SlackNotifier:
                             req.id),
                     Planned(Op.PRIVATE, {"user": req.requester, "channel": req.origin_channel, LINKS_THREAD: True,
                                          "text": messages.submitted(req, LINK)}, req.id)]
-        planned = self._thread(name, req, fields)
-        if name in notices.RESOLVING and not req.incident:
-            planned.append(notices.resolved(req, messages.event_thread(name, req, fields) or name))
+        planned = []
         if name == "approved" and req.kind in _REVEALED:
+            # first: the requester waits for this offer; the channel's record (which it does not need) follows
             planned.append(Planned(Op.PRIVATE, {"user": req.requester, "channel": req.origin_channel,
                                                 "text": messages.approved_offer(req, fields.get("user")),
                                                 "blocks": blocks.reveal_offer(req, fields.get("user"))}, req.id))
+        planned += self._thread(name, req, fields)
+        if name in notices.RESOLVING and not req.incident:
+            planned.append(notices.resolved(req, messages.event_thread(name, req, fields) or name))
         note = messages.event_requester(name, req, fields)
         if note and fields.get("user") != req.requester:
             planned.append(Planned(Op.PRIVATE, {"user": req.requester, "channel": req.origin_channel,

@@ -136,3 +136,16 @@ def test_bad_input_gets_a_clear_private_answer_and_changes_nothing(story: Story)
     text = ack.message()["text"]
     assert "Transfer" in text and "Usage: `/kukey create <sub-account>" in text and "/kukey /kukey" not in text
     assert story.w.fake.messages(APPROVALS) == []
+
+
+def test_the_requester_is_offered_the_reveal_before_the_channel_is_updated(story: Story) -> None:
+    """The last approval's messages go out requester first: the Reveal offer reaches the requester while
+    the approvals post's update (no buttons any more) is still held at Slack's door, and the post follows."""
+    world = story.w
+    post = story.request(CREATE)
+    with world.fake.hold("chat.update") as held:
+        assert not story.approve(post, APPROVER).errors
+        story.private(REQUESTER, "Reveal key")
+        held.wait()
+        assert world.fake.message(APPROVALS, post.ts).button_labels == ["Approve", "Deny"]
+    world.wait(lambda: world.fake.message(APPROVALS, post.ts).button_labels == [], what="the post updated")
