@@ -194,7 +194,8 @@ class Reveal:
                 return None
             row = repos.get_request(s, request_id=request_id)
             assert row is not None
-            approvers = ",".join(a.approver for a in repos.approvals_of(s, request_id=request_id))
+            approved_by = tuple(a.approver for a in repos.approvals_of(s, request_id=request_id))
+            approvers = ",".join(approved_by)
             s.add(KeyRecord(api_key=created.api_key, sub_account=spec.sub_account, remark=request_id,
                             permissions=granted, ips=",".join(spec.ips),
                             expire_days=spec.expire_days, created_at=now,
@@ -210,7 +211,7 @@ class Reveal:
                                         "requested": format_permissions(spec.permissions),
                                         "ips": ",".join(spec.ips), "expire_days": spec.expire_days,
                                         "remark": request_id})
-            return view(s, row)
+            return view(s, row, approvers=approved_by)
 
     def _finish(self, request_id: str, api_key: str) -> bool:
         """The key delivered: active, the request revealed; False when the reveal was taken over meanwhile."""
