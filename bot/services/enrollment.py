@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot.domain.actions import AuditAction
 from bot.domain.clock import Clock
@@ -27,7 +26,7 @@ from bot.errors import Refused
 from bot.security import totp
 from bot.security.crypto import SecretBox
 from bot.storage.audit import AuditLog
-from bot.storage.db import session_scope
+from bot.storage.db import insert_unless_taken, session_scope
 from bot.storage.tables import Enrollment, TotpUse
 
 
@@ -164,10 +163,7 @@ class EnrollmentService:
                                reason="locked_now")
             return Refused("That code is not valid. Enter the current 6-digit code from your authenticator.",
                            reason="bad_code")
-        try:
-            with s.begin_nested():
-                self._consume(s, user, step, now)
-        except IntegrityError:
+        if not _use(s, user, step, now):
             refused("replay", step=step)
             return Refused("That code was already used. Wait for the next code and try again.", reason="replay")
         if row.failures:
@@ -206,3 +202,10 @@ class EnrollmentService:
             self._audit.record(s, AuditAction.TOTP_LOCKED, actor=row.user_id, request_id=request_id, outcome="refused",
                                detail={"purpose": purpose, "minutes": lockout.minutes})
         return locked
+
+
+def _use(s: Session, user: str, step: int, now: datetime) -> bool:
+    """Record that `user`'s code of `step` was used; False when it had been (the unique user + step): one
+    statement, no savepoint."""
+    stmt = insert_unless_taken(s, TotpUse, unique=["user_id", "step"], user_id=user, step=step, used_at=now)
+    return s.connection().execute(stmt.returning(col(TotpUse.id))).first() is not None

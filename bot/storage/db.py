@@ -113,14 +113,27 @@ def insert_unless_taken(on: Session | Connection, table: type[SQLModel] | Table,
     """INSERT of one row that does nothing when it conflicts (on the `unique` columns' values, or any
     unique constraint): ON CONFLICT DO NOTHING, in the dialect of the backend behind `on`. Each backend's
     dialect is imported only when used, so a bot never holds the other one (PostgreSQL's: about 2 MB)."""
+    stmt: Insert = _insert(on)(table).values(**values).on_conflict_do_nothing(index_elements=unique)
+    return stmt
+
+
+def insert_or_update(on: Session | Connection, table: type[SQLModel] | Table, *, unique: list[str],
+                     update: dict[str, Any], **values: Any) -> Insert:
+    """INSERT of one row that, when a row with the same `unique` columns exists, sets that row's `update`
+    columns instead: ON CONFLICT DO UPDATE, in the dialect of the backend behind `on`."""
+    stmt: Insert = _insert(on)(table).values(**values).on_conflict_do_update(index_elements=unique, set_=update)
+    return stmt
+
+
+def _insert(on: Session | Connection) -> Any:
     dialect = on.get_bind().dialect if isinstance(on, Session) else on.dialect
     if dialect.name == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        return sqlite_insert(table).values(**values).on_conflict_do_nothing(index_elements=unique)
+        return sqlite_insert
     from sqlalchemy.dialects.postgresql import insert as postgres_insert
 
-    return postgres_insert(table).values(**values).on_conflict_do_nothing(index_elements=unique)
+    return postgres_insert
 
 
 def init_db(engine: Engine, *, auto_migrate: bool = False) -> None:

@@ -17,8 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Update, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Insert, Update, update
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -26,7 +25,7 @@ from bot.domain.jobs import Claim, JobKind, JobState
 from bot.domain.keys import KeyState, key_can_move
 from bot.domain.requests import State, can_move
 from bot.errors import IllegalTransition
-from bot.storage.db import insert_unless_taken
+from bot.storage.db import insert_or_update, insert_unless_taken
 from bot.storage.tables import Approval, Job, KeyRecord, Request
 
 
@@ -51,7 +50,7 @@ def transition(session: Session, *, request_id: str, src: State | Iterable[State
         .where(col(Request.id) == request_id, col(Request.state).in_([s.value for s in sources]))
         .values(state=dst.value, version=Request.version + 1, **values)
     )
-    return _update(session, stmt, lambda row: isinstance(row, Request) and row.id == request_id) == 1
+    return _write(session, stmt, lambda row: isinstance(row, Request) and row.id == request_id) == 1
 
 
 def requests_in(session: Session, *, states: Sequence[State], requester: str | None = None,
@@ -69,12 +68,9 @@ def approvals_of(session: Session, *, request_id: str) -> list[Approval]:
 
 def add_approval(session: Session, *, request_id: str, approver: str, step: int, at: datetime) -> bool:
     """False when this approver already approved (unique request_id + approver)."""
-    try:
-        with session.begin_nested():
-            session.add(Approval(request_id=request_id, approver=approver, totp_step=step, approved_at=at))
-    except IntegrityError:
-        return False
-    return True
+    stmt = insert_unless_taken(session, Approval, unique=["request_id", "approver"], request_id=request_id,
+                               approver=approver, totp_step=step, approved_at=at)
+    return session.connection().execute(stmt.returning(col(Approval.id))).first() is not None
 
 
 def get_key(session: Session, *, api_key: str) -> KeyRecord | None:
@@ -106,7 +102,7 @@ def key_transition(session: Session, *, api_key: str, src: Sequence[KeyState], d
         .where(col(KeyRecord.api_key) == api_key, col(KeyRecord.state).in_([s.value for s in src]))
         .values(state=dst.value, version=KeyRecord.version + 1, **values)
     )
-    return _update(session, stmt, lambda row: isinstance(row, KeyRecord) and row.api_key == api_key) == 1
+    return _write(session, stmt, lambda row: isinstance(row, KeyRecord) and row.api_key == api_key) == 1
 
 
 def set_key_settings(session: Session, *, api_key: str, permissions: str, ips: str) -> bool:
@@ -127,14 +123,14 @@ def set_key_settings(session: Session, *, api_key: str, permissions: str, ips: s
 # never goes back, so (id, attempts) names one claim: renewals, finishes and fence checks match on both.
 
 def schedule(session: Session, *, kind: JobKind, ref: str, run_at: datetime) -> None:
-    """Schedule (or re-schedule) the one job of `kind` about `ref`. A running job's holder loses its claim."""
-    job = session.exec(select(Job).where(Job.kind == kind, Job.ref == ref)).first()
-    if job is None:
-        session.add(Job(kind=kind, ref=ref, run_at=run_at))
-    else:
-        job.run_at, job.state, job.lease_until = run_at, JobState.PENDING.value, None
-        session.add(job)
-    session.flush()
+    """Schedule (or re-schedule) the one job of `kind` about `ref`. A running job's holder loses its claim.
+    One statement: an upsert on the unique (kind, ref)."""
+    pending = JobState.PENDING.value
+    stmt = insert_or_update(session, Job, unique=["kind", "ref"],
+                            update={"run_at": run_at, "state": pending, "lease_until": None},
+                            kind=kind, ref=ref, run_at=run_at, state=pending, attempts=0, lease_until=None,
+                            last_error="")
+    _write(session, stmt, lambda row: isinstance(row, Job) and row.kind == kind and row.ref == ref)
 
 
 def schedule_once(session: Session, *, kind: JobKind, ref: str, run_at: datetime) -> bool:
@@ -160,7 +156,7 @@ def cancel_job(session: Session, *, kind: JobKind, ref: str) -> None:
 def cancel_jobs(session: Session, *, kinds: Iterable[JobKind], ref: str) -> None:
     """`cancel_job` for several kinds of job about `ref`, in one statement."""
     names = [k.value for k in kinds]
-    _update(session, update(Job).where(col(Job.kind).in_(names), col(Job.ref) == ref,
+    _write(session, update(Job).where(col(Job.kind).in_(names), col(Job.ref) == ref,
                                        col(Job.state) != JobState.DONE.value).values(state=JobState.DONE.value,
                                                                                     lease_until=None),
             lambda row: isinstance(row, Job) and row.ref == ref and row.kind in names)
@@ -199,25 +195,28 @@ def claim_one(session: Session, *, kind: JobKind, ref: str, now: datetime, lease
 
 def hold(session: Session, *, kind: JobKind, ref: str, now: datetime, lease_until: datetime) -> Claim:
     """Create or take the job of `kind` about `ref` as running, held by the caller until `lease_until`: work
-    that starts in this process (a reveal) and that another process must undo if this one dies."""
-    job = session.exec(select(Job).where(Job.kind == kind, Job.ref == ref)).first()
-    if job is None:
-        job = Job(kind=kind, ref=ref, run_at=now, state=JobState.RUNNING.value, attempts=1,
-                  lease_until=lease_until)
-    else:
-        job.run_at, job.state, job.lease_until = now, JobState.RUNNING.value, lease_until
-        job.attempts += 1
-    session.add(job)
+    that starts in this process (a reveal) and that another process must undo if this one dies. One
+    statement: an upsert on the unique (kind, ref) that counts the claim."""
+    running = JobState.RUNNING.value
+    table = Job.metadata.tables[Job.__tablename__]
+    stmt = insert_or_update(session, Job, unique=["kind", "ref"],
+                            update={"run_at": now, "state": running, "lease_until": lease_until,
+                                    "attempts": table.c.attempts + 1},
+                            kind=kind, ref=ref, run_at=now, state=running, attempts=1, lease_until=lease_until,
+                            last_error="")
     session.flush()
-    assert job.id is not None
-    return Claim(job.id, job.attempts, kind, ref)
+    job_id, attempts = session.connection().execute(stmt.returning(table.c.id, table.c.attempts)).one()
+    for row in [obj for obj in session.identity_map.values()
+                if isinstance(obj, Job) and obj.kind == kind and obj.ref == ref]:
+        session.expire(row)
+    return Claim(int(job_id), int(attempts), kind, ref)
 
 
 def renew(session: Session, *, claim: Claim, lease_until: datetime) -> bool:
     """Extend a held lease; False when the claim is no longer held (done, rescheduled or taken over)."""
     stmt = (update(Job).where(col(Job.id) == claim.job_id, col(Job.attempts) == claim.attempt,
                               col(Job.state) == JobState.RUNNING.value).values(lease_until=lease_until))
-    return _update(session, stmt, lambda row: isinstance(row, Job) and row.id == claim.job_id) == 1
+    return _write(session, stmt, lambda row: isinstance(row, Job) and row.id == claim.job_id) == 1
 
 
 def _skip_locked(session: Session, stmt: SelectOfScalar[Job]) -> SelectOfScalar[Job]:
@@ -241,10 +240,10 @@ def finish_job(session: Session, *, claim: Claim, retry_at: datetime | None = No
     return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
 
 
-def _update(session: Session, stmt: Update, held: Callable[[object], bool]) -> int:
-    """Run an UPDATE as SQLAlchemy Core on the session's connection and return its row count. The ORM's
-    own bulk UPDATE costs about twice as much per statement (it also evaluates the criteria against every
-    object the session holds), and a lifecycle runs several on its hot path. So: what the session has
+def _write(session: Session, stmt: Update | Insert, held: Callable[[object], bool]) -> int:
+    """Run an UPDATE (or an upsert) as SQLAlchemy Core on the session's connection and return its row count.
+    The ORM's own bulk UPDATE costs about twice as much per statement (it also evaluates the criteria
+    against every object the session holds), and a lifecycle runs several on its hot path. So: what the session has
     pending is flushed first (statements keep their order), and the objects it holds for which `held` is
     true are expired, to be read again when next used (never written back stale)."""
     session.flush()
