@@ -2,7 +2,7 @@
 PostgreSQL database behind a round-robin load balancer; the responder commands an incident revoke of
 `failover_keys` keys with every KuCoin call taking `failover_latency` s and `failover_hanging` deletes held
 by KuCoin without acting on them; once every delete has been sent, the replica running the revoke gets
-kill -9. Timed from the kill until the bench, polling the sandbox every millisecond, sees the last key gone
+kill -9. Timed from the kill until the bench, woken by the sandbox at each removal, sees the last key gone
 (and until the revoke is announced). The least it can be: the lease (the killed replica's last renewal may
 have come just before the kill), plus up to one scheduler interval (1 s) for a survivor to claim the job,
 plus one KuCoin call for the deletes left."""
@@ -16,7 +16,7 @@ from typing import Any
 
 from bench import pg
 from bench.config import Config
-from bench.scene import Scene, wait_until
+from bench.scene import Scene
 from bot.domain.jobs import DEFAULT_LEASE_SECONDS
 from kukey_sandbox.seeding import seed_keys
 from kukey_sandbox.world import INCIDENT, RESPONDER
@@ -48,21 +48,17 @@ def one(cfg: Config, home: Path) -> dict[str, Any]:
         announced_before = len(world.fake.messages(INCIDENT))
         assert not world.driver.submit(RESPONDER, {"code": world.code(RESPONDER)}).errors
         owner = world.driver.last_replica()
-        wait_until(lambda: _deletes(scene) >= cfg.failover_keys, 60, "every delete sent", every=0.001)
+        assert sandbox.wait_calls(f"DELETE {KEYS}", cfg.failover_keys, 60), "not every delete was sent"
         left = len(keys & _remaining(scene))
         scene.abandon_kucoin_calls()
         owner.kill()
         killed = time.perf_counter()
-        wait_until(lambda: not keys & _remaining(scene), 60, "every key gone", every=0.001)
+        assert sandbox.wait_keys_gone(SUB, keys, 60), "the survivors left keys behind"
         gone = time.perf_counter() - killed
-        wait_until(lambda: len(world.fake.messages(INCIDENT)) > announced_before, 60, "the announcement")
+        world.wait(lambda: len(world.fake.messages(INCIDENT)) > announced_before, 60, "the announcement")
         announced = time.perf_counter() - killed
     return {"keys_left_at_kill": left, "last_key_gone_after_kill_s": round(gone, 2),
             "announced_after_kill_s": round(announced, 2)}
-
-
-def _deletes(scene: Scene) -> int:
-    return sum(r.method == "DELETE" and r.path == KEYS for r in list(scene.sandbox.requests))
 
 
 def _remaining(scene: Scene) -> set[str]:

@@ -5,10 +5,14 @@ at the sandbox, next to the floor KuCoin's Management pool sets: 2000 weight per
 
 The sandbox runs the pool with a shorter window (`kill_window`, 3 s instead of 30 s) so that the run takes
 seconds; the ratio to the floor is what counts. Also measured: 429 answers (none allowed) and the largest
-gap between two changes of the progress message (at most 5 s), watched from the Slack fake.
+gap between two changes of the progress message (at most 5 s), watched from the Slack fake. Neither is
+polled: a thread waits on the sandbox, woken at each removal, and the progress message is read each time
+the Slack fake's workspace changes.
 
 Setup, not measured: the keys are created at the sandbox through kukey's client and recorded in kukey's
-database (kukey_sandbox.seeding); then the bench waits one window, so that the kill switch starts afresh.
+database (kukey_sandbox.seeding); the bench waits one window before it starts kukey (the seeding may have
+spent the last one, and kukey's start-up checks call KuCoin), and one more before the kill switch, so that
+it starts afresh.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +42,7 @@ def run(cfg: Config, home: Path) -> dict[str, Any]:
     with Scene(home, keys_per_sub=max(per_sub, 5), window_seconds=cfg.kill_window, more_sub_accounts=subs,
                database_url=pg.database_url(cfg)) as scene:
         keys = _seed(scene, subs, cfg.kill_keys)
+        _fresh_window(cfg.kill_window)
         scene.sandbox.set_latency(cfg.kill_latency, path=DELETE_PATH)
         scene.start_bot()
         scene.wait_started()
@@ -50,6 +56,12 @@ def run(cfg: Config, home: Path) -> dict[str, Any]:
         out.update(pull(scene, keys, cfg.kill_window))
         out["vs_floor"] = round(out["last_key_gone_s"] / out["floor_s"], 3)
         return out
+
+
+def _fresh_window(window: float) -> None:
+    """Until the sandbox's pool window that the calls so far may have spent has passed."""
+    idle_until = time.monotonic() + window + 0.5
+    wait_until(lambda: time.monotonic() > idle_until, window + 5, "a fresh window", every=0.05)
 
 
 def _seed(scene: Scene, subs: list[str], count: int) -> dict[str, str]:
@@ -69,15 +81,16 @@ def pull(scene: Scene, keys: dict[str, str], window: float) -> dict[str, Any]:
     fake.wait_for(lambda: (m := fake.modal(RESPONDER)) is not None
                   and m.spec.get("callback_id") == ids.KILL_SWITCH_VIEW, timeout=10, what="the kill switch form")
     code = world.code(RESPONDER)
-    idle_until = time.monotonic() + window + 0.5  # the seeding and start-up calls' window has passed
-    wait_until(lambda: time.monotonic() > idle_until, window + 5, "a fresh window", every=0.05)
+    _fresh_window(window)  # the start-up calls' window has passed
     answers_before, calls_before = sandbox.answer_counts(), sandbox.call_counts()
     started = time.perf_counter()
     submitted = world.driver.submit(RESPONDER, {ids.COUNT_BLOCK: str(len(keys)), "code": code})
     acked = time.perf_counter() - started
     assert not submitted.errors, submitted.errors
-    watch = _Watch(scene, set(keys), set(keys.values()), started)
-    wait_until(watch.done, 600, "the kill switch done", every=0.02)
+    with ThreadPoolExecutor(1, thread_name_prefix="bench-keys-gone") as waiter:
+        gone = waiter.submit(_last_key_gone, sandbox, keys, started, 600)
+        watch = _Watch(scene, gone, started)
+        fake.wait_for(watch.done, 600, "the kill switch done")
     answers = _diff(sandbox.answer_counts(), answers_before)
     calls = _diff(sandbox.call_counts(), calls_before)
     gaps = [b - a for a, b in itertools.pairwise(watch.changes)]
@@ -87,26 +100,38 @@ def pull(scene: Scene, keys: dict[str, str], window: float) -> dict[str, Any]:
             "largest_progress_gap_s": round(max(gaps, default=0.0), 3), "kucoin_answers": answers}
 
 
-class _Watch:
-    """Polled by wait_until: when the progress message changed, and when the last key went."""
+def _last_key_gone(sandbox: Any, keys: dict[str, str], started: float, timeout: float) -> float:
+    """Seconds from `started` until the last of `keys` (api key -> sub-account) is gone at the sandbox: one
+    sub-account after the other, each wait woken by the sandbox at each removal."""
+    by_sub: dict[str, set[str]] = {}
+    for key, sub in keys.items():
+        by_sub.setdefault(sub, set()).add(key)
+    deadline = time.monotonic() + timeout
+    for sub, left in by_sub.items():
+        assert sandbox.wait_keys_gone(sub, left, max(0.0, deadline - time.monotonic())), f"keys left in {sub}"
+    return time.perf_counter() - started
 
-    def __init__(self, scene: Scene, keys: set[str], subs: set[str], started: float) -> None:
-        self.scene, self.keys, self.subs, self.started = scene, keys, subs, started
+
+class _Watch:
+    """Read by the Slack fake's wait_for at each change of its workspace: when the progress message changed;
+    done once it says so and the last key is gone."""
+
+    def __init__(self, scene: Scene, gone: Future[float], started: float) -> None:
+        self.scene, self.gone, self.started = scene, gone, started
         self.changes: list[float] = []  # seconds after the submission at which the post appeared or changed
-        self.gone_at = 0.0
         self._edits = -1
         self._ts = ""
 
+    @property
+    def gone_at(self) -> float:
+        return self.gone.result()
+
     def done(self) -> bool:
-        now = time.perf_counter() - self.started
         post = self._post()
         if post is not None and post.edits != self._edits:
             self._edits = post.edits
-            self.changes.append(now)
-        if not self.gone_at and not any(k["api_key"] in self.keys for sub in self.subs
-                                        for k in self.scene.sandbox.keys(sub)):
-            self.gone_at = now
-        return bool(self.gone_at) and post is not None and "Kill switch* done" in post.content
+            self.changes.append(time.perf_counter() - self.started)
+        return self.gone.done() and post is not None and "Kill switch* done" in post.content
 
     def _post(self) -> Any:
         fake = self.scene.fake

@@ -1,4 +1,5 @@
-"""Text people type in Slack: undoing Slack's formatting, quoting it back, and counting it as Slack does."""
+"""Text people type in Slack: undoing Slack's formatting, quoting it back, and counting it as Slack does; and
+the nouns of kukey's own sentences that count things."""
 
 from __future__ import annotations
 
@@ -58,3 +59,10 @@ def show(token: str, limit: int = SHOWN_MAX) -> str:
 def fold(token: str) -> str:
     """A word as compared with keywords: dashes made plain, lower case."""
     return token.translate(_DASHES).lower()
+
+
+def noun(count: int, one: str, many: str | None = None) -> str:
+    """The noun for `count` things: `one` for exactly 1, else `many` (by default `one` + "s"): "1 key", "0 keys".
+    Our own two lines rather than a library (inflect guesses plurals of any English word): kukey counts a few
+    nouns of its own, and the irregular ones are spelled out by the caller."""
+    return one if count == 1 else many or one + "s"

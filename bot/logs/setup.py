@@ -9,6 +9,12 @@ go through the same processors:
 
 The handler replaces the root's others: a handler added beside it would write lines the Redactor never
 saw. A line that cannot be formatted is written as a short JSON error, never as the raw record.
+
+httpx writes a line at INFO for every request ("HTTP Request: POST <url> ..."): beside kukey's own line for a
+KuCoin call ("kucoin GET /path -> 200000 (HTTP 200) in 12 ms", with the KuCoin code) it doubles the lines, and
+for a response_url post it says nothing kukey's own lines do not. So below DEBUG the `httpx` and `httpcore`
+loggers pass only their warnings (and worse); at DEBUG they pass everything. Either way their records take
+the same path through the one handler and its Redactor.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from structlog.typing import Processor
 from bot.logs.redaction import Redactor
 
 _LEFT_BY_OTHER_FORMATTERS = ("message", "asctime")
+_PER_REQUEST_LOGGERS = ("httpx", "httpcore")  # a line per HTTP request: only at DEBUG (see above)
 _LEADING = ("ts", "level", "logger", "msg", "request_id")
 # What every line gets, whether a stdlib or a structlog logger wrote it.
 _SHARED: tuple[Processor, ...] = (
@@ -47,6 +54,7 @@ def configure_logging(level: str | int = "INFO", stream: TextIO | None = None, *
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
+    _quiet_per_request_loggers(root.level)
     structlog.configure(  # structlog loggers hand their events to the same handler
         processors=[structlog.stdlib.filter_by_level, *_SHARED, structlog.processors.StackInfoRenderer(),
                     structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -69,6 +77,12 @@ def _json_formatter(redactor: Redactor) -> structlog.stdlib.ProcessorFormatter:
             structlog.processors.JSONRenderer(default=str),
         ],
     )
+
+
+def _quiet_per_request_loggers(level: int) -> None:
+    """httpx's and httpcore's loggers at WARNING (or `level`, if higher) unless `level` is DEBUG."""
+    for name in _PER_REQUEST_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if level <= logging.DEBUG else max(logging.WARNING, level))
 
 
 class JsonLineHandler(logging.StreamHandler[TextIO]):

@@ -27,6 +27,7 @@ from bot.domain import commands as cmds
 from bot.domain.actions import AuditAction
 from bot.domain.jobs import JobKind
 from bot.domain.requests import Kind, State
+from bot.domain.text import noun
 from bot.errors import Refused
 from bot.services.deps import Deps, view
 from bot.services.enrollment import Lockout
@@ -95,8 +96,9 @@ class KillSwitch:
             held = len(ks.held_keys(s))
         if typed.strip() != str(held):
             self._refuse(user, channel, "count_mismatch",
-                         f"kukey holds {held} keys, not {typed.strip() or 'nothing'}: nothing was deleted. "
-                         f"Type {held} to delete them all.", typed=typed[:20], held=held)
+                         f"kukey holds {held} {noun(held, 'key')}, not {typed.strip() or 'nothing'}: nothing was "
+                         f"deleted. Type {held} to delete {'it' if held == 1 else 'them all'}.",
+                         typed=typed[:20], held=held)
 
     def _refuse(self, user: str, channel: str, reason: str, message: str, **detail: Any) -> NoReturn:
         with session_scope(self.d.engine) as s:
@@ -112,8 +114,9 @@ class KillSwitch:
                 row = self._add(s, user, channel, reason, step, keys, dedupe_key)
                 return Outcome(True, "Deleting every key now.", "started", {"request_id": row.id})
         # Between the checks and this transaction a key came or went, or another kill switch started.
+        held = f"{len(keys)} {noun(len(keys), 'key')}"
         self._refuse(user, channel, "count_changed" if under_way is None else "running",
-                     f"kukey now holds {len(keys)} keys: nothing was deleted; try again." if under_way is None
+                     f"kukey now holds {held}: nothing was deleted; try again." if under_way is None
                      else f"A kill switch is already running: `{under_way.id}`.")
 
     def _add(self, s: Session, user: str, channel: str, reason: str, step: int, keys: list[KeyRecord],

@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, Final
 
+from bot.domain.text import noun
 from bot.services.ports import RequestView
 
 REPLY_MAX: Final = 3500  # characters per reply of the report (Slack shows up to 4000 in a message)
@@ -24,8 +25,8 @@ WEB_UI: Final = ("kukey holds no passphrase for these keys, so it cannot delete 
 
 def intro(count: int) -> str:
     return (f":rotating_light: *Kill switch*: delete *every* key kukey holds, in every sub-account: *{count}* "
-            f"keys. Keys kukey did not create stay (they are listed at the end).\nType *{count}* below to "
-            "confirm, and YOUR current TOTP code.")
+            f"{noun(count, 'key')}. Keys kukey did not create stay (they are listed at the end).\n"
+            f"Type *{count}* below to confirm, and YOUR current TOTP code.")
 
 
 def _time_left(seconds: float) -> str:
@@ -41,7 +42,7 @@ def progress(req: RequestView, p: dict[str, Any]) -> str:
     total, deleted, failed = int(p["total"]), int(p["deleted"]), list(p.get("failed") or [])
     head = ":rotating_light: *Kill switch*" + (" done" if p.get("done") else " running")
     lines = [f"{head}: `{req.id}`, pulled by <@{req.requester}>",
-             f"*{deleted} of {total}* keys deleted" + (f", *{len(failed)} failed*" if failed else "")]
+             deleted_of(deleted, total, len(failed))]
     if failed:
         lines.append(failed_line(failed))
     if p.get("done"):
@@ -53,6 +54,11 @@ def progress(req: RequestView, p: dict[str, Any]) -> str:
     if req.reason:
         lines.append(f"Reason: {req.reason}")
     return "\n".join(lines)
+
+
+def deleted_of(deleted: int, total: int, failed: int) -> str:
+    """n of N keys deleted, and how many failed (the progress message's and `/kukey status`'s line)."""
+    return f"*{deleted} of {total}* {noun(total, 'key')} deleted" + (f", *{failed} failed*" if failed else "")
 
 
 def failed_line(failed: Sequence[Sequence[str]]) -> str:
@@ -81,7 +87,8 @@ def out_of_reach(keys: Sequence[Sequence[str]]) -> list[str]:
 def announcement(req: RequestView, p: dict[str, Any]) -> str:
     failed = len(p.get("failed") or [])
     return (f":rotating_light: Kill switch `{req.id}` by <@{req.requester}> in <#{req.origin_channel}>: "
-            f"{p['deleted']} of {p['total']} keys deleted" + (f", {failed} failed." if failed else "."))
+            f"{p['deleted']} of {p['total']} {noun(int(p['total']), 'key')} deleted"
+            + (f", {failed} failed." if failed else "."))
 
 
 def _chunks(head: str, lines: list[str]) -> list[str]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.domain.keys import PERMISSION_ORDER, Permission
 from bot.domain.requests import STATE_LABEL, State
+from bot.domain.text import noun
 from bot.domain.timeutil import fmt
 from bot.services.ports import RequestView
 
@@ -21,7 +22,7 @@ def perms(p: Iterable[Permission] | None) -> str:
 
 
 def expiry(days: int | None) -> str:
-    return "never" if days is None else f"{days} days"
+    return "never" if days is None else f"{days} {noun(days, 'day')}"
 
 
 def title(req: RequestView) -> str:
@@ -125,14 +126,16 @@ def revoke_text(req: RequestView, f: dict[str, Any]) -> str:
     failed = f.get("failed") or []
     unmanaged = f.get("unmanaged") or []
     head = ":rotating_light: Incident revoke" if req.incident else "Revoke"
+    named = f": {', '.join(f'`{k}`' for k in deleted)}" if deleted else ""
     parts = [f"{head} in *{req.sub_account}* by {who(req.requester)} (request `{req.id}`): "
-             f"{len(deleted)} key(s) deleted" + (f": {', '.join(f'`{k}`' for k in deleted)}" if deleted else "")]
+             f"{len(deleted)} {noun(len(deleted), 'key')} deleted{named}"]
     if failed:
         parts.append(f"Failed, retrying: {', '.join(f'`{k}`' for k in failed)}")
     if unmanaged:
-        parts.append("Not created by kukey, so it holds no passphrase for them: "
+        them = "it" if len(unmanaged) == 1 else "them"
+        parts.append(f"Not created by kukey, so it holds no passphrase for {them}: "
                      + ", ".join(f"`{k}`" for k in unmanaged)
-                     + ". Delete them in KuCoin's web UI (API Management of the sub-account).")
+                     + f". Delete {them} in KuCoin's web UI (API Management of the sub-account).")
     if req.reason:
         parts.append(f"Reason: {req.reason}")
     return "\n".join(parts)
@@ -191,7 +194,8 @@ def given_up(op: str, error: str, request_id: str | None, *, cancelled: bool) ->
 
 
 def submitted(req: RequestView, link: str) -> str:
-    return (f"Request `{req.id}` was posted for approval ({req.approvals_needed} approval(s) needed): {link}\n"
+    needed = f"{req.approvals_needed} {noun(req.approvals_needed, 'approval')}"
+    return (f"Request `{req.id}` was posted for approval ({needed} needed): {link}\n"
             f"It expires at {fmt(req.expires_at)}. `/kukey cancel {req.id}` withdraws it.")
 
 

@@ -12,7 +12,7 @@ from bot.domain.requests import STATE_LABEL, State
 from bot.domain.timeutil import fmt
 from bot.services.inventory import KillProgress, RequestStatus
 from bot.services.ports import RequestView
-from bot.slack.kill_switch_messages import failed_line
+from bot.slack.kill_switch_messages import deleted_of, failed_line
 from bot.slack.messages import title, who
 
 NO_OPEN_REQUESTS: Final = "No open requests."
@@ -83,8 +83,7 @@ def _ended(v: RequestView) -> str:
 def _kill_switch(v: RequestView, p: KillProgress) -> list[str]:
     """Who pulled it and where, n of N deleted, and the outcome (or how many keys are left)."""
     lines = [f"Pulled in <#{v.origin_channel}> at {fmt(v.created_at)} with TOTP and the typed count of keys.",
-             f"*{p.deleted} of {p.total}* keys deleted" + (f", *{len(p.failed)} failed*" if p.failed else "")
-             + (f", {p.left} still to delete." if p.left else ".")]
+             deleted_of(p.deleted, p.total, len(p.failed)) + (f", {p.left} still to delete." if p.left else ".")]
     if p.failed:
         lines.append(failed_line(p.failed))
     if v.state == State.DONE:

@@ -15,14 +15,18 @@ from bot.logs import Redactor, configure_logging
 
 @contextmanager
 def saved_logging() -> Iterator[None]:
-    """Put the root logger's handlers and level, and structlog's configuration, back on leaving."""
+    """Put the root logger's handlers and level, httpx's and httpcore's levels, and structlog's configuration,
+    back on leaving."""
     root = logging.getLogger()
     saved_handlers, saved_level = list(root.handlers), root.level
+    libraries = {name: logging.getLogger(name).level for name in ("httpx", "httpcore")}
     try:
         yield
     finally:
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
+        for name, level in libraries.items():
+            logging.getLogger(name).setLevel(level)
         structlog.reset_defaults()
         structlog.contextvars.clear_contextvars()
 

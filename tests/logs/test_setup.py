@@ -12,8 +12,9 @@ import pytest
 import structlog
 from slack_sdk import WebClient
 
-from bot.logs import MASK, configure_logging
+from bot.logs import MASK, Redactor, configure_logging
 from kukey_sandbox.slack.fake import SlackFake
+from tests.logs.capture import captured_logs, json_lines
 from tests.logs.conftest import Lines
 
 LOGGER = logging.getLogger("kukey.test")
@@ -47,6 +48,30 @@ def test_httpx_request_line_to_a_response_url_is_redacted(lines: Lines, fake: Sl
     (line,) = [line for line in lines() if line["logger"] == "httpx"]
     assert line["level"] == "info" and str(line["msg"]).startswith(f"HTTP Request: POST {MASK}")
     assert url.rsplit("/", 1)[1] not in str(lines())
+
+
+def test_below_debug_httpx_writes_no_line_per_request_and_its_warnings_are_redacted(fake: SlackFake) -> None:
+    """At INFO a POST to a response URL writes no httpx or httpcore line, while a warning of httpx's logger
+    still comes out as JSON with the response URL masked."""
+    url = fake.world.issue_response_url(fake.base_url, "U0ALICE01", "C0TRADING", None).url
+    with captured_logs("INFO", Redactor()) as stream:
+        with httpx.Client() as client:
+            assert client.post(url, json={"text": "hi"}).status_code == 200
+        logging.getLogger("httpx").warning("retrying %s", url)
+        LOGGER.info("kukey's own line")
+    lines = json_lines(stream.getvalue())
+    assert [(line["logger"], line["level"]) for line in lines] == [("httpx", "warning"), ("kukey.test", "info")]
+    assert lines[0]["msg"] == f"retrying {MASK}" and url.rsplit("/", 1)[1] not in stream.getvalue()
+
+
+@pytest.mark.parametrize(("level", "httpx_level"), [("DEBUG", logging.NOTSET), ("INFO", logging.WARNING),
+                                                     ("WARNING", logging.WARNING), ("ERROR", logging.ERROR)])
+def test_httpx_and_httpcore_pass_only_warnings_unless_at_debug(restore_logging: None, level: str,
+                                                                httpx_level: int) -> None:
+    """httpx's and httpcore's loggers follow the configured level, but never pass less than a warning
+    unless it is DEBUG."""
+    configure_logging(level, stream=io.StringIO())
+    assert [logging.getLogger(name).level for name in ("httpx", "httpcore")] == [httpx_level, httpx_level]
 
 
 def test_slack_sdk_debug_lines_are_json_without_trigger_id_or_token(lines: Lines, fake: SlackFake) -> None:

@@ -113,3 +113,16 @@ def test_waiting_for_keys_to_go_wakes_on_the_last_removal(kucoin_env: Env) -> No
     assert sandbox.wait_keys_gone("alpha-trading", made, timeout=10) is True
     deleter.join()
     assert sandbox.keys("alpha-trading") == []
+
+
+def test_waiting_for_calls_wakes_on_the_request_that_makes_the_count(kucoin_env: Env) -> None:
+    """wait_calls returns True once the sandbox has received a call the given number of times in all (the
+    last one sent from another thread), and False after its timeout while fewer have come."""
+    sandbox, client, _, _ = kucoin_env
+    client.list_keys("alpha-trading")
+    assert sandbox.wait_calls("GET /api/v1/sub/api-key", 2, timeout=0.05) is False
+    lister = threading.Thread(target=lambda: client.list_keys("alpha-trading"))
+    lister.start()
+    assert sandbox.wait_calls("GET /api/v1/sub/api-key", 2, timeout=10) is True
+    lister.join()
+    assert sandbox.call_counts()["GET /api/v1/sub/api-key"] == 2

@@ -152,3 +152,22 @@ def test_progress_is_updated_at_least_every_five_seconds(paced: KukeyWorld) -> N
     assert not ours & at_kucoin(world)
     gaps = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(seen)]
     assert len(seen) >= 3 and max(gaps) <= 5.0, gaps
+
+
+def test_one_key_is_counted_as_one_key(story: Story) -> None:
+    """With one key held, the form, its refusal of a wrong count, the progress message and the announcement
+    say "1 key", not "1 keys"."""
+    world = story.w
+    (key,) = seeding.seed_keys(world, "alpha-trading", 1, clock=world.clock)
+    world.driver.slash(RESPONDER, INCIDENT, "revoke everything one key leaked")
+    form = world.wait(lambda: world.fake.modal(RESPONDER), what="the kill switch's form")
+    assert "in every sub-account: *1* key. Keys kukey did not create stay" in form.content
+    refused = world.driver.submit(RESPONDER, {ids.COUNT_BLOCK: "2", "code": world.code(RESPONDER)})
+    assert refused.errors == {ids.COUNT_BLOCK: "kukey holds 1 key, not 2: nothing was deleted. Type 1 to delete it."}
+    assert not world.driver.submit(RESPONDER, {ids.COUNT_BLOCK: "1", "code": world.code(RESPONDER)}).errors
+    done = world.wait(lambda: next((m for m in world.fake.messages(INCIDENT) if "Kill switch* done" in m.content),
+                                   None), what="the kill switch done")
+    assert "*1 of 1* key deleted" in done.content and key not in at_kucoin(world)
+    told = world.wait(lambda: next((m for m in world.fake.messages(APPROVALS) if "Kill switch" in m.content), None),
+                      what="announced")
+    assert told.content.endswith("1 of 1 key deleted.")

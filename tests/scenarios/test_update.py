@@ -124,9 +124,9 @@ def test_refusals_are_one_line(story: Story) -> None:
     revoke = story.request(f"revoke alpha-trading {key} done with it")
     assert not story.approve(revoke, APPROVER).errors
     story.w.wait(lambda: key not in {k["api_key"] for k in story.w.sandbox.keys("alpha-trading")}, what="revoked")
-    story.w.wait(lambda: any("1 key(s) deleted" in m.content for m in story.w.fake.messages(APPROVALS)),
+    story.w.wait(lambda: any("1 key deleted" in m.content for m in story.w.fake.messages(APPROVALS)),
                  what="the revoke announced")
-    story.private(REQUESTER, "1 key(s) deleted")  # the requester's note about the revoke, before the next answer
+    story.private(REQUESTER, "1 key deleted")  # the requester's note about the revoke, before the next answer
     assert refusal(story, f"update alpha-trading {key} ips=198.51.100.7") == (
         f"kukey does not hold key {key} (deleted): it can update only active keys it created, whose passphrase "
         "it keeps.")

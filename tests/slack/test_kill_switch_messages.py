@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from bot.services.ports import RequestView
 from bot.slack import kill_switch_messages as kill_text
 
@@ -46,3 +48,16 @@ def test_keys_out_of_reach_come_with_what_to_do_in_the_web_ui() -> None:
     text = "\n".join(kill_text.out_of_reach([["beta-spot", _key(1)]]))
     assert f"`beta-spot` `{_key(1)}`" in text and "web UI" in text and "API Management" in text
     assert "none that kukey knows of" in kill_text.out_of_reach([])[0]
+
+
+@pytest.mark.parametrize(("count", "keys"), [(0, "*0* keys"), (1, "*1* key"), (2, "*2* keys")])
+def test_the_form_counts_the_keys_it_will_delete(count: int, keys: str) -> None:
+    """The kill switch's form says "*1* key" for one key and "*n* keys" for any other count."""
+    assert f"in every sub-account: {keys}. Keys kukey did not create stay" in kill_text.intro(count)
+
+
+def test_one_key_in_progress_and_announcement_is_one_key() -> None:
+    """The progress message and the announcement of a kill switch of one key say "1 of 1 key deleted"."""
+    p = {"total": 1, "deleted": 1, "failed": [], "seconds_left": 0, "done": True}
+    assert "*1 of 1* key deleted\n" in kill_text.progress(REQ, p)
+    assert kill_text.announcement(REQ, p).endswith(": 1 of 1 key deleted.")

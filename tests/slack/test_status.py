@@ -62,6 +62,12 @@ def test_status_of_a_running_kill_switch_shows_who_pulled_it_and_its_progress() 
     assert "approvals" not in text and "Finished" not in text
 
 
+def test_status_of_a_kill_switch_of_one_key_counts_one_key() -> None:
+    """A kill switch of one key says "0 of 1 key deleted", not "keys"."""
+    text = status.status_text(RequestStatus(KILL, KillProgress(total=1, deleted=0, failed=())))
+    assert "*0 of 1* key deleted, 1 still to delete." in text
+
+
 @pytest.mark.parametrize(("progress", "outcome"), [
     (KillProgress(total=4, deleted=4, failed=()), "every key deleted"),
     (KillProgress(total=4, deleted=3, failed=(("beta", KEY, "refused"),)), "not every key deleted"),

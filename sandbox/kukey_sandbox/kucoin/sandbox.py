@@ -55,7 +55,7 @@ class KucoinSandbox:
         self.requests: deque[RecordedRequest] = deque(maxlen=2000)
         self._counts: Counter[str] = Counter()
         self._answers: Counter[str] = Counter()
-        self._stats_lock = threading.Lock()
+        self._recorded = threading.Condition()  # guards requests and the counts; notified at each request
         self._server = SandboxServer(self, host, port)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -133,8 +133,14 @@ class KucoinSandbox:
             sub = self.world.subs[sub_name]
             return self.world.removed.wait_for(lambda: not wanted & sub.keys.keys(), timeout)
 
+    def wait_calls(self, call: str, count: int, timeout: float) -> bool:
+        """Block until `call` ("DELETE /api/v1/sub/api-key") has been received `count` times in all (woken by
+        each request, no polling); False if it has not after `timeout` seconds."""
+        with self._recorded:
+            return self._recorded.wait_for(lambda: self._counts[call] >= count, timeout)
+
     def call_counts(self) -> dict[str, int]:
-        with self._stats_lock:
+        with self._recorded:
             return dict(self._counts)
 
     def connections_opened(self) -> int:
@@ -142,7 +148,7 @@ class KucoinSandbox:
         return self._server.opened
 
     def answer_counts(self) -> dict[str, int]:
-        with self._stats_lock:
+        with self._recorded:
             return dict(self._answers)
 
     def state(self) -> dict[str, Any]:
@@ -155,12 +161,13 @@ class KucoinSandbox:
 
     # -- request processing (called by the HTTP server) ----------------------------------------
     def record(self, req: RecordedRequest) -> None:
-        with self._stats_lock:
+        with self._recorded:
             self.requests.append(req)
             self._counts[f"{req.method} {req.path}"] += 1
+            self._recorded.notify_all()
 
     def count_answer(self, code: str) -> None:
-        with self._stats_lock:
+        with self._recorded:
             self._answers[code] += 1
 
     def handle(self, req: RecordedRequest, client_ip: str) -> Answer:
