@@ -42,7 +42,7 @@ from enum import Enum
 from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col
 
@@ -58,6 +58,8 @@ AUDIT_KEY_PURPOSE = "kukey audit v1"
 # pg_advisory_xact_lock key serialising appends on PostgreSQL: any fixed bigint; the bytes of "kukey-au".
 APPEND_LOCK = int.from_bytes(b"kukey-au", "big")
 SYSTEM_ACTOR = "kukey"
+# session.info key: (transaction, key_id, seq, hash) of the event this session's transaction appended last
+_HEAD = "kukey.audit_head"
 
 
 def canonical_detail(detail: Mapping[str, Any] | None) -> str:
@@ -118,6 +120,31 @@ class AuditLog:
         # Plain SQL on the session's connection: building SQLAlchemy statements per event cost more than
         # the HMAC and the write together (kukey appends one event with every state change).
         conn = session.connection()
+        top, nested = session.get_transaction(), session.in_nested_transaction()
+        known = session.info.get(_HEAD)
+        if known is not None and known[0] is top and known[1] == self.key_id and not nested:
+            # a later event of this transaction: the lock is held since its first event and nobody else
+            # has appended (or retired this key) since, so the head is the event this log wrote last
+            count, prev = known[2], known[3]
+        else:
+            count, prev = self._lock_and_read_head(conn)
+        row: dict[str, Any] = dict(
+            seq=count + 1, ts=format_ts(self._clock.now()), actor=actor, action=action,
+            request_id=request_id, sub_account=sub_account, api_key=api_key, outcome=outcome,
+            detail=detail, key_id=self.key_id, prev_hash=prev,
+        )
+        row["hash"] = sign(self._audit_key, content(**row))
+        conn.exec_driver_sql(_statements(conn.dialect.name).insert, tuple(row[c] for c in COLUMNS))
+        # Remembered for the transaction's next event, but not from inside a savepoint: it may roll back.
+        if nested:
+            session.info.pop(_HEAD, None)
+        else:
+            session.info[_HEAD] = (top, self.key_id, int(row["seq"]), str(row["hash"]))
+        return int(row["seq"])
+
+    def _lock_and_read_head(self, conn: Connection) -> tuple[int, str]:
+        """The first event of a transaction: take the append lock (PostgreSQL; SQLite's BEGIN IMMEDIATE
+        holds it already), refuse a retired key, read the head."""
         sql = _statements(conn.dialect.name)
         if sql.lock:
             conn.exec_driver_sql(sql.lock, (APPEND_LOCK,))
@@ -125,15 +152,7 @@ class AuditLog:
             raise AuditWriteError(f"the master key (id {self.key_id}) was retired by `kukey rekey`: "
                                   "restart kukey with the new key")
         last = conn.exec_driver_sql(sql.head).first()
-        count, prev = (0, GENESIS) if last is None else (int(last[0]), str(last[1]))
-        row: dict[str, Any] = dict(
-            seq=count + 1, ts=format_ts(self._clock.now()), actor=actor, action=action,
-            request_id=request_id, sub_account=sub_account, api_key=api_key, outcome=outcome,
-            detail=detail, key_id=self.key_id, prev_hash=prev,
-        )
-        row["hash"] = sign(self._audit_key, content(**row))
-        conn.exec_driver_sql(sql.insert, tuple(row[c] for c in COLUMNS))
-        return int(row["seq"])
+        return (0, GENESIS) if last is None else (int(last[0]), str(last[1]))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
@@ -233,3 +233,47 @@ def test_events_and_logs_show_no_audit_key(clock: FakeClock) -> None:
     """The AuditLog repr names the key id only."""
     master = new_master()
     assert repr(AuditLog(master, clock)) == f"AuditLog(key_id={key_id(master)})"
+
+
+def test_later_events_of_a_transaction_do_not_read_the_head_again(engine: Engine, clock: FakeClock) -> None:
+    """The first event of a transaction takes the lock, checks the key and reads the head; the later ones
+    of the same transaction only insert (nobody else can append meanwhile), and the chain verifies."""
+    master = new_master()
+    log = AuditLog(master, clock)
+    sent: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        sent.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with session_scope(engine) as s:
+            for n in range(3):
+                log.record(s, "request.created", actor="U1", request_id=f"KK-{n}")
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert len([q for q in sent if q.startswith("SELECT seq, hash FROM audit_event")]) == 1
+    assert len([q for q in sent if q.startswith("SELECT 1 FROM audit_key")]) == 1
+    assert len([q for q in sent if q.startswith("INSERT INTO audit_event")]) == 3
+    with session_scope(engine) as s:
+        assert [e.seq for e in audit_read.events(s)] == [1, 2, 3]
+    assert audit_verify.verify(engine, master_key=master).ok
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_an_event_in_a_savepoint_leaves_the_chain_whole(engine: Engine, clock: FakeClock, keep: bool) -> None:
+    """An event appended inside a savepoint that rolls back (or is kept) is never the head a later event
+    of the same transaction assumes wrongly: the next event links to the last event that exists."""
+    master = new_master()
+    log = AuditLog(master, clock)
+    with session_scope(engine) as s:
+        log.record(s, "request.created", actor="U1", request_id="KK-1")
+        nested = s.begin_nested()
+        log.record(s, "request.approval", actor="U2", request_id="KK-1")
+        nested.commit() if keep else nested.rollback()
+        log.record(s, "request.approved", actor="kukey", request_id="KK-1")
+    with session_scope(engine) as s:
+        actions = [e.action for e in audit_read.events(s)]
+    assert actions == (["request.created", "request.approval", "request.approved"] if keep
+                       else ["request.created", "request.approved"])
+    assert audit_verify.verify(engine, master_key=master).ok
