@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from bot import config
 from bot.cli.audit import open_database
 from bot.domain.clock import Clock, SystemClock
+from bot.domain.text import noun
 from bot.errors import ConfigError, CryptoError
 from bot.security.crypto import MASTER_KEY_BYTES, SecretBox, generate_master_key, key_id
 from bot.storage.audit_rekey import rekey_audit
@@ -60,8 +61,9 @@ def rekey_command(args: argparse.Namespace) -> int:
                                     clock=SystemClock())
     finally:
         engine.dispose()
-    print(f"kukey: re-encrypted {report.passphrases} passphrase(s), {report.seeds} TOTP seed(s) and "
-          f"{report.pending} pending value(s) under master key {report.new_key_id} "
+    print(f"kukey: re-encrypted {report.passphrases} {noun(report.passphrases, 'passphrase')}, {report.seeds} "
+          f"TOTP {noun(report.seeds, 'seed')} and {report.pending} pending {noun(report.pending, 'value')} "
+          f"under master key {report.new_key_id} "
           f"(was {report.old_key_id}); audit event {report.seq} records it.")
     print("Now point KUKEY_MASTER_KEY (or KUKEY_MASTER_KEY_FILE) at the new key and restart kukey: "
           "the old key no longer decrypts anything.")

@@ -24,6 +24,7 @@ from datetime import datetime
 from bot.domain.keys import PERMISSION_ORDER, TRADING_PERMISSIONS, KeySpec, Permission, format_permissions
 from bot.domain.policy import Policy, Rule
 from bot.domain.requests import State
+from bot.domain.text import noun
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,8 @@ def enough_approvers(*, requester: str, rule: Rule, approvers: frozenset[str]) -
     others = approvers - {requester}
     if len(others) < rule.approvals:
         return Decision.no("not_enough_approvers",
-                           f"{rule.key} needs {rule.approvals} approval(s) but only {len(others)} "
-                           "person(s) other than you may approve.")
+                           f"{rule.key} needs {rule.approvals} {noun(rule.approvals, 'approval')} but only "
+                           f"{len(others)} {noun(len(others), 'person', 'people')} other than you may approve.")
     return Decision.yes()
 
 
@@ -183,7 +184,7 @@ def may_approve(*, approver: str, request: ApprovalRequest, approvers: frozenset
         return ready
     left = approvals_remaining(request) - 1
     return Decision.yes("That approval completes the request." if left <= 0
-                        else f"{left} more approval(s) needed after yours.")
+                        else f"{left} more {noun(left, 'approval')} needed after yours.")
 
 
 def may_revoke_alone(*, user: str, channel: str, policy: Policy, responders: frozenset[str]) -> Decision:

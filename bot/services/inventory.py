@@ -11,6 +11,7 @@ from bot.domain.actions import AuditAction
 from bot.domain.exchange import ExchangeKey
 from bot.domain.keys import KeyOrigin, KeyState
 from bot.domain.requests import OPEN_STATES, Kind
+from bot.domain.text import noun
 from bot.domain.timeutil import fmt
 from bot.errors import ExchangeError
 from bot.services.deps import Deps, view
@@ -108,7 +109,7 @@ class Inventory:
                 ours = {k.api_key: k for k in repos.keys_of(s, sub_account=name,
                                                             states=(KeyState.ACTIVE, KeyState.DELETE_PENDING,
                                                                     KeyState.DELIVERING))}
-            lines.append(f"*{name}*: {len(remote)} key(s)")
+            lines.append(f"*{name}*: {len(remote)} {noun(len(remote), 'key')}")
             for k in remote[:MAX_LIST]:
                 lines.append(key_line(k, ours.get(k.api_key)))
         with session_scope(self.d.engine) as s:

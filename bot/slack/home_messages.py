@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.domain.requests import STATE_LABEL, State
+from bot.domain.text import noun
 from bot.domain.timeutil import fmt
 from bot.services.checkpoints import Checkpoint
 from bot.services.home_model import KeyRow, TotpStatus
@@ -30,10 +31,11 @@ def more(count: int, command: str) -> str:
 
 
 def key_text(k: KeyRow) -> str:
-    rotation = "no rule covers it now" if k.rotation_days is None else f"rotate every {k.rotation_days} days"
+    every = k.rotation_days
+    rotation = "no rule covers it now" if every is None else f"rotate every {every} {noun(every, 'day')}"
     return (f"`{k.api_key}` in *{k.sub_account}* — {perms(k.permissions)}; IPs {', '.join(k.ips) or 'none'}\n"
             f"Created {fmt(k.created_at)}, expires {fmt(k.expires_at) if k.expires_at else 'never'}; "
-            f"{k.age_days} days old ({rotation})" + (" — *due for rotation*" if k.due else "")
+            f"{k.age_days} {noun(k.age_days, 'day')} old ({rotation})" + (" — *due for rotation*" if k.due else "")
             + ("" if k.active else "\n_Deletion pending (replaced by a rotation)._"))
 
 
@@ -68,7 +70,8 @@ def totp_text(t: TotpStatus) -> str:
 
 
 def due_line(k: KeyRow) -> str:
-    return (f"• `{k.api_key}` in *{k.sub_account}*: {k.age_days} days old (rule: {k.rotation_days}) — "
+    return (f"• `{k.api_key}` in *{k.sub_account}*: {k.age_days} {noun(k.age_days, 'day')} old "
+            f"(rule: {k.rotation_days}) — "
             f"`/kukey rotate {k.sub_account} {k.api_key}`")
 
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ConfirmObject, HeaderBlock
 
 from bot.domain.reminders import KeyReminder, Reason
+from bot.domain.text import noun
 from bot.domain.timeutil import fmt
 from bot.services.digest import Digest
 from bot.services.home_model import KeyRow
@@ -24,11 +25,11 @@ from bot.slack.home_view import lines_section
 def reminder_text(r: KeyReminder) -> str:
     key = f"Your key `{r.api_key}` in *{r.sub_account}*"
     if r.reason == Reason.EXPIRY:
-        days = "1 day" if r.days_left == 1 else f"{r.days_left} days"
-        why = f"{key} expires in {days} ({fmt(r.expires_at)}) and stops working then."
+        why = (f"{key} expires in {r.days_left} {noun(r.days_left, 'day')} ({fmt(r.expires_at)}) and stops "
+               "working then.")
     else:
-        why = (f"{key} is {r.age_days} days old: the policy wants keys of *{r.sub_account}* rotated every "
-               f"{r.rotation_days} days.")
+        why = (f"{key} is {r.age_days} {noun(r.age_days, 'day')} old: the policy wants keys of "
+               f"*{r.sub_account}* rotated every {r.rotation_days} {noun(r.rotation_days, 'day')}.")
     return (f"{why} Rotate files `/kukey rotate {r.sub_account} {r.api_key}`: once approved, you reveal a new "
             "key with the same permissions, IPs and expiry, then the old one is deleted.")
 

@@ -114,7 +114,7 @@ def test_rekey_keeps_every_secret_usable(world: World, capsys: pytest.CaptureFix
     chain verifies with the new key only, ending in an audit.rekeyed event."""
     new = _new_key()
     assert _rekey_with_file(world, new) == 0
-    assert "re-encrypted 2 passphrase(s), 2 TOTP seed(s) and 2 pending value(s)" in capsys.readouterr().out
+    assert "re-encrypted 2 passphrases, 2 TOTP seeds and 2 pending values" in capsys.readouterr().out
     assert _decrypt_all(world.engine, new) == PLAIN
     with pytest.raises(CryptoError):
         _decrypt_all(world.engine, world.old)

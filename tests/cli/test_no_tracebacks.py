@@ -167,7 +167,7 @@ COMMANDS: dict[str, tuple[list[str], dict[str, Expect]]] = {
                                            B4: _says(0, '"action": "kukey.started"')}),
     "totp reset": (["totp", "reset", APPROVER], {**_STORE, B4: _says(0, f"kukey: reset {APPROVER}")}),
     "rekey": (["rekey", "--new-key-file", "new.key"], {
-        **_STORE, B4: _says(0, "kukey: re-encrypted 0 passphrase(s), 1 TOTP seed(s)")}),
+        **_STORE, B4: _says(0, "kukey: re-encrypted 0 passphrases, 1 TOTP seed")}),
     "keygen": (["keygen"], {EVERYTHING.name: _says(0, "kukey: a new master key is on stdout")}),
     "policy check": (["policy", "check", "policy.toml"], {
         B2: _says(0, "OK: policy.toml: 1 rule"),

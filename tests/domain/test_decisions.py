@@ -182,7 +182,7 @@ def test_self_approval_is_refused_even_for_an_approver() -> None:
 
 @pytest.mark.parametrize(("needed", "approved", "remaining", "message"), [
     (1, set(), 1, "That approval completes the request."),
-    (2, set(), 2, "1 more approval(s) needed after yours."),
+    (2, set(), 2, "1 more approval needed after yours."),
     (2, {"U0CAROL"}, 1, "That approval completes the request."),
     (3, {"U0CAROL", "U0DAN"}, 1, "That approval completes the request."),
 ])

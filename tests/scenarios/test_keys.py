@@ -78,7 +78,7 @@ def test_list_and_pending(story: Story) -> None:
     ack = story.w.driver.slash(REQUESTER, TRADING, "pending")
     assert "beta-spot" in ack.message()["text"] and "pending" in ack.message()["text"]
     story.w.driver.slash(REQUESTER, TRADING, "list alpha-trading")
-    listing = story.private(REQUESTER, "key(s)")
+    listing = story.private(REQUESTER, "*alpha-trading*: ")
     assert key in listing.content and "requested by" in listing.content
     assert "Secret" not in listing.content
 

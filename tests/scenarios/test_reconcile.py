@@ -37,7 +37,7 @@ def test_scheduled_reconcile_marks_gone_reports_unknown_and_due(story: Story) ->
     assert made.api_key in report.content and "not created by kukey" in report.content
     assert f"`{ours}` in *alpha-trading* is gone" in report.content
     world.driver.slash("U0ALICE01", "C0TRADING", "list alpha-trading")
-    listing = story.private("U0ALICE01", "key(s)")
+    listing = story.private("U0ALICE01", "*alpha-trading*: ")
     assert ours not in listing.content and "not created by kukey" in listing.content
     assert f"/kukey rotate alpha-trading {kept}" in report.content
 
