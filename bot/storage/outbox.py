@@ -67,13 +67,16 @@ def add(session: Session, *, items: Iterable[NewItem], now: datetime, give_up_at
     rest wait their turn (whoever records what holds their stream claims them next)."""
     new = list(items)
     streams = list(dict.fromkeys(i.stream for i in new))
+    # SQLAlchemy Core on the session's connection (flushed first, so the statements keep their order):
+    # the ORM's bulk INSERT path costs several times more, and every state change adds items here
+    session.flush()
+    conn, table = session.connection(), OutboxItem.metadata.tables[OutboxItem.__tablename__]
     busy: set[str] = set()
     if lease_until is not None:
-        busy = set(session.exec(select(OutboxItem.stream).where(col(OutboxItem.stream).in_(streams),
-                                                                col(OutboxItem.state).in_(_OPEN)).distinct()))
+        busy = set(conn.execute(select(table.c.stream).where(table.c.stream.in_(streams),
+                                                             table.c.state.in_(_OPEN)).distinct()).scalars())
     rows = [_row(i, now, give_up_at, lease_until if i.stream not in busy else None) for i in new]
-    ids = session.execute(insert(OutboxItem).returning(col(OutboxItem.id), sort_by_parameter_order=True),
-                          rows).scalars().all()
+    ids = conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()
     if lease_until is None:
         return []
     claims = [Claimed(id=int(i), attempt=1, key=row["key"], stream=item.stream, op=item.op, params=item.params,
