@@ -135,6 +135,14 @@ def test_declared_scopes_are_exactly_the_needed_ones() -> None:
     assert declared - needed == set(), f"scopes the manifest asks for but no call needs: {declared - needed}"
 
 
+
+def test_the_slack_fake_grants_exactly_the_manifests_bot_scopes() -> None:
+    """The Slack fake's installed app holds the bot scopes an install from app_manifest.yml would grant,
+    no more: a call the manifest does not cover answers missing_scope in the tests, as it would at Slack."""
+    from kukey_sandbox.slack.webapi import GRANTED_SCOPES
+
+    assert declared_scopes() == GRANTED_SCOPES
+
 def test_slash_command_matches_the_code() -> None:
     """The manifest declares exactly one slash command, the one the listeners answer, with help for users."""
     commands = load_manifest()["features"]["slash_commands"]

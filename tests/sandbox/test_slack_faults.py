@@ -19,7 +19,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from kukey_sandbox.slack import EnvelopeLost, SlackDriver, SlackDriverError, SlackFake
 from kukey_sandbox.slack.socket_mode import MAX_CONNECTIONS
-from tests.sandbox.slack_fixtures import ALICE, APPROVALS, populated
+from tests.sandbox.slack_fixtures import ALICE, APPROVALS, APPROVERS, populated
 
 
 @pytest.fixture
@@ -54,15 +54,15 @@ def test_a_steady_limit_refuses_calls_over_the_rate_with_the_seconds_to_wait(fak
     assert [call(fake, "auth.test")[0] for _ in range(2)] == [200, 200]
     status, headers, _ = call(fake, "auth.test")
     assert status == 429 and 59 <= int(headers["Retry-After"]) <= 60
-    assert call(fake, "users.info", user=ALICE)[0] == 200
+    assert call(fake, "usergroups.users.list", usergroup=APPROVERS)[0] == 200
 
 
 def test_error_answers_on_demand_are_used_up_in_order(fake: SlackFake) -> None:
     """fail() answers the given error with the given status, for `times` calls, in the order the faults were
     added; "*" matches any method; faults.clear() forgets the rest."""
-    fake.fail("users.info", "internal_error", status=500)
+    fake.fail("usergroups.users.list", "internal_error", status=500)
     fake.fail("*", "service_unavailable", status=503, times=2)
-    assert [call(fake, "users.info", user=ALICE)[:3:2] for _ in range(2)] == [
+    assert [call(fake, "usergroups.users.list", usergroup=APPROVERS)[:3:2] for _ in range(2)] == [
         (500, {"ok": False, "error": "internal_error"}), (503, {"ok": False, "error": "service_unavailable"})]
     assert call(fake, "auth.test")[0] == 503
     assert call(fake, "auth.test")[0] == 200

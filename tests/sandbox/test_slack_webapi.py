@@ -209,8 +209,15 @@ def test_permalink_points_at_the_message(client: WebClient) -> None:
         == "message_not_found"
 
 
-def test_users_info_shows_deleted_people(client: WebClient) -> None:
-    """users.info reports deleted: true for someone who left; unknown ids answer user_not_found."""
+def test_users_info_needs_a_scope_kukeys_manifest_does_not_ask_for(client: WebClient) -> None:
+    """As installed from kukey's manifest (no users:read), users.info answers missing_scope."""
+    assert slack_error(lambda: client.users_info(user=ALICE)) == "missing_scope"
+
+
+def test_users_info_shows_deleted_people(fake: SlackFake, client: WebClient) -> None:
+    """With users:read granted, users.info reports deleted: true for someone who left; unknown ids answer
+    user_not_found."""
+    fake.grant_scope("users:read")
     assert client.users_info(user=GONE)["user"]["deleted"] is True
     alice = client.users_info(user=ALICE)["user"]
     assert (alice["deleted"], alice["name"], alice["real_name"]) == (False, "alice", "Alice A")
@@ -220,6 +227,7 @@ def test_users_info_shows_deleted_people(client: WebClient) -> None:
 def test_deactivating_a_user_changes_what_slack_reports(fake: SlackFake, client: WebClient) -> None:
     """After deactivate(): users.info says deleted, user groups drop them, conversations.open refuses."""
     fake.deactivate(BOB)
+    fake.grant_scope("users:read")
     assert client.users_info(user=BOB)["user"]["deleted"] is True
     assert client.usergroups_users_list(usergroup=APPROVERS)["users"] == [ALICE]
     assert slack_error(lambda: client.conversations_open(users=BOB)) == "user_disabled"

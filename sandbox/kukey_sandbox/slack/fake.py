@@ -167,6 +167,10 @@ class SlackFake:
         """Install the app without this bot scope: methods needing it answer missing_scope."""
         self._api.withheld_scopes.add(scope)
 
+    def grant_scope(self, scope: str) -> None:
+        """Install the app with one more bot scope than kukey's manifest asks for (e.g. users:read)."""
+        self._api.granted_scopes.add(scope)
+
     # world setup --------------------------------------------------------------------------------
     def add_user(self, id: str, name: str, *, real_name: str = "", deleted: bool = False,
                  email: str | None = None) -> None:

@@ -2,9 +2,11 @@
 
 `WebApi.call(method, params, token)` authenticates, dispatches, and records the call. Tokens:
 missing -> not_authed, unknown -> invalid_auth, xapp on a bot method (or xoxb on
-apps.connections.open) -> not_allowed_token_type. Every bot scope is granted (GRANTED_SCOPES, named in
-each answer's X-OAuth-Scopes header) unless a test withholds one (`withheld_scopes`): conversations.info,
-conversations.history, conversations.replies and usergroups.users.list then answer missing_scope. Message
+apps.connections.open) -> not_allowed_token_type. The bot scopes of kukey's manifest are granted
+(GRANTED_SCOPES, named in each answer's X-OAuth-Scopes header) unless a test withholds one
+(`withheld_scopes`): conversations.info, conversations.history, conversations.replies and
+usergroups.users.list then answer missing_scope; users.info does unless a test grants users:read, which
+the manifest does not ask for (`granted_scopes`). Message
 metadata is kept and shown by the history methods when asked for (`include_all_metadata`):
 kukey_sandbox.slack.history.
 """
@@ -24,8 +26,9 @@ from kukey_sandbox.slack.world import VIEW_STACK_LIMIT, World
 WORKSPACE_URL = "https://kukey-sandbox.slack.com/"
 # The bot scopes the fake's app is installed with (unless a test withholds one); like Slack, every answer to
 # a bot token names them in its X-OAuth-Scopes header.
+# What an install from kukey's app_manifest.yml grants (tests/test_manifest.py keeps them equal).
 GRANTED_SCOPES = frozenset({"channels:history", "channels:read", "chat:write", "commands", "groups:history",
-                            "groups:read", "im:history", "im:write", "usergroups:read", "users:read"})
+                            "groups:read", "im:history", "im:write", "usergroups:read"})
 
 
 class WebApi:
@@ -35,6 +38,7 @@ class WebApi:
         self._bot_token, self._app_token = bot_token, app_token
         self._socket_url = socket_url
         self.withheld_scopes: set[str] = set()
+        self.granted_scopes: set[str] = set(GRANTED_SCOPES)
         self._methods: dict[str, Callable[[dict[str, Any]], Answer]] = {
             name: getattr(self, name.replace(".", "_")) for name in (
                 "auth.test", "chat.postMessage", "chat.update", "chat.delete", "chat.postEphemeral",
@@ -63,7 +67,7 @@ class WebApi:
         """The headers Slack adds to an answer: the bot token's scopes (the app token's are not modelled)."""
         if token != self._bot_token:
             return {}
-        return {"X-OAuth-Scopes": ",".join(sorted(GRANTED_SCOPES - self.withheld_scopes))}
+        return {"X-OAuth-Scopes": ",".join(sorted(self.granted_scopes - self.withheld_scopes))}
 
     def _authorize(self, method: str, token: str | None) -> None:
         if not token:
@@ -207,6 +211,7 @@ class WebApi:
         return {"ok": True, "channel": ch.to_api(self._world.bot_user_id)}
 
     def users_info(self, p: dict[str, Any]) -> Answer:
+        self._need_scope("users:read")
         user = self._world.users.get(str(p.get("user")))
         if user is None:
             raise Refusal("user_not_found")
@@ -231,7 +236,7 @@ class WebApi:
         return ch
 
     def _need_scope(self, scope: str) -> None:
-        if scope in self.withheld_scopes:
+        if scope in self.withheld_scopes or scope not in self.granted_scopes:
             raise Refusal("missing_scope", needed=scope)
     def _channel(self, ref: Any) -> Channel:
         ch = self._world.channel(str(ref or ""))
