@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from bot.domain.actions import AuditAction
 from bot.domain.clock import Clock
@@ -26,7 +26,7 @@ from bot.errors import Refused
 from bot.security import totp
 from bot.security.crypto import SecretBox
 from bot.storage.audit import AuditLog
-from bot.storage.db import insert_unless_taken, session_scope
+from bot.storage.db import inserted, session_scope
 from bot.storage.tables import Enrollment, TotpUse
 
 
@@ -207,5 +207,4 @@ class EnrollmentService:
 def _use(s: Session, user: str, step: int, now: datetime) -> bool:
     """Record that `user`'s code of `step` was used; False when it had been (the unique user + step): one
     statement, no savepoint."""
-    stmt = insert_unless_taken(s, TotpUse, unique=["user_id", "step"], user_id=user, step=step, used_at=now)
-    return s.connection().execute(stmt.returning(col(TotpUse.id))).first() is not None
+    return inserted(s, TotpUse, unique=["user_id", "step"], user_id=user, step=step, used_at=now)

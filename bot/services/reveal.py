@@ -84,7 +84,6 @@ class Reveal:
 
         ONE transaction holds the checks, the code's judgement and the claim (a refused code is committed
         with its audit event, then raised)."""
-        passphrase = self.d.exchange.new_passphrase()
         with session_scope(self.d.engine) as s:
             outcome = self._check(s, request_id, user)
             verdict: int | Refused | None = None
@@ -95,16 +94,17 @@ class Reveal:
                 verdict = self.d.enrollment.judge(s, user, code, purpose="reveal", request_id=request_id,
                                                   lockout=Lockout(*self.rules.totp_lockout()))
             if outcome.ok and not isinstance(verdict, Refused):
-                outcome, claim = self._claim(s, request_id, user, outcome.data["sub_account"], passphrase)
+                outcome, claim = self._claim(s, request_id, user, outcome.data["sub_account"])
         if isinstance(verdict, Refused):
             raise verdict
         if claim is not None:
             self.d.leases.add(claim)  # held from the commit on: the heartbeat renews it
         return outcome
 
-    def _claim(self, s: Session, request_id: str, user: str, sub_account: str,
-               passphrase: Secret) -> tuple[Outcome, Claim | None]:
-        """approved -> revealing, the passphrase stored encrypted, the recovery job held by this process."""
+    def _claim(self, s: Session, request_id: str, user: str, sub_account: str) -> tuple[Outcome, Claim | None]:
+        """approved -> revealing, the new key's passphrase stored encrypted, the recovery job held by this
+        process."""
+        passphrase = self.d.exchange.new_passphrase()
         ok = repos.transition(s, request_id=request_id, src=State.APPROVED, dst=State.REVEALING,
                               pending_passphrase_enc=self.d.box.encrypt(passphrase, aad=_aad(request_id)))
         if not ok:

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event, literal_column
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.sql.dml import Insert
 from sqlmodel import Session, SQLModel
@@ -115,6 +115,15 @@ def insert_unless_taken(on: Session | Connection, table: type[SQLModel] | Table,
     dialect is imported only when used, so a bot never holds the other one (PostgreSQL's: about 2 MB)."""
     stmt: Insert = _insert(on)(table).values(**values).on_conflict_do_nothing(index_elements=unique)
     return stmt
+
+
+def inserted(session: Session, table: type[SQLModel], *, unique: list[str], **values: Any) -> bool:
+    """INSERT one row unless its `unique` columns' values are taken (`insert_unless_taken`), on the session's
+    connection after a flush; True when the row went in. Read through RETURNING: PostgreSQL's rowcount is -1
+    for this statement."""
+    session.flush()
+    insert = insert_unless_taken(session, table, unique=unique, **values)
+    return session.connection().execute(insert.returning(literal_column("1"))).first() is not None
 
 
 def insert_or_update(on: Session | Connection, table: type[SQLModel] | Table, *, unique: list[str],

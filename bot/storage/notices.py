@@ -14,7 +14,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from bot.domain.notify import NoticeKind
-from bot.storage.db import insert_unless_taken
+from bot.storage.db import inserted
 from bot.storage.tables import Notice
 
 
@@ -23,10 +23,8 @@ def add(session: Session, *, request_id: str, kind: NoticeKind, users: list[str]
     """Record a notice; False (nothing changed) when it was recorded already. An insert that does nothing
     on conflict, not a savepoint: a savepoint's release would look like the commit to the outbox's
     after-commit hand-over (bot.services.outbox)."""
-    stmt = insert_unless_taken(session, Notice, unique=["request_id", "kind", "seq"], request_id=request_id,
-                               kind=kind.value, seq=seq, users=",".join(users), created_at=at)
-    stmt = stmt.returning(col(Notice.id))
-    return session.execute(stmt).first() is not None  # a row back: this call inserted it (rowcount is -1 on psycopg)
+    return inserted(session, Notice, unique=["request_id", "kind", "seq"], request_id=request_id, kind=kind.value,
+                    seq=seq, users=",".join(users), created_at=at)
 
 
 def count(session: Session, *, request_id: str, kind: NoticeKind) -> int:

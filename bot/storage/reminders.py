@@ -13,17 +13,14 @@ from sqlmodel import Session, col, select
 
 from bot.domain.reminders import Reason
 from bot.domain.requests import OPEN_STATES, Kind
-from bot.storage.db import insert_unless_taken
+from bot.storage.db import inserted
 from bot.storage.tables import KeyReminder, Request
 
 
 def remember(session: Session, *, api_key: str, reason: Reason, owner: str, at: datetime) -> bool:
     """Record that `owner` is told `reason` about `api_key`; False when that was recorded before."""
-    stmt = insert_unless_taken(session, KeyReminder, unique=["api_key", "reason"], api_key=api_key,
-                               reason=reason.value, owner=owner, sent_at=at)
-    # RETURNING says whether the row was made on both backends (PostgreSQL's rowcount is -1 with RETURNING)
-    made = session.execute(stmt.returning(col(KeyReminder.id)))
-    return made.first() is not None
+    return inserted(session, KeyReminder, unique=["api_key", "reason"], api_key=api_key, reason=reason.value,
+                    owner=owner, sent_at=at)
 
 
 

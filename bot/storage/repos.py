@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Update, update
+from sqlalchemy import CursorResult, Insert, Update, update
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -25,7 +25,7 @@ from bot.domain.jobs import Claim, JobKind, JobState
 from bot.domain.keys import KeyState, key_can_move
 from bot.domain.requests import State, can_move
 from bot.errors import IllegalTransition
-from bot.storage.db import insert_or_update, insert_unless_taken
+from bot.storage.db import insert_or_update, inserted
 from bot.storage.tables import Approval, Job, KeyRecord, Request
 
 
@@ -50,7 +50,7 @@ def transition(session: Session, *, request_id: str, src: State | Iterable[State
         .where(col(Request.id) == request_id, col(Request.state).in_([s.value for s in sources]))
         .values(state=dst.value, version=Request.version + 1, **values)
     )
-    return _write(session, stmt, lambda row: isinstance(row, Request) and row.id == request_id) == 1
+    return _write(session, stmt, lambda row: isinstance(row, Request) and row.id == request_id).rowcount == 1
 
 
 def requests_in(session: Session, *, states: Sequence[State], requester: str | None = None,
@@ -68,9 +68,8 @@ def approvals_of(session: Session, *, request_id: str) -> list[Approval]:
 
 def add_approval(session: Session, *, request_id: str, approver: str, step: int, at: datetime) -> bool:
     """False when this approver already approved (unique request_id + approver)."""
-    stmt = insert_unless_taken(session, Approval, unique=["request_id", "approver"], request_id=request_id,
-                               approver=approver, totp_step=step, approved_at=at)
-    return session.connection().execute(stmt.returning(col(Approval.id))).first() is not None
+    return inserted(session, Approval, unique=["request_id", "approver"], request_id=request_id, approver=approver,
+                    totp_step=step, approved_at=at)
 
 
 def get_key(session: Session, *, api_key: str) -> KeyRecord | None:
@@ -102,7 +101,7 @@ def key_transition(session: Session, *, api_key: str, src: Sequence[KeyState], d
         .where(col(KeyRecord.api_key) == api_key, col(KeyRecord.state).in_([s.value for s in src]))
         .values(state=dst.value, version=KeyRecord.version + 1, **values)
     )
-    return _write(session, stmt, lambda row: isinstance(row, KeyRecord) and row.api_key == api_key) == 1
+    return _write(session, stmt, lambda row: isinstance(row, KeyRecord) and row.api_key == api_key).rowcount == 1
 
 
 def set_key_settings(session: Session, *, api_key: str, permissions: str, ips: str) -> bool:
@@ -138,9 +137,8 @@ def schedule_once(session: Session, *, kind: JobKind, ref: str, run_at: datetime
     there already, pending, running or done (a done one is made pending again). The insert relies on the
     unique (kind, ref) constraint, not on a read before it: replicas starting at once make one job.
     True when this call created or revived it."""
-    stmt = insert_unless_taken(session, Job, unique=["kind", "ref"], kind=kind, ref=ref, run_at=run_at,
-                               state=JobState.PENDING.value, attempts=0, last_error="")
-    if session.execute(stmt.returning(col(Job.id))).first() is not None:  # rowcount is -1 on PostgreSQL here
+    if inserted(session, Job, unique=["kind", "ref"], kind=kind, ref=ref, run_at=run_at,
+                state=JobState.PENDING.value, attempts=0, last_error=""):
         return True
     revived = session.execute(update(Job).where(col(Job.kind) == kind, col(Job.ref) == ref,
                                                 col(Job.state) == JobState.DONE.value)
@@ -204,11 +202,8 @@ def hold(session: Session, *, kind: JobKind, ref: str, now: datetime, lease_unti
                                     "attempts": table.c.attempts + 1},
                             kind=kind, ref=ref, run_at=now, state=running, attempts=1, lease_until=lease_until,
                             last_error="")
-    session.flush()
-    job_id, attempts = session.connection().execute(stmt.returning(table.c.id, table.c.attempts)).one()
-    for row in [obj for obj in session.identity_map.values()
-                if isinstance(obj, Job) and obj.kind == kind and obj.ref == ref]:
-        session.expire(row)
+    job_id, attempts = tuple(_write(session, stmt.returning(table.c.id, table.c.attempts),
+                                    lambda row: isinstance(row, Job) and row.kind == kind and row.ref == ref).one())
     return Claim(int(job_id), int(attempts), kind, ref)
 
 
@@ -216,7 +211,7 @@ def renew(session: Session, *, claim: Claim, lease_until: datetime) -> bool:
     """Extend a held lease; False when the claim is no longer held (done, rescheduled or taken over)."""
     stmt = (update(Job).where(col(Job.id) == claim.job_id, col(Job.attempts) == claim.attempt,
                               col(Job.state) == JobState.RUNNING.value).values(lease_until=lease_until))
-    return _write(session, stmt, lambda row: isinstance(row, Job) and row.id == claim.job_id) == 1
+    return _write(session, stmt, lambda row: isinstance(row, Job) and row.id == claim.job_id).rowcount == 1
 
 
 def _skip_locked(session: Session, stmt: SelectOfScalar[Job]) -> SelectOfScalar[Job]:
@@ -240,14 +235,14 @@ def finish_job(session: Session, *, claim: Claim, retry_at: datetime | None = No
     return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
 
 
-def _write(session: Session, stmt: Update | Insert, held: Callable[[object], bool]) -> int:
-    """Run an UPDATE (or an upsert) as SQLAlchemy Core on the session's connection and return its row count.
+def _write(session: Session, stmt: Update | Insert, held: Callable[[object], bool]) -> CursorResult[Any]:
+    """Run an UPDATE (or an upsert) as SQLAlchemy Core on the session's connection and return its result.
     The ORM's own bulk UPDATE costs about twice as much per statement (it also evaluates the criteria
     against every object the session holds), and a lifecycle runs several on its hot path. So: what the session has
     pending is flushed first (statements keep their order), and the objects it holds for which `held` is
     true are expired, to be read again when next used (never written back stale)."""
     session.flush()
-    count = int(session.connection().execute(stmt).rowcount)
+    result = session.connection().execute(stmt)
     for row in [obj for obj in session.identity_map.values() if held(obj)]:
         session.expire(row)
-    return count
+    return result
