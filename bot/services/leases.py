@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -47,19 +47,23 @@ class Leases:
         self.engine, self.clock, self.lease = engine, clock, lease
         self.renew_every = renew_every if renew_every is not None else lease.total_seconds() / BEATS_PER_LEASE
         self._held: dict[tuple[str, str], Claim] = {}
+        self._renewed: dict[tuple[str, str], datetime] = {}  # when each claim was made or last renewed here
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def add(self, claim: Claim) -> None:
+        """Hold `claim`, made (its lease set) just now."""
         with self._lock:
             self._held[(claim.kind, claim.ref)] = claim
+            self._renewed[(claim.kind, claim.ref)] = self.clock.now()
 
     def release(self, claim: Claim) -> None:
         """Stop renewing `claim` (its work ended, whatever became of the job)."""
         with self._lock:
             if self._held.get((claim.kind, claim.ref)) == claim:
                 del self._held[(claim.kind, claim.ref)]
+                self._renewed.pop((claim.kind, claim.ref), None)
 
     def find(self, kind: str, ref: str) -> Claim | None:
         with self._lock:
@@ -73,15 +77,28 @@ class Leases:
         """Inside the caller's transaction: renew `claim` and say whether it is still this process's."""
         return repos.renew(session, claim=claim, lease_until=self.clock.now() + self.lease)
 
+    def surely_held(self, claim: Claim) -> bool:
+        """Without asking the database: True when this process made or renewed `claim` less than half a
+        lease ago, so no other process can have taken it over yet (they wait for the whole lease to pass
+        on their clocks, which agree with ours to well within that half). False means: ask `still_held`."""
+        with self._lock:
+            since = self._renewed.get((claim.kind, claim.ref)) if self._held.get((claim.kind, claim.ref)) == claim \
+                else None
+        return since is not None and self.clock.now() - since < self.lease / 2
+
     def renew(self) -> list[Claim]:
         """One heartbeat: renew every held claim in one transaction; the claims found lost (no longer
         renewed from now on)."""
         claims = self.held()
         if not claims:
             return []
-        until = self.clock.now() + self.lease
+        now = self.clock.now()
         with session_scope(self.engine) as s:
-            lost = [c for c in claims if not repos.renew(s, claim=c, lease_until=until)]
+            lost = [c for c in claims if not repos.renew(s, claim=c, lease_until=now + self.lease)]
+        with self._lock:
+            for claim in claims:
+                if claim not in lost and self._held.get((claim.kind, claim.ref)) == claim:
+                    self._renewed[(claim.kind, claim.ref)] = now
         for claim in lost:
             log.warning("lease lost", extra={"kind": claim.kind, "ref": claim.ref})
             self.release(claim)

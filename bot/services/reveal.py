@@ -77,7 +77,9 @@ class Reveal:
         if row.reveal_deadline and aware(row.reveal_deadline) <= self.d.clock.now():
             return Outcome(False, "The reveal window has passed; the approval lapsed.", "lapsed")
         rule = self.rules.rule(row.sub_account)
-        return Outcome(True, data={"needs_totp": rule.require_requester_totp, "sub_account": row.sub_account})
+        spec = KeySpec(row.sub_account, parse_permissions(row.permissions),
+                       tuple(i for i in row.ips.split(",") if i), row.expire_days)
+        return Outcome(True, data={"needs_totp": rule.require_requester_totp, "spec": spec})
 
     def begin(self, request_id: str, user: str, code: str | None) -> Outcome:
         """Second factor (if the policy asks) then claim the reveal. Raises Refused for a modal error.
@@ -94,16 +96,16 @@ class Reveal:
                 verdict = self.d.enrollment.judge(s, user, code, purpose="reveal", request_id=request_id,
                                                   lockout=Lockout(*self.rules.totp_lockout()))
             if outcome.ok and not isinstance(verdict, Refused):
-                outcome, claim = self._claim(s, request_id, user, outcome.data["sub_account"])
+                outcome, claim = self._claim(s, request_id, user, outcome.data["spec"])
         if isinstance(verdict, Refused):
             raise verdict
         if claim is not None:
             self.d.leases.add(claim)  # held from the commit on: the heartbeat renews it
         return outcome
 
-    def _claim(self, s: Session, request_id: str, user: str, sub_account: str) -> tuple[Outcome, Claim | None]:
+    def _claim(self, s: Session, request_id: str, user: str, spec: KeySpec) -> tuple[Outcome, Claim | None]:
         """approved -> revealing, the new key's passphrase stored encrypted, the recovery job held by this
-        process."""
+        process. The outcome carries the passphrase and the key's spec, for `run`."""
         passphrase = self.d.exchange.new_passphrase()
         ok = repos.transition(s, request_id=request_id, src=State.APPROVED, dst=State.REVEALING,
                               pending_passphrase_enc=self.d.box.encrypt(passphrase, aad=_aad(request_id)))
@@ -112,27 +114,25 @@ class Reveal:
         now = self.d.clock.now()
         claim = repos.hold(s, kind=JobKind.RECOVER_REVEAL, ref=request_id, now=now,
                            lease_until=now + self.d.leases.lease)
-        self.d.audit.record(s, AuditAction.REVEAL_STARTED, actor=user, request_id=request_id, sub_account=sub_account)
-        return Outcome(True, data={"passphrase": passphrase}), claim
+        self.d.audit.record(s, AuditAction.REVEAL_STARTED, actor=user, request_id=request_id,
+                            sub_account=spec.sub_account)
+        return Outcome(True, data={"passphrase": passphrase, "spec": spec}), claim
 
-    def run(self, request_id: str, delivery: Delivery, passphrase: Secret) -> None:
-        """Create, record, deliver; undo on any failure. Runs after the ack, in the process that began it."""
+    def run(self, request_id: str, delivery: Delivery, passphrase: Secret, spec: KeySpec) -> None:
+        """Create, record, deliver; undo on any failure. Runs after the ack, in the process that began it,
+        with what `begin` returned (the passphrase and the key's spec)."""
         claim = self.d.leases.find(JobKind.RECOVER_REVEAL, request_id)
         if claim is None:
             log.warning("reveal not begun in this process", extra={"request_id": request_id})
             return
         try:
-            self._run(request_id, delivery, passphrase, claim)
+            self._run(request_id, delivery, passphrase, spec, claim)
         finally:
             self.d.leases.release(claim)
 
-    def _run(self, request_id: str, delivery: Delivery, passphrase: Secret, claim: Claim) -> None:
-        with session_scope(self.d.engine) as s:
-            row = repos.get_request(s, request_id=request_id)
-            if row is None or row.state != State.REVEALING or not self.d.leases.still_held(s, claim):
-                return
-            spec = KeySpec(row.sub_account, parse_permissions(row.permissions),
-                           tuple(i for i in row.ips.split(",") if i), row.expire_days)
+    def _run(self, request_id: str, delivery: Delivery, passphrase: Secret, spec: KeySpec, claim: Claim) -> None:
+        if not self._still_mine(request_id, claim):
+            return
         created = self._create(request_id, spec, passphrase)
         if created is None:
             return
@@ -161,6 +161,17 @@ class Reveal:
             # after the key is on record as delivered: the window in which a crash would make the recovery
             # delete a key whose secret was shown stays as short as the secret's own post
             self.d.notifier.spend_offer(delivery, request_id)
+
+    def _still_mine(self, request_id: str, claim: Claim) -> bool:
+        """Is the reveal still this process's to run? Only asked of the database (which also renews the
+        claim) when the claim is not surely held: a run that starts within half a lease of its `begin` (as
+        good as always) goes straight to the exchange, one transaction less on the reveal's path. Either
+        way `_record_created` checks the claim again before the key is recorded or shown."""
+        if self.d.leases.surely_held(claim):
+            return True
+        with session_scope(self.d.engine) as s:
+            row = repos.get_request(s, request_id=request_id)
+            return row is not None and row.state == State.REVEALING and self.d.leases.still_held(s, claim)
 
     def _create(self, request_id: str, spec: KeySpec, passphrase: Secret) -> CreatedKey | None:
         """The exchange's create; None when it failed (and the failure has been dealt with)."""

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event
 
 from bot.app import Kukey, build
 from bot.domain import commands as cmds
@@ -56,6 +57,10 @@ def _secrets_shown(slack: SlackFake) -> int:
     return sum("Secret" in e.content for e in slack.ephemerals(REQUESTER))
 
 
+def _creates(sandbox: KucoinSandbox) -> list[object]:
+    return [r for r in list(sandbox.requests) if r.method == "POST" and r.path == CREATE]
+
+
 def _actions(kukey: Kukey, request_id: str) -> list[str]:
     with session_scope(kukey.services.deps.engine) as s:
         return [e.action for e in audit_read.events(s) if e.request_id == request_id]
@@ -72,7 +77,7 @@ def test_a_live_reveal_is_never_taken_over(kukey: Kukey, other: Kukey, people: P
         clock.advance(lease / 2)
         assert svc.deps.leases.renew() == []
         assert other.services.scheduler.tick() == 0
-    svc.reveal.run(request_id, people.delivery(), begun.data["passphrase"])
+    svc.reveal.run(request_id, people.delivery(), begun.data["passphrase"], begun.data["spec"])
     assert request_row(svc, request_id).state == State.REVEALED
     assert len(remote_keys(backend)) == 1 and _secrets_shown(slack) == 1
 
@@ -92,7 +97,7 @@ def test_a_dead_owners_reveal_is_undone_by_another_replica(kukey: Kukey, other: 
     assert request_row(svc, request_id).state == State.APPROVED
     assert AuditAction.REVEAL_RECOVERED in _actions(kukey, request_id)
     again = other.services.reveal.begin(request_id, REQUESTER, people.code(REQUESTER))
-    other.services.reveal.run(request_id, people.delivery(), again.data["passphrase"])
+    other.services.reveal.run(request_id, people.delivery(), again.data["passphrase"], again.data["spec"])
     assert len(remote_keys(backend)) == 1 and _secrets_shown(slack) == 1
 
 
@@ -106,9 +111,10 @@ def test_an_owner_taken_over_mid_create_deletes_its_key_and_shows_nothing(
     begun = svc.reveal.begin(request_id, REQUESTER, people.code(REQUESTER))
     delivery = people.delivery()
     sandbox.set_latency(1.0, path=CREATE)
-    owner = threading.Thread(target=svc.reveal.run, args=(request_id, delivery, begun.data["passphrase"]))
+    owner = threading.Thread(target=svc.reveal.run,
+                             args=(request_id, delivery, begun.data["passphrase"], begun.data["spec"]))
     owner.start()
-    slack.wait_for(lambda: any(r.method == "POST" and r.path == CREATE for r in list(sandbox.requests)),
+    slack.wait_for(lambda: _creates(sandbox),
                    what="the owner's create reached KuCoin")
     clock.advance(svc.deps.leases.lease)  # no heartbeat: the owner is stalled
     assert other.services.scheduler.tick() == 1
@@ -119,3 +125,44 @@ def test_an_owner_taken_over_mid_create_deletes_its_key_and_shows_nothing(
     assert request_row(svc, request_id).state == State.APPROVED
     actions = _actions(kukey, request_id)
     assert AuditAction.REVEAL_RECOVERED in actions and AuditAction.KEY_REVEALED not in actions
+
+
+def test_an_owner_stalled_before_its_run_creates_nothing(kukey: Kukey, other: Kukey, people: People,
+                                                         clock: FakeClock, slack: SlackFake, backend: Backend,
+                                                         sandbox: KucoinSandbox) -> None:
+    """A reveal whose run starts only after its lease passed (the owner stalled, the other replica undid the
+    reveal meanwhile) asks the database before the exchange, finds its claim gone and creates no key."""
+    svc = kukey.services
+    request_id = approved(svc, people, cmds.Create(SPEC, reason="stalled before the run"))
+    begun = svc.reveal.begin(request_id, REQUESTER, people.code(REQUESTER))
+    clock.advance(svc.deps.leases.lease)  # no heartbeat: the owner is stalled
+    assert other.services.scheduler.tick() == 1
+    svc.reveal.run(request_id, people.delivery(), begun.data["passphrase"], begun.data["spec"])
+    assert not _creates(sandbox)
+    assert remote_keys(backend) == [] and _secrets_shown(slack) == 0
+    assert request_row(svc, request_id).state == State.APPROVED
+
+
+def test_a_run_right_after_its_begin_goes_straight_to_the_exchange(kukey: Kukey, people: People,
+                                                                  sandbox: KucoinSandbox, slack: SlackFake,
+                                                                  backend: Backend) -> None:
+    """A reveal run within half a lease of its begin sends the create before it touches the database (its
+    claim is surely still its own), and still records and shows the one key."""
+    svc = kukey.services
+    request_id = approved(svc, people, cmds.Create(SPEC, reason="straight to the exchange"))
+    begun = svc.reveal.begin(request_id, REQUESTER, people.code(REQUESTER))
+    me, before_create = threading.get_ident(), []
+
+    def seen(*_: object) -> None:
+        if threading.get_ident() == me and not _creates(sandbox):
+            before_create.append(1)
+
+    engine = svc.deps.engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        svc.reveal.run(request_id, people.delivery(), begun.data["passphrase"], begun.data["spec"])
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert before_create == []
+    assert request_row(svc, request_id).state == State.REVEALED
+    assert len(remote_keys(backend)) == 1 and _secrets_shown(slack) == 1

@@ -62,7 +62,7 @@ def revealed(svc: Services, people: People, request_id: str) -> str:
     """The requester reveals; the new key's id."""
     begun = svc.reveal.begin(request_id, REQUESTER, people.code(REQUESTER))
     assert begun.ok, begun
-    svc.reveal.run(request_id, people.delivery(), begun.data["passphrase"])
+    svc.reveal.run(request_id, people.delivery(), begun.data["passphrase"], begun.data["spec"])
     key = request_row(svc, request_id).new_api_key
     assert key is not None
     return str(key)
@@ -170,7 +170,7 @@ def test_a_busy_exchange_past_the_reveal_window_lapses_the_request(kukey: Kukey,
     begun = svc.reveal.begin(request_id, REQUESTER, people.code(REQUESTER))
     clock.advance(timedelta(minutes=20))
     backend.busy()
-    svc.reveal.run(request_id, people.delivery(), begun.data["passphrase"])
+    svc.reveal.run(request_id, people.delivery(), begun.data["passphrase"], begun.data["spec"])
     assert request_row(svc, request_id).state == State.LAPSED
     assert actions(svc, request_id)[-2:] == ["reveal.started", "reveal.failed"]
     assert remote_keys(backend) == []
@@ -184,7 +184,7 @@ def test_a_busy_exchange_within_the_window_gives_the_reveal_back(kukey: Kukey, p
     request_id = approved(svc, people, cmds.Create(SPEC))
     begun = svc.reveal.begin(request_id, REQUESTER, people.code(REQUESTER))
     backend.busy()
-    svc.reveal.run(request_id, people.delivery(), begun.data["passphrase"])
+    svc.reveal.run(request_id, people.delivery(), begun.data["passphrase"], begun.data["spec"])
     assert request_row(svc, request_id).state == State.APPROVED
     api_key = revealed(svc, people, request_id)
     assert remote_keys(backend) == [api_key]

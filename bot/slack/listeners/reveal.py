@@ -33,7 +33,7 @@ def on_click(body: dict[str, Any], client: WebClient, *, svc: Services) -> None:
     if not begun.ok:
         replies.refused(svc, body, begun)
         return
-    svc.reveal.run(rid, Delivery(url, user), begun.data["passphrase"])
+    svc.reveal.run(rid, Delivery(url, user), begun.data["passphrase"], begun.data["spec"])
 
 
 def submit_code(ack: Ack, body: dict[str, Any], view: dict[str, Any], *, svc: Services) -> None:
@@ -41,7 +41,7 @@ def submit_code(ack: Ack, body: dict[str, Any], view: dict[str, Any], *, svc: Se
     rid = meta.get("r", "")
     out = accepted(svc.reveal.begin(rid, user, payload.code(view)))
     ack()
-    svc.deps.later(svc.reveal.run, rid, Delivery(meta.get("u", ""), user), out.data["passphrase"])
+    svc.deps.later(svc.reveal.run, rid, Delivery(meta.get("u", ""), user), out.data["passphrase"], out.data["spec"])
 
 
 def wipe(body: dict[str, Any], *, svc: Services) -> None:
