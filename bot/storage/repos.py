@@ -13,12 +13,13 @@ select with `FOR UPDATE SKIP LOCKED`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import CursorResult, Insert, Update, update
-from sqlmodel import Session, col, select
+from sqlalchemy import BindParameter, CursorResult, Insert, Table, Update, bindparam, update
+from sqlmodel import Session, SQLModel, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from bot.domain.jobs import Claim, JobKind, JobState
@@ -27,6 +28,43 @@ from bot.domain.requests import State, can_move
 from bot.errors import IllegalTransition
 from bot.storage.db import insert_or_update, inserted
 from bot.storage.tables import Approval, Job, KeyRecord, Request
+
+# The statements a request's lifecycle runs on every step are built once, here or cached per shape, and
+# executed with parameters (issue 16.2): SQLAlchemy then finds their compiled form without building the
+# statement and its cache key again. Measured per call on SQLite: `transition` ~260-300 us when it built its
+# UPDATE, ~45 us now; `schedule` ~220-290 -> ~30-40 us; `approvals_of` ~150-175 -> ~72 us. Bound parameters
+# are named b_* (v_* for a column's new value): a parameter named like a column is reserved for
+# SQLAlchemy's own SET and VALUES.
+
+def _table(model: type[SQLModel]) -> Table:
+    return model.metadata.tables[str(model.__tablename__)]
+
+
+_JOBS = _table(Job)
+_APPROVALS = select(Approval).where(col(Approval.request_id) == bindparam("b_request_id")).order_by(col(Approval.id))
+_RENEW = (update(_JOBS).where(_JOBS.c.id == bindparam("b_id"), _JOBS.c.attempts == bindparam("b_attempt"),
+                              _JOBS.c.state == JobState.RUNNING.value).values(lease_until=bindparam("b_until")))
+_CANCEL = (update(_JOBS).where(_JOBS.c.kind.in_(bindparam("b_kinds", expanding=True)),
+                               _JOBS.c.ref == bindparam("b_ref"), _JOBS.c.state != JobState.DONE.value)
+           .values(state=JobState.DONE.value, lease_until=None))
+
+
+@cache
+def _move(table: Table, key: str, names: tuple[str, ...]) -> Update:
+    """The compare-and-set of `transition` and `key_transition`, one per table and set of other columns
+    written: UPDATE table SET state=:b_dst, version=version+1, <name>=:v_<name>...
+    WHERE <key>=:b_key AND state IN (:b_src...)."""
+    sources: BindParameter[str] = bindparam("b_src", expanding=True)
+    return (update(table).where(table.c[key] == bindparam("b_key"), table.c.state.in_(sources))
+            .values(state=bindparam("b_dst"), version=table.c.version + 1, **{n: bindparam(f"v_{n}") for n in names}))
+
+
+def _moved(session: Session, model: type[Request | KeyRecord], key: str, ident: str, sources: Sequence[str],
+           dst: str, values: Mapping[str, Any]) -> bool:
+    stmt = _move(_table(model), key, tuple(sorted(values)))
+    params = {"b_key": ident, "b_src": list(sources), "b_dst": dst} | {f"v_{n}": v for n, v in values.items()}
+    return _write(session, stmt, params,
+                  lambda row: isinstance(row, model) and getattr(row, key) == ident).rowcount == 1
 
 
 def get_request(session: Session, *, request_id: str) -> Request | None:
@@ -45,12 +83,7 @@ def transition(session: Session, *, request_id: str, src: State | Iterable[State
     for source in sources:
         if not can_move(source, dst):
             raise IllegalTransition("request", request_id, source, dst)
-    stmt = (
-        update(Request)
-        .where(col(Request.id) == request_id, col(Request.state).in_([s.value for s in sources]))
-        .values(state=dst.value, version=Request.version + 1, **values)
-    )
-    return _write(session, stmt, lambda row: isinstance(row, Request) and row.id == request_id).rowcount == 1
+    return _moved(session, Request, "id", request_id, [s.value for s in sources], dst.value, values)
 
 
 def requests_in(session: Session, *, states: Sequence[State], requester: str | None = None,
@@ -62,8 +95,7 @@ def requests_in(session: Session, *, states: Sequence[State], requester: str | N
 
 
 def approvals_of(session: Session, *, request_id: str) -> list[Approval]:
-    return list(session.exec(select(Approval).where(Approval.request_id == request_id)
-                             .order_by(col(Approval.id))))
+    return list(session.exec(_APPROVALS, params={"b_request_id": request_id}))
 
 
 def add_approval(session: Session, *, request_id: str, approver: str, step: int, at: datetime) -> bool:
@@ -96,12 +128,7 @@ def key_transition(session: Session, *, api_key: str, src: Sequence[KeyState], d
     for source in src:
         if not key_can_move(source, dst):
             raise IllegalTransition("key", api_key, source, dst)
-    stmt = (
-        update(KeyRecord)
-        .where(col(KeyRecord.api_key) == api_key, col(KeyRecord.state).in_([s.value for s in src]))
-        .values(state=dst.value, version=KeyRecord.version + 1, **values)
-    )
-    return _write(session, stmt, lambda row: isinstance(row, KeyRecord) and row.api_key == api_key).rowcount == 1
+    return _moved(session, KeyRecord, "api_key", api_key, [s.value for s in src], dst.value, values)
 
 
 def set_key_settings(session: Session, *, api_key: str, permissions: str, ips: str) -> bool:
@@ -124,12 +151,20 @@ def set_key_settings(session: Session, *, api_key: str, permissions: str, ips: s
 def schedule(session: Session, *, kind: JobKind, ref: str, run_at: datetime) -> None:
     """Schedule (or re-schedule) the one job of `kind` about `ref`. A running job's holder loses its claim.
     One statement: an upsert on the unique (kind, ref)."""
-    pending = JobState.PENDING.value
-    stmt = insert_or_update(session, Job, unique=["kind", "ref"],
-                            update={"run_at": run_at, "state": pending, "lease_until": None},
-                            kind=kind, ref=ref, run_at=run_at, state=pending, attempts=0, lease_until=None,
-                            last_error="")
-    _write(session, stmt, lambda row: isinstance(row, Job) and row.kind == kind and row.ref == ref)
+    _write(session, _upsert_job(_dialect(session), claims=False),
+           dict(kind=kind, ref=ref, run_at=run_at, state=JobState.PENDING.value, attempts=0, lease_until=None,
+                last_error=""),
+           lambda row: isinstance(row, Job) and row.kind == kind and row.ref == ref)
+
+
+@cache
+def _upsert_job(dialect: str, *, claims: bool) -> Insert:
+    """`schedule`'s upsert (the row's run_at, state and lease_until replace the existing row's), or `hold`'s,
+    which also counts the claim and returns (id, attempts); one of each per backend."""
+    if not claims:
+        return insert_or_update(dialect, _JOBS, unique=["kind", "ref"], update=["run_at", "state", "lease_until"])
+    return insert_or_update(dialect, _JOBS, unique=["kind", "ref"], update=["run_at", "state", "lease_until"],
+                            also={"attempts": _JOBS.c.attempts + 1}).returning(_JOBS.c.id, _JOBS.c.attempts)
 
 
 def schedule_once(session: Session, *, kind: JobKind, ref: str, run_at: datetime) -> bool:
@@ -154,10 +189,8 @@ def cancel_job(session: Session, *, kind: JobKind, ref: str) -> None:
 def cancel_jobs(session: Session, *, kinds: Iterable[JobKind], ref: str) -> None:
     """`cancel_job` for several kinds of job about `ref`, in one statement."""
     names = [k.value for k in kinds]
-    _write(session, update(Job).where(col(Job.kind).in_(names), col(Job.ref) == ref,
-                                       col(Job.state) != JobState.DONE.value).values(state=JobState.DONE.value,
-                                                                                    lease_until=None),
-            lambda row: isinstance(row, Job) and row.ref == ref and row.kind in names)
+    _write(session, _CANCEL, {"b_kinds": names, "b_ref": ref},
+           lambda row: isinstance(row, Job) and row.ref == ref and row.kind in names)
 
 
 def claim_due(session: Session, *, now: datetime, lease_until: datetime, limit: int = 20) -> list[Job]:
@@ -195,29 +228,27 @@ def hold(session: Session, *, kind: JobKind, ref: str, now: datetime, lease_unti
     """Create or take the job of `kind` about `ref` as running, held by the caller until `lease_until`: work
     that starts in this process (a reveal) and that another process must undo if this one dies. One
     statement: an upsert on the unique (kind, ref) that counts the claim."""
-    running = JobState.RUNNING.value
-    table = Job.metadata.tables[Job.__tablename__]
-    stmt = insert_or_update(session, Job, unique=["kind", "ref"],
-                            update={"run_at": now, "state": running, "lease_until": lease_until,
-                                    "attempts": table.c.attempts + 1},
-                            kind=kind, ref=ref, run_at=now, state=running, attempts=1, lease_until=lease_until,
-                            last_error="")
-    job_id, attempts = tuple(_write(session, stmt.returning(table.c.id, table.c.attempts),
+    values = dict(kind=kind, ref=ref, run_at=now, state=JobState.RUNNING.value, attempts=1, lease_until=lease_until,
+                  last_error="")
+    job_id, attempts = tuple(_write(session, _upsert_job(_dialect(session), claims=True), values,
                                     lambda row: isinstance(row, Job) and row.kind == kind and row.ref == ref).one())
     return Claim(int(job_id), int(attempts), kind, ref)
 
 
 def renew(session: Session, *, claim: Claim, lease_until: datetime) -> bool:
     """Extend a held lease; False when the claim is no longer held (done, rescheduled or taken over)."""
-    stmt = (update(Job).where(col(Job.id) == claim.job_id, col(Job.attempts) == claim.attempt,
-                              col(Job.state) == JobState.RUNNING.value).values(lease_until=lease_until))
-    return _write(session, stmt, lambda row: isinstance(row, Job) and row.id == claim.job_id).rowcount == 1
+    return _write(session, _RENEW, {"b_id": claim.job_id, "b_attempt": claim.attempt, "b_until": lease_until},
+                  lambda row: isinstance(row, Job) and row.id == claim.job_id).rowcount == 1
+
+
+def _dialect(session: Session) -> str:
+    return str(session.get_bind().dialect.name)
 
 
 def _skip_locked(session: Session, stmt: SelectOfScalar[Job]) -> SelectOfScalar[Job]:
     """PostgreSQL: `FOR UPDATE SKIP LOCKED`, so a job row another transaction holds is passed over, not
     waited for (the CAS update after it still decides). SQLite: unchanged; its write lock serialises."""
-    if session.get_bind().dialect.name == "postgresql":
+    if _dialect(session) == "postgresql":
         return stmt.with_for_update(skip_locked=True)
     return stmt
 
@@ -235,14 +266,16 @@ def finish_job(session: Session, *, claim: Claim, retry_at: datetime | None = No
     return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
 
 
-def _write(session: Session, stmt: Update | Insert, held: Callable[[object], bool]) -> CursorResult[Any]:
-    """Run an UPDATE (or an upsert) as SQLAlchemy Core on the session's connection and return its result.
+def _write(session: Session, stmt: Update | Insert, params: Mapping[str, Any],
+           held: Callable[[object], bool]) -> CursorResult[Any]:
+    """Run an UPDATE (or an upsert) with `params` as SQLAlchemy Core on the session's connection and return
+    its result.
     The ORM's own bulk UPDATE costs about twice as much per statement (it also evaluates the criteria
     against every object the session holds), and a lifecycle runs several on its hot path. So: what the session has
     pending is flushed first (statements keep their order), and the objects it holds for which `held` is
     true are expired, to be read again when next used (never written back stale)."""
     session.flush()
-    result = session.connection().execute(stmt)
+    result = session.connection().execute(stmt, params)
     for row in [obj for obj in session.identity_map.values() if held(obj)]:
         session.expire(row)
     return result
