@@ -3,6 +3,8 @@ every envelope to one of the six, and the work goes on when a replica dies."""
 
 from __future__ import annotations
 
+import re
+
 from bot.slack.socket_mode import CONNECTIONS
 from kukey_sandbox.world import APPROVER, APPROVER2, REQUESTER, KukeyWorld, Story
 from tests.replicas.conftest import REPLICAS, SUB, keys_at_kucoin, verify_chain
@@ -12,7 +14,9 @@ def _lifecycle(story: Story, note: str) -> None:
     post = story.request(f"create {SUB} perms=Spot ips=203.0.113.5 expire=30 {note}")
     for approver in (APPROVER, APPROVER2):
         assert not story.approve(post, approver).errors
-    story.private(REQUESTER, "Reveal key")
+    request_id = re.search(r"KK-[A-Z0-9]{8}", post.content)
+    assert request_id, post.content
+    story.private(REQUESTER, f"`{request_id.group(0)}` was approved")  # this request's offer, not an older one
     before = len(keys_at_kucoin(story.w))
     story.w.driver.click(REQUESTER, "Reveal key")
     story.w.wait(lambda: len(keys_at_kucoin(story.w)) == before + 1, what="the key created")
