@@ -15,8 +15,8 @@ from sqlalchemy.exc import OperationalError
 
 from bot.storage.db import init_db, make_engine, session_scope
 from tests.databases import connect, rows
+from tests.storage.test_postgres import wait_until
 
-WAIT_S = 20
 THRESHOLD_S = 0.05  # small, so that "idle past the threshold" is a short wait
 HOUR_S = 3600.0  # so long that a connection reused in the test is surely within it
 
@@ -72,15 +72,6 @@ def terminate(url: str, pid: int) -> None:
         killer.close()
     wait_until(lambda: rows(url, "SELECT count(*) FROM pg_stat_activity WHERE pid = ?", (pid,)) == [(0,)],
                f"backend {pid} to end")
-
-
-def wait_until(condition: Any, what: str) -> None:
-    """Poll `condition` until it holds; fail naming `what` after WAIT_S seconds."""
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def test_an_idle_connection_whose_backend_died_is_replaced_transparently(schema_url: str,
