@@ -14,7 +14,8 @@ lock WRITE_LOCK (`pg_advisory_xact_lock`), released at commit or rollback: Postg
 BEGIN IMMEDIATE. lock_timeout plays SQLite's busy timeout. Datetimes are `timestamp with time zone`
 (SQLModel's UTCDateTime reads them back as aware UTC, whatever the server's time zone). Compare-and-set
 updates, unique constraints and the audit append lock (bot.storage.audit) hold on their own as well;
-the write lock is what keeps read-then-write workflows exact.
+the write lock is what keeps read-then-write workflows exact. A pooled connection is pinged before reuse
+only when it sat idle a while (PING_IDLE_AFTER_S).
 
 The schema is made and upgraded by migrations (bot.storage.schema); `init_db` readies a database for
 writing.
@@ -22,6 +23,7 @@ writing.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cache
@@ -29,6 +31,8 @@ from typing import Any
 
 from sqlalchemy import Engine, Table, create_engine, event, literal_column
 from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import InvalidatePoolError
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql.dml import Insert
 from sqlmodel import Session, SQLModel
 
@@ -41,11 +45,22 @@ BUSY_TIMEOUT_S = 15.0
 # pg_advisory_xact_lock key of kukey's write lock: any fixed bigint; these are the bytes of "kukey-wr".
 WRITE_LOCK = int.from_bytes(b"kukey-wr", "big")
 POOL_SIZE, POOL_OVERFLOW = 5, 20  # the bot's worker threads, scheduler and listeners share the pool
+# PostgreSQL: a pooled connection idle longer than this is pinged (SELECT 1) before it is used again; one used
+# more recently is not. SQLAlchemy's pool_pre_ping pinged at every checkout: one round trip (~150-300 us
+# here) per transaction, ~15 on a request lifecycle's path, whose transactions follow each other within
+# milliseconds, so nearly all of them now skip it. What kills a connection while it sits in the pool (idle
+# timeouts of the server, pgbouncer or a NAT: minutes; a restart or failover: any moment) is caught by the
+# ping after 1 s of idleness. The trade: a connection killed within 1 s of its last use fails the next
+# transaction on it, like any disconnect in mid-transaction: SQLAlchemy raises OperationalError and
+# invalidates the pool, so the transactions after it run on new connections. 1 s keeps that window short.
+PING_IDLE_AFTER_S = 1.0
+_CHECKED_IN = "kukey_checked_in"  # a pooled connection's info: time.monotonic() when it last went back
 
 _ = _tables  # imported for its side effect: every table joins SQLModel.metadata (audit_schema's too)
 
 
-def make_engine(url: str, *, busy_timeout_s: float = BUSY_TIMEOUT_S, flushed: bool = True) -> Engine:
+def make_engine(url: str, *, busy_timeout_s: float = BUSY_TIMEOUT_S, flushed: bool = True,
+                ping_idle_after_s: float = PING_IDLE_AFTER_S) -> Engine:
     """An engine for KUKEY_DATABASE_URL (see bot.storage.urls), usable from worker threads and safe across
     processes. ValueError, with the password masked, for a URL kukey cannot use.
 
@@ -53,12 +68,14 @@ def make_engine(url: str, *, busy_timeout_s: float = BUSY_TIMEOUT_S, flushed: bo
     synchronous=NORMAL, PostgreSQL synchronous_commit=off), still atomic and in order, but the last ones
     may be lost if the machine (not the process) dies; for records that are safe to lose, such as what the
     outbox delivered (bot.services.delivery), so that they never make a person's next step wait on a disk
-    flush."""
+    flush.
+
+    `ping_idle_after_s` (PostgreSQL): how long a pooled connection may sit idle before it is pinged."""
     target = urls.normalized(url)
     _audit_schema.add_dialect_options(target.get_backend_name())
     if target.get_backend_name() == "sqlite":
         return _sqlite_engine(url, busy_timeout_s, flushed)
-    return _postgres_engine(target, busy_timeout_s, flushed)
+    return _postgres_engine(target, busy_timeout_s, flushed, ping_idle_after_s)
 
 
 def _sqlite_engine(url: str, busy_timeout_s: float, flushed: bool = True) -> Engine:
@@ -88,11 +105,11 @@ def _sqlite_engine(url: str, busy_timeout_s: float, flushed: bool = True) -> Eng
     return engine
 
 
-def _postgres_engine(url: URL, busy_timeout_s: float, flushed: bool = True) -> Engine:
+def _postgres_engine(url: URL, busy_timeout_s: float, flushed: bool, ping_idle_after_s: float) -> Engine:
     lock_ms = int(busy_timeout_s * 1000)
     options = f"-c lock_timeout={lock_ms}" + ("" if flushed else " -c synchronous_commit=off")
     engine = create_engine(
-        url, isolation_level="READ COMMITTED", pool_pre_ping=True,
+        url, isolation_level="READ COMMITTED",
         pool_size=POOL_SIZE if flushed else 1, max_overflow=POOL_OVERFLOW if flushed else 1,
         connect_args={"options": options, "application_name": "kukey",
                       "connect_timeout": max(1, int(busy_timeout_s))},
@@ -102,7 +119,30 @@ def _postgres_engine(url: URL, busy_timeout_s: float, flushed: bool = True) -> E
     def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
 
+    _ping_when_idle(engine, ping_idle_after_s)
     return engine
+
+
+def _ping_when_idle(engine: Engine, idle_s: float) -> None:
+    """Ping a pooled connection at checkout only when it sat idle over `idle_s` seconds (a new one never):
+    SQLAlchemy's custom pessimistic ping ("Dealing with Disconnects") with its pool events. A failed ping
+    invalidates the pool, as SQLAlchemy's own pre-ping does (after a restart every pooled connection is
+    dead), and the pool connects anew for this checkout."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_CHECKED_IN] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        checked_in = record.info.get(_CHECKED_IN)  # None: a new connection (info is cleared on reconnect)
+        if checked_in is None or time.monotonic() - checked_in <= idle_s:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            raise InvalidatePoolError("a pooled connection idle a while failed its ping") from exc
 
 
 def is_postgres(engine: Engine) -> bool:
