@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import re
 import signal
 import subprocess
@@ -134,3 +135,41 @@ def running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][:1] != "Z"
     except FileNotFoundError:
         return False
+
+
+
+def holding(replicas: list[Replica], local_port: int, remote_port: int) -> Replica:
+    """The live replica one of whose processes (`kukey run` or its worker) holds the open TCP connection
+    from `local_port` to `remote_port` on this host: the one whose call a stand-in is answering (it records
+    each request's client port). A failover test kills that one: the replica that answered the last Slack
+    request may have left the job to another replica's scheduler."""
+    inodes = _inodes(local_port, remote_port)
+    for replica in replicas:
+        if replica.alive() and any(_socket_inodes(pid) & inodes
+                                   for pid in (replica.process.pid, *children(replica.process.pid))):
+            return replica
+    raise AssertionError(f"no live replica holds a connection from port {local_port} to port {remote_port}")
+
+
+def _inodes(local_port: int, remote_port: int) -> set[str]:
+    """Socket inodes of the established TCP connections (IPv4 and IPv6) from `local_port` to `remote_port`."""
+    found: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                ports = int(fields[1].rsplit(":", 1)[1], 16), int(fields[2].rsplit(":", 1)[1], 16)
+                if fields[3] == "01" and ports == (local_port, remote_port):  # 01: ESTABLISHED
+                    found.add(fields[9])
+    return found
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes: set[str] = set()
+    with contextlib.suppress(FileNotFoundError, PermissionError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[len("socket:["):-1])
+    return inodes

@@ -167,6 +167,17 @@ class KukeyWorld:
             self.driver = SlackDriver(self.fake, socket=True)
         return started
 
+    def replica_calling(self, method: str, path: str) -> Any:
+        """The live replica that sent the KuCoin sandbox its last `method path` request (found by the
+        request's TCP port): the one doing that work, whichever replica answered the Slack request behind
+        it (a job may run on any replica)."""
+        from urllib.parse import urlsplit
+
+        from kukey_sandbox import replicas
+
+        call = next(r for r in reversed(list(self.sandbox.requests)) if r.method == method and r.path == path)
+        return replicas.holding(self.replicas, call.client_port, urlsplit(self.sandbox.url).port or 0)
+
     def stop_bot(self) -> None:
         if self.bot is not None:
             self.bot.stop()

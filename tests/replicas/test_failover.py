@@ -31,9 +31,10 @@ def _sent(world: KukeyWorld, method: str) -> int:
     return sum(r.method == method and r.path == KEYS for r in list(world.sandbox.requests))
 
 
-def _kill_and_time(world: KukeyWorld, until: Any, what: str) -> float:
-    """kill -9 the replica that answered the last request; seconds until `until()` holds (at most 15)."""
-    owner = world.driver.last_replica()
+def _kill_and_time(world: KukeyWorld, method: str, until: Any, what: str) -> float:
+    """kill -9 the replica whose `method` call to KuCoin is in flight (any replica may run a job, not only
+    the one that answered the Slack request); seconds until `until()` holds (at most 15)."""
+    owner = world.replica_calling(method, KEYS)
     owner.kill()
     killed = time.monotonic()
     world.wait(until, timeout=FAILOVER_S, what=what)
@@ -65,7 +66,8 @@ def test_an_incident_revoke_survives_its_replica(world: KukeyWorld) -> None:
     world.driver.slash(RESPONDER, INCIDENT, f"revoke {SUB} all leaked in a screenshot")
     assert not world.submit(RESPONDER, {"code": world.code(RESPONDER)}).errors
     world.wait(lambda: _sent(world, "DELETE") >= REVOKED, what="every delete sent")
-    took = _kill_and_time(world, lambda: not keys & keys_at_kucoin(world), "every key deleted by a survivor")
+    took = _kill_and_time(world, "DELETE", lambda: not keys & keys_at_kucoin(world),
+                          "every key deleted by a survivor")
     assert took <= FAILOVER_S
     for channel in (INCIDENT, APPROVALS):
         world.wait(lambda c=channel: any("Incident revoke" in m.content for m in world.fake.messages(c)),
@@ -85,7 +87,7 @@ def test_a_reveal_is_undone_when_its_replica_dies(world: KukeyWorld) -> None:
     world.sandbox.drop_next(path=KEYS, method="POST", commit=True, hang=30)
     world.driver.click(REQUESTER, "Reveal key")
     world.wait(lambda: len(keys_at_kucoin(world)) == 1, what="KuCoin created the key")
-    took = _kill_and_time(world, lambda: not keys_at_kucoin(world), "the undelivered key deleted")
+    took = _kill_and_time(world, "POST", lambda: not keys_at_kucoin(world), "the undelivered key deleted")
     assert took <= FAILOVER_S
     story.private(REQUESTER, "interrupted")
     request_id = _request_id(post)
@@ -113,7 +115,7 @@ def test_a_rotation_finishes_when_its_replica_dies_deleting_the_old_key(world: K
     world.sandbox.drop_next(path=KEYS, method="DELETE", commit=False, hang=30)
     world.driver.click(REQUESTER, "Reveal key")
     world.wait(lambda: _sent(world, "DELETE") == 1, what="the old key's delete sent")
-    took = _kill_and_time(world, lambda: old not in keys_at_kucoin(world), "the old key deleted")
+    took = _kill_and_time(world, "DELETE", lambda: old not in keys_at_kucoin(world), "the old key deleted")
     assert took <= FAILOVER_S
     story.in_thread(post, "Rotation done")
     assert len(keys_at_kucoin(world)) == 1

@@ -31,6 +31,7 @@ class RecordedRequest:
     raw_query: str
     headers: dict[str, str]
     body: bytes
+    client_port: int = 0  # the TCP port it came from on 127.0.0.1 (kukey_sandbox.replicas.holding)
 
 
 @dataclass

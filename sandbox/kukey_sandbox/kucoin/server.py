@@ -119,7 +119,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._write(*control(sandbox, self.command, path, body))
             return
         headers = {name.upper(): value for name, value in self.headers.items()}
-        req = RecordedRequest(self.command, path, raw_query, headers, body)
+        req = RecordedRequest(self.command, path, raw_query, headers, body, self.client_address[1])
         sandbox.record(req)
         delay = sandbox.faults.delay_for(path)
         if delay > 0:
