@@ -13,7 +13,7 @@ calls never queue behind one another for the database's write lock.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import timedelta
@@ -60,18 +60,24 @@ class KeyDeleter:
                             incident=incident)
 
     def delete_many(self, api_keys: list[str], *, actor: str, request_id: str | None, why: str,
-                    incident: bool = False, each: Callable[[DeleteResult], None] | None = None) -> list[DeleteResult]:
-        """Every key's outcome, in the order given; `each` is told every outcome as it is recorded."""
+                    incident: bool = False, each: Callable[[DeleteResult], None] | None = None,
+                    gone: Collection[str] = ()) -> list[DeleteResult]:
+        """Every key's outcome, in the order given; `each` is told every outcome as it is recorded. Keys in
+        `gone` (the exchange just listed the sub-account without them) are recorded as deleted without a
+        call, as a delete the exchange answers "already gone" would be."""
         tell = each or (lambda _: None)
-        if len(api_keys) <= 1:
+        if len(api_keys) <= 1 and not gone:
             singles = [self.delete(k, actor=actor, request_id=request_id, why=why, incident=incident)
                        for k in api_keys]
             for result in singles:
                 tell(result)
             return singles
         found = self._load(api_keys)
-        targets = [t for t in found.values() if isinstance(t, _Target)]
         done = {k: r for k, r in found.items() if isinstance(r, DeleteResult)}
+        for target in [t for t in found.values() if isinstance(t, _Target) and t.api_key in gone]:
+            done[target.api_key] = self._record(target, None, actor=actor, request_id=request_id, why=why,
+                                                incident=incident)
+        targets = [t for t in found.values() if isinstance(t, _Target) and t.api_key not in done]
         for result in done.values():
             tell(result)
         if targets:

@@ -13,7 +13,7 @@ from bot.domain.actions import AuditAction
 from bot.domain.jobs import JobKind
 from bot.domain.keys import DELETABLE, KeyState
 from bot.domain.requests import Kind, State
-from bot.errors import Refused
+from bot.errors import ExchangeError, Refused
 from bot.services.deps import Deps, view
 from bot.services.enrollment import Lockout
 from bot.services.keys import KeyDeleter
@@ -81,8 +81,11 @@ class Revoker:
             else:
                 targets = [row.target_api_key] if row.target_api_key else []
             sub, actor, incident = row.sub_account, row.requester, row.incident
+            again = repos.job_attempts(s, kind=JobKind.REVOKE, ref=request_id) > 1
+        gone = self._gone_already(sub, targets) if again and len(targets) > 1 else set()
         results = self.deleter.delete_many(targets, actor=actor, request_id=request_id,
-                                           why="incident revoke" if incident else "revoke", incident=incident)
+                                           why="incident revoke" if incident else "revoke", incident=incident,
+                                           gone=gone)
         unknown = self._unmanaged(sub) if row.revoke_all else []
         failed = [r for r in results if not r.ok]
         with session_scope(self.d.engine) as s:
@@ -102,6 +105,19 @@ class Revoker:
             assert row2 is not None
             self.d.outbox.event(s, "revoked", view(s, row2), deleted=[r.api_key for r in results if r.ok],
                                 failed=[r.api_key for r in failed], unmanaged=unknown)
+
+    def _gone_already(self, sub: str, targets: list[str]) -> set[str]:
+        """A revoke run again (its first holder died mid-way, or it failed and is retried) asks the exchange
+        once which of its keys are still there: a key an earlier run deleted is recorded as deleted without
+        another delete, and without the one listing per key the client makes to confirm an "already gone"
+        answer. Those calls would spend the Management pool's budget twice over: after a replica died
+        deleting 30 keys, the survivor's run waited ~18 s for KuCoin's next window before it could announce
+        the revoke. Empty when the listing fails (every key is then deleted as usual)."""
+        try:
+            there = {k.api_key for k in self.d.exchange.list_keys(sub)}
+        except ExchangeError:
+            return set()
+        return {k for k in targets if k not in there}
 
     def _unmanaged(self, sub: str) -> list[str]:
         """Keys at the exchange that kukey holds no passphrase for (created outside kukey)."""

@@ -41,6 +41,7 @@ def _table(model: type[SQLModel]) -> Table:
 
 
 _JOBS = _table(Job)
+_ATTEMPTS = select(_JOBS.c.attempts).where(_JOBS.c.kind == bindparam("b_kind"), _JOBS.c.ref == bindparam("b_ref"))
 _APPROVALS = select(Approval).where(col(Approval.request_id) == bindparam("b_request_id")).order_by(col(Approval.id))
 _RENEW = (update(_JOBS).where(_JOBS.c.id == bindparam("b_id"), _JOBS.c.attempts == bindparam("b_attempt"),
                               _JOBS.c.state == JobState.RUNNING.value).values(lease_until=bindparam("b_until")))
@@ -222,6 +223,13 @@ def claim_one(session: Session, *, kind: JobKind, ref: str, now: datetime, lease
     stmt = (update(Job).where(col(Job.id) == job.id, col(Job.state) == pending)
             .values(state=JobState.RUNNING.value, lease_until=lease_until, attempts=claim.attempt))
     return claim if session.execute(stmt).rowcount == 1 else None  # type: ignore[attr-defined]
+
+
+def job_attempts(session: Session, *, kind: JobKind, ref: str) -> int:
+    """How many times the job of `kind` about `ref` was claimed (0: no such job): above 1, an earlier run
+    may have done part of its work (its holder died, or it failed and was retried)."""
+    found = session.connection().execute(_ATTEMPTS, {"b_kind": kind.value, "b_ref": ref}).scalar()
+    return int(found or 0)
 
 
 def hold(session: Session, *, kind: JobKind, ref: str, now: datetime, lease_until: datetime) -> Claim:

@@ -16,16 +16,18 @@ from bot.app import Kukey, build
 from bot.domain import commands as cmds
 from bot.domain.actions import AuditAction
 from bot.domain.clock import FakeClock
+from bot.domain.jobs import JobKind
+from bot.domain.keys import KeyState
 from bot.domain.requests import State
 from bot.kucoin.client import KucoinClient
 from bot.kucoin.exchange import KucoinExchange
-from bot.storage import audit_read
+from bot.storage import audit_read, repos
 from bot.storage.db import session_scope
 from kukey_sandbox.kucoin import KucoinSandbox
 from kukey_sandbox.slack.fake import SlackFake
-from kukey_sandbox.world import REQUESTER
-from tests.services.conftest import Backend, People
-from tests.services.test_workflows import SPEC, approved, remote_keys, request_row
+from kukey_sandbox.world import INCIDENT, REQUESTER, RESPONDER
+from tests.services.conftest import SUB, Backend, People
+from tests.services.test_workflows import SPEC, approved, key_state, new_key, remote_keys, request_row
 
 CREATE = "/api/v1/sub/api-key"
 
@@ -166,3 +168,28 @@ def test_a_run_right_after_its_begin_goes_straight_to_the_exchange(kukey: Kukey,
     assert before_create == []
     assert request_row(svc, request_id).state == State.REVEALED
     assert len(remote_keys(backend)) == 1 and _secrets_shown(slack) == 1
+
+
+def test_a_revoke_run_again_deletes_only_the_keys_still_there(kukey: Kukey, other: Kukey, people: People,
+                                                             clock: FakeClock, backend: Backend,
+                                                             sandbox: KucoinSandbox) -> None:
+    """A revoke job taken over from a replica that died mid-way (two of its three keys already deleted at
+    KuCoin) asks KuCoin once which keys are left and deletes only that one: no second delete, and no
+    per-key check, for a key already gone; every key ends deleted and the revoke finishes."""
+    svc = kukey.services
+    keys = sorted(new_key(svc, people) for _ in range(3))
+    out = svc.revoker.incident(RESPONDER, INCIDENT, cmds.Revoke(SUB, None, all=True, reason="leak"),
+                               people.code(RESPONDER), dedupe_key=None)
+    request_id, now = out.data["request_id"], clock.now()
+    with session_scope(svc.deps.engine) as s:  # the first replica claims the job, deletes two keys, dies
+        assert repos.claim_one(s, kind=JobKind.REVOKE, ref=request_id, now=now,
+                               lease_until=now + svc.deps.leases.lease)
+    assert all(backend.remove_out_of_band(SUB, k) for k in keys[:2])
+    before = len(list(sandbox.requests))
+    clock.advance(svc.deps.leases.lease)
+    assert other.services.scheduler.tick() == 1
+    calls = [(r.method, r.path) for r in list(sandbox.requests)[before:]]
+    assert calls.count(("DELETE", CREATE)) == 1
+    assert calls.count(("GET", CREATE)) == 2  # which keys are left, then the unmanaged ones for the report
+    assert request_row(svc, request_id).state == State.DONE and remote_keys(backend) == []
+    assert [key_state(svc, k) for k in keys] == [KeyState.DELETED] * 3
