@@ -11,7 +11,7 @@ Built-in behaviour kept: the handshake, the reader and message threads, the ping
 - `issue_new_wss_url()`: apps.connections.open through kukey's WebClient and its retry budget, instead of
   sleeping on a rate limit and recursing;
 - `close()` at once: the reader blocked in `recv` is woken by shutting the socket down (the built-in close
-  waits for it, up to its 3 s receive timeout).
+  waits for it, up to its 3 s receive timeout), and it cannot wedge on the session runner restarting.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ PING_INTERVAL = 2.0
 # Slack's servers sometimes take over 5 s to answer a ping (bolt-js issue 2496); a dead connection must still be
 # replaced within 10 s: noticed by STALE_AFTER plus one check, then a new one opened in well under a second.
 STALE_AFTER = 7.0
+CLOSE_CHECK_S = 0.05  # how often close() says "terminated" again while the built-in close runs
 DISCONNECT_REASONS = frozenset({"refresh_requested", "warning", "link_disabled", "too_many_websockets"})
 
 
@@ -116,4 +117,12 @@ class Link(SocketModeClient):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)  # ...which this ends at once
         self.message_queue.put(None)  # wakes the message thread waiting on the queue (None is skipped)
-        super().close()
+        # The built-in close joins the session runner without a timeout, and that runner sets the session
+        # state's `terminated` back to False each time it starts reading a session: a close landing in that
+        # instant waited forever (a CI run hung stopping a bot). So it runs on a thread of its own while
+        # this one keeps the state terminated until it has returned.
+        closing = threading.Thread(target=super().close, name="kukey-socket-close", daemon=True)
+        closing.start()
+        while closing.is_alive():
+            self.current_session_state.terminated = True
+            closing.join(CLOSE_CHECK_S)
