@@ -4,6 +4,8 @@ against the Slack fake; each figure it measures is printed (`pytest -s`) for doc
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -11,8 +13,10 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from slack_sdk import WebClient
 
 from bot.config import Settings
+from bot.slack.socket_link import EnvelopeHandler, Link
 from kukey_sandbox.slack.driver import Ack, SlackDriver
 from kukey_sandbox.slack.failures import SlackDriverError
 from kukey_sandbox.world import REQUESTER, TRADING, KukeyWorld
@@ -132,3 +136,35 @@ def test_a_connection_slack_asked_to_replace_is_closed_by_kukey_after_the_handof
     two.wait(lambda: [told for _, told in two.fake.socket.connections()] == [False, False], timeout=10,
              what="the old connections closed")
     help_in_time(two.driver)
+
+
+def test_a_link_closes_though_its_session_runner_starts_again_during_the_close(one: KukeyWorld) -> None:
+    """slack_sdk's session runner, starting to read the session again while a close waits to disconnect the
+    socket, sets the session state's `terminated` back to False; the close still returns (slack_sdk's own
+    close joined that runner forever: a CI run hung 120 s stopping a bot)."""
+    starts: list[logging.LogRecord] = []
+
+    class Starts(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "Starting to receive" in record.getMessage():  # slack_sdk's line as its runner reads a session
+                starts.append(record)
+
+    handler = Starts()
+    logger = logging.getLogger("kukey.test.link")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        link = Link(app_token=one.fake.app_token, handler=EnvelopeHandler(one.bot.app, None), logger=logger,
+                    web_client=WebClient(token=one.fake.bot_token, base_url=one.fake.api_url))
+        link.connect()
+        one.wait(lambda: starts, what="the runner reading the session")
+        session = link.current_session
+        assert session is not None
+        with session.sock_send_lock:  # the close's disconnect waits here; the runner starts reading again
+            closing = threading.Thread(target=link.close, daemon=True)
+            closing.start()
+            one.wait(lambda: len(starts) >= 2, what="the runner started again during the close")
+        closing.join(10)
+        assert not closing.is_alive()
+    finally:
+        logger.removeHandler(handler)
