@@ -137,7 +137,6 @@ def running(pid: int) -> bool:
         return False
 
 
-
 def holding(replicas: list[Replica], local_port: int, remote_port: int) -> Replica:
     """The live replica one of whose processes (`kukey run` or its worker) holds the open TCP connection
     from `local_port` to `remote_port` on this host: the one whose call a stand-in is answering (it records
