@@ -46,8 +46,7 @@ class Leases:
                  renew_every: float | None = None) -> None:
         self.engine, self.clock, self.lease = engine, clock, lease
         self.renew_every = renew_every if renew_every is not None else lease.total_seconds() / BEATS_PER_LEASE
-        self._held: dict[tuple[str, str], Claim] = {}
-        self._renewed: dict[tuple[str, str], datetime] = {}  # when each claim was made or last renewed here
+        self._held: dict[tuple[str, str], tuple[Claim, datetime]] = {}  # each claim, when made or last renewed
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -55,23 +54,22 @@ class Leases:
     def add(self, claim: Claim) -> None:
         """Hold `claim`, made (its lease set) just now."""
         with self._lock:
-            self._held[(claim.kind, claim.ref)] = claim
-            self._renewed[(claim.kind, claim.ref)] = self.clock.now()
+            self._held[(claim.kind, claim.ref)] = (claim, self.clock.now())
 
     def release(self, claim: Claim) -> None:
         """Stop renewing `claim` (its work ended, whatever became of the job)."""
         with self._lock:
-            if self._held.get((claim.kind, claim.ref)) == claim:
+            if self._since(claim) is not None:
                 del self._held[(claim.kind, claim.ref)]
-                self._renewed.pop((claim.kind, claim.ref), None)
 
     def find(self, kind: str, ref: str) -> Claim | None:
         with self._lock:
-            return self._held.get((kind, ref))
+            entry = self._held.get((kind, ref))
+        return entry[0] if entry else None
 
     def held(self) -> list[Claim]:
         with self._lock:
-            return list(self._held.values())
+            return [claim for claim, _ in self._held.values()]
 
     def still_held(self, session: Session, claim: Claim) -> bool:
         """Inside the caller's transaction: renew `claim` and say whether it is still this process's."""
@@ -82,9 +80,13 @@ class Leases:
         lease ago, so no other process can have taken it over yet (they wait for the whole lease to pass
         on their clocks, which agree with ours to well within that half). False means: ask `still_held`."""
         with self._lock:
-            since = self._renewed.get((claim.kind, claim.ref)) if self._held.get((claim.kind, claim.ref)) == claim \
-                else None
+            since = self._since(claim)
         return since is not None and self.clock.now() - since < self.lease / 2
+
+    def _since(self, claim: Claim) -> datetime | None:
+        """When this process made or last renewed `claim`; None when it holds it no longer (hold the lock)."""
+        entry = self._held.get((claim.kind, claim.ref))
+        return entry[1] if entry and entry[0] == claim else None
 
     def renew(self) -> list[Claim]:
         """One heartbeat: renew every held claim in one transaction; the claims found lost (no longer
@@ -97,8 +99,8 @@ class Leases:
             lost = [c for c in claims if not repos.renew(s, claim=c, lease_until=now + self.lease)]
         with self._lock:
             for claim in claims:
-                if claim not in lost and self._held.get((claim.kind, claim.ref)) == claim:
-                    self._renewed[(claim.kind, claim.ref)] = now
+                if claim not in lost and self._since(claim) is not None:
+                    self._held[(claim.kind, claim.ref)] = (claim, now)
         for claim in lost:
             log.warning("lease lost", extra={"kind": claim.kind, "ref": claim.ref})
             self.release(claim)

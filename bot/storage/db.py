@@ -27,12 +27,13 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, Table, create_engine, event, literal_column
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.dml import Insert
 from sqlmodel import Session, SQLModel
 
@@ -42,6 +43,7 @@ from bot.storage import urls
 from bot.storage.schema import prepare
 
 BUSY_TIMEOUT_S = 15.0
+Select_T = TypeVar("Select_T", bound=Select[Any])
 # pg_advisory_xact_lock key of kukey's write lock: any fixed bigint; these are the bytes of "kukey-wr".
 WRITE_LOCK = int.from_bytes(b"kukey-wr", "big")
 POOL_SIZE, POOL_OVERFLOW = 5, 20  # the bot's worker threads, scheduler and listeners share the pool
@@ -154,7 +156,7 @@ def insert_unless_taken(on: Session | Connection, table: type[SQLModel] | Table,
     """INSERT of one row that does nothing when it conflicts (on the `unique` columns' values, or any
     unique constraint): ON CONFLICT DO NOTHING, in the dialect of the backend behind `on`. Each backend's
     dialect is imported only when used, so a bot never holds the other one (PostgreSQL's: about 2 MB)."""
-    stmt: Insert = _insert(_dialect_of(on))(table).values(**values).on_conflict_do_nothing(index_elements=unique)
+    stmt: Insert = _insert(dialect_name(on))(table).values(**values).on_conflict_do_nothing(index_elements=unique)
     return stmt
 
 
@@ -188,8 +190,17 @@ def insert_or_update(dialect: str, table: type[SQLModel] | Table, *, unique: Seq
     return upsert
 
 
-def _dialect_of(on: Session | Connection) -> str:
+def dialect_name(on: Session | Connection) -> str:
+    """"sqlite" or "postgresql": the backend behind a session or connection."""
     return str(on.get_bind().dialect.name if isinstance(on, Session) else on.dialect.name)
+
+
+def skip_locked(dialect: str, stmt: Select_T) -> Select_T:
+    """PostgreSQL: `FOR UPDATE SKIP LOCKED`, so a row another transaction holds is passed over, not waited
+    for (the compare-and-set update after it still decides). SQLite: unchanged; its write lock serialises."""
+    if dialect == "postgresql":
+        return stmt.with_for_update(skip_locked=True)
+    return stmt
 
 
 def _insert(dialect: str) -> Any:

@@ -28,6 +28,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from bot.domain.outbox import FOLLOWS, OPEN, Op, OutboxState
 from bot.domain.timeutil import aware
+from bot.storage.db import dialect_name, skip_locked
 from bot.storage.tables import OutboxItem, Request
 
 PENDING, RUNNING = OutboxState.PENDING.value, OutboxState.RUNNING.value
@@ -124,7 +125,7 @@ def claim_heads(session: Session, *, now: datetime, lease_until: datetime, limit
     """Claim the due heads of streams, oldest first, passing over `skip`
     (items this process is sending right now). A head still `running` past its lease was left by a process
     that died: its outcome is unknown, so it is claimed as uncertain."""
-    stmt = _heads(_dialect(session), skipping=bool(skip))
+    stmt = _heads(dialect_name(session), skipping=bool(skip))
     params = {"b_now": now, "b_limit": limit} | ({"b_skip": list(skip)} if skip else {})
     candidates = session.exec(stmt, params=params).all()
     return [c for c in (_claim(session, row, lease_until) for row in candidates) if c is not None]
@@ -143,12 +144,12 @@ def _heads(dialect: str, *, skipping: bool) -> SelectOfScalar[OutboxItem]:
     stmt = select(item).where(col(item.id) == head, due)
     if skipping:
         stmt = stmt.where(col(item.id).not_in(bindparam("b_skip", expanding=True)))
-    return _skip_locked(dialect, stmt.order_by(col(item.id)).limit(bindparam("b_limit", type_=Integer)))
+    return skip_locked(dialect, stmt.order_by(col(item.id)).limit(bindparam("b_limit", type_=Integer)))
 
 
 def claim_next(session: Session, *, stream: str, now: datetime, lease_until: datetime) -> Claimed | None:
     """Claim the head of one stream if it is pending and due (after its predecessor was recorded)."""
-    head = session.exec(_head(_dialect(session)), params={"b_stream": stream}).first()
+    head = session.exec(_head(dialect_name(session)), params={"b_stream": stream}).first()
     if head is None or head.state != PENDING or aware(head.run_at) > now:
         return None
     return _claim(session, head, lease_until)
@@ -170,20 +171,11 @@ def _claim(session: Session, row: OutboxItem, lease_until: datetime) -> Claimed 
     return claim if taken else None
 
 
-def _dialect(session: Session) -> str:
-    return str(session.get_bind().dialect.name)
-
 
 @cache
 def _head(dialect: str) -> SelectOfScalar[OutboxItem]:
-    return _skip_locked(dialect, _HEAD)
+    return skip_locked(dialect, _HEAD)
 
-
-def _skip_locked(dialect: str, stmt: SelectOfScalar[OutboxItem]) -> SelectOfScalar[OutboxItem]:
-    """PostgreSQL: pass over rows another transaction holds (the claim's CAS still decides)."""
-    if dialect == "postgresql":
-        return stmt.with_for_update(skip_locked=True)
-    return stmt
 
 
 def _held(claim: Claimed) -> Any:

@@ -20,13 +20,12 @@ from typing import Any
 
 from sqlalchemy import BindParameter, CursorResult, Insert, Table, Update, bindparam, update
 from sqlmodel import Session, SQLModel, col, select
-from sqlmodel.sql.expression import SelectOfScalar
 
 from bot.domain.jobs import Claim, JobKind, JobState
 from bot.domain.keys import KeyState, key_can_move
 from bot.domain.requests import State, can_move
 from bot.errors import IllegalTransition
-from bot.storage.db import insert_or_update, inserted
+from bot.storage.db import dialect_name, insert_or_update, inserted, skip_locked
 from bot.storage.tables import Approval, Job, KeyRecord, Request
 
 # The statements a request's lifecycle runs on every step are built once, here or cached per shape, and
@@ -152,7 +151,7 @@ def set_key_settings(session: Session, *, api_key: str, permissions: str, ips: s
 def schedule(session: Session, *, kind: JobKind, ref: str, run_at: datetime) -> None:
     """Schedule (or re-schedule) the one job of `kind` about `ref`. A running job's holder loses its claim.
     One statement: an upsert on the unique (kind, ref)."""
-    _write(session, _upsert_job(_dialect(session), claims=False),
+    _write(session, _upsert_job(dialect_name(session), claims=False),
            dict(kind=kind, ref=ref, run_at=run_at, state=JobState.PENDING.value, attempts=0, lease_until=None,
                 last_error=""),
            lambda row: isinstance(row, Job) and row.kind == kind and row.ref == ref)
@@ -197,7 +196,7 @@ def cancel_jobs(session: Session, *, kinds: Iterable[JobKind], ref: str) -> None
 def claim_due(session: Session, *, now: datetime, lease_until: datetime, limit: int = 20) -> list[Job]:
     """Claim due jobs (pending and due, or running with an expired lease: its holder stopped renewing)
     with CAS; each returned row's `attempts` is its claim."""
-    candidates = session.exec(_skip_locked(session, select(Job).where(
+    candidates = session.exec(skip_locked(dialect_name(session), select(Job).where(
         ((col(Job.state) == JobState.PENDING.value) & (col(Job.run_at) <= now))
         | ((col(Job.state) == JobState.RUNNING.value) & (col(Job.lease_until) <= now))
     ).order_by(col(Job.run_at)).limit(limit))).all()
@@ -215,7 +214,7 @@ def claim_due(session: Session, *, now: datetime, lease_until: datetime, limit: 
 def claim_one(session: Session, *, kind: JobKind, ref: str, now: datetime, lease_until: datetime) -> Claim | None:
     """Claim the pending job of `kind` about `ref` right now (for work started right after an ack)."""
     pending = JobState.PENDING.value
-    job = session.exec(_skip_locked(session, select(Job).where(Job.kind == kind, Job.ref == ref,
+    job = session.exec(skip_locked(dialect_name(session), select(Job).where(Job.kind == kind, Job.ref == ref,
                                                                 Job.state == pending))).first()
     if job is None or job.id is None:
         return None
@@ -238,7 +237,7 @@ def hold(session: Session, *, kind: JobKind, ref: str, now: datetime, lease_unti
     statement: an upsert on the unique (kind, ref) that counts the claim."""
     values = dict(kind=kind, ref=ref, run_at=now, state=JobState.RUNNING.value, attempts=1, lease_until=lease_until,
                   last_error="")
-    job_id, attempts = tuple(_write(session, _upsert_job(_dialect(session), claims=True), values,
+    job_id, attempts = tuple(_write(session, _upsert_job(dialect_name(session), claims=True), values,
                                     lambda row: isinstance(row, Job) and row.kind == kind and row.ref == ref).one())
     return Claim(int(job_id), int(attempts), kind, ref)
 
@@ -249,16 +248,6 @@ def renew(session: Session, *, claim: Claim, lease_until: datetime) -> bool:
                   lambda row: isinstance(row, Job) and row.id == claim.job_id).rowcount == 1
 
 
-def _dialect(session: Session) -> str:
-    return str(session.get_bind().dialect.name)
-
-
-def _skip_locked(session: Session, stmt: SelectOfScalar[Job]) -> SelectOfScalar[Job]:
-    """PostgreSQL: `FOR UPDATE SKIP LOCKED`, so a job row another transaction holds is passed over, not
-    waited for (the CAS update after it still decides). SQLite: unchanged; its write lock serialises."""
-    if _dialect(session) == "postgresql":
-        return stmt.with_for_update(skip_locked=True)
-    return stmt
 
 
 def finish_job(session: Session, *, claim: Claim, retry_at: datetime | None = None, error: str = "") -> bool:
