@@ -56,11 +56,11 @@ from bot.services.rules import Rules
 from bot.services.undelivered import Undelivered
 from bot.services.update import KeyUpdater
 from bot.services.workflow import Workflow
-from bot.slack import listeners
+from bot.slack import ids, listeners
 from bot.slack.client import auth_probe, make_web_client
 from bot.slack.courier import SlackCourier, courier_client
 from bot.slack.directory import SlackDirectory
-from bot.slack.handoff import Frame, hand_off, run_handed
+from bot.slack.handoff import CommandShortcut, Frame, hand_off, run_handed
 from bot.slack.home import SlackHome
 from bot.slack.http import HttpTransport
 from bot.slack.notifier import SlackNotifier
@@ -79,7 +79,8 @@ SLACK_AUTH_EVERY = timedelta(seconds=30)  # readiness asks auth.test at most thi
 
 class Kukey:
     def __init__(self, app: App, services: Services, slack: WebClient, settings: Settings,
-                 closers: list[Callable[[], Any]], metrics: Metrics, dispatcher: Dispatcher) -> None:
+                 closers: list[Callable[[], Any]], metrics: Metrics, dispatcher: Dispatcher,
+                 handed: listeners.HandedCommand) -> None:
         self.metrics = metrics
         self.dispatcher = dispatcher  # delivers the outbox (bot.services.delivery)
         self.readiness = Readiness()  # named checks behind /readyz; build() adds kukey's own
@@ -92,6 +93,8 @@ class Kukey:
         self.audit_stream: audit_stream.Forwarder | None = None  # KUKEY_AUDIT_FORWARD: bot.audit_stream
         self._transport: HttpTransport | SocketTransport | None = None
         self._worker: WorkerProcess | None = None  # `kukey run`'s worker process, if the work is handed to one
+        self._handed = handed
+        self._shortcut: CommandShortcut | None = None  # with a worker: the HTTP gate hands those commands over
         self.slack_auth = CachedCheck(lambda: auth_probe(slack), clock=services.deps.clock, interval=SLACK_AUTH_EVERY,
                                       name="slack")
 
@@ -120,6 +123,8 @@ class Kukey:
         `worker`'s process; stop() stops it once the transport no longer acks. Readiness check "scheduler"
         becomes: that process runs."""
         hand_off(self.app, worker.send)
+        self._shortcut = CommandShortcut(worker.send, command=ids.COMMAND, lazy_name=self._handed.lazy_name,
+                                         takes=self._handed.takes)
         # the jobs too, so that this process never talks to KuCoin behind the acks (one rate gate, the worker's),
         # except a reveal's create (its passphrase is made in the ack and stays in this process's memory)
         self.services.scheduler.run_elsewhere(lambda kind, ref: worker.send({"job": [kind.value, ref], "urgent": True}))
@@ -162,7 +167,7 @@ class Kukey:
             raise ConfigError("HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests")
         self.start_background()
         self._transport = HttpTransport(self.app, host=host, port=port, on_ack=self.metrics.slack_ack,
-                                        precheck=slack_precheck(secret)).start()
+                                        precheck=slack_precheck(secret), shortcut=self._shortcut).start()
         return self._transport
 
     def start_socket(self, *, connections: int = CONNECTIONS) -> SocketTransport:
@@ -228,8 +233,9 @@ def build(settings: Settings, *, clock: Clock | None = None, policy: Policy | No
     dispatcher = Dispatcher(engine=engine, clock=clock, courier=SlackCourier(courier_client(settings)),
                             outbox=deps.outbox, undelivered=Undelivered(deps), lease=deps.leases.lease,
                             interval=scheduler_interval, records=records)
-    kukey = Kukey(_bolt_app(settings, slack, services), services, slack, settings,
-                  [*closers, http.close, records.dispose, engine.dispose], metrics, dispatcher)
+    app, handed = _bolt_app(settings, slack, services)
+    kukey = Kukey(app, services, slack, settings, [*closers, http.close, records.dispose, engine.dispose], metrics,
+                  dispatcher, handed)
     kukey.audit_stream = audit_stream.from_settings(settings, clock=clock, observer=metrics)
     kukey.readiness.add("database", database_check(engine))
     kukey.readiness.add("scheduler", scheduler.check())
@@ -287,7 +293,7 @@ def _services(deps: Deps, slack: WebClient, scheduler: WatchedScheduler) -> Serv
     return services
 
 
-def _bolt_app(settings: Settings, slack: WebClient, services: Services) -> App:
+def _bolt_app(settings: Settings, slack: WebClient, services: Services) -> tuple[App, listeners.HandedCommand]:
     bolt_log = logging.getLogger("kukey.bolt")
     bolt_log.setLevel(logging.ERROR)  # the transport logs each refused request once; Bolt would repeat it
     app = App(logger=bolt_log, token=settings.slack_bot_token.reveal(),
@@ -295,8 +301,7 @@ def _bolt_app(settings: Settings, slack: WebClient, services: Services) -> App:
               listener_executor=services.deps.worker,  # lazy listeners run on the worker pool, drained by stop()
               client=slack, process_before_response=True, token_verification_enabled=True,
               request_verification_enabled=False)  # HTTP mode: bot.slack.precheck verifies, once
-    listeners.register(app, services)
-    return app
+    return app, listeners.register(app, services)
 
 
 class CountedAudit(AuditLog):

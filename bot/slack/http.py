@@ -5,7 +5,8 @@ for any other path (the health and metrics endpoints are on their own port, bot.
 body without a plain length or over the size limit, runs the precheck (bot.slack.precheck: the signature,
 verified here once, and the body's shape: forms for commands and interactions, JSON for Events API
 callbacks), logs each refusal in one line, and times every answer Bolt gives
-(the ack latency metric).
+(the ack latency metric). With a worker process, a slash command whose ack is empty and whose work is the
+worker's is handed over here and acked without Bolt (`shortcut`: bot.slack.handoff.CommandShortcut).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import io
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -27,6 +28,8 @@ log = logging.getLogger("kukey.transport")
 
 EVENTS_PATH = "/slack/events"
 AckObserver = Callable[[float, int], None]  # (seconds from request in to answer out, HTTP status)
+# (the body as Bolt gets it, its headers as Bolt's request has them) -> True: handed over, ack it empty
+Shortcut = Callable[[bytes, Mapping[str, list[str]]], bool]
 _SLACK_HEADERS = {"x-slack-request-timestamp": "HTTP_X_SLACK_REQUEST_TIMESTAMP",
                   "x-slack-signature": "HTTP_X_SLACK_SIGNATURE", "content-type": "CONTENT_TYPE"}
 
@@ -34,10 +37,12 @@ _SLACK_HEADERS = {"x-slack-request-timestamp": "HTTP_X_SLACK_REQUEST_TIMESTAMP",
 class SlackGate:
     """WSGI middleware: refuse what Slack would never send, pass the rest to Bolt (`bolt`)."""
 
-    def __init__(self, bolt: WsgiApp, *, precheck: Precheck | None, on_ack: AckObserver | None = None) -> None:
+    def __init__(self, bolt: WsgiApp, *, precheck: Precheck | None, on_ack: AckObserver | None = None,
+                 shortcut: Shortcut | None = None) -> None:
         self._bolt = bolt
         self._precheck = precheck
         self._on_ack = on_ack
+        self._shortcut = shortcut if precheck is not None else None  # only once the signature was verified here
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
@@ -50,6 +55,11 @@ class SlackGate:
         if problem is not None:
             return _refuse(start_response, *problem)
         body = bolt_safe(raw)
+        if self._shortcut is not None and self._handed(body, environ):
+            acked = _ack(start_response)
+            if self._on_ack is not None:
+                self._on_ack(time.perf_counter() - started, 200)
+            return acked
         answered: list[int] = []
 
         def answer(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -66,6 +76,30 @@ class SlackGate:
         if self._on_ack is not None:
             self._on_ack(time.perf_counter() - started, status)
         return out
+
+    def _handed(self, body: bytes, environ: dict[str, Any]) -> bool:
+        assert self._shortcut is not None
+        try:
+            return self._shortcut(body, bolt_headers(environ))
+        except Exception as exc:  # Bolt takes it, and answers what its listeners make of it
+            log.warning("command shortcut failed; left to Bolt", extra={"error": type(exc).__name__})
+            return False
+
+
+def bolt_headers(environ: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The request's headers as Bolt's WSGI adapter reads them (lower-case names), each a list of values as
+    in Bolt's request."""
+    headers = {}
+    for key, value in environ.items():
+        if key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            headers[key.removeprefix("HTTP_").lower().replace("_", "-")] = [str(value)]
+    return headers
+
+
+def _ack(start_response: StartResponse) -> list[bytes]:
+    """The empty ack, as Bolt answers `ack()`."""
+    start_response("200 OK", [("Content-Type", "text/plain;charset=utf-8"), ("Content-Length", "0")])
+    return [b""]
 
 
 def bolt_safe(raw: bytes) -> bytes:
@@ -107,8 +141,9 @@ class HttpTransport:
     Without a precheck (the benchmark's bare Bolt floor), Bolt verifies the signature itself."""
 
     def __init__(self, app: App, *, host: str = "127.0.0.1", port: int = 0, on_ack: AckObserver | None = None,
-                 precheck: Precheck | None = None) -> None:
-        gate = SlackGate(SlackRequestHandler(app, path=EVENTS_PATH), precheck=precheck, on_ack=on_ack)
+                 precheck: Precheck | None = None, shortcut: Shortcut | None = None) -> None:
+        gate = SlackGate(SlackRequestHandler(app, path=EVENTS_PATH), precheck=precheck, on_ack=on_ack,
+                         shortcut=shortcut)
         self._server = Server(gate, host=host, port=port, limits=SLACK_LIMITS, name="kukey-http")
 
     @property

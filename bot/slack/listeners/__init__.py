@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from slack_bolt import Ack, App
+from slack_bolt.util.utils import get_name_for_callable
 
 from bot.slack import handoff, ids
 from bot.slack.listeners import approval, commands, enrollment, errors, home, incident, reveal
@@ -30,7 +32,16 @@ def acknowledge(ack: Ack) -> None:
     ack()
 
 
-def register(app: App, svc: Services) -> None:
+@dataclass(frozen=True)
+class HandedCommand:
+    """The slash commands whose ack is empty and whose work is handed to kukey's worker: what the HTTP gate's
+    shortcut needs to hand them over without Bolt (bot.slack.handoff.CommandShortcut)."""
+
+    lazy_name: str  # the name Bolt gives their lazy function, by which the worker's Bolt finds it again
+    takes: Callable[[dict[str, Any]], bool]  # the command's form -> whether it is one of them
+
+
+def register(app: App, svc: Services) -> HandedCommand:
     def now(listener: Callable[..., T]) -> Callable[..., T]:
         """An ack function or a matcher, given the services (Bolt injects the rest by the parameter names)."""
         bound: Any = functools.partial(listener, svc=svc)
@@ -47,7 +58,8 @@ def register(app: App, svc: Services) -> None:
     app.command(ids.COMMAND, matchers=[commands.answered_in_the_ack])(now(commands.answer))
     app.command(ids.COMMAND, matchers=[now(commands.opens_a_form)])(ack=now(commands.answer),
                                                                     lazy=[later(commands.open_form)])
-    app.command(ids.COMMAND)(ack=now(commands.answer), lazy=[elsewhere(commands.work)])
+    work = elsewhere(commands.work)
+    app.command(ids.COMMAND)(ack=now(commands.answer), lazy=[work])
     app.view(ids.CREATE_VIEW)(ack=now(commands.check_form), lazy=[elsewhere(commands.submit_form)])
     app.action(ids.APPROVE)(ack=acknowledge, lazy=[later(approval.open_approve_form)])
     app.view(ids.APPROVE_VIEW)(now(approval.approve))
@@ -69,3 +81,4 @@ def register(app: App, svc: Services) -> None:
     app.action(ids.HOME_ENROLL)(ack=acknowledge, lazy=[later(home.enroll)])
     app.action(ids.REMINDER_ROTATE)(ack=acknowledge, lazy=[later(home.rotate)])
     app.error(errors.on_error)
+    return HandedCommand(lazy_name=get_name_for_callable(work), takes=now(commands.handed_at_once))

@@ -98,6 +98,17 @@ def open_form(body: dict[str, Any], client: WebClient, *, svc: Services) -> None
             int(offer.data["count"]), reason, channel, trigger))
 
 
+def handed_at_once(body: dict[str, Any], *, svc: Services) -> bool:
+    """Whether the command goes to the listener whose ack (`answer`) is empty and whose work is `work`: not
+    answered in the ack, parses, and opens no form. The HTTP gate asks it before Bolt sees the command, to
+    hand such a command to the worker at once (bot.slack.handoff.CommandShortcut); what it refuses is
+    Bolt's, so a command that does not parse still gets its usage from the ack."""
+    if answered_in_the_ack(body):
+        return False
+    cmd = _parsed(svc, body)
+    return cmd is not None and not isinstance(cmd, _ANSWERED_IN_THE_ACK) and _form_for(svc, body, cmd) is None
+
+
 def work(body: dict[str, Any], *, svc: Services) -> None:
     """The work behind any other command (`opens_a_form` took the forms), then its private answer."""
     cmd = _parsed(svc, body)
