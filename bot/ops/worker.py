@@ -38,8 +38,9 @@ RESTART_AFTER = 1.0  # seconds before a dead worker is started again
 STOP_TIMEOUT = 30.0  # seconds a stopping worker gets to finish what it holds before it is killed
 _STOP = -1  # the sender's sentinel: tell the worker to finish and exit
 _REST = 0  # the sender's sentinel: write the rest of the frame send() began (frame numbers start at 1)
-# bytes asked for the link's send buffer, so that bursts rarely leave it to the sender thread; Linux doubles
-# it and caps it at net.core.wmem_max (on a stock kernel that is 416 KiB, twice the default)
+# bytes asked for the link's send buffer, so that bursts rarely leave frames to the sender thread; Linux caps
+# the request at net.core.wmem_max and doubles it: 2 MiB where wmem_max allows, 416 KiB on a stock kernel
+# (twice its default); a command's frame is 1-2 KB, so that is over a thousand frames, or some two hundred
 SEND_BUFFER = 1 << 20
 
 
@@ -95,7 +96,8 @@ class WorkerProcess:
         except BlockingIOError:
             return False
         except OSError:  # the worker died; _watch starts another and sends it what is owed
-            written = len(wire)
+            self._sent[number] = self._generation
+            return True
         self._sent[number] = self._generation
         if written < len(wire):
             self.split += 1

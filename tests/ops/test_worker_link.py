@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from bot.ops.worker import WorkerProcess
+from bot.ops.worker import SEND_BUFFER, WorkerProcess
 
 # The worker's side of the link: it answers each frame with its number, its pid and a hash of the frame it
 # read (so a torn or mixed-up frame shows), then says done; "stop" or a closed link ends it.
@@ -113,7 +113,8 @@ def test_send_never_waits_for_a_worker_that_does_not_read_and_it_gets_everything
     pid = link.worker.pid
     assert pid is not None
     _freeze(pid)
-    frames = [_frame(i, 64 * 1024) for i in range(1, 129)]  # 8 MiB; the link holds at most 2 MiB
+    # 4 times what the link holds at most (Linux gives it twice the SEND_BUFFER asked, or less)
+    frames = [_frame(i, 64 << 10) for i in range(1, 8 * SEND_BUFFER // (64 << 10) + 1)]
     try:
         slowest = 0.0
         for frame in frames:
@@ -136,7 +137,7 @@ def test_a_worker_killed_with_a_frame_half_written_leaves_every_unfinished_frame
     first = link.worker.pid
     assert first is not None
     _freeze(first)
-    frames = [_frame(i, 4 << 20) for i in range(1, 4)]  # 4 MiB each; the link holds at most 2 MiB
+    frames = [_frame(i, 4 * SEND_BUFFER) for i in range(1, 4)]  # each twice what the link holds at most
     for frame in frames:
         link.worker.send(frame)
     assert (link.worker.direct, link.worker.split) == (0, 1)  # the first begun here, the others queued
