@@ -18,6 +18,7 @@ crash of the serving process takes its worker with it, as a crash of one process
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import ctypes
 import dataclasses
@@ -40,6 +41,7 @@ NICE = 10  # the commands' work: CPU priority below the serving process's (Linux
 THREADS = 16  # commands' frames run at once, as many as the serving process's worker pool
 JOB_THREADS = 4  # jobs' frames (an incident revoke, the kill switch) run at once, at normal priority
 QUIET = 0.02  # seconds: frames closer together than this are a burst of acks (people type far slower)
+BURST_RATE, BURST_WINDOW = 10, 0.1  # or this many frames within this many seconds (100 a second)
 BURST_CAP = 5.0  # seconds: the longest a command's work waits for a burst to end
 Arrival = tuple[float, bool]  # when a frame came (the clock of `Bursts`), and whether within a burst
 _PR_SET_PDEATHSIG = 1
@@ -102,27 +104,41 @@ class Line:
 
 
 class Bursts:
-    """Whether the serving process is acking a burst: frames arriving less than `quiet` seconds apart (every
-    create, rotate or revoke acked is a frame). A command's frame that came alone runs at once; one that came
-    within a burst waits until no frame came for `quiet` seconds, at most `cap` seconds, so that its work
-    does not take the CPU from the acks still coming (a burst of 2,000 creates is acked in ~2 s). Jobs and
-    clicks never wait. `end()` (the worker stops) lets every waiting frame go."""
+    """Whether the serving process is acking a burst (every create, rotate or revoke acked is a frame): frames
+    less than `quiet` seconds apart, or at least `rate` frames in the last `window` seconds (a burst goes on
+    through a pause of the acks shorter than that window). A command's frame that came alone runs at once;
+    one that came within a burst waits until the burst is over (no frame for `quiet` seconds, and fewer than
+    `rate` in the window), at most `cap` seconds, so that its work does not take the CPU from the acks still
+    coming (a burst of 2,000 creates is acked in ~2 s). People typing never make one: even 20 creates a
+    second, each alone, run at once. Jobs and clicks never wait. `end()` (the worker stops) lets every
+    waiting frame go."""
 
-    def __init__(self, *, quiet: float = QUIET, cap: float = BURST_CAP,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, *, quiet: float = QUIET, rate: int = BURST_RATE, window: float = BURST_WINDOW,
+                 cap: float = BURST_CAP, clock: Callable[[], float] = time.monotonic) -> None:
         self._quiet = quiet
+        self._window = window
         self._cap = cap
         self._clock = clock
-        self._last = -float("inf")
+        self._recent: collections.deque[float] = collections.deque(maxlen=rate)  # the latest arrivals
         self._lock = threading.Lock()
         self._ended = threading.Event()
 
     def arrived(self) -> Arrival:
-        """A frame came now: when, and whether within a burst (less than `quiet` after the one before)."""
+        """A frame came now: when, and whether within a burst."""
         with self._lock:
             now = self._clock()
-            within, self._last = now - self._last < self._quiet, now
+            within = self._left(now) > 0
+            self._recent.append(now)
         return now, within
+
+    def _left(self, now: float) -> float:
+        """Seconds until the burst seen at `now` is over, if nothing more comes (0: no burst)."""
+        if not self._recent:
+            return 0.0
+        left = self._recent[-1] + self._quiet - now
+        if len(self._recent) == self._recent.maxlen:
+            left = max(left, self._recent[0] + self._window - now)
+        return max(0.0, left)
 
     def delay(self, arrival: Arrival) -> float:
         """Seconds a command's frame that came at `arrival` still waits (0: run it)."""
@@ -131,8 +147,8 @@ class Bursts:
             return 0.0
         now = self._clock()
         with self._lock:
-            last = self._last
-        return max(0.0, min(last + self._quiet - now, came + self._cap - now))
+            left = self._left(now)
+        return max(0.0, min(left, came + self._cap - now))
 
     def wait(self, arrival: Arrival) -> None:
         while (left := self.delay(arrival)) > 0:

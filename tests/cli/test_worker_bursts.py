@@ -119,3 +119,21 @@ def test_serve_runs_the_commands_of_an_endless_burst_after_the_cap_and_at_once_w
     thread.join(timeout=10)
     assert not thread.is_alive() and ran["held 2"] - stopped < 5.0
     peer.close()
+
+
+def test_a_burst_goes_on_through_a_short_pause_and_creates_typed_20_a_second_are_never_one() -> None:
+    """At `rate` frames within `window` a pause of the acks longer than `quiet` does not end the burst (the
+    frames held do not all run in the middle of it); frames 50 ms apart, alone each, always run at once."""
+    clock = _Clock()
+    bursts = Bursts(quiet=0.02, rate=10, window=0.1, cap=5.0, clock=clock)
+    for _ in range(50):  # 1,000 acks a second
+        clock.now += 0.001
+        held = bursts.arrived()
+    clock.now += 0.03  # the acks pause for 30 ms: longer than quiet, shorter than the window
+    assert held[1] and round(bursts.delay(held), 6) == 0.061  # until the tenth latest leaves the window
+    clock.now += 0.061
+    assert bursts.delay(held) == 0.0
+    steady = Bursts(quiet=0.02, rate=10, window=0.1, cap=5.0, clock=clock)
+    for _ in range(100):
+        clock.now += 0.05
+        assert steady.arrived()[1] is False
