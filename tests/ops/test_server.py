@@ -111,3 +111,29 @@ def test_stop_closes_open_connections_and_the_port() -> None:
         assert conn.recv(1024) == b""
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", server.port), timeout=5).close()
+
+
+def test_waitress_queue_warnings_come_at_most_one_per_interval_with_the_deepest_queue(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Under a burst waitress warns "Task queue depth is N" per queued request; kukey lets one line through
+    per interval, saying the deepest queue and how many warnings it stands for (installed on waitress's
+    logger, so that the I/O thread does not format a line per request when the acks need it most)."""
+    from bot.ops.server import QueueWarnings
+
+    now = [0.0]
+    assert any(isinstance(f, QueueWarnings) for f in logging.getLogger("waitress.queue").filters)
+    logger = logging.getLogger("kukey.test.queue")
+    folding = QueueWarnings(every=10.0, clock=lambda: now[0])
+    logger.addFilter(folding)
+    try:
+        with caplog.at_level(logging.WARNING, logger="kukey.test.queue"):
+            for depth in [1, 2, 3, 40, 5]:
+                logger.warning("Task queue depth is %d", depth)
+                now[0] += 1.0
+            now[0] = 10.0
+            logger.warning("Task queue depth is %d", 7)
+    finally:
+        logger.removeFilter(folding)
+    assert [r.getMessage() for r in caplog.records] == [
+        "Task queue depth reached 1 (1 warnings in one line, at most one per 10 s)",
+        "Task queue depth reached 40 (5 warnings in one line, at most one per 10 s)"]
