@@ -80,7 +80,7 @@ class SlackGate:
     def _handed(self, body: bytes, environ: dict[str, Any]) -> bool:
         assert self._shortcut is not None
         try:
-            return self._shortcut(body, bolt_headers(environ))
+            return self._shortcut(body, bolt_headers({**environ, "CONTENT_LENGTH": str(len(body))}))
         except Exception as exc:  # Bolt takes it, and answers what its listeners make of it
             log.warning("command shortcut failed; left to Bolt", extra={"error": type(exc).__name__})
             return False

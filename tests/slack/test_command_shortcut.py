@@ -122,6 +122,7 @@ def test_the_shortcut_frame_is_the_request_as_bolt_would_hand_it_and_the_ack_is_
     assert frame["headers"][LAZY_ONLY] == ["1"] and frame["headers"][LAZY_NAME] == ["work"]
     assert frame["headers"]["x-slack-retry-num"] == ["1"]
     assert frame["headers"]["content-type"] == ["application/x-www-form-urlencoded"]
+    assert frame["headers"]["content-length"] == [str(len(frame["body"]))]  # of the body Bolt gets
     assert json.loads(json.dumps(frame)) == frame  # travels as JSON to the worker
     assert _post(gate, _form("help")) == ("200 OK", b"from bolt")
     assert _post(gate, {**_form("create x"), "command": "/other"}) == ("200 OK", b"from bolt")
