@@ -44,6 +44,7 @@ QUIET = 0.02  # seconds: frames closer together than this are a burst of acks (p
 BURST_RATE, BURST_WINDOW = 20, 0.1  # or this many frames within this many seconds (200 a second)
 BURST_CAP = 5.0  # seconds: the longest a command's work waits for a burst to end
 Arrival = tuple[float, bool]  # when a frame came (the clock of `Bursts`), and whether within a burst
+_ALONE: Arrival = (0.0, False)  # a frame outside any burst (and the items that end runners)
 _PR_SET_PDEATHSIG = 1
 
 
@@ -89,13 +90,13 @@ class Line:
     def __init__(self) -> None:
         self._queue: queue.PriorityQueue[tuple[int, int, dict[str, Any], Arrival]] = queue.PriorityQueue()
 
-    def put(self, number: int, frame: dict[str, Any], arrival: Arrival = (0.0, False)) -> None:
+    def put(self, number: int, frame: dict[str, Any], arrival: Arrival = _ALONE) -> None:
         self._queue.put((0 if frame.get("urgent") else 1, number, frame, arrival))
 
     def close(self, runners: int) -> None:
         """Each of `runners` runners ends once everything put before this has been taken."""
         for i in range(runners):
-            self._queue.put((self._END, -i, {}, (0.0, False)))
+            self._queue.put((self._END, -i, {}, _ALONE))
 
     def take(self) -> tuple[int, dict[str, Any], Arrival] | None:
         """The next frame, its number and its arrival; None: the line is closed, stop."""

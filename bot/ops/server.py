@@ -84,8 +84,7 @@ class QueueWarnings(logging.Filter):
         return True
 
 
-_QUEUE_WARNINGS = QueueWarnings()
-logging.getLogger("waitress.queue").addFilter(_QUEUE_WARNINGS)
+logging.getLogger("waitress.queue").addFilter(QueueWarnings())
 
 
 class Server:

@@ -23,7 +23,7 @@ matches the listener and runs its lazy function, exactly as for a frame Bolt's r
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -63,11 +63,15 @@ class HandoffRunner(LazyListenerRunner):
 
 def frame_of(request: BoltRequest) -> Frame:
     """What the worker needs to dispatch `request`'s lazy function again: body, headers and mode."""
-    headers = {name: list(values) for name, values in request.headers.items()}
-    headers[LAZY_ONLY] = ["1"]
-    headers[LAZY_NAME] = [str(request.lazy_function_name)]
     body: str | dict[str, Any] = request.raw_body if request.mode == "http" else request.body
-    return {"mode": request.mode, "body": body, "headers": headers}
+    return _frame(request.mode, body, request.headers, str(request.lazy_function_name))
+
+
+def _frame(mode: str, body: str | dict[str, Any], headers: Mapping[str, Sequence[str]], lazy_name: str) -> Frame:
+    """The frame of the lazy function `lazy_name` for a request: its headers plus Bolt's lazy-only ones."""
+    return {"mode": mode, "body": body,
+            "headers": {**{name: list(values) for name, values in headers.items()},
+                        LAZY_ONLY: ["1"], LAZY_NAME: [lazy_name]}}
 
 
 class CommandShortcut:
@@ -90,8 +94,7 @@ class CommandShortcut:
         form = dict(parse_qsl(text, keep_blank_values=True))  # last value wins, as in Bolt
         if "payload" in form or form.get("command") != self._command or not self._takes(form):
             return False
-        self._send({"mode": "http", "body": text,
-                    "headers": {**headers, LAZY_ONLY: ["1"], LAZY_NAME: [self._lazy_name]}})
+        self._send(_frame("http", text, headers, self._lazy_name))
         return True
 
 

@@ -171,11 +171,9 @@ def _claim(session: Session, row: OutboxItem, lease_until: datetime) -> Claimed 
     return claim if taken else None
 
 
-
 @cache
 def _head(dialect: str) -> SelectOfScalar[OutboxItem]:
     return skip_locked(dialect, _HEAD)
-
 
 
 def _held(claim: Claimed) -> Any:

@@ -248,8 +248,6 @@ def renew(session: Session, *, claim: Claim, lease_until: datetime) -> bool:
                   lambda row: isinstance(row, Job) and row.id == claim.job_id).rowcount == 1
 
 
-
-
 def finish_job(session: Session, *, claim: Claim, retry_at: datetime | None = None, error: str = "") -> bool:
     """End a claim: done, or pending again at `retry_at`. No-op (False) when the claim is no longer held:
     the handler rescheduled its own job, or the job was cancelled or taken over."""
