@@ -5,10 +5,8 @@ lazy listener call its acks leave behind (bot.slack.handoff); `kukey run --no-wo
 one process. The worker is built like the serving process (same settings, policy, listeners) and also runs
 the scheduler and an outbox dispatcher, which share the work with the serving process's through leases,
 as replicas do. The commands' work runs at a lower CPU priority (`NICE`), so that on a busy machine the acks come first;
-jobs (an incident revoke, the kill switch) at normal priority. And while the acks come in a burst, the
-commands' work waits for the burst to end (`Bursts`): measured on a 2-CPU machine, any process busy on the
-other CPU, even at the lowest priority, triples the acks' p99, so priority alone does not keep the acks
-untouched by the work behind them.
+jobs (an incident revoke, the kill switch) at normal priority. (While the acks come in a burst, the
+serving process holds the commands' frames until it is over: bot.ops.worker.Bursts.)
 
 It says "done" for each frame once its work has run, and stops, finishing what it holds, when the serving
 process asks it to or closes the link. It dies with the serving process (Linux: PR_SET_PDEATHSIG), so a
@@ -18,7 +16,6 @@ crash of the serving process takes its worker with it, as a crash of one process
 from __future__ import annotations
 
 import argparse
-import collections
 import contextlib
 import ctypes
 import dataclasses
@@ -29,7 +26,6 @@ import queue
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
@@ -40,11 +36,6 @@ log = logging.getLogger("kukey.worker")
 NICE = 10  # the commands' work: CPU priority below the serving process's (Linux weights: about 1 to 10)
 THREADS = 16  # commands' frames run at once, as many as the serving process's worker pool
 JOB_THREADS = 4  # jobs' frames (an incident revoke, the kill switch) run at once, at normal priority
-QUIET = 0.02  # seconds: frames closer together than this are a burst of acks (people type far slower)
-BURST_RATE, BURST_WINDOW = 20, 0.1  # or this many frames within this many seconds (200 a second)
-BURST_CAP = 5.0  # seconds: the longest a command's work waits for a burst to end
-Arrival = tuple[float, bool]  # when a frame came (the clock of `Bursts`), and whether within a burst
-_ALONE: Arrival = (0.0, False)  # a frame outside any burst (and the items that end runners)
 _PR_SET_PDEATHSIG = 1
 
 
@@ -88,93 +79,34 @@ class Line:
     _END = 2  # the rank of the item that ends a runner: after every frame
 
     def __init__(self) -> None:
-        self._queue: queue.PriorityQueue[tuple[int, int, dict[str, Any], Arrival]] = queue.PriorityQueue()
+        self._queue: queue.PriorityQueue[tuple[int, int, dict[str, Any]]] = queue.PriorityQueue()
 
-    def put(self, number: int, frame: dict[str, Any], arrival: Arrival = _ALONE) -> None:
-        self._queue.put((0 if frame.get("urgent") else 1, number, frame, arrival))
+    def put(self, number: int, frame: dict[str, Any]) -> None:
+        self._queue.put((0 if frame.get("urgent") else 1, number, frame))
 
     def close(self, runners: int) -> None:
         """Each of `runners` runners ends once everything put before this has been taken."""
         for i in range(runners):
-            self._queue.put((self._END, -i, {}, _ALONE))
+            self._queue.put((self._END, -i, {}))
 
-    def take(self) -> tuple[int, dict[str, Any], Arrival] | None:
-        """The next frame, its number and its arrival; None: the line is closed, stop."""
-        rank, number, frame, arrival = self._queue.get()
-        return None if rank == self._END else (number, frame, arrival)
-
-
-class Bursts:
-    """Whether the serving process is acking a burst (every create, rotate or revoke acked is a frame): frames
-    less than `quiet` seconds apart, or at least `rate` frames in the last `window` seconds (a burst goes on
-    through a pause of the acks shorter than that window). A command's frame that came alone runs at once;
-    one that came within a burst waits until the burst is over (no frame for `quiet` seconds, and fewer than
-    `rate` in the window), at most `cap` seconds, so that its work does not take the CPU from the acks still
-    coming (a burst of 2,000 creates is acked in ~2 s). People typing never make one: even 20 creates a
-    second, each alone, run at once. Jobs and clicks never wait. `end()` (the worker stops) lets every
-    waiting frame go."""
-
-    def __init__(self, *, quiet: float = QUIET, rate: int = BURST_RATE, window: float = BURST_WINDOW,
-                 cap: float = BURST_CAP, clock: Callable[[], float] = time.monotonic) -> None:
-        self._quiet = quiet
-        self._window = window
-        self._cap = cap
-        self._clock = clock
-        self._recent: collections.deque[float] = collections.deque(maxlen=rate)  # the latest arrivals
-        self._lock = threading.Lock()
-        self._ended = threading.Event()
-
-    def arrived(self) -> Arrival:
-        """A frame came now: when, and whether within a burst."""
-        with self._lock:
-            now = self._clock()
-            within = self._left(now) > 0
-            self._recent.append(now)
-        return now, within
-
-    def _left(self, now: float) -> float:
-        """Seconds until the burst seen at `now` is over, if nothing more comes (0: no burst)."""
-        if not self._recent:
-            return 0.0
-        left = self._recent[-1] + self._quiet - now
-        if len(self._recent) == self._recent.maxlen:
-            left = max(left, self._recent[0] + self._window - now)
-        return max(0.0, left)
-
-    def delay(self, arrival: Arrival) -> float:
-        """Seconds a command's frame that came at `arrival` still waits (0: run it)."""
-        came, within = arrival
-        if not within or self._ended.is_set():
-            return 0.0
-        now = self._clock()
-        with self._lock:
-            left = self._left(now)
-        return max(0.0, min(left, came + self._cap - now))
-
-    def wait(self, arrival: Arrival) -> None:
-        while (left := self.delay(arrival)) > 0:
-            self._ended.wait(left)
-
-    def end(self) -> None:
-        self._ended.set()
+    def take(self) -> tuple[int, dict[str, Any]] | None:
+        """The next frame and its number; None: the line is closed, stop."""
+        rank, number, frame = self._queue.get()
+        return None if rank == self._END else (number, frame)
 
 
 def serve(link: Connection, run_frame: Callable[[dict[str, Any]], None], say: Callable[[dict[str, Any]], None], *,
-          threads: int = THREADS, job_threads: int = JOB_THREADS, bursts: Bursts | None = None) -> None:
+          threads: int = THREADS, job_threads: int = JOB_THREADS) -> None:
     """Run every frame that arrives on `link`, and `say` done for each, until told to stop or the link
     closes; then finish what arrived. Urgent frames (jobs: an incident revoke's deletes must not wait for
     the CPU) run on `job_threads` threads at this process's priority; the rest (commands' work) on
-    `threads` threads at NICE, so that on a busy machine the serving process's acks come first, and after
-    the burst of acks they came in, if any (`bursts`)."""
+    `threads` threads at NICE, so that on a busy machine the serving process's acks come first."""
     lines = {True: Line(), False: Line()}
-    bursts = bursts or Bursts()
 
     def runner(line: Line, urgent: bool) -> None:
         _lower_priority(0 if urgent else NICE)
         while (taken := line.take()) is not None:
-            number, frame, arrival = taken
-            if not urgent:  # the commands' work, after the acks
-                bursts.wait(arrival)
+            number, frame = taken
             try:
                 run_frame(frame)
             except Exception:  # the last line of defence; the listeners report their own failures
@@ -194,8 +126,7 @@ def serve(link: Connection, run_frame: Callable[[dict[str, Any]], None], say: Ca
         if message.get("stop"):
             break
         frame = message["frame"]
-        lines[bool(frame.get("urgent"))].put(int(message["n"]), frame, bursts.arrived())
-    bursts.end()
+        lines[bool(frame.get("urgent"))].put(int(message["n"]), frame)
     lines[True].close(job_threads)
     lines[False].close(threads)
     for thread in pool:
