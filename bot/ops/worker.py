@@ -52,8 +52,8 @@ class Bursts:
     the worker at once; one that came within a burst waits until the burst is over (no frame for `quiet`
     seconds, and fewer than `rate` in the window), at most `cap` seconds, so that neither its hand-over nor
     its work takes CPU from the acks still coming (a burst of 2,000 creates is acked in ~2 s). People typing
-    never make one: even 20 creates a second, each alone, go at once. Jobs and clicks are not counted and
-    never wait. `end()` (stopping) lets every waiting frame go."""
+    never make one: even 20 creates a second, each alone, go at once. Jobs are not counted and never wait
+    (clicks are not handed over). `end()` (stopping) lets every waiting frame go."""
 
     def __init__(self, *, quiet: float = QUIET, rate: int = BURST_RATE, window: float = BURST_WINDOW,
                  cap: float = BURST_CAP, clock: Callable[[], float] = time.monotonic) -> None:
