@@ -27,8 +27,6 @@ Sleep = Callable[[float], None]
 # KuCoin's Management pool (VIP0): 2000 weight per 30 s window; each endpoint's weight is in transport.
 MANAGEMENT_POOL_BUDGET = 2000
 MANAGEMENT_WINDOW_S = 30.0  # its window, until the answers show a shorter one (a sandbox may)
-# Two answers whose reset times differ by less than this describe the same window.
-_SAME_WINDOW_SLACK = 0.2
 
 
 def seconds_for(calls: int, *, weight: int, remaining: int | None, reset_in: float, budget: int,
@@ -100,6 +98,7 @@ class RateGate:
         self._probe_wait = probe_wait
         self._limit = MANAGEMENT_POOL_BUDGET
         self._window = 0.0  # the longest reset seen: a fresh window's length
+        self._in_flight = 0  # the weight of the calls let go and not answered yet
 
     def _now(self) -> float:
         return self._clock.now().timestamp()
@@ -118,11 +117,13 @@ class RateGate:
                 if self._remaining is None:
                     if not self._probing:
                         self._probing = True
+                        self._in_flight += weight
                         return waited, True
                     self._cond.wait(self._probe_wait)
                     continue
                 if self._remaining >= weight:
                     self._remaining -= weight
+                    self._in_flight += weight
                     return waited, False
                 wait = max(self._reset_at - now, 0.0)
             if waited + wait > max_wait:
@@ -130,17 +131,25 @@ class RateGate:
             self._sleep(wait)
             waited += wait
 
-    def update(self, headers: RateHeaders | None, *, probe: bool) -> None:
-        """Learn from an answer's headers (None when there were none, or no answer)."""
+    def update(self, headers: RateHeaders | None, *, probe: bool, weight: int) -> None:
+        """Learn from the answer (headers None: there were none, or no answer) to a call of `weight` that
+        `reserve` let go, as the probe or not.
+
+        Only the probe's answer starts a view of a window: it was sent alone while the budget was unknown,
+        so it says what the pool held when it arrived, less the calls of an older view still in flight (they
+        may land in this window after it). Any other answer may only lower the count: its `remaining` was
+        counted when the call arrived, so it can lag behind the calls reserved since, never lead them, and
+        an answer read late (a busy process) or from an older window, read after that window passed, must
+        not pass for a new window: that gave back a window's budget already spent, and KuCoin answered 429
+        (the kill switch on a loaded machine, 2026-12-02)."""
         with self._cond:
+            self._in_flight = max(self._in_flight - weight, 0)
             if headers is not None:
-                reset_at = self._now() + headers.reset_ms / 1000
-                new_window = self._remaining is None or reset_at > self._reset_at + _SAME_WINDOW_SLACK
-                if new_window:
-                    self._remaining = headers.remaining
-                else:
-                    self._remaining = min(self._remaining or 0, headers.remaining)
-                self._reset_at = reset_at
+                if probe:
+                    self._remaining = max(headers.remaining - self._in_flight, 0)
+                    self._reset_at = self._now() + headers.reset_ms / 1000
+                elif self._remaining is not None:
+                    self._remaining = min(self._remaining, headers.remaining)
                 self._limit, self._window = headers.limit, max(self._window, headers.reset_ms / 1000)
             if probe:
                 self._probing = False

@@ -211,7 +211,7 @@ class Transport:
             rate = RateHeaders.parse(response.headers)
         finally:
             if ep.signed:
-                self.gate.update(rate, probe=probe)
+                self.gate.update(rate, probe=probe, weight=ep.weight)
         return self._classify(ep, response, rate, redact, budget)
 
     def _send(self, ep: Endpoint, params: QueryParams, body: str, budget: _Budget) -> httpx.Response:
