@@ -203,12 +203,14 @@ class WorkerProcess:
             self._outgoing.put(number)
 
     def _send_loop(self) -> None:
+        wait: float | None = None  # until the oldest held frame may go (None: none is held)
         while True:
             try:
-                number = self._outgoing.get(timeout=self._held_for())
+                number = self._outgoing.get(timeout=wait)
             except queue.Empty:
                 number = _WAKE
-            for held in self._due():  # older than `number`, which is urgent if they are not due
+            due, wait = self._release()
+            for held in due:  # older than `number`, which is urgent if they are not due
                 self._send_one(held)
             if number == _STOP:
                 break
@@ -220,18 +222,14 @@ class WorkerProcess:
             with contextlib.suppress(OSError):  # the worker is gone already
                 link.send_bytes(b'{"stop":true}')
 
-    def _held_for(self) -> float | None:
-        """Seconds until the oldest held frame may go (None: none is held)."""
-        with self._lock:
-            return self._bursts.delay(self._held[0][1]) if self._held else None
-
-    def _due(self) -> list[int]:
-        """The held frames that may go now, in the order they came."""
+    def _release(self) -> tuple[list[int], float | None]:
+        """The held frames that may go now, in the order they came, and the seconds until the oldest still
+        held may (None: none is; a frame held later wakes the sender itself)."""
         due = []
         with self._lock:
-            while self._held and self._bursts.delay(self._held[0][1]) == 0:
+            while self._held and (wait := self._bursts.delay(self._held[0][1])) == 0:
                 due.append(self._held.popleft()[0])
-        return due
+            return due, wait if self._held else None
 
     def _send_one(self, number: int) -> None:
         with self._lock:
