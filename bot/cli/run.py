@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
         return REFUSED
     from bot.app import build  # Bolt and every layer: imported only once the preflight passed
     from bot.logs import Redactor, configure_logging
+    from bot.ops.settle import settle
 
     need = [config.KUCOIN, config.MASTER_KEY, config.POLICY,
             config.SLACK_HTTP if args.http else config.SLACK_SOCKET]
@@ -41,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
         from bot.ops.worker import WorkerProcess, worker_command
 
         kukey.hand_off_to(WorkerProcess(worker_command()).start())
+    settle()  # start-up's objects out of the collector's scans before the first request (bot.ops.settle)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from bot.app import build
     from bot.logs import Redactor, configure_logging
     from bot.ops.metrics import RelayedMetrics
+    from bot.ops.settle import settle
 
     settings = config.Settings.from_env(need=[config.KUCOIN, config.MASTER_KEY, config.POLICY])
     configure_logging(settings.log_level, redactor=Redactor.for_settings(settings))
@@ -66,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
                   metrics=RelayedMetrics(say))
 
     kukey.services.sub_accounts.watch(lambda names: say({"sub_accounts": names}))
+    settle()  # start-up's objects out of the collector's scans before the first frame (bot.ops.settle)
     kukey.start_background()
     serve(link, kukey.run_handed, say)
     kukey.stop()
