@@ -150,6 +150,20 @@ class KucoinClient:
         """The least seconds `deletes` more deletes take in the Management pool, as the client sees it now."""
         return self._t.gate.seconds_for(deletes, t.DELETE_KEY.weight)
 
+    def learn_budget(self, sub_account: str) -> bool:
+        """If the rate gate holds no view of the Management pool (since start, or its window has reset), list
+        `sub_account`'s keys (weight 20 of 2000): the answer starts one, and the deletes that follow while
+        it lasts go out together instead of after one probing delete. True if it called KuCoin. A failure
+        is logged and left to the deletes, which probe as before."""
+        remaining, reset_in = self._t.gate.snapshot()
+        if remaining is not None and reset_in > 0:
+            return False
+        try:
+            self.list_keys(sub_account)
+        except KucoinError as exc:
+            log.info("kucoin: the rate pool could not be read ahead of deletes: %s", type(exc).__name__)
+        return True
+
     def delete_key(self, sub_account: str, api_key: str, passphrase: Secret) -> bool:
         """Delete a key. True: deleted now; False: it was already gone (treat as done)."""
         params = (("apiKey", api_key), ("subName", sub_account), ("passphrase", passphrase.reveal()))

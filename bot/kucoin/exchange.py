@@ -53,6 +53,9 @@ class KucoinExchange:
     def delete_wait(self, deletes: int) -> float:
         return self.client.delete_wait(deletes)
 
+    def ready_deletes(self, sub_account: str) -> None:
+        self.client.learn_budget(sub_account)
+
     def list_sub_accounts(self) -> list[SubAccount]:
         return [SubAccount(name=a.name, frozen=a.frozen) for a in self.client.list_sub_accounts()]
 

@@ -34,14 +34,17 @@ Frame = dict[str, Any]
 LAZY_ONLY = "x-slack-bolt-lazy-only"
 LAZY_NAME = "x-slack-bolt-lazy-function-name"
 _HANDED = "kukey_handed"
+_URGENT = "urgent"
 
 log = logging.getLogger("kukey.handoff")
 
 
-def handed(function: Callable[..., None]) -> Callable[..., None]:
+def handed(function: Callable[..., None], *, urgent: bool = False) -> Callable[..., None]:
     """Mark a lazy function as work the worker may run: heavy, and bound to no trigger_id. Unmarked ones (a
-    click opening a modal within the trigger_id's ~3 s, a reveal holding a secret) run in this process."""
-    setattr(function, _HANDED, True)  # an attribute on the function, read by HandoffRunner
+    click opening a modal within the trigger_id's ~3 s, a reveal holding a secret) run in this process.
+    `urgent`: its frame goes at once, never held for a burst of acks, and runs beside the jobs (an incident
+    revoke's preparation)."""
+    setattr(function, _HANDED, _URGENT if urgent else True)  # an attribute on the function, read by HandoffRunner
     return function
 
 
@@ -55,8 +58,11 @@ class HandoffRunner(LazyListenerRunner):
         self._here = here
 
     def start(self, function: Callable[..., None], request: BoltRequest) -> None:
-        if getattr(function, _HANDED, False):
-            self._send(frame_of(request))
+        if marked := getattr(function, _HANDED, False):
+            frame = frame_of(request)
+            if marked == _URGENT:
+                frame["urgent"] = True
+            self._send(frame)
         else:
             self._here.start(function, request)
 

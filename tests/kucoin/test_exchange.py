@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.domain.clock import FakeClock
 from bot.domain.exchange import CreatedKey, ExchangeKey, SubAccount, UpdatedKey
 from bot.domain.keys import KeySpec, Permission
 from bot.domain.secret import Secret
@@ -94,3 +95,26 @@ def test_permissions_map_to_kucoins_wire_names_and_back() -> None:
         "General,Spot,Margin"
     assert permissions_from_wire("spot, General,Transfer,,InnerTransfer") == {
         Permission.SPOT, Permission.GENERAL, Permission.INNER_TRANSFER}
+
+
+def test_deletes_are_readied_by_one_listing_only_when_the_pool_is_not_known(
+        exchange: KucoinExchange, sandbox: KucoinSandbox, clock: FakeClock) -> None:
+    """ready_deletes lists the sub-account's keys when the client holds no view of the Management pool (at
+    start, and once its window has reset), and does nothing while one is current."""
+    def listings() -> int:
+        return sandbox.call_counts().get("GET /api/v1/sub/api-key", 0)
+
+    exchange.ready_deletes("alpha-trading")
+    assert listings() == 1 and exchange.delete_wait(66) == 0  # a whole window's deletes may go at once
+    exchange.ready_deletes("alpha-trading")
+    assert listings() == 1
+    clock.advance(31)  # the window is over: what the client knew of it says nothing now
+    exchange.ready_deletes("alpha-trading")
+    assert listings() == 2
+
+
+def test_a_failed_listing_leaves_the_deletes_to_probe(exchange: KucoinExchange, sandbox: KucoinSandbox) -> None:
+    """ready_deletes raises nothing: KuCoin failing the listing leaves the pool unknown, as before it."""
+    sandbox.fail_next(100, status=503, code="503000", path="/api/v1/sub/api-key")
+    exchange.ready_deletes("alpha-trading")
+    assert exchange.client.learn_budget("alpha-trading")  # still unknown: it would list again

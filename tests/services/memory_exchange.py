@@ -80,6 +80,9 @@ class MemoryExchange:
         """No rate limits here: every delete may go at once."""
         return 0.0
 
+    def ready_deletes(self, sub_account: str) -> None:
+        """No rate limits here: nothing to learn."""
+
     def update_key(self, api_key: str, spec: KeySpec, *, passphrase: Secret) -> UpdatedKey:
         with self._lock:
             sub = self._sub(spec.sub_account)

@@ -33,5 +33,5 @@ def test_the_port_speaks_only_typed_values() -> None:
         checked.append(name)
         loose += [f"{name}.{arg}" for arg, hint in hints.items() if hint is typing.Any]
     assert sorted(checked) == ["create_key", "delete_key", "delete_wait", "key_ids", "list_keys", "list_sub_accounts",
-                               "max_parallel_deletes", "name", "new_passphrase", "update_key"]
+                               "max_parallel_deletes", "name", "new_passphrase", "ready_deletes", "update_key"]
     assert loose == []

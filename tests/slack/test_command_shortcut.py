@@ -12,18 +12,20 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
-from slack_bolt import BoltResponse
+from slack_bolt import BoltRequest, BoltResponse
+from slack_bolt.lazy_listener import ThreadLazyListenerRunner
 
 from bot.app import build
 from bot.config import Settings
 from bot.domain.clock import SystemClock
 from bot.ops.worker import WorkerProcess, worker_command
-from bot.slack.handoff import LAZY_NAME, LAZY_ONLY, CommandShortcut, Frame
+from bot.slack.handoff import LAZY_NAME, LAZY_ONLY, CommandShortcut, Frame, HandoffRunner, handed
 from bot.slack.http import SlackGate
 from bot.slack.precheck import slack_precheck
 from kukey_sandbox.slack.driver import SlackDriver
@@ -150,3 +152,17 @@ def test_without_the_gates_own_signature_check_or_when_the_shortcut_fails_bolt_a
     assert frames == [] and len(bolt.bodies) == 2
     assert [r.getMessage() for r in caplog.records] == ["command shortcut failed; left to Bolt"]
     assert caplog.records[0].error == "LookupError"  # type: ignore[attr-defined]
+
+
+def test_a_lazy_function_handed_as_urgent_goes_in_an_urgent_frame() -> None:
+    """`handed(urgent=True)` (an incident revoke's preparation): its frame is marked urgent, so that the
+    serving process never holds it for a burst of acks and the worker runs it beside the jobs; other handed
+    functions' frames are not."""
+    sent: list[Frame] = []
+    runner = HandoffRunner(sent.append, ThreadLazyListenerRunner(logging.getLogger("test"), ThreadPoolExecutor(1)))
+    request = BoltRequest(body=urlencode({"command": "/kukey", "text": "revoke alpha-trading all"}), mode="http")
+    request.lazy_function_name = "prepare_form"
+    runner.start(handed(lambda: None, urgent=True), request)
+    runner.start(handed(lambda: None), request)
+    assert [frame.get("urgent") for frame in sent] == [True, None]
+    assert sent[0]["headers"][LAZY_NAME] == ["prepare_form"] and sent[0]["headers"][LAZY_ONLY] == ["1"]

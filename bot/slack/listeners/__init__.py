@@ -55,9 +55,13 @@ def register(app: App, svc: Services) -> HandedCommand:
         """Work that may run in kukey's worker process (bot.slack.handoff): heavy, and bound to no trigger_id."""
         return handoff.handed(later(work))
 
+    def elsewhere_at_once(work: Callable[..., None]) -> Callable[..., None]:
+        """Work for kukey's worker that no burst of acks may hold back (it runs beside the jobs)."""
+        return handoff.handed(later(work), urgent=True)
+
     app.command(ids.COMMAND, matchers=[commands.answered_in_the_ack])(now(commands.answer))
-    app.command(ids.COMMAND, matchers=[now(commands.opens_a_form)])(ack=now(commands.answer),
-                                                                    lazy=[later(commands.open_form)])
+    app.command(ids.COMMAND, matchers=[now(commands.opens_a_form)])(
+        ack=now(commands.answer), lazy=[later(commands.open_form), elsewhere_at_once(commands.prepare_form)])
     work = elsewhere(commands.work)
     app.command(ids.COMMAND)(ack=now(commands.answer), lazy=[work])
     app.view(ids.CREATE_VIEW)(ack=now(commands.check_form), lazy=[elsewhere(commands.submit_form)])

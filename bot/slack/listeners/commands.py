@@ -98,6 +98,14 @@ def open_form(body: dict[str, Any], client: WebClient, *, svc: Services) -> None
             int(offer.data["count"]), reason, channel, trigger))
 
 
+def prepare_form(body: dict[str, Any], *, svc: Services) -> None:
+    """Beside `open_form`, where the deletes run (kukey's worker): an incident revoke's form is open, so the
+    exchange's rate limits are learnt while the code is typed (Revoker.prepare)."""
+    cmd = _parsed(svc, body)
+    if isinstance(cmd, cmds.Revoke) and _form_for(svc, body, cmd) == "revoke":
+        svc.revoker.prepare(cmd.sub_account)
+
+
 def handed_at_once(body: dict[str, Any], *, svc: Services) -> bool:
     """Whether the command goes to the listener whose ack (`answer`) is empty and whose work is `work`: not
     answered in the ack, parses, and opens no form. The HTTP gate asks it before Bolt sees the command, to

@@ -55,6 +55,7 @@ class KucoinSandbox:
         self.requests: deque[RecordedRequest] = deque(maxlen=2000)
         self._counts: Counter[str] = Counter()
         self._answers: Counter[str] = Counter()
+        self._timeline: deque[tuple[str, str]] = deque(maxlen=4000)  # ("call" | "answer", "METHOD /path")
         self._recorded = threading.Condition()  # guards requests and the counts; notified at each request
         self._server = SandboxServer(self, host, port)
 
@@ -151,6 +152,12 @@ class KucoinSandbox:
         with self._recorded:
             return dict(self._answers)
 
+    def timeline(self) -> list[tuple[str, str]]:
+        """The latest requests and answers in the order they happened: ("call", "DELETE /api/v1/sub/api-key")
+        when a request arrived, ("answer", ...) when its answer (or a dropped connection) went out."""
+        with self._recorded:
+            return list(self._timeline)
+
     def state(self) -> dict[str, Any]:
         with self.world.lock:
             subs = {s.name: {"status": s.status, "opened_trade_types": list(s.opened_trade_types),
@@ -164,11 +171,15 @@ class KucoinSandbox:
         with self._recorded:
             self.requests.append(req)
             self._counts[f"{req.method} {req.path}"] += 1
+            self._timeline.append(("call", f"{req.method} {req.path}"))
             self._recorded.notify_all()
 
-    def count_answer(self, code: str) -> None:
+    def count_answer(self, code: str, call: str = "") -> None:
+        """One answer with KuCoin code `code` ("dropped": none) to the request `call` ("METHOD /path")."""
         with self._recorded:
             self._answers[code] += 1
+            if call:
+                self._timeline.append(("answer", call))
 
     def handle(self, req: RecordedRequest, client_ip: str) -> Answer:
         """Faults first, then KuCoin's behaviour; a committed drop acts and then loses the answer."""

@@ -125,17 +125,17 @@ class _Handler(BaseHTTPRequestHandler):
         if delay > 0:
             self.server.owner.stopping.wait(delay)
         result = sandbox.handle(req, self.client_address[0])
-        self._answer(result)
+        self._answer(result, f"{req.method} {req.path}")
 
-    def _answer(self, result: Answer) -> None:
+    def _answer(self, result: Answer, call: str) -> None:
         sandbox = self.server.owner.sandbox
         if result.doc is None:
-            sandbox.count_answer("dropped")
+            sandbox.count_answer("dropped", call)
             if result.hang > 0:
                 self.server.owner.stopping.wait(result.hang)
             self.close_connection = True
             return
-        sandbox.count_answer(str(result.doc.get("code")))
+        sandbox.count_answer(str(result.doc.get("code")), call)
         self._write(result.status, result.doc, result.headers)
 
     def _write(self, status: int, doc: Any, headers: dict[str, str] | None = None) -> None:

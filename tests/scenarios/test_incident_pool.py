@@ -1,0 +1,61 @@
+"""An incident revoke learns KuCoin's rate pool while the responder types the code (Revoker.prepare), so that
+after an idle window its deletes still leave together, not after one delete sent alone to probe the pool."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.domain.clock import SystemClock
+from bot.slack import ids
+from kukey_sandbox import seeding
+from kukey_sandbox.world import INCIDENT, RESPONDER, KukeyWorld
+
+WINDOW_S = 3.0  # the sandbox's Management window (KuCoin's is 30 s)
+LATENCY_S = 0.5  # each key call's time at the sandbox: longer than the deletes take to arrive together
+LIST = "GET /api/v1/sub/api-key"
+DELETE = "DELETE /api/v1/sub/api-key"
+SUB_ACCOUNTS = "GET /api/v2/sub/user"
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[KukeyWorld]:
+    """`kukey run` in a process of its own (the deletes run in its worker process), real clock, a short
+    Management window."""
+    with KukeyWorld(home=tmp_path, run_bot=False, clock=SystemClock(),
+                    sandbox_kwargs={"window_seconds": WINDOW_S}) as w:
+        w.start_process()
+        w.enroll(RESPONDER)
+        yield w
+
+
+def _answered(world: KukeyWorld) -> bool:
+    return sum(world.sandbox.answer_counts().values()) >= sum(world.sandbox.call_counts().values())
+
+
+def test_an_incident_revoke_after_an_idle_window_sends_its_deletes_together(world: KukeyWorld) -> None:
+    """kukey's view of the pool has expired (a window without a call); the revoke's form opens and kukey
+    lists the sub-account's keys, which starts a view; with the code, all four deletes reach KuCoin before
+    the first is answered. Without the listing the first delete goes alone and the others after its answer."""
+    world.wait(lambda: world.sandbox.call_counts().get(SUB_ACCOUNTS) and _answered(world), timeout=30,
+               what="kukey's start-up calls answered")
+    keys = set(seeding.seed_keys(world, "alpha-trading", 4))
+    world.sandbox.set_latency(LATENCY_S, path="/api/v1/sub/api-key")
+    idle_until = time.monotonic() + WINDOW_S + 1.0  # every view of the pool kukey had has expired by then
+    world.wait(lambda: time.monotonic() > idle_until, timeout=WINDOW_S + 5, what="an idle window")
+
+    listed = len([e for e in world.sandbox.timeline() if e == ("answer", LIST)])
+    assert world.driver.slash(RESPONDER, INCIDENT, "revoke alpha-trading all leaked in CI logs").ok
+    world.wait(lambda: len([e for e in world.sandbox.timeline() if e == ("answer", LIST)]) > listed,
+               what="the sub-account's keys listed while the form is open")
+    start = len(world.sandbox.timeline())
+    assert not world.submit(RESPONDER, {"code": world.code(RESPONDER)}, callback_id=ids.REVOKE_VIEW).errors
+    world.wait(lambda: not keys & {k["api_key"] for k in world.sandbox.keys("alpha-trading")}, timeout=30,
+               what="every key deleted")
+
+    deletes = [kind for kind, call in world.sandbox.timeline()[start:] if call == DELETE]
+    assert deletes[:5] == ["call"] * 4 + ["answer"], deletes
+    assert world.sandbox.answer_counts().get("429000", 0) == 0
