@@ -22,6 +22,7 @@ class Config:
     revoke_keys: int = 50
     revoke_latency: float = 0.1
     revoke_cold: bool = True  # also revoke after 30 s idle (kukey's view of the pool has expired)
+    revoke_typing: float = 1.0  # seconds from the revoke's form opening until the responder submits the code
     kill_keys: int = 500  # issue 16: the kill switch deletes 500 keys across 100 sub-accounts
     kill_subs: int = 100
     kill_window: float = 3.0  # the sandbox's Management window (KuCoin's is 30 s): the ratio to the floor counts
@@ -49,7 +50,8 @@ QUICK = Config(requests=150, warmup=10, steady_requests=100, drain_timeout=120.0
 SMOKE = Config(requests=6, levels=(2,), warmup=2, steady_requests=4, drain_timeout=30.0, slow_latency=0.2,
                slow_lifecycles=1,
                lifecycles=1, audit_events=3000, audit_appends=10, audit_batch=100, revoke_keys=3,
-               revoke_latency=0.02, revoke_cold=False, startups=1, startup_idle=0.1, failover_replicas=2,
+               revoke_latency=0.02, revoke_cold=False, revoke_typing=0.0, startups=1, startup_idle=0.1,
+               failover_replicas=2,
                kill_keys=6, kill_subs=3, kill_window=1.0, kill_latency=0.02,
                failover_keys=4, failover_latency=0.2, failover_hanging=1, failover_runs=1, growth_requests=300,
                growth_events=3000, growth_acks=4, growth_rounds=2, growth_idle=0.1)

@@ -8,10 +8,15 @@ spend the sandbox's Management window, so the sandbox's clock then moves past it
 window and syncs its clock offset with KuCoin's server time, as it does against the real exchange.
 
 "warm": kukey talked to KuCoin less than a window ago, so its rate gate knows the budget left.
-"cold": after a full idle window its view has expired and the first delete probes the budget alone. The
-pool is per account, shared with kukey's other replicas and any other client of the account, so kukey
-learns the budget before spending it (a delete refused with 429 would wait for the next window): the least
-time for this case is one call more than the floor, `probe_floor_s`, reported next to the floor.
+"cold": after a full idle window its view has expired. The pool is per account, shared with kukey's other
+replicas and any other client of the account, so kukey learns the budget before spending it (a delete
+refused with 429 would wait for the next window): since 2026-12-02 it lists the sub-account's keys while the
+responder types the code (Revoker.prepare), before that the first delete probed the budget alone. When the
+code comes faster than KuCoin answers that listing, the least time is one call more than the floor,
+`probe_floor_s`, reported next to the floor.
+
+The responder types the code `revoke_typing` seconds after the form opened (a person reading six digits off
+an authenticator and typing them takes seconds; 1 s is a fast one); the time is counted from the submission.
 """
 
 from __future__ import annotations
@@ -110,11 +115,12 @@ def _run(cfg: Config, home: Path) -> dict[str, Any]:
                                "probe_floor_s": floor_s(cfg.revoke_keys, cfg.revoke_latency) + cfg.revoke_latency,
                                "pool": f"Management: {BUDGET} per {WINDOW_S:g} s, {DELETE_WEIGHT} per delete",
                                "direct_client": direct,
-                               "warm": revoke_all(scene, subs[0], set(seeded[subs[0]]))}
+                               "typing_s": cfg.revoke_typing,
+                               "warm": revoke_all(scene, subs[0], set(seeded[subs[0]]), typing=cfg.revoke_typing)}
         if cfg.revoke_cold:
             idle_until = started + WINDOW_S + 1  # kukey's last answer said the window resets before this
             wait_until(lambda: time.monotonic() > idle_until, WINDOW_S + 5, "an idle window", every=0.1)
-            out["cold"] = revoke_all(scene, subs[1], set(seeded[subs[1]]))
+            out["cold"] = revoke_all(scene, subs[1], set(seeded[subs[1]]), typing=cfg.revoke_typing)
         for case in ("direct_client", "warm", "cold"):
             if case in out:
                 out[case]["vs_floor"] = round(out[case]["last_key_gone_s"] / out["floor_s"], 2)
@@ -146,13 +152,16 @@ def direct_deletes(scene: Scene, sub: str, keys: dict[str, Secret]) -> dict[str,
             "answers_429": _diff(sandbox.answer_counts(), before).get("429000", 0)}
 
 
-def revoke_all(scene: Scene, sub: str, keys: set[str]) -> dict[str, Any]:
-    """`/kukey revoke <sub> all` in the incident channel, TOTP, then wait for every key to be gone."""
+def revoke_all(scene: Scene, sub: str, keys: set[str], *, typing: float) -> dict[str, Any]:
+    """`/kukey revoke <sub> all` in the incident channel, the TOTP code `typing` seconds after the form opened,
+    then wait for every key to be gone."""
     world, fake, sandbox = scene.world, scene.fake, scene.sandbox
     ack = world.driver.slash(RESPONDER, INCIDENT, f"revoke {sub} all benchmark incident")
     assert ack.ok, ack
     fake.wait_for(lambda: (m := fake.modal(RESPONDER)) is not None and m.spec.get("callback_id") == ids.REVOKE_VIEW,
                   timeout=10, what="the incident revoke modal")
+    typed = time.monotonic() + typing
+    wait_until(lambda: time.monotonic() >= typed, typing + 5, "the responder typing the code")
     code = world.code(RESPONDER)
     answers_before, calls_before = sandbox.answer_counts(), sandbox.call_counts()
     announced_before = len(fake.messages(INCIDENT))
