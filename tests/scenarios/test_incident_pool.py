@@ -14,8 +14,8 @@ from bot.slack import ids
 from kukey_sandbox import seeding
 from kukey_sandbox.world import INCIDENT, RESPONDER, KukeyWorld
 
-WINDOW_S = 3.0  # the sandbox's Management window (KuCoin's is 30 s)
-LATENCY_S = 0.5  # each key call's time at the sandbox: longer than the deletes take to arrive together
+WINDOW_S = 4.0  # the sandbox's Management window (KuCoin's is 30 s)
+LATENCY_S = 1.0  # each key call's time at the sandbox: longer than the deletes take to arrive together
 LIST = "GET /api/v1/sub/api-key"
 DELETE = "DELETE /api/v1/sub/api-key"
 SUB_ACCOUNTS = "GET /api/v2/sub/user"
