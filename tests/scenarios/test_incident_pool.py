@@ -21,13 +21,16 @@ DELETE = "DELETE /api/v1/sub/api-key"
 SUB_ACCOUNTS = "GET /api/v2/sub/user"
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[KukeyWorld]:
-    """`kukey run` in a process of its own (the deletes run in its worker process), real clock, a short
-    Management window."""
-    with KukeyWorld(home=tmp_path, run_bot=False, clock=SystemClock(),
+@pytest.fixture(params=["kukey run", "socket mode in one process"])
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KukeyWorld]:
+    """Real clock, a short Management window; `kukey run --http` in a process of its own (the form's
+    preparation and the deletes run in its worker process), or the bot in Socket Mode in this process (no
+    worker: both run on its own listener threads)."""
+    in_process = request.param != "kukey run"
+    with KukeyWorld(home=tmp_path, run_bot=in_process, socket=in_process, clock=SystemClock(),
                     sandbox_kwargs={"window_seconds": WINDOW_S}) as w:
-        w.start_process()
+        if not in_process:
+            w.start_process()
         w.enroll(RESPONDER)
         yield w
 
