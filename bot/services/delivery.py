@@ -80,9 +80,22 @@ class Dispatcher:
         self._purged = clock.now()
 
     def start(self) -> None:
+        self._start_workers()
         self._thread = threading.Thread(target=self._loop, name="kukey-outbox", daemon=True)
         self._thread.start()
         self._outbox.hand_to(self.take, self._lease)
+
+    def _start_workers(self) -> None:
+        """Start the pool's threads now, at this thread's CPU priority. A pool starts a thread when a task
+        finds none idle, in the thread that submits it, and threads keep the priority of the thread that
+        started them: runs handed over by a commit in `kukey worker`'s commands' threads (bot.cli.worker.NICE
+        lower) gave the pool low-priority threads for good, which then also delivered a kill switch's
+        progress and an incident revoke's announcement behind the acks. Each task waits for all the others,
+        so that every one of them takes a thread of its own."""
+        started = threading.Barrier(self._workers + 1, timeout=30)
+        for _ in range(self._workers):
+            self._pool.submit(started.wait)
+        started.wait()
 
     def stop(self) -> None:
         """Stop claiming, and let the runs in hand end (what must wait goes back to the table)."""
