@@ -45,6 +45,7 @@ from bot.services.keys import KeyDeleter
 from bot.services.kill_switch import KillSwitch
 from bot.services.leases import Leases
 from bot.services.outbox import Outbox
+from bot.services.pools import start_all
 from bot.services.ports import Exchange
 from bot.services.reconcile import Reconciler
 from bot.services.registry import Services
@@ -101,6 +102,7 @@ class Kukey:
     def start_background(self) -> None:
         """Recover what a crash left in flight, then start the scheduler."""
         svc = self.services
+        start_all(svc.deps.worker, WORKERS)  # its threads at this one's priority (bot.services.pools)
         # What a crash left in flight is in the job table (recover_reveal, revoke, delete_old_key...):
         # the scheduler reclaims each job once its lease expires, in this process or another one.
         if self._worker is None:  # else the worker lists them and tells this process

@@ -42,6 +42,7 @@ from bot.domain.outbox import DELIVERY_BUDGET, SETS_THREAD, THREAD, Op, OutboxSt
 from bot.domain.timeutil import aware
 from bot.errors import NotDelivered
 from bot.services.outbox import Outbox
+from bot.services.pools import start_all
 from bot.services.ports import Courier, Parcel
 from bot.services.undelivered import Undelivered
 from bot.storage import outbox as items
@@ -80,22 +81,10 @@ class Dispatcher:
         self._purged = clock.now()
 
     def start(self) -> None:
-        self._start_workers()
+        start_all(self._pool, self._workers)  # at this thread's priority, whoever hands runs over (bot.services.pools)
         self._thread = threading.Thread(target=self._loop, name="kukey-outbox", daemon=True)
         self._thread.start()
         self._outbox.hand_to(self.take, self._lease)
-
-    def _start_workers(self) -> None:
-        """Start the pool's threads now, at this thread's CPU priority. A pool starts a thread when a task
-        finds none idle, in the thread that submits it, and threads keep the priority of the thread that
-        started them: runs handed over by a commit in `kukey worker`'s commands' threads (bot.cli.worker.NICE
-        lower) gave the pool low-priority threads for good, which then also delivered a kill switch's
-        progress and an incident revoke's announcement behind the acks. Each task waits for all the others,
-        so that every one of them takes a thread of its own."""
-        started = threading.Barrier(self._workers + 1, timeout=30)
-        for _ in range(self._workers):
-            self._pool.submit(started.wait)
-        started.wait()
 
     def stop(self) -> None:
         """Stop claiming, and let the runs in hand end (what must wait goes back to the table)."""

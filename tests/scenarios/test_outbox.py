@@ -9,9 +9,7 @@ shown twice, nobody left waiting for a request nobody can see. Each story prints
 
 from __future__ import annotations
 
-import os
 import re
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,6 @@ from typing import Any
 import pytest
 
 from bot.domain.actions import AuditAction
-from bot.storage.db import session_scope
 from kukey_sandbox.world import ADMIN, APPROVALS, APPROVER, REQUESTER, TRADING, KukeyWorld, Story
 from tests.databases import rows
 from tests.scenarios.outbox_helpers import (
@@ -204,26 +201,3 @@ def test_what_is_owed_behind_a_run_in_flight_follows_it_at_once(tmp_path: Path) 
         post = posts_of(world, rid)[0]
         world.wait(lambda: thread_texts(world, post), timeout=5, what="the cancellation noted at once")
         story.private(REQUESTER, f"Request `{rid}` was posted for approval")
-
-
-def test_deliveries_run_at_the_dispatchers_priority_whoever_owes_them(world: KukeyWorld) -> None:
-    """A message owed by a transaction committed in a thread at a lower CPU priority (kukey worker's commands'
-    threads) is delivered by the dispatcher's own threads, started with it at its priority: none of them
-    runs lower, so a kill switch's progress and a revoke's announcement never wait behind the acks."""
-    assert world.bot is not None
-    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-
-    def owe_from_a_lower_priority() -> None:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(base + 5, 19))
-        with session_scope(world.bot.services.deps.engine) as s:
-            world.bot.services.deps.outbox.announce(s, [APPROVALS], "owed from a lower priority")
-
-    for _ in range(3):
-        low = threading.Thread(target=owe_from_a_lower_priority)
-        low.start()
-        low.join()
-    world.wait(lambda: sum("owed from a lower priority" in m.content for m in world.fake.messages(APPROVALS)) == 3,
-               what="the three announcements delivered")
-    pool = [t for t in threading.enumerate() if t.name.startswith("kukey-outbox_")]
-    assert pool and {os.getpriority(os.PRIO_PROCESS, t.native_id or 0) for t in pool} == {base}
