@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.domain.clock import SystemClock
+from bot.kucoin.ratelimit import RetryPolicy
 from bot.slack import ids
 from kukey_sandbox import seeding
 from kukey_sandbox.world import INCIDENT, RESPONDER, KukeyWorld
@@ -19,6 +20,7 @@ LATENCY_S = 1.0  # each key call's time at the sandbox: longer than the deletes 
 LIST = "GET /api/v1/sub/api-key"
 DELETE = "DELETE /api/v1/sub/api-key"
 SUB_ACCOUNTS = "GET /api/v2/sub/user"
+RETRIES = RetryPolicy().max_attempts  # a listing KuCoin fails each time: this many attempts, then given up
 
 
 @pytest.fixture(params=["kukey run", "socket mode in one process"])
@@ -39,26 +41,51 @@ def _answered(world: KukeyWorld) -> bool:
     return sum(world.sandbox.answer_counts().values()) >= sum(world.sandbox.call_counts().values())
 
 
-def test_an_incident_revoke_after_an_idle_window_sends_its_deletes_together(world: KukeyWorld) -> None:
-    """kukey's view of the pool has expired (a window without a call); the revoke's form opens and kukey
-    lists the sub-account's keys, which starts a view; with the code, all four deletes reach KuCoin before
-    the first is answered. Without the listing the first delete goes alone and the others after its answer."""
+def _idle_with_keys(world: KukeyWorld) -> set[str]:
+    """Four keys in alpha-trading, key calls taking LATENCY_S, and a window without a call from kukey: every
+    view of the pool it had has expired. The keys' ids."""
     world.wait(lambda: world.sandbox.call_counts().get(SUB_ACCOUNTS) and _answered(world), timeout=30,
                what="kukey's start-up calls answered")
     keys = set(seeding.seed_keys(world, "alpha-trading", 4))
     world.sandbox.set_latency(LATENCY_S, path="/api/v1/sub/api-key")
-    idle_until = time.monotonic() + WINDOW_S + 1.0  # every view of the pool kukey had has expired by then
+    idle_until = time.monotonic() + WINDOW_S + 1.0
     world.wait(lambda: time.monotonic() > idle_until, timeout=WINDOW_S + 5, what="an idle window")
+    return keys
 
-    listed = len([e for e in world.sandbox.timeline() if e == ("answer", LIST)])
+
+def _listings(world: KukeyWorld) -> int:
+    """How many key listings the sandbox has answered (or failed)."""
+    return len([e for e in world.sandbox.timeline() if e == ("answer", LIST)])
+
+
+def _revoke_all(world: KukeyWorld, keys: set[str], *, listings: int) -> list[str]:
+    """`/kukey revoke alpha-trading all`; once `listings` more listings were answered while its form is open,
+    the code; every key gone. What the deletes did, in order: "call" (arrived) or "answer"."""
+    before = _listings(world)
     assert world.driver.slash(RESPONDER, INCIDENT, "revoke alpha-trading all leaked in CI logs").ok
-    world.wait(lambda: len([e for e in world.sandbox.timeline() if e == ("answer", LIST)]) > listed,
+    world.wait(lambda: _listings(world) >= before + listings, timeout=30,
                what="the sub-account's keys listed while the form is open")
     start = len(world.sandbox.timeline())
     assert not world.submit(RESPONDER, {"code": world.code(RESPONDER)}, callback_id=ids.REVOKE_VIEW).errors
     world.wait(lambda: not keys & {k["api_key"] for k in world.sandbox.keys("alpha-trading")}, timeout=30,
                what="every key deleted")
-
-    deletes = [kind for kind, call in world.sandbox.timeline()[start:] if call == DELETE]
-    assert deletes[:5] == ["call"] * 4 + ["answer"], deletes
     assert world.sandbox.answer_counts().get("429000", 0) == 0
+    return [kind for kind, call in world.sandbox.timeline()[start:] if call == DELETE]
+
+
+def test_an_incident_revoke_after_an_idle_window_sends_its_deletes_together(world: KukeyWorld) -> None:
+    """kukey's view of the pool has expired (a window without a call); the revoke's form opens and kukey
+    lists the sub-account's keys, which starts a view; with the code, all four deletes reach KuCoin before
+    the first is answered. Without the listing the first delete goes alone and the others after its answer."""
+    deletes = _revoke_all(world, _idle_with_keys(world), listings=1)
+    assert deletes[:5] == ["call"] * 4 + ["answer"], deletes
+
+
+def test_a_failed_listing_leaves_the_revoke_as_it_was(world: KukeyWorld) -> None:
+    """KuCoin fails the form's listing every time kukey tries it (503, as many times as kukey retries): the
+    revoke goes as it did before the listing existed: its first delete learns the pool alone, the others
+    follow, every key is deleted, never a 429."""
+    keys = _idle_with_keys(world)
+    world.sandbox.fail_next(RETRIES, status=503, code="503000", path="/api/v1/sub/api-key", method="GET")
+    deletes = _revoke_all(world, keys, listings=RETRIES)
+    assert deletes[:3] == ["call", "answer", "call"], deletes
