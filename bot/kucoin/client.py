@@ -155,8 +155,7 @@ class KucoinClient:
         `sub_account`'s keys (weight 20 of 2000): the answer starts one, and the deletes that follow while
         it lasts go out together instead of after one probing delete. True if it called KuCoin. A failure
         is logged and left to the deletes, which probe as before."""
-        remaining, reset_in = self._t.gate.snapshot()
-        if remaining is not None and reset_in > 0:
+        if self._t.gate.known():
             return False
         try:
             self.list_keys(sub_account)

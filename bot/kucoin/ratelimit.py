@@ -163,6 +163,11 @@ class RateGate:
         return seconds_for(calls, weight=weight, remaining=remaining, reset_in=reset_in, budget=budget,
                            window=window)
 
+    def known(self) -> bool:
+        """Whether the gate holds a view of the current window (else the next call probes)."""
+        with self._cond:
+            return self._remaining is not None and self._now() < self._reset_at
+
     def snapshot(self) -> tuple[int | None, float]:
         """(remaining, seconds until reset) as currently believed."""
         with self._cond:
