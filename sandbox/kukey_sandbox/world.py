@@ -286,12 +286,13 @@ class Story:
         self.w = world
 
     def request(self, text: str, user: str = REQUESTER, channel: str = TRADING) -> Any:
-        """Type a /kukey create|rotate|revoke and wait for it to appear in the approvals channel."""
+        """Type a /kukey create|rotate|revoke and wait for it to appear in the approvals channel: the first new
+        post there with an Approve button (a job's announcement may land there meanwhile)."""
         before = len(self.w.fake.messages(APPROVALS))
         ack = self.w.driver.slash(user, channel, text)
         assert ack.ok, ack
-        return self.w.wait(lambda: self.w.fake.messages(APPROVALS)[before]
-                           if len(self.w.fake.messages(APPROVALS)) > before else None, what="request posted")
+        return self.w.wait(lambda: next((m for m in self.w.fake.messages(APPROVALS)[before:]
+                                         if "Approve" in m.button_labels), None), what="request posted")
 
     def approve(self, post: Any, user: str, code: str | None = None) -> Any:
         self.w.driver.click(user, "Approve", channel=APPROVALS, ts=post.ts)
