@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import acks, audit, failover, growth, killswitch, lifecycle, machine, procs, report, revoke, startup
+from bench.collector import held as collector_held
 from bench.config import FULL, QUICK, Config
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -40,11 +41,13 @@ def run(cfg: Config, phases: list[str], workdir: Path, *, mode: str = "custom",
     procs.RUN_OPTIONS[:] = [] if cfg.worker else ["--no-worker"]
     results: dict[str, Any] = {"mode": mode, "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
                                "machine": machine.describe(), "config": cfg.__dict__,
-                               "load_before": _load(), "seconds": {}, "cpu": {}}
+                               "load_before": _load(), "seconds": {}, "cpu": {}, "bench_collector": {}}
     for name in phases:
         progress(f"{name}...")
         t, cpu = time.perf_counter(), machine.cpu_seconds()
-        results[name] = PHASES[name](cfg, workdir / name)
+        with collector_held() as held:  # the stand-ins' pauses are not kukey's (bench.collector)
+            results[name] = PHASES[name](cfg, workdir / name)
+        results["bench_collector"][name] = held
         results["seconds"][name] = round(time.perf_counter() - t, 1)
         results["cpu"][name] = machine.cpu_used(cpu, machine.cpu_seconds(), time.perf_counter() - t)
         progress(f"{name} done in {results['seconds'][name]} s; CPU-s used by other processes meanwhile: "

@@ -94,6 +94,15 @@ def _kill_line(k: dict[str, Any]) -> str:
             f"{k['largest_progress_gap_s']} s")
 
 
+def _collector_line(held: dict[str, dict[str, Any]]) -> str:
+    """bench.collector: the stand-ins' process ran no automatic collection while a phase measured kukey."""
+    ran = sum(h["collections"] for h in held.values())
+    longest = max((h["longest_ms"] for h in held.values()), default=0.0)
+    peak = max((h["peak_rss_mb"] for h in held.values()), default=0.0)
+    return (f"The bench process (Slack fake, KuCoin sandbox, drivers) held its garbage collector in every phase: "
+            f"{ran} collections ran anyway (longest {longest:g} ms); its peak RSS {peak:g} MB.")
+
+
 def table(r: dict[str, Any]) -> str:
     lines: list[str] = []
     m = r["machine"]
@@ -107,6 +116,8 @@ def table(r: dict[str, Any]) -> str:
         phases = ", ".join(f"{k} {c['other_cpu_s']:g}" for k, c in r["cpu"].items())
         lines.append(f"Other processes on the machine used {other:.0f} of {total:.0f} CPU-seconds during the run "
                      f"({100 * other / total:.0f}%): {phases}")
+    if r.get("bench_collector"):
+        lines.append(_collector_line(r["bench_collector"]))
     for title, rows in _ack_sections(r):
         head = f"  {'app':10} {'conc':>4} {'n':>5} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8} {'req/s':>7}"
         lines += ["", title, head]
@@ -216,6 +227,8 @@ def markdown(r: dict[str, Any]) -> str:
         phases = ", ".join(f"{k}: {c['other_cpu_s']:g}" for k, c in r["cpu"].items())
         out.append(f"Other processes used {other:.0f} of the {total:.0f} CPU-seconds the machine had during the run "
                    f"({phases}).")
+    if r.get("bench_collector"):
+        out.append(_collector_line(r["bench_collector"]))
     for title, rows in _ack_sections(r):
         out += ["", f"**{title}**", "",
                 "| app | concurrent | requests | p50 | p95 | p99 | max | req/s | approvals post after the ack |",

@@ -78,6 +78,8 @@ def test_a_run_checks_targets_and_prints_a_table(tmp_path: Path) -> None:
     assert results["machine"]["nproc"] >= 1 and results["targets"]
     assert {t["target"].split(" >=")[0] for t in results["targets"]} == {"audit verify", "`kukey audit verify`"}
     assert "Audit log" in report.table(results)
+    assert results["bench_collector"]["audit"]["collections"] == 0  # the phase ran with the collector held
+    assert "held its garbage collector in every phase: 0 collections" in report.table(results)
     json.dumps(results)
 
 
