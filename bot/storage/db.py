@@ -23,6 +23,7 @@ writing.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sqlite3
 import time
@@ -135,11 +136,13 @@ def begin_immediate(dbapi_connection: Any, timeout_s: float) -> None:
                     return
                 except sqlite3.OperationalError as exc:
                     left = deadline - time.monotonic()
-                    if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or left <= 0:
+                    # SQLITE_BUSY and its extended codes (another connection recovering the WAL, say)
+                    if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or left <= 0:
                         raise
                     time.sleep(min(BEGIN_PAUSES_S[min(attempt, len(BEGIN_PAUSES_S) - 1)], left))
         finally:
-            cursor.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
+            with contextlib.suppress(sqlite3.Error):  # never in place of the error being raised
+                cursor.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
     finally:
         cursor.close()
 
