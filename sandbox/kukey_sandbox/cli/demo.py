@@ -9,6 +9,7 @@ everything keeps running and `python -m kukey_sandbox.demo.send` acts as any dem
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import tempfile
 import threading
@@ -77,7 +78,8 @@ def _home(chosen: Path | None) -> Path:
 def _keep_running(world: KukeyWorld, story: DemoStory) -> int:
     from kukey_sandbox.demo.control import ControlServer, instructions
 
-    with ControlServer(world, story, echo=_say) as control:
+    # the suppress: also a Ctrl-C that comes before the wait begins (someone who read the first line)
+    with contextlib.suppress(KeyboardInterrupt), ControlServer(world, story, echo=_say) as control:
         for line in instructions(world, control.url):
             _say(line)
         _say("kukey demo: running. Press Ctrl-C to stop.")

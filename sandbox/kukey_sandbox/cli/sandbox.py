@@ -31,18 +31,18 @@ def run_kucoin(args: argparse.Namespace, *, stop: threading.Event | None = None)
     if args.seed is not None and not args.seed.is_file():
         raise UsageError(f"seed file {str(args.seed)!r} does not exist")
     stop = stop or threading.Event()
-    with KucoinSandbox(seed=args.seed, port=args.port) as sandbox:
-        print(f"KuCoin sandbox listening on {sandbox.url}")
-        print("Sandbox-only fake credentials (use them as kukey's environment):")
-        print(f"KUCOIN_API_URL={sandbox.url}")
-        for creds in sandbox.all_master_credentials():
-            print(f"KUCOIN_API_KEY={creds.api_key}")
-            print(f"KUCOIN_API_SECRET={creds.api_secret.reveal()}")
-            print(f"KUCOIN_API_PASSPHRASE={creds.api_passphrase.reveal()}")
-        print("Press Ctrl-C to stop.", flush=True)
-        try:
+    try:  # Ctrl-C at any moment, even while the settings are printed (someone who read the first line), stops it
+        with KucoinSandbox(seed=args.seed, port=args.port) as sandbox:
+            print(f"KuCoin sandbox listening on {sandbox.url}")
+            print("Sandbox-only fake credentials (use them as kukey's environment):")
+            print(f"KUCOIN_API_URL={sandbox.url}")
+            for creds in sandbox.all_master_credentials():
+                print(f"KUCOIN_API_KEY={creds.api_key}")
+                print(f"KUCOIN_API_SECRET={creds.api_secret.reveal()}")
+                print(f"KUCOIN_API_PASSPHRASE={creds.api_passphrase.reveal()}")
+            print("Press Ctrl-C to stop.", flush=True)
             while not stop.wait(0.5):
                 pass
-        except KeyboardInterrupt:
-            print("KuCoin sandbox stopped.", flush=True)
+    except KeyboardInterrupt:
+        print("KuCoin sandbox stopped.", flush=True)
     return 0
