@@ -58,13 +58,16 @@ def _listings(world: KukeyWorld) -> int:
     return len([e for e in world.sandbox.timeline() if e == ("answer", LIST)])
 
 
-def _revoke_all(world: KukeyWorld, keys: set[str], *, listings: int) -> list[str]:
+def _revoke_all(world: KukeyWorld, keys: set[str], *, listings: int, latency: float | None = None) -> list[str]:
     """`/kukey revoke alpha-trading all`; once `listings` more listings were answered while its form is open,
-    the code; every key gone. What the deletes did, in order: "call" (arrived) or "answer"."""
+    the code (with `latency`, the key calls' time from then on); every key gone. What the deletes did, in
+    order: "call" (arrived) or "answer"."""
     before = _listings(world)
     assert world.driver.slash(RESPONDER, INCIDENT, "revoke alpha-trading all leaked in CI logs").ok
     world.wait(lambda: _listings(world) >= before + listings, timeout=30,
                what="the sub-account's keys listed while the form is open")
+    if latency is not None:
+        world.sandbox.set_latency(latency, path="/api/v1/sub/api-key")
     start = len(world.sandbox.timeline())
     assert not world.submit(RESPONDER, {"code": world.code(RESPONDER)}, callback_id=ids.REVOKE_VIEW).errors
     world.wait(lambda: not keys & {k["api_key"] for k in world.sandbox.keys("alpha-trading")}, timeout=30,
@@ -86,6 +89,7 @@ def test_a_failed_listing_leaves_the_revoke_as_it_was(world: KukeyWorld) -> None
     revoke goes as it did before the listing existed: its first delete learns the pool alone, the others
     follow, every key is deleted, never a 429."""
     keys = _idle_with_keys(world)
+    world.sandbox.set_latency(0.0, path="/api/v1/sub/api-key")  # the failures come at once (the suite's time)
     world.sandbox.fail_next(RETRIES, status=503, code="503000", path="/api/v1/sub/api-key", method="GET")
-    deletes = _revoke_all(world, keys, listings=RETRIES)
+    deletes = _revoke_all(world, keys, listings=RETRIES, latency=LATENCY_S)
     assert deletes[:3] == ["call", "answer", "call"], deletes
