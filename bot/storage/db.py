@@ -23,9 +23,6 @@ writing.
 
 from __future__ import annotations
 
-import contextlib
-import itertools
-import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -34,7 +31,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, Table, create_engine, event, literal_column
 from sqlalchemy.engine import URL, Connection
-from sqlalchemy.exc import DBAPIError, InvalidatePoolError
+from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.dml import Insert
@@ -59,8 +56,6 @@ POOL_SIZE, POOL_OVERFLOW = 5, 20  # the bot's worker threads, scheduler and list
 # transaction on it, like any disconnect in mid-transaction: SQLAlchemy raises OperationalError and
 # invalidates the pool, so the transactions after it run on new connections. 1 s keeps that window short.
 PING_IDLE_AFTER_S = 1.0
-# SQLite: the pauses between tries of a BEGIN IMMEDIATE that found another writer (begin_immediate), then the last
-BEGIN_PAUSES_S = (0.0002, 0.0005, 0.001, 0.002)
 _CHECKED_IN = "kukey_checked_in"  # a pooled connection's info: time.monotonic() when it last went back
 
 _ = _tables  # imported for its side effect: every table joins SQLModel.metadata (audit_schema's too)
@@ -107,44 +102,9 @@ def _sqlite_engine(url: str, busy_timeout_s: float, flushed: bool = True) -> Eng
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        try:
-            begin_immediate(conn.connection.dbapi_connection, busy_timeout_s)
-        except sqlite3.Error as exc:  # as SQLAlchemy raises what a statement meets: OperationalError for "locked"
-            raise DBAPIError.instance("BEGIN IMMEDIATE", None, exc, sqlite3.Error) from exc
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
-
-
-def begin_immediate(dbapi_connection: Any, timeout_s: float) -> None:
-    """`BEGIN IMMEDIATE` on a pysqlite connection, waiting for another writer in short steps.
-
-    Written here because no library offers it: SQLite's own busy handler (PRAGMA busy_timeout) sleeps 1, 2,
-    5, 10, 15 ms... between tries, so a write lock held for one commit (about a millisecond) cost a waiting
-    transaction 3 to 8 ms (measured: ~95 such sleeps, 5.7 ms per request lifecycle, where the serving
-    process and the worker take turns), and Python's sqlite3 cannot install a finer handler
-    (sqlite3_busy_handler). So the busy timeout is off for this one statement and it is tried again every
-    BEGIN_PAUSES_S step (then the last) until `timeout_s`, when SQLite's "database is locked" is raised as
-    before. The busy timeout comes back for the rest of the transaction (a reader meeting a checkpoint)."""
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA busy_timeout=0")
-        try:
-            deadline = time.monotonic() + timeout_s
-            for attempt in itertools.count():
-                try:
-                    cursor.execute("BEGIN IMMEDIATE")
-                    return
-                except sqlite3.OperationalError as exc:
-                    left = deadline - time.monotonic()
-                    # SQLITE_BUSY and its extended codes (another connection recovering the WAL, say)
-                    if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or left <= 0:
-                        raise
-                    time.sleep(min(BEGIN_PAUSES_S[min(attempt, len(BEGIN_PAUSES_S) - 1)], left))
-        finally:
-            with contextlib.suppress(sqlite3.Error):  # never in place of the error being raised
-                cursor.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
-    finally:
-        cursor.close()
 
 
 def _postgres_engine(url: URL, busy_timeout_s: float, flushed: bool, ping_idle_after_s: float) -> Engine:
