@@ -87,6 +87,23 @@ def test_a_claim_taken_over_can_no_longer_settle_and_comes_back_uncertain(engine
         assert (row.state, row.attempts, row.last_error) == (OutboxState.SENT.value, 2, "")
 
 
+def test_a_process_holding_many_claims_renews_them_all(engine: Engine) -> None:
+    """A worker behind a burst holds over a thousand claims at once (seen: ~1,200): one renewal extends every
+    lease still held and none taken over (SQLite refused a single statement for them all: expression tree
+    too large)."""
+    streams = [f"KK-{i:06d}" for i in range(1500)]
+    add(engine, *streams)
+    held = claim(engine, limit=len(streams))
+    assert len(held) == len(streams)
+    (taken,) = [c for c in claim(engine, NOW + LEASE, limit=1)]  # one lease ran out and was taken over
+    with session_scope(engine) as s:
+        assert outbox.renew(s, claims=held, lease_until=NOW + 3 * LEASE) == len(streams) - 1
+    with session_scope(engine) as s:
+        leases = {row.id: row.lease_until for row in outbox.items(s)}
+    assert sum(1 for c in held if leases[c.id] == NOW + 3 * LEASE) == len(streams) - 1
+    assert leases[taken.id] == NOW + 2 * LEASE  # the new claimer's lease, untouched
+
+
 def test_a_retry_waits_for_its_time_and_keeps_its_uncertainty(engine: Engine) -> None:
     """An item put back after an unknown outcome is not claimed before its time, then claimed as uncertain."""
     add(engine, "KK-A")
