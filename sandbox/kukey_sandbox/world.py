@@ -24,6 +24,8 @@ NAMES = {REQUESTER: "alice", APPROVER: "bob", APPROVER2: "carol", RESPONDER: "da
          ADMIN: "frank"}
 APPROVALS, INCIDENT, AUDIT, TRADING = "C0APPROVALS", "C0INCIDENT", "C0AUDITLOG", "C0TRADING"
 APPROVER_GROUP = "S0APPROVERS"
+STEP_S = 30  # a TOTP step
+PREVIOUS_STEP_SPARE_S = 10  # the least time left in a step to hand out the previous step's code
 
 
 def default_policy(**rule: Any) -> str:
@@ -210,17 +212,27 @@ class KukeyWorld:
         """The user's TOTP code at the bot's time. `fresh` first moves the clock to the next 30 s step,
         as a person waits for a new code, since a code is never accepted twice. On a real clock (a bot
         in another process) `fresh` picks a step within the accepted drift that this user has not used
-        yet (now, then +1, then -1), instead of waiting 30 s."""
+        yet (now, then +1, then -1 while 10 s of the step are left), waiting for the next step only when none
+        is left."""
         totp = pyotp.TOTP(self.seeds[user])
         now = self.clock.now().timestamp()
         if fresh and isinstance(self.clock, FakeClock):
             self.advance(30)
             now = self.clock.now().timestamp()
         elif fresh:
-            step = int(now // 30)
             used = self._steps.setdefault(user, set())
-            choice = next((step + d for d in (0, 1, -1) if step + d not in used), None)
-            assert choice is not None, f"{user} used every code the drift window allows; wait 30 s"
+            while True:
+                step = int(now // 30)
+                # The step before is accepted only until this step ends: take it only with time left for the
+                # bot to check it on a loaded machine (else the code expires on the way: "not valid").
+                spare = STEP_S - now % STEP_S >= PREVIOUS_STEP_SPARE_S
+                choice = next((c for c in (step, step + 1, step - 1) if c not in used and (c >= step or spare)),
+                              None)
+                if choice is not None:
+                    break
+                self.wait(lambda: self.clock.now().timestamp() // STEP_S > step, timeout=STEP_S + 1,
+                          what=f"the next TOTP step for {user}")
+                now = self.clock.now().timestamp()
             used.add(choice)
             offset_steps = choice - step
         code = totp.at(now + 30 * offset_steps)
