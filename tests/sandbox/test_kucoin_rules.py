@@ -184,7 +184,9 @@ def test_management_pool_weights_headers_and_429() -> None:
     clock = FakeClock()
     with KucoinSandbox(clock=clock, management_budget=90) as sandbox, httpx.Client() as http:
         raw = Raw(sandbox, clock, http)
+        assert sandbox.management_spent() == 0
         first = raw.call("GET", "/api/v1/user/api-key")
+        assert sandbox.management_spent() == 20
         assert (first.headers["gw-ratelimit-limit"], first.headers["gw-ratelimit-remaining"]) == ("90", "70")
         assert first.headers["gw-ratelimit-reset"] == "30000"
         clock.advance(10)
@@ -195,9 +197,11 @@ def test_management_pool_weights_headers_and_429() -> None:
         raw.call("POST", KEYS + "/update", body={"subName": "alpha-trading"})
         refused = raw.call("GET", "/api/v1/user/api-key")
         assert code(refused) == ("429000", 429) and refused.headers["gw-ratelimit-remaining"] == "10"
+        assert sandbox.management_spent() == 80  # the refused call spent nothing
         public = raw.call("GET", "/api/v1/timestamp")
         assert code(public)[0] == "200000" and public.headers["gw-ratelimit-remaining"] == str(2000 - 3)
         clock.advance(20)
+        assert sandbox.management_spent() == 0  # the window has passed
         renewed = raw.call("GET", "/api/v1/user/api-key")
         assert code(renewed)[0] == "200000" and renewed.headers["gw-ratelimit-remaining"] == "70"
 

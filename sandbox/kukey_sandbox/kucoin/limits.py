@@ -45,6 +45,12 @@ class Pools:
             self._windows[(owner, pool)] = (start, used)
             return PoolState(limit, limit - used, start + self.window_ms - now_ms, allowed)
 
+    def spent(self, owner: str, pool: str, now_ms: int) -> int:
+        """The weight spent in the pool's current window (0 once it has passed: the next request opens one)."""
+        with self._lock:
+            start, used = self._windows.get((owner, pool), (now_ms, 0))
+            return 0 if now_ms >= start + self.window_ms or now_ms < start else used
+
     def exhausted(self, owner: str, pool: str, now_ms: int) -> PoolState:
         """Headers of an exhausted pool (for injected 429s): remaining 0 until the window resets."""
         limit = self.budgets[pool]

@@ -152,6 +152,12 @@ class KucoinSandbox:
         with self._recorded:
             return dict(self._answers)
 
+    def management_spent(self) -> int:
+        """The weight the master account has spent in its Management pool's current window."""
+        with self.world.lock:
+            uid = next(k.master_uid for k in self.world.masters())
+        return self.pools.spent(str(uid), MANAGEMENT, self.now_ms())
+
     def timeline(self) -> list[tuple[str, str]]:
         """The latest requests and answers in the order they happened: ("call", "DELETE /api/v1/sub/api-key")
         when a request arrived, ("answer", ...) when its answer (or a dropped connection) went out."""
