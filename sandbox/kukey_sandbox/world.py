@@ -230,7 +230,7 @@ class KukeyWorld:
                               None)
                 if choice is not None:
                     break
-                self.wait(lambda: self.clock.now().timestamp() // STEP_S > step, timeout=STEP_S + 1,
+                self.wait(lambda s=step: self.clock.now().timestamp() // STEP_S > s, timeout=STEP_S + 1,
                           what=f"the next TOTP step for {user}")
                 now = self.clock.now().timestamp()
             used.add(choice)
