@@ -4,6 +4,7 @@ them over real HTTP (or Socket Mode), and drive it with signed requests like Sla
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import textwrap
 from collections.abc import Callable
@@ -230,7 +231,7 @@ class KukeyWorld:
                               None)
                 if choice is not None:
                     break
-                self.wait(lambda s=step: self.clock.now().timestamp() // STEP_S > s, timeout=STEP_S + 1,
+                self.wait(functools.partial(self._past_step, step), timeout=STEP_S + 1,
                           what=f"the next TOTP step for {user}")
                 now = self.clock.now().timestamp()
             used.add(choice)
@@ -238,6 +239,9 @@ class KukeyWorld:
         code = totp.at(now + 30 * offset_steps)
         self.codes.append(code)
         return code
+
+    def _past_step(self, step: int) -> bool:
+        return self.clock.now().timestamp() // STEP_S > step
 
     def enroll(self, user: str, channel: str = TRADING) -> None:
         """`/kukey enroll`, read the seed from the private message, confirm a real code."""
