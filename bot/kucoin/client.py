@@ -89,8 +89,8 @@ class KucoinClient:
         """KuCoin's clock (aware UTC)."""
         return from_ms(self._t.call(t.SERVER_TIME))
 
-    def sync_clock(self) -> int:
-        """Refresh the clock offset now; returns it (ms)."""
+    def sync_clock(self) -> t.ClockReading:
+        """Refresh the clock offset now; returns it, and how well it is known."""
         return self._t.sync_clock()
 
     def whoami(self) -> MasterKeyInfo:

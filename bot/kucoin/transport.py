@@ -57,6 +57,15 @@ def install_log_redaction() -> None:
 
 
 @dataclass(frozen=True)
+class ClockReading:
+    """KuCoin's clock against this host's: KuCoin read its clock somewhere within the call, so the offset (to
+    the call's midpoint) is known only to within half its round trip (retries and a slow answer included)."""
+
+    offset_ms: int  # KuCoin's clock minus this host's
+    uncertainty_ms: int
+
+
+@dataclass(frozen=True)
 class Endpoint:
     method: str
     path: str
@@ -144,15 +153,16 @@ class Transport:
     def _local_ms(self) -> int:
         return int(self._clock.now().timestamp() * 1000)
 
-    def sync_clock(self) -> int:
-        """Fetch KuCoin's time and keep the offset (server ms - local ms). Returns the offset."""
+    def sync_clock(self) -> ClockReading:
+        """Fetch KuCoin's time and keep the offset (server ms - local ms, against the call's midpoint)."""
         with self._sync_lock:
             before = self._local_ms()
             server_ms = int(self.call(SERVER_TIME))
             after = self._local_ms()
             self._offset_ms = server_ms - (before + after) // 2
-            log.info("kucoin clock offset %d ms", self._offset_ms)
-            return self._offset_ms
+            reading = ClockReading(self._offset_ms, (after - before + 1) // 2)
+            log.info("kucoin clock offset %d ms (+- %d ms)", reading.offset_ms, reading.uncertainty_ms)
+            return reading
 
     def _timestamp(self) -> str:
         if self._offset_ms is None:

@@ -44,14 +44,15 @@ def check_kucoin_key(ctx: Context) -> CheckResult:
 
 
 def check_kucoin_clock(ctx: Context) -> CheckResult:
-    """The host's clock against KuCoin's /api/v1/timestamp (milliseconds, from the midpoint of the call)."""
+    """The host's clock against KuCoin's /api/v1/timestamp (milliseconds, from the midpoint of the call, known
+    to within half its round trip)."""
     name = "kucoin clock"
     settings = ctx.config.reported_elsewhere(("KUCOIN_API_URL",))
     if "kucoin" in ctx.unreachable or settings is None:
         return skip(name, "needs an answer from KuCoin (see kucoin key)")
     try:
-        offset_ms = ctx.kucoin(settings).sync_clock()
+        reading = ctx.kucoin(settings).sync_clock()
     except KucoinError as exc:
         return fail(name, f"cannot read KuCoin's time: {exc}",
                     f"check KUCOIN_API_URL ({settings.kucoin_api_url}) and the network")
-    return skew_result(name, offset_ms / 1000, 0.0, "KuCoin")
+    return skew_result(name, reading.offset_ms / 1000, reading.uncertainty_ms / 1000, "KuCoin")

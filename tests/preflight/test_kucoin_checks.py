@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from datetime import UTC, datetime
 
@@ -84,6 +85,17 @@ def test_kucoins_clock_warns_past_1_s_and_fails_past_5_s(env: dict[str, str], wo
     assert result.detail.startswith(f"this host is {abs(skew_ms) // 1000}.")
     assert result.detail.endswith(f" s {where} KuCoin")
     assert result.fix.startswith("sync this host's clock with NTP")
+
+
+def test_a_slow_answer_from_kucoin_is_no_clock_problem(env: dict[str, str], world: KukeyWorld) -> None:
+    """Clocks in step, KuCoin's time answered 2.5 s late (read as it answers): KuCoin read its clock somewhere
+    within the call, so its midpoint is only known to within half the round trip and only what is certain
+    counts (a slow call on a loaded host failed `kukey run` with "this host is 5.5 s ahead of KuCoin")."""
+    world.sandbox.set_latency(2.5, path="/api/v1/timestamp")
+    result = by_check(run_preflight(env=env, checks=KUCOIN))["kucoin clock"]
+    assert result.status == Status.OK, result.lines()
+    assert re.fullmatch(r"this host is within [0-9.]+ s of KuCoin", result.detail), result.detail
+    assert float(result.detail.split()[4]) >= 2.5  # the offset read (~1.25 s) plus half the round trip
 
 
 def test_kucoin_settings_need_only_their_own_variables(env: dict[str, str]) -> None:

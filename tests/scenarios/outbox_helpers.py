@@ -76,5 +76,10 @@ def let_time_pass(world: KukeyWorld, predicate: Callable[[], Any], *, step: floa
                 world.fake.world.changed.wait(0.05)
         if passed >= most:
             raise AssertionError(f"{what}: not after {passed:g} s of the bot's time\n{world.fake.describe()}")
+        # The clock moves only while nothing is being sent: a jump past a live process's lease (the wall clock
+        # never makes one: the lease is renewed every third of it) would hand a delivery in flight to the
+        # other process, which sends it again (an ephemeral cannot be looked for first).
+        world.wait(lambda: not [r for r in outbox(world) if r[3] == "running"], timeout=30,
+                   what="no delivery in flight before the bot's clock moves")
         world.advance(step)
         passed += step
