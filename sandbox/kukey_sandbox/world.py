@@ -223,7 +223,7 @@ class KukeyWorld:
         elif fresh:
             used = self._steps.setdefault(user, set())
             while True:
-                step = int(now // 30)
+                step = int(now // STEP_S)
                 # The step before is accepted only until this step ends: take it only with time left for the
                 # bot to check it on a loaded machine (else the code expires on the way: "not valid").
                 spare = STEP_S - now % STEP_S >= PREVIOUS_STEP_SPARE_S
