@@ -36,9 +36,7 @@ class Pools:
         """Spend `weight` if the window has room; `allowed` says whether it did."""
         limit = self.budgets[pool]
         with self._lock:
-            start, used = self._windows.get((owner, pool), (now_ms, 0))
-            if now_ms >= start + self.window_ms or now_ms < start:
-                start, used = now_ms, 0
+            start, used = self._window(owner, pool, now_ms)
             allowed = used + weight <= limit
             if allowed:
                 used += weight
@@ -48,15 +46,20 @@ class Pools:
     def spent(self, owner: str, pool: str, now_ms: int) -> int:
         """The weight spent in the pool's current window (0 once it has passed: the next request opens one)."""
         with self._lock:
-            start, used = self._windows.get((owner, pool), (now_ms, 0))
-            return 0 if now_ms >= start + self.window_ms or now_ms < start else used
+            return self._window(owner, pool, now_ms)[1]
 
     def exhausted(self, owner: str, pool: str, now_ms: int) -> PoolState:
         """Headers of an exhausted pool (for injected 429s): remaining 0 until the window resets."""
         limit = self.budgets[pool]
         with self._lock:
-            start, _ = self._windows.get((owner, pool), (now_ms, 0))
-            if now_ms >= start + self.window_ms or now_ms < start:
-                start = now_ms
+            start, _ = self._window(owner, pool, now_ms)
             self._windows[(owner, pool)] = (start, limit)
             return PoolState(limit, 0, start + self.window_ms - now_ms, False)
+
+    def _window(self, owner: str, pool: str, now_ms: int) -> tuple[int, int]:
+        """(start ms, weight used) of the pool's window at `now_ms`; a new one if the last has passed (or is
+        in the future: a clock moved back). The caller holds the lock."""
+        start, used = self._windows.get((owner, pool), (now_ms, 0))
+        if now_ms >= start + self.window_ms or now_ms < start:
+            return now_ms, 0
+        return start, used
