@@ -1,5 +1,5 @@
-"""The HTTP clients kukey makes (KuCoin, response_url posts, the preflight, the audit webhook), sharing ONE
-TLS context.
+"""The HTTP clients kukey makes (KuCoin, response_url posts, the preflight, the audit webhook, and slack_sdk's
+WebClients for the Web API), sharing ONE TLS context.
 
 An `httpx.Client()` left to itself builds its own `ssl.SSLContext` and loads the whole CA bundle into it:
 about 0.8 MB of the process's memory for good (3 MB for the first, with OpenSSL's own set-up) and 25 to 90 ms
@@ -7,6 +7,9 @@ of start-up per client. kukey makes four or five of them, so every client gets t
 made once by `httpx.create_ssl_context()`: exactly what httpx would make for each (certifi's bundle, or
 SSL_CERT_FILE / SSL_CERT_DIR when set), with certificate and host name verification on. An SSLContext
 may be shared by any number of connections and threads; each connection still checks its own host.
+
+A copy of the context is the context itself: Bolt deep-copies every request it hands to a lazy listener, the
+WebClient in it included, and an SSLContext cannot be copied (nor should it be: it is made to be shared).
 """
 
 from __future__ import annotations
@@ -18,10 +21,22 @@ from typing import Any
 import httpx
 
 
+class _Shared(ssl.SSLContext):
+    """An SSLContext that copy and deepcopy return as it is."""
+
+    def __copy__(self) -> _Shared:
+        return self
+
+    def __deepcopy__(self, _memo: dict[int, Any]) -> _Shared:
+        return self
+
+
 @cache
 def shared_context() -> ssl.SSLContext:
     """The process's TLS context for outgoing HTTPS, made on first use."""
-    return httpx.create_ssl_context()
+    context = httpx.create_ssl_context()
+    context.__class__ = _Shared  # what httpx made, as it made it; only copying it changes
+    return context
 
 
 def http_client(**options: Any) -> httpx.Client:

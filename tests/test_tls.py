@@ -1,27 +1,28 @@
-"""bot.tls: kukey's HTTP clients share one TLS context, and it still verifies the servers they talk to."""
+"""bot.tls: kukey's HTTP clients share one TLS context, slack_sdk's WebClients included, and it still verifies
+the servers they talk to."""
 
 from __future__ import annotations
 
+import copy
 import ssl
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
+from urllib.error import URLError
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from bot.config import Settings
 from bot.domain.clock import SystemClock
 from bot.domain.secret import Secret
 from bot.kucoin.client import KucoinClient
+from bot.slack.client import make_web_client
+from bot.slack.courier import courier_client
 from bot.tls import http_client, shared_context
+from kukey_sandbox.tls import local_certificate
 
 
 def _context_of(client: httpx.Client) -> ssl.SSLContext:
@@ -49,45 +50,78 @@ def test_the_shared_context_verifies_certificates_and_host_names() -> None:
     assert context.check_hostname
 
 
+class _Counting(ThreadingHTTPServer):
+    """Counts the connections it accepts (with their TLS handshakes, failed ones included)."""
+
+    accepted = 0
+
+    def get_request(self) -> tuple[Any, Any]:
+        self.accepted += 1
+        return super().get_request()
+
+
 @pytest.fixture
-def untrusted_https(tmp_path: Path) -> Iterator[str]:
-    """An HTTPS server on 127.0.0.1 with a self-signed certificate that no CA bundle trusts."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=1))
-            .not_valid_after(now + timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]), critical=False)
-            .sign(key, hashes.SHA256()))
-    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                         serialization.PrivateFormat.PKCS8,
-                                                         serialization.NoEncryption()))
-    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+def untrusted_server(tmp_path: Path) -> Iterator[_Counting]:
+    """An HTTPS server on 127.0.0.1 whose certificate a CA of its own signed, which no CA bundle trusts."""
+    server_context = local_certificate(tmp_path).server_context()
 
     class Hello(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             self.send_response(200)
             self.end_headers()
 
+        do_POST = do_GET
+
         def log_message(self, *_: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+    server = _Counting(("127.0.0.1", 0), Hello)
     server.socket = server_context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"https://127.0.0.1:{server.server_address[1]}/"
+        yield server
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
 
 
+@pytest.fixture
+def untrusted_https(untrusted_server: _Counting) -> str:
+    return f"https://127.0.0.1:{untrusted_server.server_address[1]}/"
+
+
 def test_a_client_refuses_a_server_its_bundle_does_not_trust(untrusted_https: str) -> None:
     """A kukey client sharing the context refuses an HTTPS server whose certificate no trusted CA signed."""
     with http_client(timeout=5.0) as client, pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
         client.get(untrusted_https)
+
+
+def _slack_settings(url: str) -> Settings:
+    return Settings(slack_api_url=url, slack_bot_token=Secret("xoxb-1"))
+
+
+def test_kukeys_slack_clients_use_the_shared_context() -> None:
+    """The Web API clients (the one the bot and Bolt use, the outbox's) verify Slack with the shared context:
+    slack_sdk left without one has http.client build a context, CA bundle and all, for every call."""
+    settings = _slack_settings("https://slack.com/api/")
+    assert make_web_client(settings).ssl is courier_client(settings).ssl is shared_context()
+
+
+def test_a_copy_of_the_shared_context_is_the_context() -> None:
+    """Bolt deep-copies each request for its lazy listeners, the WebClient in it included: the copy shares the
+    context (an SSLContext cannot be copied at all) and still verifies."""
+    client = make_web_client(_slack_settings("https://slack.com/api/"))
+    assert copy.deepcopy(client).ssl is copy.copy(shared_context()) is shared_context()
+    assert shared_context().verify_mode == ssl.CERT_REQUIRED and isinstance(shared_context(), ssl.SSLContext)
+
+
+def test_kukeys_slack_client_refuses_a_slack_it_does_not_trust(untrusted_server: _Counting,
+                                                              untrusted_https: str) -> None:
+    """A Web API call to an HTTPS server whose certificate no trusted CA signed fails verification, at once:
+    the connection-error retries (with backoff, seconds of them) do not try a refused certificate again."""
+    client = make_web_client(_slack_settings(untrusted_https + "api/"))
+    with pytest.raises(URLError, match="CERTIFICATE_VERIFY_FAILED"):
+        client.auth_test()
+    assert untrusted_server.accepted == 1

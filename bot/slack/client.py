@@ -13,6 +13,11 @@
   Slack says some of the operation may have succeeded before an `internal_error`; kukey's calls are posts
   and updates whose worst repeat is a duplicate line, never a duplicate action.
 
+Every client verifies Slack with the process's one TLS context (bot.tls). Left without one, slack_sdk hands
+urllib no context and Python 3.11's http.client builds a new one for each connection, loading the whole CA
+bundle into it: ~30 ms of CPU on every Web API call (a dozen per request lifecycle), unseen against a
+plain-HTTP fake (tests/scenarios/test_slack_tls.py runs the fake on HTTPS).
+
 `auth_probe(client)` is the readiness probe: Slack reachable and the token still valid.
 """
 
@@ -21,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +45,7 @@ from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 from slack_sdk.web import SlackResponse
 
 from bot.config import Settings
+from bot.tls import shared_context
 
 log = logging.getLogger("kukey.slack")
 
@@ -69,10 +76,12 @@ class SlackRateLimited(SlackApiError):
         self.retry_after = retry_after
 
 
-def make_web_client(settings: Settings, *, budget: RetryBudget = DEFAULT_BUDGET) -> WebClient:
-    """The bot token's WebClient against `settings.slack_api_url`, with kukey's retry policy."""
-    return WebClient(token=settings.slack_bot_token.reveal(), base_url=settings.slack_api_url,
-                     timeout=TIMEOUT_S, retry_handlers=retry_handlers(budget))
+def make_web_client(settings: Settings, *, budget: RetryBudget = DEFAULT_BUDGET,
+                    handlers: list[RetryHandler] | None = None) -> WebClient:
+    """The bot token's WebClient against `settings.slack_api_url` over the shared TLS context, with kukey's
+    retry policy (`handlers`: these instead)."""
+    return WebClient(token=settings.slack_bot_token.reveal(), base_url=settings.slack_api_url, timeout=TIMEOUT_S,
+                     ssl=shared_context(), retry_handlers=retry_handlers(budget) if handlers is None else handlers)
 
 
 def retry_handlers(budget: RetryBudget = DEFAULT_BUDGET) -> list[RetryHandler]:
@@ -158,10 +167,14 @@ class BudgetedServerErrorHandler(_Budgeted, ServerErrorRetryHandler):
 
 
 class BudgetedConnectionErrorHandler(_Budgeted, ConnectionErrorRetryHandler):
-    """Connection reset, refused or closed without an answer, with backoff, within the budget."""
+    """Connection reset, refused or closed without an answer, with backoff, within the budget. A certificate
+    that fails verification is not retried: no second try makes it trusted (a missing CA, an intercepting
+    proxy), and the caller hears at once."""
 
     def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
                    error: Exception | None = None) -> bool:
+        if isinstance(getattr(error, "reason", None), ssl.SSLCertVerificationError):
+            return False
         return not self._spent(state) and super()._can_retry(state=state, request=request, response=response,
                                                              error=error)
 

@@ -30,10 +30,10 @@ from bot.services.ports import Parcel
 from bot.slack import blocks
 from bot.slack.client import (
     DEFAULT_BUDGET,
-    TIMEOUT_S,
     TRANSIENT_ERRORS,
     BudgetedRateLimitHandler,
     SlackRateLimited,
+    make_web_client,
 )
 from bot.slack.notices import LINK
 
@@ -49,8 +49,7 @@ HOPELESS = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too_long",
 
 def courier_client(settings: Settings) -> WebClient:
     """The bot token's client for the outbox: rate limits waited out within the budget, nothing else."""
-    return WebClient(token=settings.slack_bot_token.reveal(), base_url=settings.slack_api_url, timeout=TIMEOUT_S,
-                     retry_handlers=[BudgetedRateLimitHandler(DEFAULT_BUDGET)])
+    return make_web_client(settings, handlers=[BudgetedRateLimitHandler(DEFAULT_BUDGET)])
 
 
 class SlackCourier:

@@ -40,6 +40,7 @@ from kukey_sandbox.slack.server import HttpServer
 from kukey_sandbox.slack.socket_mode import SocketModeServer
 from kukey_sandbox.slack.webapi import WebApi
 from kukey_sandbox.slack.world import World
+from kukey_sandbox.tls import LocalCertificate
 
 T = TypeVar("T")
 
@@ -67,7 +68,9 @@ class SlackFake:
     bot_id = "B0KUKEYBOT"
     app_id = "A0KUKEYAPP"
 
-    def __init__(self, clock: Clock | None = None) -> None:
+    def __init__(self, clock: Clock | None = None, *, tls: LocalCertificate | None = None) -> None:
+        """`tls`: serve the Web API and the response URLs over HTTPS with that certificate, as Slack does
+        (kukey_sandbox.tls); plain HTTP without it."""
         self.clock: Clock = clock or SlackTime()
         self._bot_token = Secret(f"xoxb-{secrets.randbelow(10**12)}-{secrets.token_hex(12)}")
         self._app_token = Secret(f"xapp-1-{self.app_id}-{secrets.randbelow(10**12)}-{secrets.token_hex(16)}")
@@ -82,7 +85,7 @@ class SlackFake:
         self.holds = Holds()
         self._api = api
         self.faults = Faults({"bot": self.bot_token, "app": self.app_token})
-        self._http = HttpServer(self.world, api, self.faults, self.holds)
+        self._http = HttpServer(self.world, api, self.faults, self.holds, tls)
         # Web API failures on demand (kukey_sandbox.slack.faults); Socket Mode ones are on `self.socket`
         f = self.faults
         self.rate_limit, self.steady_limit, self.fail, self.drop_calls, self.lose_answers = (

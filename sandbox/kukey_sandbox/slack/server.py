@@ -3,12 +3,17 @@
 Bodies are read the way Slack reads them: query string, form-encoded or JSON, merged into one
 argument dict. Answers are HTTP 200 with Slack's JSON, except response_url failures (404/400 + code).
 Every answer carries a `Date` header, like Slack's: the fake's clock, moved by `HttpServer.clock_skew`.
+With a certificate (kukey_sandbox.tls) it speaks HTTPS, as Slack does: each connection's TLS handshake runs in
+that connection's own thread, so a slow or failed handshake holds up no other caller.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
+import socket
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -20,6 +25,7 @@ from kukey_sandbox.slack.holds import RESPONSE_URL, Holds
 from kukey_sandbox.slack.model import Call
 from kukey_sandbox.slack.webapi import WebApi
 from kukey_sandbox.slack.world import World
+from kukey_sandbox.tls import LocalCertificate
 
 _MAX_BODY = 2_000_000
 
@@ -33,6 +39,23 @@ class _Server(ThreadingHTTPServer):
     faults: Faults
     holds: Holds
     clock_skew = 0.0  # seconds added to the Date header (Slack's clock ahead of the fake's)
+    tls: ssl.SSLContext | None = None  # HTTPS when set
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """Serve one connection (in its own thread): over TLS when the server has a certificate."""
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            secured = self.tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):  # a client that does not trust the certificate, or went away
+            return
+        try:
+            super().finish_request(secured, client_address)
+        finally:
+            with contextlib.suppress(OSError):
+                secured.shutdown(socket.SHUT_RDWR)
+            secured.close()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -141,8 +164,10 @@ def _token(headers: Any, params: dict[str, Any]) -> str | None:
 class HttpServer:
     """A ThreadingHTTPServer on 127.0.0.1, port chosen by the OS, served from a daemon thread."""
 
-    def __init__(self, world: World, api: WebApi, faults: Faults, holds: Holds) -> None:
+    def __init__(self, world: World, api: WebApi, faults: Faults, holds: Holds,
+                 tls: LocalCertificate | None = None) -> None:
         self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.tls = tls.server_context() if tls else None
         self._server.world, self._server.api = world, api
         self._server.faults, self._server.holds = faults, holds
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -150,7 +175,8 @@ class HttpServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/"
+        scheme = "https" if self._server.tls else "http"
+        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}/"
 
     def set_clock_skew(self, seconds: float) -> None:
         """Slack's clock `seconds` ahead of the fake's (negative: behind), as the Date header shows it."""

@@ -1,0 +1,59 @@
+"""Slack over HTTPS, as the real one is: kukey's Web API calls go through the process's one TLS context
+(bot.tls), made once at start. slack_sdk's WebClient left to itself gives urllib no context, and Python 3.11's
+http.client then builds a new one for every connection, loading the whole CA bundle into it (~30 ms of CPU
+each on the CI machine): about a dozen times per lifecycle, on every Slack call of every ack's work. The plain
+HTTP fake never showed it."""
+
+from __future__ import annotations
+
+import re
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kukey_sandbox.world import APPROVALS, APPROVER, REQUESTER, TRADING, KukeyWorld, Story
+
+
+@pytest.fixture(params=["http", "socket"])
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KukeyWorld]:
+    with KukeyWorld(home=tmp_path, slack_tls=True, socket=request.param == "socket") as w:
+        yield w
+
+
+@pytest.fixture
+def contexts_made(monkeypatch: pytest.MonkeyPatch) -> list[type]:
+    """Every ssl.SSLContext made in this process from now on (the stdlib's constructor, counted)."""
+    made: list[type] = []
+    original = ssl.SSLContext.__new__
+
+    def counted(cls: type, *args: Any, **kwargs: Any) -> Any:
+        made.append(cls)
+        return original(cls, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "__new__", staticmethod(counted))
+    return made
+
+
+def test_a_whole_lifecycle_over_https_makes_no_tls_context(world: KukeyWorld, contexts_made: list[type]) -> None:
+    """Request, approval, reveal with Slack on HTTPS: every Web API call and response_url post verifies the
+    fake's certificate through the context made at start, and none makes a context of its own."""
+    assert world.fake.api_url.startswith("https://")
+    for user in (REQUESTER, APPROVER):
+        world.enroll(user)
+    story = Story(world)
+    contexts_made.clear()  # enrollment's calls are counted too, but the lifecycle is what this is about
+    calls_before = len(world.fake.calls())
+    post = story.request("create alpha-trading perms=Spot ips=203.0.113.5 expire=30 tls", user=REQUESTER,
+                         channel=TRADING)
+    story.approve(post, APPROVER)
+    api_key = story.reveal(REQUESTER)
+    story.in_thread(post, f"Key `{api_key}` was created")
+    assert [k["api_key"] for k in world.sandbox.keys("alpha-trading")] == [api_key]
+    calls = world.fake.calls()[calls_before:]
+    assert len(calls) >= 8, [c.method for c in calls]  # posts, thread notes, ephemerals, modals: all over TLS
+    assert contexts_made == []
+    assert re.search(r"Secret", next(e.content for e in world.fake.ephemerals(REQUESTER) if "Secret" in e.content))
+    assert world.fake.messages(APPROVALS)
