@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import acks, audit, failover, growth, killswitch, lifecycle, machine, procs, report, revoke, startup
+from bench import acks, audit, failover, growth, killswitch, lifecycle, machine, procs, report, revoke, scene, startup
 from bench.collector import held as collector_held
 from bench.config import FULL, QUICK, Config
 
@@ -37,8 +37,16 @@ PHASES: dict[str, Phase] = {
 def run(cfg: Config, phases: list[str], workdir: Path, *, mode: str = "custom",
         progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """Run `phases` in order; returns the results with the targets checked."""
-    started = time.perf_counter()
     procs.RUN_OPTIONS[:] = [] if cfg.worker else ["--no-worker"]
+    scene.SLACK_TLS[:] = [cfg.slack_tls]
+    try:
+        return _run(cfg, phases, workdir, mode, progress)
+    finally:
+        scene.SLACK_TLS[:] = [False]
+
+
+def _run(cfg: Config, phases: list[str], workdir: Path, mode: str, progress: Callable[[str], None]) -> dict[str, Any]:
+    started = time.perf_counter()
     results: dict[str, Any] = {"mode": mode, "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
                                "machine": machine.describe(), "config": cfg.__dict__,
                                "load_before": _load(), "seconds": {}, "cpu": {}, "bench_collector": {}}
@@ -83,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="kukey's database in every phase (PostgreSQL: a server the bench starts)")
     parser.add_argument("--no-worker", action="store_true",
                         help="run kukey with --no-worker: the work behind the acks in the serving process")
+    parser.add_argument("--slack-tls", action="store_true",
+                        help="the Slack fake on HTTPS, as Slack is (its own CA, trusted through SSL_CERT_FILE)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (databases, bot logs)")
     parser.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
                         help="first wait up to SECONDS for other processes to leave the CPUs (mostly) idle")
@@ -95,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] {wait_quiet(args.wait_quiet)}", file=sys.stderr, flush=True)
     workdir = Path(tempfile.mkdtemp(prefix="kukey-bench-"))
     try:
-        cfg = dataclasses.replace(QUICK if args.quick else FULL, db=args.db, worker=not args.no_worker)
+        cfg = dataclasses.replace(QUICK if args.quick else FULL, db=args.db, worker=not args.no_worker,
+                                  slack_tls=args.slack_tls)
         results = run(cfg, phases, workdir, mode="quick" if args.quick else "full",
                       progress=lambda line: print(f"[bench] {line}", file=sys.stderr, flush=True))
     finally:

@@ -48,7 +48,8 @@ def bare(cfg: Config, home: Path) -> list[dict[str, Any]]:
     with Scene(home) as scene:  # the bare app has no database
         fake = scene.fake
         env = {"SLACK_SIGNING_SECRET": fake.signing_secret, "SLACK_BOT_TOKEN": fake.bot_token,
-               "SLACK_API_URL": fake.api_url}
+               "SLACK_API_URL": fake.api_url,
+               **{k: v for k, v in scene.world.env().items() if k == "SSL_CERT_FILE"}}  # --slack-tls
         served = procs.spawn_bare(env, home / "bare.log")
         try:
             warm = scene.slash_bodies(CREATE, cfg.warmup, user=REQUESTER)

@@ -106,7 +106,7 @@ def _collector_line(held: dict[str, dict[str, Any]]) -> str:
 def table(r: dict[str, Any]) -> str:
     lines: list[str] = []
     m = r["machine"]
-    lines.append(f"kukey benchmark ({r['mode']}, --db {_db(r)}) on {m['nproc']} x {m['cpu_model']}, "
+    lines.append(f"kukey benchmark ({r['mode']}, {_setup(r)}) on {m['nproc']} x {m['cpu_model']}, "
                  f"{m['ram_gib']} GiB, "
                  f"Python {m['python']}; load average {r['load_before']} -> {r['load_after']}; "
                  f"{r['duration_s']} s")
@@ -184,6 +184,11 @@ def _db(r: dict[str, Any]) -> str:
     return "PostgreSQL" if r.get("config", {}).get("db") == "postgres" else "SQLite"
 
 
+def _setup(r: dict[str, Any]) -> str:
+    """The run's database, and Slack's transport when the fake spoke HTTPS (--slack-tls)."""
+    return f"--db {_db(r)}" + (", Slack over HTTPS" if r.get("config", {}).get("slack_tls") else "")
+
+
 def _failover_title(f: dict[str, Any]) -> str:
     return (f"Failover: {f['replicas']} replicas on PostgreSQL, lease {f['lease_s']} s; incident revoke of "
             f"{f['keys']} keys, KuCoin at {f['kucoin_latency_s']:g} s per call, {f['hanging_deletes']} deletes "
@@ -217,7 +222,7 @@ def _ack_sections(r: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
 def markdown(r: dict[str, Any]) -> str:
     """The results as Markdown tables, for docs/benchmarks.md (`python -m bench.report results.json`)."""
     m = r["machine"]
-    out = [f"Run: {r['mode']}, --db {_db(r)}, {r['started_at']}, {r['duration_s']} s. "
+    out = [f"Run: {r['mode']}, {_setup(r)}, {r['started_at']}, {r['duration_s']} s. "
            f"Machine: {m['nproc']} CPUs ({m['cpu_model']}), "
            f"{m['ram_gib']} GiB RAM, {m['implementation']} {m['python']}, Linux {m['kernel']}. "
            f"Load average {r['load_before']} before, {r['load_after']} after."]

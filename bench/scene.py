@@ -29,6 +29,7 @@ from kukey_sandbox.world import (
 )
 
 SUB_ACCOUNTS = ("alpha-trading", "delta-research", "beta-spot")  # open for Spot; gamma-frozen is frozen
+SLACK_TLS: list[bool] = [False]  # every scene's Slack fake on HTTPS (bench --slack-tls)
 
 
 class Scene:
@@ -49,7 +50,8 @@ class Scene:
             sandbox["clock"] = sandbox_clock
         # policy max_keys is the most a rule allows (20): lifecycles create keys in several sub-accounts
         self.world = KukeyWorld(home=home, run_bot=False, clock=SystemClock(), sandbox_kwargs=sandbox,
-                                policy_text=default_policy(max_keys=20), database_url=database_url)
+                                policy_text=default_policy(max_keys=20), database_url=database_url,
+                                slack_tls=SLACK_TLS[0])
         self.bot: procs.Served | None = None
         self._answers_at_start = 0
         self._reader: Engine | None = None

@@ -12,6 +12,7 @@ from pathlib import Path
 from bench import acks, audit, failover, fill, growth, killswitch, lifecycle, report, revoke, startup
 from bench.__main__ import run
 from bench.config import SMOKE
+from bench.scene import Scene
 from bot.storage.audit_verify import verify
 from bot.storage.db import make_engine
 
@@ -81,6 +82,17 @@ def test_a_run_checks_targets_and_prints_a_table(tmp_path: Path) -> None:
     assert results["bench_collector"]["audit"]["collections"] == 0  # the phase ran with the collector held
     assert "held its garbage collector in every phase: 0 collections" in report.table(results)
     json.dumps(results)
+
+
+def test_a_run_with_slack_on_https(tmp_path: Path) -> None:
+    """`--slack-tls`: the lifecycles run against the Slack fake on HTTPS (kukey and the bare app trusting its
+    CA), the report says so, and the scenes after the run are back on plain HTTP."""
+    results = run(dataclasses.replace(SMOKE, slack_tls=True), ["lifecycle", "acks"], tmp_path)
+    assert results["lifecycle"]["total_ms"]["n"] == SMOKE.lifecycles
+    assert all(row["statuses"] == {"200": SMOKE.requests} for row in results["acks"]["bare"])
+    assert "--db SQLite, Slack over HTTPS" in report.table(results)
+    with Scene(tmp_path / "after") as scene:
+        assert scene.fake.api_url.startswith("http://")
 
 
 def test_failover_phase_times_a_survivor_finishing_a_killed_replicas_revoke(tmp_path: Path) -> None:

@@ -1,7 +1,10 @@
 """Throwaway TLS for the stand-ins: a certificate authority made for one run and a certificate it signs for
 127.0.0.1, so that a stand-in can speak HTTPS as the real service does (Slack's Web API and response URLs
-are HTTPS only) and a client trusts it the way kukey trusts any server: through a CA file
-(`SSL_CERT_FILE=<ca_file>`), with certificate and host name verification on.
+are HTTPS only) and a client trusts it the way kukey trusts any server: through a CA bundle
+(`SSL_CERT_FILE=<bundle_file>`), with certificate and host name verification on. The bundle is the
+system's trust store (the public CAs OpenSSL trusts by default, where the machine has one) with the run's
+CA added, so that loading it costs what loading a real trust store costs (~150 CAs, tens of milliseconds):
+a client that loads it again for every call shows here as it would against Slack.
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ HOST = "127.0.0.1"
 
 @dataclass(frozen=True)
 class LocalCertificate:
-    """PEM files: the CA's certificate (what a client trusts) and the server's chain and key."""
+    """PEM files: the CA's certificate, a trust store holding it (the system's bundle and it), the server's
+    certificate and key."""
 
     ca_file: Path
+    bundle_file: Path
     cert_file: Path
     key_file: Path
 
@@ -58,9 +63,12 @@ def local_certificate(directory: Path, *, valid: timedelta = timedelta(days=2)) 
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))
-    out = LocalCertificate(ca_file=directory / "ca.pem", cert_file=directory / "server.pem",
-                           key_file=directory / "server-key.pem")
+    out = LocalCertificate(ca_file=directory / "ca.pem", bundle_file=directory / "trusted.pem",
+                           cert_file=directory / "server.pem", key_file=directory / "server-key.pem")
     out.ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    system = ssl.get_default_verify_paths().cafile  # None where the machine has no bundle file
+    public = Path(system).read_bytes().rstrip(b"\n") + b"\n" if system else b""
+    out.bundle_file.write_bytes(public + out.ca_file.read_bytes())
     out.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     out.key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                serialization.NoEncryption()))

@@ -119,7 +119,7 @@ class KukeyWorld:
             "SLACK_SIGNING_SECRET": self.fake.signing_secret, "SLACK_APP_TOKEN": self.fake.app_token,
             "KUKEY_DATABASE_URL": self.database_url, "KUKEY_POLICY": str(self.policy_path),
             "KUKEY_MASTER_KEY": self.master_key,
-            **({"SSL_CERT_FILE": str(self.slack_certificate.ca_file)} if self.slack_certificate else {}),
+            **({"SSL_CERT_FILE": str(self.slack_certificate.bundle_file)} if self.slack_certificate else {}),
             **self.env_extra,
         }
         return env
@@ -203,7 +203,7 @@ class KukeyWorld:
         if self.slack_certificate is None or self._trusted is not None:
             return
         self._trusted = (os.environ.get("SSL_CERT_FILE"),)
-        os.environ["SSL_CERT_FILE"] = str(self.slack_certificate.ca_file)
+        os.environ["SSL_CERT_FILE"] = str(self.slack_certificate.bundle_file)
         shared_context.cache_clear()
 
     def _untrust_slack_in_process(self) -> None:
