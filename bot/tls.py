@@ -8,6 +8,10 @@ made once by `httpx.create_ssl_context()`: exactly what httpx would make for eac
 SSL_CERT_FILE / SSL_CERT_DIR when set), with certificate and host name verification on. An SSLContext
 may be shared by any number of connections and threads; each connection still checks its own host.
 
+No client here speaks HTTP/2: httpcore sets the context's ALPN to "http/1.1" for its connections, and
+slack_sdk's urllib connections (HTTP/1.1 only) share that setting; an `http2=True` client would offer "h2"
+on theirs too.
+
 A copy of the context is the context itself: Bolt deep-copies every request it hands to a lazy listener, the
 WebClient in it included, and an SSLContext cannot be copied (nor should it be: it is made to be shared).
 """

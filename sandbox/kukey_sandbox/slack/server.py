@@ -14,6 +14,7 @@ import email.utils
 import json
 import socket
 import ssl
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -40,6 +41,12 @@ class _Server(ThreadingHTTPServer):
     holds: Holds
     clock_skew = 0.0  # seconds added to the Date header (Slack's clock ahead of the fake's)
     tls: ssl.SSLContext | None = None  # HTTPS when set
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet when a caller went away mid-answer (a bot killed by a test or the bench): Slack would not
+        notice either. Anything else is printed with its traceback, as socketserver does."""
+        if not isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError)):
+            super().handle_error(request, client_address)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         """Serve one connection (in its own thread): over TLS when the server has a certificate."""
