@@ -29,7 +29,6 @@ BOT_AUTH_FIX = ("set SLACK_BOT_TOKEN to the Bot User OAuth Token (xoxb-...) on t
 APP_AUTH_FIX = ("set SLACK_APP_TOKEN to an app-level token (xapp-...) with connections:write (Basic Information "
                  "> App-Level Tokens) and turn Socket Mode on; or run in HTTP mode (`--http`)")
 SIGNING_FIX = "set SLACK_SIGNING_SECRET to the Signing Secret on the app's Basic Information page"
-UNREACHABLE_FIX = "check SLACK_API_URL (default https://slack.com/api/), the network and any proxy"
 SCOPES_FIX = ("add the bot scopes channels:read and groups:read (app_manifest.yml lists them) and reinstall "
               "the app, so kukey can check its channels")
 # The bot scopes kukey cannot work without, and those it works without, less well (app_manifest.yml has all).
@@ -50,7 +49,7 @@ def check_bot_token(ctx: Context) -> CheckResult:
         answer = ctx.bot_answer()
     except SlackUnreachable as exc:
         ctx.unreachable.add("slack")
-        return fail(name, str(exc), UNREACHABLE_FIX)
+        return fail(name, str(exc), exc.fix)
     if not answer.ok:
         return fail(name, f"auth.test refused the bot token: {answer.error}", BOT_AUTH_FIX)
     d = answer.data
@@ -70,7 +69,7 @@ def check_app_token(ctx: Context) -> CheckResult:
     try:
         answer = ctx.slack(settings).api_call("apps.connections.open", token)
     except SlackUnreachable as exc:
-        return fail(name, str(exc), UNREACHABLE_FIX)
+        return fail(name, str(exc), exc.fix)
     if not answer.ok:
         return fail(name, f"apps.connections.open refused the app token: {answer.error}", APP_AUTH_FIX)
     return ok(name, "apps.connections.open issued a Socket Mode URL (not connected to it)")
@@ -157,7 +156,7 @@ def _channel(api: SlackWebApi, token: str, channel: str, roles: list[str]) -> Ch
     try:
         answer = api.api_call("conversations.info", token, channel=channel)
     except SlackUnreachable as exc:
-        return fail(name, f"{role}: {exc}", UNREACHABLE_FIX)
+        return fail(name, f"{role}: {exc}", exc.fix)
     if answer.error == "missing_scope":
         return warn(name, f"{role}: not checked: the app lacks the {answer.data.get('needed') or 'channels:read'} "
                           "scope", SCOPES_FIX)
@@ -211,7 +210,7 @@ def _group(api: SlackWebApi, token: str, group: str, where: str) -> CheckResult:
     try:
         answer: SlackAnswer = api.api_call("usergroups.users.list", token, usergroup=group)
     except SlackUnreachable as exc:
-        return fail(name, f"{where}: {exc}", UNREACHABLE_FIX)
+        return fail(name, f"{where}: {exc}", exc.fix)
     if answer.error == "no_such_subteam":
         return fail(name, f"{where}: Slack knows no such user group",
                     f"put the user group's id (S...) in {where}, or remove it")

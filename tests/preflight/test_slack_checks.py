@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from bot.domain.clock import SystemClock
 from bot.preflight import Status, run_preflight
 from kukey_sandbox.world import APPROVER, AUDIT, INCIDENT, KukeyWorld, default_policy
-from tests.preflight.conftest import by_check, only_problem
+from tests.preflight.conftest import by_check, only_problem, seed_with
 
 SLACK = ("policy", "slack bot token", "slack app token", "slack signing secret", "slack clock", "channels",
          "user groups")
@@ -215,3 +220,37 @@ def test_the_bot_tokens_scopes_are_checked_against_the_ones_kukey_uses(env: dict
     world.fake.withhold_scope("im:write")
     result = by_check(run_preflight(env=env, checks=scopes))["slack scopes"]
     assert (result.status, result.detail) == (Status.FAIL, "the bot token lacks im:write (to send direct messages)")
+
+
+@pytest.fixture
+def https_world(tmp_path: Path) -> Iterator[KukeyWorld]:
+    """The installation of `world`, with Slack's side on HTTPS (its own CA: kukey_sandbox.tls)."""
+    with KukeyWorld(home=tmp_path, run_bot=False, clock=SystemClock(), slack_tls=True,
+                    sandbox_kwargs={"seed": seed_with(["General"])}) as w:
+        yield w
+
+
+def test_a_slack_whose_certificate_is_not_trusted_says_so(https_world: KukeyWorld) -> None:
+    """A server at SLACK_API_URL whose certificate this host does not trust (a TLS-inspecting proxy whose CA
+    kukey lacks) fails the bot token check once, naming the certificate, not the network, and the fix says
+    where kukey takes its CAs from; nothing was sent to it."""
+    env = {k: v for k, v in https_world.env().items() if k != "SSL_CERT_FILE"}
+    report = run_preflight(env=env, checks=SLACK)
+    (failed,) = report.having(Status.FAIL)
+    assert failed.lines() == [
+        f"FAIL slack bot token: {https_world.fake.api_url}: its TLS certificate is not trusted here "
+        "(unable to get local issuer certificate)",
+        "  fix: if a proxy inspects TLS on this network, point SSL_CERT_FILE (or SSL_CERT_DIR) at a CA bundle "
+        "that includes its CA; otherwise check SLACK_API_URL: the server there is not one kukey can trust"]
+    assert [r.check for r in report.having(Status.SKIP)] == [
+        "slack app token", "slack clock", "channels", "user groups"]
+    assert https_world.fake.calls() == []
+
+
+def test_kukey_doctor_trusts_the_cas_ssl_cert_file_names(https_world: KukeyWorld) -> None:
+    """`kukey doctor` with SSL_CERT_FILE naming a bundle that holds the server's CA passes every Slack check
+    over HTTPS: the standard variable is how an operator adds a proxy's CA."""
+    result = subprocess.run([sys.executable, "-m", "bot", "doctor"], env={**os.environ, **https_world.env()},
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "OK slack bot token: bot kukey" in result.stdout and "OK slack clock" in result.stdout
