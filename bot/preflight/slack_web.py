@@ -17,7 +17,6 @@ import httpx
 from bot.domain.clock import Clock
 from bot.errors import KukeyError
 
-
 UNREACHABLE_FIX = "check SLACK_API_URL (default https://slack.com/api/), the network and any proxy"
 UNTRUSTED_FIX = ("if a proxy inspects TLS on this network, point SSL_CERT_FILE (or SSL_CERT_DIR) at a CA bundle "
                  "that includes its CA; otherwise check SLACK_API_URL: the server there is not one kukey can trust")
