@@ -174,5 +174,10 @@ class KucoinUnavailable(KucoinError, ExchangeUnavailable):
     """KuCoin is down, busy or unreachable."""
 
 
+class KucoinUntrusted(KucoinUnavailable):
+    """KuCoin's side showed a TLS certificate this host does not trust (a TLS-inspecting proxy whose CA kukey
+    lacks, or not KuCoin): nothing was sent, and no retry changes it."""
+
+
 class KucoinOutcomeUnknown(KucoinError, ExchangeOutcomeUnknown):
     """A create was sent, no answer came back, and the key could not be found by its remark."""

@@ -43,6 +43,25 @@ def shared_context() -> ssl.SSLContext:
     return context
 
 
+def certificate_refused(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification failure behind `exc`, if that is what it is (httpx wraps httpcore's error,
+    which wraps ssl's; urllib's URLError holds it as its reason): a server this host does not trust, which no
+    retry changes."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return cause
+        seen.add(id(cause))
+        reason = getattr(cause, "reason", None)
+        cause = reason if isinstance(reason, BaseException) else cause.__cause__ or cause.__context__
+    return None
+
+
+UNTRUSTED_FIX = ("if a proxy inspects TLS on this network, point SSL_CERT_FILE (or SSL_CERT_DIR) at a CA bundle that "
+                 "includes its CA; otherwise check {variable}: the server there is not one kukey can trust")
+
+
 def http_client(**options: Any) -> httpx.Client:
     """An `httpx.Client(**options)` verifying servers with the shared TLS context."""
     return httpx.Client(verify=shared_context(), **options)

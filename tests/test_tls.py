@@ -18,11 +18,14 @@ import pytest
 from bot.config import Settings
 from bot.domain.clock import SystemClock
 from bot.domain.secret import Secret
+from bot.errors import KucoinUntrusted
 from bot.kucoin.client import KucoinClient
 from bot.slack.client import make_web_client
 from bot.slack.courier import courier_client
 from bot.tls import http_client, shared_context
+from kukey_sandbox.kucoin.sandbox import KucoinSandbox
 from kukey_sandbox.tls import local_certificate
+from tests.audit_stream.helpers import wait_until
 
 
 def _context_of(client: httpx.Client) -> ssl.SSLContext:
@@ -125,3 +128,26 @@ def test_kukeys_slack_client_refuses_a_slack_it_does_not_trust(untrusted_server:
     with pytest.raises(URLError, match="CERTIFICATE_VERIFY_FAILED"):
         client.auth_test()
     assert untrusted_server.accepted == 1
+
+
+@pytest.fixture
+def https_kucoin(tmp_path: Path) -> Iterator[KucoinSandbox]:
+    """The KuCoin sandbox on HTTPS, its certificate signed by a CA of the run's own that nothing trusts."""
+    with KucoinSandbox(tls=local_certificate(tmp_path / "tls")) as sandbox:
+        yield sandbox
+
+
+def test_a_kucoin_whose_certificate_is_not_trusted_is_refused_at_once(https_kucoin: KucoinSandbox,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """The KuCoin client meets a certificate this host does not trust: KucoinUntrusted names it after one
+    attempt (a connection failure is retried with backoff; this one would fail the same way every time), the
+    sandbox saw its handshake broken off, and no request."""
+    creds = https_kucoin.master_credentials
+    with KucoinClient(base_url=https_kucoin.url, api_key=creds.api_key, api_secret=creds.api_secret,
+                      api_passphrase=creds.api_passphrase, clock=SystemClock()) as client, \
+            pytest.raises(KucoinUntrusted, match=r"KuCoin's TLS certificate at https://127\.0\.0\.1:\d+ is not "
+                                                 r"trusted here \(unable to get local issuer certificate\)"):
+        client.list_sub_accounts()
+    assert len([r for r in caplog.records if "ConnectError" in r.getMessage()]) == 1
+    wait_until(lambda: https_kucoin.refused_handshakes >= 1, "the sandbox to see the handshake broken off")
+    assert https_kucoin.call_counts() == {}

@@ -21,10 +21,11 @@ import httpx
 
 from bot.domain.clock import Clock
 from bot.domain.secret import Secret
-from bot.errors import KucoinError, KucoinOutcomeUnknown, KucoinRateLimited, KucoinUnavailable
+from bot.errors import KucoinError, KucoinOutcomeUnknown, KucoinRateLimited, KucoinUnavailable, KucoinUntrusted
 from bot.kucoin import codes
 from bot.kucoin.ratelimit import MANAGEMENT_POOL_BUDGET, BudgetExceeded, RateGate, RateHeaders, RetryPolicy, Sleep
 from bot.kucoin.signing import Credentials, QueryParams, auth_headers, encode_body, wire_query
+from bot.tls import certificate_refused
 
 log = logging.getLogger("bot.kucoin")
 _PASSPHRASE_IN_TEXT = re.compile(r"(passphrase=)[^&\s\"']*", re.IGNORECASE)
@@ -240,6 +241,10 @@ class Transport:
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             self._log_failure(ep, exc, started)
+            refused = certificate_refused(exc)
+            if refused is not None:  # nothing was sent, and no retry makes the certificate trusted
+                raise KucoinUntrusted(f"KuCoin's TLS certificate at {self._base_url} is not trusted here "
+                                      f"({refused.verify_message}).", path=ep.path) from exc
             error = KucoinUnavailable(f"Could not connect to KuCoin for {ep.method} {ep.path}.", path=ep.path)
             raise _Retry(self._backoff(budget.attempts + 1), error) from exc
         except httpx.TransportError as exc:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from bot import config
 from bot.domain.keys import Permission
-from bot.errors import KucoinAuthError, KucoinError, KucoinUnavailable
+from bot.errors import KucoinAuthError, KucoinError, KucoinUnavailable, KucoinUntrusted
 from bot.kucoin.wire import WIRE_PERMISSION
 from bot.preflight.context import Context
 from bot.preflight.results import CheckResult, fail, ok, skew_result, skip, warn
+from bot.tls import UNTRUSTED_FIX
 
 KUCOIN_VARIABLES = ("KUCOIN_API_URL", "KUCOIN_API_KEY", "KUCOIN_API_SECRET", "KUCOIN_API_PASSPHRASE")
 # Managing sub-account keys needs General on the master key; kukey never trades or moves funds with it.
@@ -22,6 +23,9 @@ def check_kucoin_key(ctx: Context) -> CheckResult:
     except KucoinAuthError as exc:
         return fail(name, str(exc), "check KUCOIN_API_KEY, KUCOIN_API_SECRET and KUCOIN_API_PASSPHRASE (and the "
                                     "key's IP whitelist) against the master account's API key")
+    except KucoinUntrusted as exc:
+        ctx.unreachable.add("kucoin")
+        return fail(name, str(exc), UNTRUSTED_FIX.format(variable=f"KUCOIN_API_URL ({settings.kucoin_api_url})"))
     except KucoinUnavailable as exc:
         ctx.unreachable.add("kucoin")
         return fail(name, str(exc), f"check KUCOIN_API_URL ({settings.kucoin_api_url}) and the network")

@@ -7,7 +7,6 @@ and the `Date` and `X-OAuth-Scopes` headers of an answer, which a plain httpx ca
 from __future__ import annotations
 
 import email.utils
-import ssl
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,10 +15,9 @@ import httpx
 
 from bot.domain.clock import Clock
 from bot.errors import KukeyError
+from bot.tls import UNTRUSTED_FIX, certificate_refused
 
 UNREACHABLE_FIX = "check SLACK_API_URL (default https://slack.com/api/), the network and any proxy"
-UNTRUSTED_FIX = ("if a proxy inspects TLS on this network, point SSL_CERT_FILE (or SSL_CERT_DIR) at a CA bundle "
-                 "that includes its CA; otherwise check SLACK_API_URL: the server there is not one kukey can trust")
 
 
 class SlackUnreachable(KukeyError):
@@ -33,7 +31,7 @@ class SlackUntrusted(SlackUnreachable):
     """The server at SLACK_API_URL showed a certificate this host does not trust (a TLS-inspecting proxy
     whose CA kukey lacks, or not Slack): no request was sent."""
 
-    fix = UNTRUSTED_FIX
+    fix = UNTRUSTED_FIX.format(variable="SLACK_API_URL")
 
 
 @dataclass(frozen=True)
@@ -68,7 +66,7 @@ class SlackWebApi:
             response = self._http.post(self.base_url + method, data=params,
                                        headers={"Authorization": f"Bearer {token}"})
         except httpx.HTTPError as exc:
-            refused = _certificate_refused(exc)
+            refused = certificate_refused(exc)
             if refused is not None:
                 raise SlackUntrusted(f"{self.base_url}: its TLS certificate is not trusted here "
                                      f"({refused.verify_message})") from exc
@@ -82,18 +80,6 @@ class SlackWebApi:
             data = {"ok": False, "error": f"http_{response.status_code}"}
         return SlackAnswer(data, _date(response.headers.get("Date")), sent, received,
                            _scopes(response.headers.get("X-OAuth-Scopes")))
-
-
-def _certificate_refused(exc: BaseException) -> ssl.SSLCertVerificationError | None:
-    """The certificate verification failure behind `exc` (httpx wraps httpcore's error, which wraps ssl's)."""
-    seen: set[int] = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return cause
-        seen.add(id(cause))
-        cause = cause.__cause__ or cause.__context__
-    return None
 
 
 def _reason(exc: httpx.HTTPError) -> str:

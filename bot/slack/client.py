@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -45,7 +44,7 @@ from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 from slack_sdk.web import SlackResponse
 
 from bot.config import Settings
-from bot.tls import shared_context
+from bot.tls import certificate_refused, shared_context
 
 log = logging.getLogger("kukey.slack")
 
@@ -173,7 +172,7 @@ class BudgetedConnectionErrorHandler(_Budgeted, ConnectionErrorRetryHandler):
 
     def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
                    error: Exception | None = None) -> bool:
-        if isinstance(getattr(error, "reason", None), ssl.SSLCertVerificationError):
+        if error is not None and certificate_refused(error) is not None:
             return False
         return not self._spent(state) and super()._can_retry(state=state, request=request, response=response,
                                                              error=error)

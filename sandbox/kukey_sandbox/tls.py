@@ -9,11 +9,15 @@ a client that loads it again for every call shows here as it would against Slack
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import ssl
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from ipaddress import IPv4Address
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -74,3 +78,33 @@ def local_certificate(directory: Path, *, valid: timedelta = timedelta(days=2)) 
                                                serialization.NoEncryption()))
     out.key_file.chmod(0o600)
     return out
+
+
+class TlsServing:
+    """A mixin for a ThreadingHTTPServer: with `tls` set it speaks HTTPS, each connection's handshake in that
+    connection's own thread (a slow or failed handshake holds up no other caller); without, plain HTTP. A
+    caller that goes away mid-answer (a bot killed by a test or the bench) is not reported: the real
+    service would not notice either; anything else is, with its traceback, as socketserver does."""
+
+    tls: ssl.SSLContext | None = None
+    refused_handshakes = 0  # connections whose client broke off the handshake (e.g. not trusting the certificate)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.tls is None:
+            super().finish_request(request, client_address)  # type: ignore[misc]
+            return
+        try:
+            secured = self.tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):  # a client that does not trust the certificate, or went away
+            self.refused_handshakes += 1
+            return
+        try:
+            super().finish_request(secured, client_address)  # type: ignore[misc]
+        finally:
+            with contextlib.suppress(OSError):
+                secured.shutdown(socket.SHUT_RDWR)
+            secured.close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError)):
+            super().handle_error(request, client_address)  # type: ignore[misc]

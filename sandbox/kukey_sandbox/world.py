@@ -72,9 +72,10 @@ class KukeyWorld:
     run_bot: bool = True  # False: the test starts the bot itself (e.g. `kukey run` in a subprocess)
     env_extra: dict[str, str] = field(default_factory=dict)  # more settings for the bot
     database_url: str = ""  # KUKEY_DATABASE_URL; default: the SQLite file db_path, home/kukey.db
-    # Slack's side over HTTPS, as the real one (kukey_sandbox.tls): the bot trusts the run's CA through
-    # SSL_CERT_FILE, in env() for processes and in this process's environment while an in-process bot runs
+    # Slack's side (and KuCoin's) over HTTPS, as the real ones (kukey_sandbox.tls): the bot trusts the run's CA
+    # through SSL_CERT_FILE, in env() for processes and in this process's environment while an in-process bot runs
     slack_tls: bool = False
+    kucoin_tls: bool = False
 
     def __post_init__(self) -> None:
         from kukey_sandbox.kucoin.sandbox import KucoinSandbox
@@ -82,9 +83,10 @@ class KukeyWorld:
 
         self.master_key = base64.b64encode(os.urandom(32)).decode()
         # KuCoin's clock follows the bot's (a FakeClock jumps; real clocks don't), like two NTP-synced hosts
-        self.sandbox = KucoinSandbox(**{"clock": self.clock, **self.sandbox_kwargs}).start()
-        self.slack_certificate = local_certificate(self.home / "slack-tls") if self.slack_tls else None
-        self.fake = SlackFake(tls=self.slack_certificate).start()
+        self.certificate = local_certificate(self.home / "tls") if self.slack_tls or self.kucoin_tls else None
+        self.sandbox = KucoinSandbox(**{"clock": self.clock, "tls": self.certificate if self.kucoin_tls else None,
+                                        **self.sandbox_kwargs}).start()
+        self.fake = SlackFake(tls=self.certificate if self.slack_tls else None).start()
         self._trusted: tuple[str | None] | None = None  # SSL_CERT_FILE before an in-process bot trusted the CA
         for uid, name in NAMES.items():
             self.fake.add_user(uid, name)
@@ -119,7 +121,7 @@ class KukeyWorld:
             "SLACK_SIGNING_SECRET": self.fake.signing_secret, "SLACK_APP_TOKEN": self.fake.app_token,
             "KUKEY_DATABASE_URL": self.database_url, "KUKEY_POLICY": str(self.policy_path),
             "KUKEY_MASTER_KEY": self.master_key,
-            **({"SSL_CERT_FILE": str(self.slack_certificate.bundle_file)} if self.slack_certificate else {}),
+            **({"SSL_CERT_FILE": str(self.certificate.bundle_file)} if self.certificate else {}),
             **self.env_extra,
         }
         return env
@@ -129,7 +131,7 @@ class KukeyWorld:
         from kukey_sandbox.slack.driver import SlackDriver
 
         settings = Settings.from_env(self.env(), need=["kucoin", "master_key", "policy", "slack_http"])
-        self._trust_slack_in_process()
+        self._trust_ca_in_process()
         self.bot = build(settings, clock=self.clock, scheduler_interval=self.scheduler_interval)
         if self.socket:
             self.bot.start_socket()
@@ -193,20 +195,20 @@ class KukeyWorld:
         if self.bot is not None:
             self.bot.stop()
             self.bot = None
-        self._untrust_slack_in_process()
+        self._untrust_ca_in_process()
 
-    def _trust_slack_in_process(self) -> None:
+    def _trust_ca_in_process(self) -> None:
         """An in-process bot reads its CA file from this process's environment (bot.tls, once per process):
         point SSL_CERT_FILE at the run's CA and let the bot make its TLS context anew."""
         from bot.tls import shared_context
 
-        if self.slack_certificate is None or self._trusted is not None:
+        if self.certificate is None or self._trusted is not None:
             return
         self._trusted = (os.environ.get("SSL_CERT_FILE"),)
-        os.environ["SSL_CERT_FILE"] = str(self.slack_certificate.bundle_file)
+        os.environ["SSL_CERT_FILE"] = str(self.certificate.bundle_file)
         shared_context.cache_clear()
 
-    def _untrust_slack_in_process(self) -> None:
+    def _untrust_ca_in_process(self) -> None:
         from bot.tls import shared_context
 
         if self._trusted is None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 import socket
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
-from bot.domain.clock import FakeClock
+from bot.domain.clock import FakeClock, SystemClock
 from bot.domain.keys import KeySpec, Permission
 from bot.kucoin.client import KucoinClient
 from bot.kucoin.models import generate_passphrase
@@ -105,3 +106,21 @@ def test_kucoin_settings_need_only_their_own_variables(env: dict[str, str]) -> N
     assert results["kucoin key"].lines()[0] == (
         "FAIL kucoin key: KUCOIN_API_KEY is not set: the master account's API key (or KUCOIN_API_KEY_FILE)")
     assert results["kucoin clock"].status == Status.OK
+
+
+def test_a_kucoin_whose_certificate_is_not_trusted_says_so(tmp_path: Path) -> None:
+    """A server at KUCOIN_API_URL whose certificate this host does not trust (a TLS-inspecting proxy whose CA
+    kukey lacks) fails the key check once, naming the certificate, not the network; the fix says where kukey
+    takes its CAs from, and the clock check waits for it."""
+    with KukeyWorld(home=tmp_path, run_bot=False, clock=SystemClock(), kucoin_tls=True,
+                    sandbox_kwargs={"seed": seed_with(["General"])}) as world:
+        env = {k: v for k, v in world.env().items() if k != "SSL_CERT_FILE"}
+        report = run_preflight(env=env, checks=KUCOIN)
+        assert by_check(report)["kucoin key"].lines() == [
+            f"FAIL kucoin key: KuCoin's TLS certificate at {world.sandbox.url} is not trusted here (unable to get "
+            "local issuer certificate).",
+            "  fix: if a proxy inspects TLS on this network, point SSL_CERT_FILE (or SSL_CERT_DIR) at a CA bundle "
+            f"that includes its CA; otherwise check KUCOIN_API_URL ({world.sandbox.url}): the server there is not "
+            "one kukey can trust"]
+        assert by_check(report)["kucoin clock"].status == Status.SKIP
+        assert world.sandbox.call_counts() == {}

@@ -19,7 +19,7 @@ from kukey_sandbox.world import APPROVALS, APPROVER, REQUESTER, TRADING, KukeyWo
 
 @pytest.fixture(params=["http", "socket"])
 def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KukeyWorld]:
-    with KukeyWorld(home=tmp_path, slack_tls=True, socket=request.param == "socket") as w:
+    with KukeyWorld(home=tmp_path, slack_tls=True, kucoin_tls=True, socket=request.param == "socket") as w:
         yield w
 
 
@@ -38,9 +38,9 @@ def contexts_made(monkeypatch: pytest.MonkeyPatch) -> list[type]:
 
 
 def test_a_whole_lifecycle_over_https_makes_no_tls_context(world: KukeyWorld, contexts_made: list[type]) -> None:
-    """Request, approval, reveal with Slack on HTTPS: every Web API call and response_url post verifies the
-    fake's certificate through the context made at start, and none makes a context of its own."""
-    assert world.fake.api_url.startswith("https://")
+    """Request, approval, reveal with Slack and KuCoin on HTTPS: every Web API call, response_url post and
+    KuCoin call verifies its server's certificate through the context made at start; none makes its own."""
+    assert world.fake.api_url.startswith("https://") and world.sandbox.url.startswith("https://")
     for user in (REQUESTER, APPROVER):
         world.enroll(user)
     story = Story(world)

@@ -22,6 +22,7 @@ from kukey_sandbox.kucoin.limits import Pools
 from kukey_sandbox.kucoin.messages import Answer, RecordedRequest, answer
 from kukey_sandbox.kucoin.server import SandboxServer
 from kukey_sandbox.kucoin.state import ApiError, World, load_seed
+from kukey_sandbox.tls import LocalCertificate
 
 MANAGEMENT = "management"
 PUBLIC = "public"
@@ -46,7 +47,9 @@ class KucoinSandbox:
         window_seconds: float = 30.0,
         management_budget: int = 2000,
         public_budget: int = 2000,
+        tls: LocalCertificate | None = None,
     ) -> None:
+        """`tls`: serve HTTPS with that certificate, as KuCoin does (kukey_sandbox.tls); plain HTTP without."""
         self.world = World(load_seed(seed))
         self.faults = FaultPlan()
         self.pools = Pools(window_ms=int(window_seconds * 1000),
@@ -57,7 +60,12 @@ class KucoinSandbox:
         self._answers: Counter[str] = Counter()
         self._timeline: deque[tuple[str, str]] = deque(maxlen=4000)  # ("call" | "answer", "METHOD /path")
         self._recorded = threading.Condition()  # guards requests and the counts; notified at each request
-        self._server = SandboxServer(self, host, port)
+        self._server = SandboxServer(self, host, port, tls)
+
+    @property
+    def refused_handshakes(self) -> int:
+        """HTTPS only: TLS handshakes a client broke off (one that does not trust the certificate)."""
+        return self._server.refused_handshakes
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> KucoinSandbox:

@@ -1,4 +1,5 @@
-"""The sandbox's HTTP layer: a ThreadingHTTPServer on 127.0.0.1 plus the /_sandbox/ control endpoints.
+"""The sandbox's HTTP layer: a ThreadingHTTPServer on 127.0.0.1 plus the /_sandbox/ control endpoints; with a
+certificate, HTTPS as KuCoin speaks it (kukey_sandbox.tls.TlsServing).
 
 Control (no auth, loopback only): GET /_sandbox/state; POST /_sandbox/faults with any of
 {"latency": {"seconds", "path"}, "fail_next": {...}, "rate_limit_next": {...}, "drop_next": {...},
@@ -17,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from kukey_sandbox.kucoin.messages import Answer, RecordedRequest
+from kukey_sandbox.tls import LocalCertificate, TlsServing
 
 if TYPE_CHECKING:
     from kukey_sandbox.kucoin.sandbox import KucoinSandbox
@@ -28,20 +30,26 @@ CONTROL = "/_sandbox/"
 class SandboxServer:
     """Owns the listening socket, the serving thread and the open connections."""
 
-    def __init__(self, sandbox: KucoinSandbox, host: str, port: int) -> None:
+    def __init__(self, sandbox: KucoinSandbox, host: str, port: int, tls: LocalCertificate | None = None) -> None:
         self.sandbox = sandbox
         self.stopping = threading.Event()
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
         self.opened = 0  # connections accepted so far
         self._httpd = _HTTPServer((host, port), _Handler)
+        self._httpd.tls = tls.server_context() if tls else None
         self._httpd.owner = self
         self._thread: threading.Thread | None = None
 
     @property
+    def refused_handshakes(self) -> int:
+        """TLS handshakes a client broke off (a client that does not trust the sandbox's certificate)."""
+        return self._httpd.refused_handshakes
+
+    @property
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{'https' if self._httpd.tls else 'http'}://{host!s}:{port}"
 
     def start(self) -> None:
         if self._thread is None:
@@ -72,7 +80,7 @@ class SandboxServer:
                 self._conns.discard(conn)
 
 
-class _HTTPServer(ThreadingHTTPServer):
+class _HTTPServer(TlsServing, ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # 50 deletes at once (an incident revoke) must not hit SYN retries
     owner: SandboxServer

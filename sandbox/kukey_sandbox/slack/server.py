@@ -3,18 +3,13 @@
 Bodies are read the way Slack reads them: query string, form-encoded or JSON, merged into one
 argument dict. Answers are HTTP 200 with Slack's JSON, except response_url failures (404/400 + code).
 Every answer carries a `Date` header, like Slack's: the fake's clock, moved by `HttpServer.clock_skew`.
-With a certificate (kukey_sandbox.tls) it speaks HTTPS, as Slack does: each connection's TLS handshake runs in
-that connection's own thread, so a slow or failed handshake holds up no other caller.
+With a certificate (kukey_sandbox.tls) it speaks HTTPS, as Slack does (kukey_sandbox.tls.TlsServing).
 """
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
 import json
-import socket
-import ssl
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -26,12 +21,12 @@ from kukey_sandbox.slack.holds import RESPONSE_URL, Holds
 from kukey_sandbox.slack.model import Call
 from kukey_sandbox.slack.webapi import WebApi
 from kukey_sandbox.slack.world import World
-from kukey_sandbox.tls import LocalCertificate
+from kukey_sandbox.tls import LocalCertificate, TlsServing
 
 _MAX_BODY = 2_000_000
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(TlsServing, ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # bursts of concurrent calls must not hit SYN retries
     allow_reuse_address = True
@@ -40,29 +35,6 @@ class _Server(ThreadingHTTPServer):
     faults: Faults
     holds: Holds
     clock_skew = 0.0  # seconds added to the Date header (Slack's clock ahead of the fake's)
-    tls: ssl.SSLContext | None = None  # HTTPS when set
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Quiet when a caller went away mid-answer (a bot killed by a test or the bench): Slack would not
-        notice either. Anything else is printed with its traceback, as socketserver does."""
-        if not isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError)):
-            super().handle_error(request, client_address)
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        """Serve one connection (in its own thread): over TLS when the server has a certificate."""
-        if self.tls is None:
-            super().finish_request(request, client_address)
-            return
-        try:
-            secured = self.tls.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError):  # a client that does not trust the certificate, or went away
-            return
-        try:
-            super().finish_request(secured, client_address)
-        finally:
-            with contextlib.suppress(OSError):
-                secured.shutdown(socket.SHUT_RDWR)
-            secured.close()
 
 
 class _Handler(BaseHTTPRequestHandler):
