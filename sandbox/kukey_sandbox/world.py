@@ -87,7 +87,8 @@ class KukeyWorld:
         self.sandbox = KucoinSandbox(**{"clock": self.clock, "tls": self.certificate if self.kucoin_tls else None,
                                         **self.sandbox_kwargs}).start()
         self.fake = SlackFake(tls=self.certificate if self.slack_tls else None).start()
-        self._trusted: tuple[str | None] | None = None  # SSL_CERT_FILE before an in-process bot trusted the CA
+        self._trusting = False  # this process's SSL_CERT_FILE names the run's trust store (an in-process bot)
+        self._cert_file_before: str | None = None  # what it named before
         for uid, name in NAMES.items():
             self.fake.add_user(uid, name)
         everyone = list(NAMES)
@@ -198,26 +199,27 @@ class KukeyWorld:
         self._untrust_ca_in_process()
 
     def _trust_ca_in_process(self) -> None:
-        """An in-process bot reads its CA file from this process's environment (bot.tls, once per process):
-        point SSL_CERT_FILE at the run's CA and let the bot make its TLS context anew."""
+        """An in-process bot reads its CAs from this process's environment (bot.tls, once per process): point
+        SSL_CERT_FILE at the run's trust store and let the bot make its TLS context anew."""
         from bot.tls import shared_context
 
-        if self.certificate is None or self._trusted is not None:
+        if self.certificate is None or self._trusting:
             return
-        self._trusted = (os.environ.get("SSL_CERT_FILE"),)
+        self._trusting, self._cert_file_before = True, os.environ.get("SSL_CERT_FILE")
         os.environ["SSL_CERT_FILE"] = str(self.certificate.bundle_file)
         shared_context.cache_clear()
 
     def _untrust_ca_in_process(self) -> None:
+        """SSL_CERT_FILE as it was before the in-process bot, and the next TLS context made from it."""
         from bot.tls import shared_context
 
-        if self._trusted is None:
+        if not self._trusting:
             return
-        (before,), self._trusted = self._trusted, None
-        if before is None:
+        self._trusting = False
+        if self._cert_file_before is None:
             os.environ.pop("SSL_CERT_FILE", None)
         else:
-            os.environ["SSL_CERT_FILE"] = before
+            os.environ["SSL_CERT_FILE"] = self._cert_file_before
         shared_context.cache_clear()
 
     def stop(self) -> None:

@@ -4,6 +4,7 @@ its CA."""
 
 from __future__ import annotations
 
+import os
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from slack_sdk import WebClient
 
 from kukey_sandbox.slack.fake import SlackFake
 from kukey_sandbox.tls import LocalCertificate, local_certificate
+from kukey_sandbox.world import KukeyWorld
 
 
 @pytest.fixture
@@ -43,3 +45,13 @@ def test_a_client_without_the_ca_is_refused(fake: SlackFake) -> None:
     with pytest.raises(URLError, match="CERTIFICATE_VERIFY_FAILED"):
         WebClient(base_url=fake.api_url, token=fake.bot_token, ssl=ssl.create_default_context()).auth_test()
     assert fake.calls() == []
+
+
+def test_a_world_gives_the_process_its_trust_store_back(tmp_path: Path) -> None:
+    """An in-process bot on HTTPS stand-ins trusts the run's CA through this process's SSL_CERT_FILE while it
+    runs; afterwards the variable (and the TLS context made from it) is what it was, for the next test."""
+    before = os.environ.get("SSL_CERT_FILE")
+    with KukeyWorld(home=tmp_path, slack_tls=True) as world:
+        assert world.certificate is not None
+        assert os.environ["SSL_CERT_FILE"] == str(world.certificate.bundle_file)
+    assert os.environ.get("SSL_CERT_FILE") == before
