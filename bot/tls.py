@@ -58,9 +58,6 @@ def certificate_refused(exc: BaseException) -> ssl.SSLCertVerificationError | No
     return None
 
 
-UNTRUSTED_FIX = ("if a proxy inspects TLS on this network, point SSL_CERT_FILE (or SSL_CERT_DIR) at a CA bundle that "
-                 "includes its CA; otherwise check {variable}: the server there is not one kukey can trust")
-
 
 def http_client(**options: Any) -> httpx.Client:
     """An `httpx.Client(**options)` verifying servers with the shared TLS context."""

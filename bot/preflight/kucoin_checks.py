@@ -7,8 +7,7 @@ from bot.domain.keys import Permission
 from bot.errors import KucoinAuthError, KucoinError, KucoinUnavailable, KucoinUntrusted
 from bot.kucoin.wire import WIRE_PERMISSION
 from bot.preflight.context import Context
-from bot.preflight.results import CheckResult, fail, ok, skew_result, skip, warn
-from bot.tls import UNTRUSTED_FIX
+from bot.preflight.results import CheckResult, fail, ok, skew_result, skip, untrusted_fix, warn
 
 KUCOIN_VARIABLES = ("KUCOIN_API_URL", "KUCOIN_API_KEY", "KUCOIN_API_SECRET", "KUCOIN_API_PASSPHRASE")
 # Managing sub-account keys needs General on the master key; kukey never trades or moves funds with it.
@@ -25,7 +24,7 @@ def check_kucoin_key(ctx: Context) -> CheckResult:
                                     "key's IP whitelist) against the master account's API key")
     except KucoinUntrusted as exc:
         ctx.unreachable.add("kucoin")
-        return fail(name, str(exc), UNTRUSTED_FIX.format(variable=f"KUCOIN_API_URL ({settings.kucoin_api_url})"))
+        return fail(name, str(exc), untrusted_fix(f"KUCOIN_API_URL ({settings.kucoin_api_url})"))
     except KucoinUnavailable as exc:
         ctx.unreachable.add("kucoin")
         return fail(name, str(exc), f"check KUCOIN_API_URL ({settings.kucoin_api_url}) and the network")

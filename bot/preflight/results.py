@@ -76,6 +76,13 @@ def _counted(count: int, one: str, many: str) -> Iterable[str]:
     return [f"{count} {one if count == 1 else many}"] if count else []
 
 
+def untrusted_fix(where: str) -> str:
+    """What to do about a server whose TLS certificate failed verification (bot.tls.certificate_refused), the
+    server being the one `where` (a variable, perhaps with its value) points to."""
+    return ("if a proxy inspects TLS on this network, point SSL_CERT_FILE (or SSL_CERT_DIR) at a CA bundle that "
+            f"includes its CA; otherwise check {where}: the server there is not one kukey can trust")
+
+
 CLOCK_WARN_S = 1.0
 CLOCK_FAIL_S = 5.0  # KuCoin refuses a request signed more than 5 s off its clock
 CLOCK_FIX = ("sync this host's clock with NTP (e.g. `timedatectl set-ntp true` or chrony): TOTP codes are "

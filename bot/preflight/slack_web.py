@@ -15,7 +15,8 @@ import httpx
 
 from bot.domain.clock import Clock
 from bot.errors import KukeyError
-from bot.tls import UNTRUSTED_FIX, certificate_refused
+from bot.preflight.results import untrusted_fix
+from bot.tls import certificate_refused
 
 UNREACHABLE_FIX = "check SLACK_API_URL (default https://slack.com/api/), the network and any proxy"
 
@@ -31,7 +32,7 @@ class SlackUntrusted(SlackUnreachable):
     """The server at SLACK_API_URL showed a certificate this host does not trust (a TLS-inspecting proxy
     whose CA kukey lacks, or not Slack): no request was sent."""
 
-    fix = UNTRUSTED_FIX.format(variable="SLACK_API_URL")
+    fix = untrusted_fix("SLACK_API_URL")
 
 
 @dataclass(frozen=True)
