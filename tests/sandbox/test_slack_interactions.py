@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
 
 from bot.domain.clock import FakeClock
-from kukey_sandbox.slack import NoSuchButton, SlackDriver, SlackDriverError, SlackFake
+from kukey_sandbox.slack import NoSuchButton, SlackDriver, SlackDriverError, SlackFake, payloads
 from tests.sandbox.slack_fixtures import (
     ALICE,
     APPROVALS,
@@ -254,3 +255,17 @@ def test_commands_work_in_the_bots_dm_but_not_in_hidden_channels(env: Env) -> No
     assert [(e.channel, e.text) for e in env.fake.ephemerals(BOB)] == [(dm, "all good")]
     with pytest.raises(SlackDriverError, match="cannot see it"):
         env.driver.slash(BOB, SECRET, "status")
+
+
+def test_an_answer_is_the_view_as_it_stood_when_the_call_was_made(env: Env) -> None:
+    """views.open answers with the view as it was inside the call: what the person types into the modal after
+    that is not in the answer. (The HTTP reply is written after the call's transaction; the answer used to
+    hold the view's live input state, and on a loaded machine carried a TOTP code typed meanwhile into
+    slack_sdk's debug log line: tests/scenarios/test_no_secret_leaks.py.)"""
+    trigger = env.driver.slash(ALICE, APPROVALS, "approve").request["trigger_id"]
+    with env.fake.world.transaction() as world:
+        answer = env.fake._api.call("views.open", {"trigger_id": trigger, "view": json.dumps(MODAL)},
+                                    env.fake.bot_token)
+        payloads.fill(world.views[answer["view"]["id"]], {"code": "123456"})
+    assert answer["ok"] and "123456" not in json.dumps(answer)
+    assert env.fake.modal(ALICE).state == {"code": {"value": {"type": "plain_text_input", "value": "123456"}}}

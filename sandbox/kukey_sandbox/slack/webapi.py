@@ -50,7 +50,9 @@ class WebApi:
         self._methods["conversations.replies"] = lambda p: history.replies(world, self._readable(p), p)
 
     def call(self, method: str, params: dict[str, Any], token: str | None) -> Answer:
-        """Answer one call (inside a world transaction) and record it without its token."""
+        """Answer one call (inside a world transaction) and record it without its token. The answer is a copy of
+        the world as it stood: its HTTP reply is written after the transaction, and Slack's answer does not show
+        what changed since (a modal's input typed meanwhile, say)."""
         params = {k: v for k, v in params.items() if k != "token"}
         try:
             handler = self._methods.get(method)
@@ -60,7 +62,8 @@ class WebApi:
             answer = handler(params)
         except Refusal as refusal:
             answer = refusal.answer()
-        self._world.calls.append(Call(method, copy.deepcopy(params), copy.deepcopy(answer)))
+        answer = copy.deepcopy(answer)
+        self._world.calls.append(Call(method, copy.deepcopy(params), answer))
         return answer
 
     def scope_headers(self, token: str | None) -> dict[str, str]:
