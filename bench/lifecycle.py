@@ -58,10 +58,11 @@ def run_one(scene: Scene, requester: str, approver: str, sub: str, *, timeout: f
     out = Lifecycle()
 
     def step(name: str, act: Callable[[], Any], done: Callable[[], Any]) -> Any:
-        started = time.perf_counter()
-        answer = act()
+        answer = act()  # the driver finds the button, builds the payload, signs it and sends it: Slack's part
+        started = answer.sent_at  # the moment the request left for kukey
+        assert started is not None, name
         out.acks[name] = time.perf_counter() - started
-        if getattr(answer, "errors", None):
+        if answer.errors:
             raise AssertionError(f"{name}: {answer.errors}")
         result = fake.wait_for(done, timeout=timeout, what=f"{name} of {requester}")
         out.steps[name] = time.perf_counter() - started
@@ -72,7 +73,8 @@ def run_one(scene: Scene, requester: str, approver: str, sub: str, *, timeout: f
                 lambda: _private(fake, requester, "was posted for approval"))
     found = _REQUEST_ID.search(note.content)
     assert found, note.content
-    post = next(m for m in fake.messages(APPROVALS) if found.group(0) in m.content)
+    post = fake.first_message(APPROVALS, lambda m: found.group(0) in m.content)
+    assert post is not None, found.group(0)
     step("approve_click", lambda: driver.click(approver, "Approve", channel=APPROVALS, ts=post.ts),
          lambda: _modal(fake, approver, ids.APPROVE_VIEW))
     code = w.code(approver)
@@ -96,22 +98,22 @@ def run_many(scene: Scene, people: list[tuple[str, str, str]], *, parallel: bool
 
 
 def _private(fake: Any, user: str, needle: str) -> Any:
-    return next((e for e in fake.ephemerals(user) if needle in e.content), None)
+    return fake.first_ephemeral(user, lambda e: needle in e.content)
 
 
 def _modal(fake: Any, user: str, callback_id: str) -> bool:
-    view = fake.modal(user)
-    return view is not None and view.spec.get("callback_id") == callback_id
+    return bool(fake.modal_callback_id(user) == callback_id)
 
 
 def _revealed(fake: Any, user: str, thread_ts: str) -> str | None:
     """The new api key once the secret is shown AND the thread says the key was created."""
-    shown = next((e for e in fake.ephemerals(user) if "Secret" in e.content), None)
+    shown = fake.first_ephemeral(user, lambda e: "Secret" in e.content)
     match = re.search(r"API key:\*? `([0-9a-f]{24})`", shown.content) if shown else None
     if not match:
         return None
-    created = any(f"Key `{match.group(1)}` was created" in m.content for m in fake.thread(APPROVALS, thread_ts))
-    return match.group(1) if created else None
+    created = f"Key `{match.group(1)}` was created"
+    return match.group(1) if fake.first_message(APPROVALS, lambda m: created in m.content,
+                                                thread_ts=thread_ts) else None
 
 
 def run(cfg: Config, home: Path) -> dict[str, Any]:

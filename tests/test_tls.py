@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import ssl
 import threading
+import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,6 +25,7 @@ from bot.slack.client import make_web_client
 from bot.slack.courier import courier_client
 from bot.tls import http_client, shared_context
 from kukey_sandbox.kucoin.sandbox import KucoinSandbox
+from kukey_sandbox.slack.fake import SlackFake
 from kukey_sandbox.tls import local_certificate
 from tests.audit_stream.helpers import wait_until
 
@@ -105,17 +107,69 @@ def _slack_settings(url: str) -> Settings:
     return Settings(slack_api_url=url, slack_bot_token=Secret("xoxb-1"))
 
 
-def test_kukeys_slack_clients_use_the_shared_context() -> None:
-    """The Web API clients (the one the bot and Bolt use, the outbox's) verify Slack with the shared context:
-    slack_sdk left without one has http.client build a context, CA bundle and all, for every call."""
-    settings = _slack_settings("https://slack.com/api/")
-    assert make_web_client(settings).ssl is courier_client(settings).ssl is shared_context()
+@pytest.fixture
+def https_slack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SlackFake]:
+    """The Slack fake on HTTPS, its CA trusted by this process's shared context (SSL_CERT_FILE, read when the
+    context is made: made anew here, and again after)."""
+    certificate = local_certificate(tmp_path / "tls")
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate.bundle_file))
+    shared_context.cache_clear()
+    try:
+        with SlackFake(tls=certificate) as fake:
+            yield fake
+    finally:
+        monkeypatch.undo()
+        shared_context.cache_clear()
+
+
+@pytest.fixture
+def contexts_and_openers(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How many ssl.SSLContexts and urllib openers this process makes from now on (the stdlib's, counted)."""
+    made = {"contexts": 0, "openers": 0}
+    new_context, build_opener = ssl.SSLContext.__new__, urllib.request.build_opener
+
+    def context(cls: type, *args: Any, **kwargs: Any) -> Any:
+        made["contexts"] += 1
+        return new_context(cls, *args, **kwargs)
+
+    def opener(*handlers: Any) -> urllib.request.OpenerDirector:
+        made["openers"] += 1
+        return build_opener(*handlers)
+
+    monkeypatch.setattr(ssl.SSLContext, "__new__", staticmethod(context))
+    monkeypatch.setattr(urllib.request, "build_opener", opener)
+    return made
+
+
+def test_kukeys_slack_clients_verify_with_the_shared_context_and_build_nothing_per_call(
+        https_slack: SlackFake, contexts_and_openers: dict[str, int]) -> None:
+    """The Web API clients (the one the bot and Bolt use, the outbox's) verify Slack with the shared context
+    through urllib's process-wide opener: a call makes no TLS context (slack_sdk without a context: http.client
+    builds one, CA bundle and all, for every call) and no urllib opener (slack_sdk given the context as `ssl`:
+    urllib builds an opener, ten handlers, for every call)."""
+    settings = Settings(slack_api_url=https_slack.api_url, slack_bot_token=Secret(https_slack.bot_token))
+    clients = [make_web_client(settings), courier_client(settings)]
+    shared_context()  # made at start, as kukey's start-up does
+    contexts_and_openers.update(contexts=0, openers=0)
+    for client in clients * 3:
+        assert client.auth_test()["ok"]
+    assert contexts_and_openers == {"contexts": 0, "openers": 0}
+    assert [c.method for c in https_slack.calls()] == ["auth.test"] * 6
+
+
+def test_a_web_client_through_a_proxy_brings_the_shared_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With HTTPS_PROXY set slack_sdk builds an opener for every call, from the WebClient's own `ssl`: kukey's
+    WebClient brings the shared context there, so that its calls still make no TLS context of their own."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    client = make_web_client(_slack_settings("https://slack.com/api/"))
+    assert client.proxy == "http://127.0.0.1:3128" and client.ssl is shared_context()
 
 
 def test_a_copy_of_the_shared_context_is_the_context() -> None:
     """Bolt deep-copies each request for its lazy listeners, the WebClient in it included: the copy shares the
     context (an SSLContext cannot be copied at all) and still verifies."""
     client = make_web_client(_slack_settings("https://slack.com/api/"))
+    client.ssl = shared_context()  # as through a proxy
     assert copy.deepcopy(client).ssl is copy.copy(shared_context()) is shared_context()
     assert shared_context().verify_mode == ssl.CERT_REQUIRED and isinstance(shared_context(), ssl.SSLContext)
 

@@ -13,10 +13,12 @@
   Slack says some of the operation may have succeeded before an `internal_error`; kukey's calls are posts
   and updates whose worst repeat is a duplicate line, never a duplicate action.
 
-Every client verifies Slack with the process's one TLS context (bot.tls). Left without one, slack_sdk hands
-urllib no context and Python 3.11's http.client builds a new one for each connection, loading the whole CA
-bundle into it: ~30 ms of CPU on every Web API call (a dozen per request lifecycle), unseen against a
-plain-HTTP fake (tests/scenarios/test_slack_tls.py runs the fake on HTTPS).
+Every client verifies Slack with the process's one TLS context (bot.tls), through urllib's process-wide
+opener (bot.tls.shared_urllib_opener; through a proxy, the client's `ssl`). Left with urllib's own opener,
+Python 3.11's http.client builds a new context for each connection, loading the whole CA bundle into it:
+~30 ms of CPU on every Web API call (a dozen per request lifecycle), unseen against a plain-HTTP fake
+(tests/scenarios/test_slack_tls.py runs the fake on HTTPS); handed the context as `ssl`, urllib builds a
+whole opener for each call (~0.2 ms).
 
 `auth_probe(client)` is the readiness probe: Slack reachable and the token still valid.
 """
@@ -44,7 +46,7 @@ from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 from slack_sdk.web import SlackResponse
 
 from bot.config import Settings
-from bot.tls import certificate_refused, shared_context
+from bot.tls import certificate_refused, shared_context, shared_urllib_opener
 
 log = logging.getLogger("kukey.slack")
 
@@ -79,8 +81,13 @@ def make_web_client(settings: Settings, *, budget: RetryBudget = DEFAULT_BUDGET,
                     handlers: list[RetryHandler] | None = None) -> WebClient:
     """The bot token's WebClient against `settings.slack_api_url` over the shared TLS context, with kukey's
     retry policy (`handlers`: these instead)."""
-    return WebClient(token=settings.slack_bot_token.reveal(), base_url=settings.slack_api_url, timeout=TIMEOUT_S,
-                     ssl=shared_context(), retry_handlers=retry_handlers(budget) if handlers is None else handlers)
+    client = WebClient(token=settings.slack_bot_token.reveal(), base_url=settings.slack_api_url, timeout=TIMEOUT_S,
+                       retry_handlers=retry_handlers(budget) if handlers is None else handlers)
+    if client.proxy is None:  # urllib's process-wide opener, built once, on the shared context
+        shared_urllib_opener()
+    else:  # HTTPS_PROXY: slack_sdk builds an opener for every call, with the client's context
+        client.ssl = shared_context()
+    return client
 
 
 def retry_handlers(budget: RetryBudget = DEFAULT_BUDGET) -> list[RetryHandler]:

@@ -43,6 +43,7 @@ class Ack:
     errors: dict[str, str] = field(default_factory=dict)  # inline modal errors (view_submission)
     slack_error: str | None = None  # Slack refused the ack's message (msg_too_long, invalid_blocks, ...)
     request: dict[str, Any] = field(default_factory=dict, repr=False)  # the payload that was sent
+    sent_at: float | None = field(default=None, repr=False)  # time.perf_counter() as the request left for the app
 
     @property
     def ok(self) -> bool:
@@ -189,8 +190,9 @@ class SlackDriver:
     # delivery -----------------------------------------------------------------------------------
     def _deliver(self, kind: str, payload: dict[str, Any]) -> Ack:
         if self.socket:
+            sent_at = time.perf_counter()
             answer = self.fake.socket.send(kind, payload, timeout=self.ack_timeout)
-            return Ack(200, json.dumps(answer) if answer else "", answer, request=payload)
+            return Ack(200, json.dumps(answer) if answer else "", answer, request=payload, sent_at=sent_at)
         form = payload if kind == "slash_commands" else {"payload": json.dumps(payload)}
         body = urlencode(form).encode()
         ack = self._post(body, self.signed_headers(body))
@@ -228,6 +230,7 @@ class SlackDriver:
         if not self.url.startswith(("http://", "https://")):
             raise SlackDriverError(f"the app URL must be http(s), got {self.url!r}")
         request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")  # noqa: S310
+        sent_at = time.perf_counter()
         try:
             with urllib.request.urlopen(request, timeout=self.ack_timeout) as response:  # noqa: S310
                 status, raw, kind = response.status, response.read(), response.headers.get("Content-Type", "")
@@ -245,7 +248,7 @@ class SlackDriver:
         if kind.startswith("application/json") and text.strip():
             loaded = json.loads(text)
             parsed = loaded if isinstance(loaded, dict) else None
-        return Ack(status, text, parsed)
+        return Ack(status, text, parsed, sent_at=sent_at)
 
     # looking at the screen ----------------------------------------------------------------------
     def _check_user(self, user: str) -> None:

@@ -242,6 +242,27 @@ class SlackFake:
         with self.world.transaction() as w:
             return copy.deepcopy(w.modal(user))
 
+    # Conditions for wait_for, which runs them at every change of the workspace: they look inside the world's
+    # transaction and copy only what they found (the queries above copy everything they return).
+    def first_ephemeral(self, user: str, where: Callable[[Ephemeral], object]) -> Ephemeral | None:
+        """The oldest of what `user` sees privately for which `where` holds, or None."""
+        with self.world.transaction() as w:
+            return copy.deepcopy(next((e for e in w.ephemerals_of(user) if where(e)), None))
+
+    def first_message(self, channel: str, where: Callable[[Message], object], *,
+                      thread_ts: str | None = None) -> Message | None:
+        """The oldest top-level message of `channel` (with `thread_ts`: reply in that thread) for which `where`
+        holds, or None."""
+        with self.world.transaction() as w:
+            found = w.thread(channel, thread_ts) if thread_ts else w.top_level(channel)
+            return copy.deepcopy(next((m for m in found if where(m)), None))
+
+    def modal_callback_id(self, user: str) -> str | None:
+        """The callback_id of the top of the user's view stack, or None."""
+        with self.world.transaction() as w:
+            view = w.modal(user)
+            return None if view is None else view.spec.get("callback_id")
+
     def home(self, user: str) -> View | None:
         """What `user` sees on the app's Home tab (the last views.publish for them), or None."""
         with self.world.transaction() as w:
