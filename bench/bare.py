@@ -22,13 +22,13 @@ from bot.ops.endpoints import ops_server
 from bot.ops.health import Readiness
 from bot.ops.metrics import Metrics
 from bot.slack.http import HttpTransport
-from bot.tls import shared_urllib_opener
+from bot.tls import install_urllib_opener
 
 
 def make_app(*, signing_secret: str, token: str, api_url: str) -> App:
     quiet = logging.getLogger("bench.bare.bolt")
     quiet.setLevel(logging.ERROR)
-    shared_urllib_opener()  # its WebClient verifies HTTPS as kukey's do (bot.slack.client.make_web_client)
+    install_urllib_opener()  # its WebClient verifies HTTPS as kukey's do (bot.slack.client.make_web_client)
     app = App(logger=quiet, token=token, signing_secret=signing_secret,
               client=WebClient(token=token, base_url=api_url), process_before_response=True,
               token_verification_enabled=False, request_verification_enabled=True)

@@ -33,7 +33,8 @@ from bot.storage.db import init_db, make_engine, session_scope
 from bot.storage.tables import Approval, Job, KeyRecord, OutboxItem, Request
 
 OPEN = 20  # open requests in every database
-STATUS_ID = "KK-OPEN0001"  # the request `/kukey status` asks about
+# Request ids are "KK-" and 8 Crockford base32 characters (no I, L, O, U), as kukey makes them: "0PEN", not "OPEN"
+STATUS_ID = "KK-0PEN0001"  # the request `/kukey status` asks about
 SUBS = ("alpha-trading", "delta-research", "beta-spot")
 CLOSED = (State.REVEALED,) * 6 + (State.DENIED, State.EXPIRED, State.CANCELLED, State.LAPSED)
 YEAR = timedelta(days=365)
@@ -64,7 +65,7 @@ def fill(url: str, master: bytes, *, requests: int, events: int, now: datetime) 
 
 
 def _open(engine: Engine, now: datetime) -> int:
-    rows = [dict(id=f"KK-OPEN{i:04d}", kind="create", state=(State.PENDING if i % 2 else State.APPROVED).value,
+    rows = [dict(id=f"KK-0PEN{i:04d}", kind="create", state=(State.PENDING if i % 2 else State.APPROVED).value,
                  requester=f"U0REQ{i:05d}", sub_account=SUBS[i % len(SUBS)], permissions="General,Spot",
                  ips="203.0.113.5", expire_days=30, reason="benchmark: an open request", created_at=now,
                  expires_at=now + timedelta(days=1)) for i in range(1, OPEN + 1)]

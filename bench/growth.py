@@ -14,6 +14,7 @@ it does not run under the acks of the next command.
 from __future__ import annotations
 
 import base64
+import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +25,7 @@ from bench.acks import UNLIMITED
 from bench.config import Config
 from bench.scene import Scene, wait_until
 from bench.stats import summary_ms
-from kukey_sandbox.world import REQUESTER
+from kukey_sandbox.world import REQUESTER, TRADING
 
 COMMANDS = {"list": "list", "pending": "pending", "status": f"status {fill.STATUS_ID}"}
 DATABASES = ("empty", "full")
@@ -48,6 +49,8 @@ def run(cfg: Config, home: Path) -> dict[str, Any]:
         while time.monotonic() < idle_until:  # idle: nobody talks to the bots
             time.sleep(0.1)
         memory = {name: {"idle_rss_mb": _mb(_bot(scene).status()["VmRSS"])} for name, scene in scenes.items()}
+        for scene in scenes.values():
+            _answered(scene)
         acks = {"list": _interleaved(cfg, scenes, COMMANDS["list"])}
         _drain(cfg, scenes, heads)
         acks |= {command: _interleaved(cfg, scenes, COMMANDS[command]) for command in ("pending", "status")}
@@ -79,6 +82,15 @@ def _interleaved(cfg: Config, scenes: dict[str, Scene], text: str) -> dict[str, 
     out["p50_ratio"] = round(out["full"]["p50"] / out["empty"]["p50"], 2)
     out["p99_ratio"] = round(out["full"]["p99"] / out["empty"]["p99"], 2)
     return out
+
+
+def _answered(scene: Scene) -> None:
+    """`pending` and `status` are answered with the open requests (not a usage error, say), before they are timed."""
+    shown = f"`{fill.STATUS_ID}` New API key for"  # the request's line, as both show it
+    for command in ("pending", "status"):
+        ack = scene.world.driver.slash(REQUESTER, TRADING, COMMANDS[command])
+        if not (ack.ok and shown in json.dumps(ack.message())):
+            raise AssertionError(f"`/kukey {COMMANDS[command]}` did not show {fill.STATUS_ID}: {ack.body[:300]}")
 
 
 def _send(scene: Scene, text: str, count: int) -> load.LoadResult:

@@ -15,7 +15,7 @@ on theirs too.
 A copy of the context is the context itself: Bolt deep-copies every request it hands to a lazy listener, the
 WebClient in it included, and an SSLContext cannot be copied (nor should it be: it is made to be shared).
 
-slack_sdk's WebClient reaches the context through urllib's process-wide opener (`shared_urllib_opener`), not
+slack_sdk's WebClient reaches the context through urllib's process-wide opener (`install_urllib_opener`), not
 its `ssl` argument: urllib builds a whole opener for each call that brings a context of its own.
 """
 
@@ -57,7 +57,7 @@ class _SharedContextHandler(urllib.request.HTTPSHandler):
 
 
 @cache
-def shared_urllib_opener() -> None:
+def install_urllib_opener() -> None:
     """Install, once, urllib's process-wide opener (what `urlopen` uses when it is handed no context) with an
     HTTPS handler on the shared context. slack_sdk hands urllib its WebClient's `ssl` on every call, and urllib
     then builds a whole opener for that one call (~0.2 ms of CPU: ten handlers, each introspected), a dozen

@@ -14,7 +14,7 @@
   and updates whose worst repeat is a duplicate line, never a duplicate action.
 
 Every client verifies Slack with the process's one TLS context (bot.tls), through urllib's process-wide
-opener (bot.tls.shared_urllib_opener; through a proxy, the client's `ssl`). Left with urllib's own opener,
+opener (bot.tls.install_urllib_opener; through a proxy, the client's `ssl`). Left with urllib's own opener,
 Python 3.11's http.client builds a new context for each connection, loading the whole CA bundle into it:
 ~30 ms of CPU on every Web API call (a dozen per request lifecycle), unseen against a plain-HTTP fake
 (tests/scenarios/test_slack_tls.py runs the fake on HTTPS); handed the context as `ssl`, urllib builds a
@@ -46,7 +46,7 @@ from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 from slack_sdk.web import SlackResponse
 
 from bot.config import Settings
-from bot.tls import certificate_refused, shared_context, shared_urllib_opener
+from bot.tls import certificate_refused, install_urllib_opener, shared_context
 
 log = logging.getLogger("kukey.slack")
 
@@ -84,7 +84,7 @@ def make_web_client(settings: Settings, *, budget: RetryBudget = DEFAULT_BUDGET,
     client = WebClient(token=settings.slack_bot_token.reveal(), base_url=settings.slack_api_url, timeout=TIMEOUT_S,
                        retry_handlers=retry_handlers(budget) if handlers is None else handlers)
     if client.proxy is None:  # urllib's process-wide opener, built once, on the shared context
-        shared_urllib_opener()
+        install_urllib_opener()
     else:  # HTTPS_PROXY: slack_sdk builds an opener for every call, with the client's context
         client.ssl = shared_context()
     return client

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -141,6 +142,31 @@ def test_slash_command_modal_inline_error_then_success(env: Env) -> None:
     assert right.errors == {} and env.fake.modal(ALICE) is None
     message = env.fake.wait_for(lambda: env.fake.messages(APPROVALS), what="the request")[-1]
     assert (message.text, message.button_labels) == ("request req-1", ["Approve", "Deny"])
+
+
+def test_an_ack_says_when_its_request_left_and_conditions_copy_only_what_they_find(env: Env) -> None:
+    """`Ack.sent_at` is when the request left the driver (the benchmark times a step from it); the conditions
+    for wait_for (first_ephemeral, first_message, modal_callback_id) answer what the queries answer, for the
+    first match only, as copies."""
+    before = time.perf_counter()
+    ack = env.driver.slash(ALICE, APPROVALS, "approve")
+    assert ack.sent_at is not None and before < ack.sent_at < time.perf_counter()
+    assert env.fake.wait_for(lambda: env.fake.modal_callback_id(ALICE), what="the modal") == "code_modal"
+    assert env.fake.modal_callback_id(BOB) is None
+    env.driver.submit(ALICE, {"code": "123456"})
+    found = env.fake.wait_for(lambda: env.fake.first_message(APPROVALS, lambda m: "req-1" in m.text),
+                              what="the request")
+    assert found.ts == env.fake.messages(APPROVALS)[-1].ts
+    found.text = "changed"
+    assert env.fake.messages(APPROVALS)[-1].text == "request req-1"
+    env.fake.post_as(BOB, APPROVALS, "first", thread_ts=found.ts)
+    env.fake.post_as(CAROL, APPROVALS, "second", thread_ts=found.ts)
+    reply = env.fake.first_message(APPROVALS, lambda m: m.user in (BOB, CAROL), thread_ts=found.ts)
+    assert reply is not None and reply.text == "first"
+    env.driver.slash(ALICE, APPROVALS, "hello")
+    shown = env.fake.first_ephemeral(ALICE, lambda e: "Hello" in e.text)
+    assert shown is not None and shown.text == f"Hello <@{ALICE}>"
+    assert env.fake.first_ephemeral(ALICE, lambda e: "nothing" in e.text) is None
 
 
 def test_view_submission_payload_has_slacks_shape(env: Env) -> None:
