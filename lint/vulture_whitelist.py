@@ -78,3 +78,4 @@ _.starts  # unused attribute (bot/ops/worker.py): how many workers were started,
 _.lazy_listener_runner  # unused attribute (bot/slack/handoff.py): Bolt's runner of lazy functions, which Bolt reads
 _.__class__  # unused attribute (bot/tls.py): the shared TLS context's class, which copy and deepcopy read
 https_open  # unused method (bot/tls.py): urllib's HTTPS handler method, which urllib's opener calls
+in_flight  # unused method (bot/kucoin/connections.py): calls in flight per pool, read by tests/kucoin/test_connections.py

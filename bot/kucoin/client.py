@@ -22,11 +22,11 @@ from bot.domain.keys import KeySpec
 from bot.domain.secret import Secret
 from bot.errors import KucoinError, KucoinOutcomeUnknown, KucoinValidationError
 from bot.kucoin import transport as t
+from bot.kucoin.connections import sharded_client
 from bot.kucoin.models import CreatedKey, KeyInfo, MasterKeyInfo, ModifiedKey, SubAccount, from_ms, split_csv
 from bot.kucoin.ratelimit import MANAGEMENT_WINDOW_S, RetryPolicy, Sleep
 from bot.kucoin.signing import Credentials
 from bot.kucoin.wire import expiry_to_wire, permissions_from_wire, permissions_to_wire
-from bot.tls import http_client
 
 log = logging.getLogger("bot.kucoin")
 
@@ -34,6 +34,7 @@ PAGE_SIZE = 100
 # httpx keeps 20 idle connections for 5 s; a revoke sends a whole window's deletes at once (66) and, when
 # there are more, the next window's 30 s later. Keep that many for a little longer than a window, so the
 # next burst reuses them instead of opening most of them again (against KuCoin: a TLS handshake each).
+# They are spread over several pools (bot.kucoin.connections: httpcore's pool is slow with many).
 POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=t.DELETES_PER_WINDOW,
                            keepalive_expiry=MANAGEMENT_WINDOW_S + 5)
 
@@ -56,7 +57,7 @@ class KucoinClient:
         observer: t.Observer | None = None,
     ) -> None:
         self._owns_http = http is None
-        self._http = http if http is not None else http_client(limits=POOL_LIMITS)
+        self._http = http if http is not None else sharded_client(POOL_LIMITS)
         self._clock = clock
         self._sleep = sleep
         self.policy = policy or RetryPolicy()
