@@ -81,6 +81,7 @@ LIST_KEYS = Endpoint("GET", "/api/v1/sub/api-key", 20, safe=True)
 DELETE_KEY = Endpoint("DELETE", "/api/v1/sub/api-key", 30, safe=True)  # "already gone" counts as done
 # As many deletes as one window of the Management pool pays for (2000 / 30 = 66): a revoke's burst.
 DELETES_PER_WINDOW = MANAGEMENT_POOL_BUDGET // DELETE_KEY.weight
+CONNECT_AHEAD_TIMEOUT_S = 10.0  # a connection opened ahead of a burst (KucoinClient.open_connections)
 LIST_SUB_ACCOUNTS = Endpoint("GET", "/api/v2/sub/user", 20, safe=True)
 WHOAMI = Endpoint("GET", "/api/v1/user/api-key", 20, safe=True)
 SERVER_TIME = Endpoint("GET", "/api/v1/timestamp", 3, safe=True, signed=False)

@@ -111,10 +111,10 @@ class Exchange(Protocol):
         now (0 when they all fit at once): what a kill switch's "time left" is estimated from."""
         ...
 
-    def ready_deletes(self, sub_account: str) -> None:
-        """Deletes in `sub_account` are about to be asked for (an incident revoke's form is open): learn now
-        what the exchange's rate limits allow, if that is not known, so that they can all go out at once
-        when asked. Best effort: raises nothing."""
+    def ready_deletes(self, sub_account: str, deletes: int) -> None:
+        """`deletes` deletes in `sub_account` are about to be asked for (an incident revoke's form is open):
+        learn now what the exchange's rate limits allow, if that is not known, and open the connections they
+        will need, so that they can all go out at once when asked. Best effort: raises nothing."""
         ...
 
     def list_sub_accounts(self) -> list[SubAccount]: ...

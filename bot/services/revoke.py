@@ -33,13 +33,20 @@ class Revoker:
     def is_incident(self, user: str, channel: str) -> bool:
         return self.rules.may_revoke_alone(user, channel).allowed
 
-    def prepare(self, sub_account: str) -> None:
+    def prepare(self, cmd: cmds.Revoke) -> None:
         """While the responder types the code of an incident revoke's form: the exchange learns what its rate
         limits allow now, if it does not know (KuCoin: one key listing, when no view of the Management pool
         is current), so that the deletes all leave together once the code is in. Otherwise a revoke after an
         idle window first sends one delete alone to learn the pool, a round trip (100-200 ms at KuCoin) before
-        the others. Reads only; the revoke itself is recorded when the code comes."""
-        self.d.exchange.ready_deletes(sub_account)
+        the others. It also opens a connection for each key the revoke will delete (KuCoin: TCP and TLS
+        handshakes, otherwise paid by the deletes). Reads only; the revoke itself is recorded when the code
+        comes."""
+        deletes = 1
+        if cmd.all:
+            with session_scope(self.d.engine) as s:
+                deletes = sum(1 for k in repos.keys_of(s, sub_account=cmd.sub_account, states=DELETABLE)
+                              if k.passphrase_enc is not None)
+        self.d.exchange.ready_deletes(cmd.sub_account, deletes)
 
     def incident(self, user: str, channel: str, cmd: cmds.Revoke, code: str, *, dedupe_key: str | None) -> Outcome:
         """Responder's own TOTP, then the keys are marked and deleted after the ack. Raises Refused inline."""

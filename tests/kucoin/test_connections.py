@@ -18,6 +18,7 @@ from bot.errors import KucoinUnavailable
 from bot.kucoin import KucoinClient
 from bot.kucoin.client import POOL_LIMITS
 from bot.kucoin.connections import SHARDS, ConnectionShards, sharded_client
+from bot.kucoin.transport import DELETES_PER_WINDOW
 from kukey_sandbox.kucoin import KucoinSandbox
 from tests.kucoin.helpers import Sleeps, client_for
 
@@ -127,3 +128,29 @@ def test_the_pools_share_the_limits() -> None:
         pools = [p._pool for p in shards.pools]
         assert [(p._max_connections, p._max_keepalive_connections, p._keepalive_expiry) for p in pools] == \
             [(13, 9, 35.0)] * SHARDS
+
+
+def test_connections_opened_ahead_are_the_ones_a_burst_then_uses(sandbox: KucoinSandbox, clock: FakeClock) -> None:
+    calls = 20
+    with client_for(sandbox, clock) as client, ThreadPoolExecutor(max_workers=calls) as pool:
+        client.list_keys(SUB)  # the clock synced and the pool's budget known, on one kept connection
+        sandbox.set_latency(0.3)  # every call, the server-time requests too: they overlap, as against KuCoin
+        opened = sandbox.connections_opened()
+        assert client.open_connections(calls) == calls
+        assert sandbox.connections_opened() - opened == calls - 1  # the listing's connection is one of them
+        assert sandbox.call_counts()["GET /api/v1/timestamp"] == 1 + calls  # the clock's sync, then these
+        opened = sandbox.connections_opened()
+        assert all(r == [] for r in pool.map(lambda _: client.list_keys(SUB), range(calls)))
+        assert sandbox.connections_opened() == opened
+
+
+def test_connections_ahead_are_a_window_of_deletes_at_most_and_never_raise(sandbox: KucoinSandbox,
+                                                                          clock: FakeClock) -> None:
+    with client_for(sandbox, clock) as client:
+        assert client.open_connections(0) == 0
+        assert client.open_connections(500) == DELETES_PER_WINDOW
+        assert sandbox.call_counts()["GET /api/v1/timestamp"] == DELETES_PER_WINDOW
+    with KucoinSandbox(clock=clock) as gone:
+        url = gone.url
+    with client_for(sandbox, clock, base_url=url) as client:  # nobody listens there
+        assert client.open_connections(5) == 0

@@ -104,17 +104,17 @@ def test_deletes_are_readied_by_one_listing_only_when_the_pool_is_not_known(
     def listings() -> int:
         return sandbox.call_counts().get("GET /api/v1/sub/api-key", 0)
 
-    exchange.ready_deletes("alpha-trading")
+    exchange.ready_deletes("alpha-trading", 1)
     assert listings() == 1 and exchange.delete_wait(66) == 0  # a whole window's deletes may go at once
-    exchange.ready_deletes("alpha-trading")
+    exchange.ready_deletes("alpha-trading", 1)
     assert listings() == 1
     clock.advance(31)  # the window is over: what the client knew of it says nothing now
-    exchange.ready_deletes("alpha-trading")
+    exchange.ready_deletes("alpha-trading", 1)
     assert listings() == 2
 
 
 def test_a_failed_listing_leaves_the_deletes_to_probe(exchange: KucoinExchange, sandbox: KucoinSandbox) -> None:
     """ready_deletes raises nothing: KuCoin failing the listing leaves the pool unknown, as before it."""
     sandbox.fail_next(100, status=503, code="503000", path="/api/v1/sub/api-key")
-    exchange.ready_deletes("alpha-trading")
+    exchange.ready_deletes("alpha-trading", 1)
     assert exchange.client.learn_budget("alpha-trading")  # still unknown: it would list again

@@ -20,6 +20,7 @@ LATENCY_S = 1.0  # each key call's time at the sandbox: longer than the deletes 
 LIST = "GET /api/v1/sub/api-key"
 DELETE = "DELETE /api/v1/sub/api-key"
 SUB_ACCOUNTS = "GET /api/v2/sub/user"
+TIMESTAMP = "GET /api/v1/timestamp"
 RETRIES = RetryPolicy().max_attempts  # a listing KuCoin fails each time: this many attempts, then given up
 
 
@@ -93,3 +94,20 @@ def test_a_failed_listing_leaves_the_revoke_as_it_was(world: KukeyWorld) -> None
     world.sandbox.fail_next(RETRIES, status=503, code="503000", path="/api/v1/sub/api-key", method="GET")
     deletes = _revoke_all(world, keys, listings=RETRIES, latency=LATENCY_S)
     assert deletes[:3] == ["call", "answer", "call"], deletes
+
+
+def test_the_deletes_find_their_connections_opened_while_the_code_is_typed(world: KukeyWorld) -> None:
+    """With the form open kukey also opens a connection to KuCoin for each key the revoke will delete (against
+    KuCoin: TCP and TLS handshakes): the deletes that follow the code open none."""
+    keys = _idle_with_keys(world)
+    world.sandbox.set_latency(0.3)  # every call takes time, as at KuCoin: the connections' requests overlap
+    times = world.sandbox.call_counts().get(TIMESTAMP, 0)
+    assert world.driver.slash(RESPONDER, INCIDENT, "revoke alpha-trading all leaked in CI logs").ok
+    world.wait(lambda: world.sandbox.call_counts().get(TIMESTAMP, 0) >= times + len(keys) and _answered(world),
+               timeout=30, what="a connection opened for each key while the form is open")
+    opened = world.sandbox.connections_opened()
+    assert not world.submit(RESPONDER, {"code": world.code(RESPONDER)}, callback_id=ids.REVOKE_VIEW).errors
+    world.wait(lambda: not keys & {k["api_key"] for k in world.sandbox.keys("alpha-trading")}, timeout=30,
+               what="every key deleted")
+    assert world.sandbox.connections_opened() == opened
+    assert world.sandbox.answer_counts().get("429000", 0) == 0

@@ -53,6 +53,7 @@ class MemoryExchange:
         self._subs = {n: _Sub(n, normalize_permissions(p), n in frozen) for n, p in subs.items()}
         self._lock = threading.Lock()
         self._failures = 0
+        self.readied: list[tuple[str, int]] = []  # ready_deletes' calls: (sub-account, deletes)
 
     key_ids = KeyIds("MemoryX", "32 hexadecimal characters", lambda text: KEY_ID.fullmatch(text) is not None)
 
@@ -80,8 +81,10 @@ class MemoryExchange:
         """No rate limits here: every delete may go at once."""
         return 0.0
 
-    def ready_deletes(self, sub_account: str) -> None:
-        """No rate limits here: nothing to learn."""
+    def ready_deletes(self, sub_account: str, deletes: int) -> None:
+        """No rate limits or connections here: nothing to learn or open; what was readied is recorded."""
+        with self._lock:
+            self.readied.append((sub_account, deletes))
 
     def update_key(self, api_key: str, spec: KeySpec, *, passphrase: Secret) -> UpdatedKey:
         with self._lock:

@@ -7,6 +7,8 @@ import re
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from bot.app import Kukey
 from bot.domain import commands as cmds
 from bot.domain.clock import FakeClock
@@ -21,6 +23,7 @@ from bot.storage.db import session_scope
 from kukey_sandbox.slack.fake import SlackFake
 from kukey_sandbox.world import APPROVER, INCIDENT, REQUESTER, RESPONDER, TRADING
 from tests.services.conftest import SUB, Backend, People
+from tests.services.memory_exchange import MemoryExchange
 
 SPEC = KeySpec(SUB, frozenset({Permission.SPOT}), ("203.0.113.5",), 30)
 
@@ -130,6 +133,21 @@ def test_an_incident_revoke_deletes_every_key_alone(kukey: Kukey, people: People
     assert request_row(svc, out.data["request_id"]).state == State.DONE
     assert remote_keys(backend) == []
     assert [key_state(svc, k) for k in keys] == [KeyState.DELETED, KeyState.DELETED]
+
+
+@pytest.mark.parametrize("backend", ["memory"], indirect=True)
+def test_an_incident_revoke_form_readies_one_delete_per_key_it_will_delete(kukey: Kukey, people: People,
+                                                                         backend: Backend) -> None:
+    """While the responder types the code, the exchange is told how many deletes are coming (KuCoin opens a
+    connection for each): `all` counts the sub-account's keys kukey can delete, a single key one."""
+    svc = kukey.services
+    keys = [new_key(svc, people) for _ in range(3)]
+    backend.exchange.create_key(KeySpec(SUB), passphrase=backend.exchange.new_passphrase(), remark="by-hand")
+    svc.reconciler.run(post=False, actor="test")  # the foreign key is recorded, with no passphrase to delete it
+    svc.revoker.prepare(cmds.Revoke(SUB, None, all=True, reason="leak"))
+    svc.revoker.prepare(cmds.Revoke(SUB, keys[0], all=False, reason="leak"))
+    assert isinstance(backend.exchange, MemoryExchange)
+    assert backend.exchange.readied == [(SUB, 3), (SUB, 1)]
 
 
 def test_reconcile_marks_keys_gone_and_records_foreign_ones(kukey: Kukey, people: People, backend: Backend) -> None:

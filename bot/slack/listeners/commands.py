@@ -103,7 +103,7 @@ def prepare_form(body: dict[str, Any], *, svc: Services) -> None:
     exchange's rate limits are learnt while the code is typed (Revoker.prepare)."""
     cmd = _parsed(svc, body)
     if isinstance(cmd, cmds.Revoke) and _form_for(svc, body, cmd) == "revoke":
-        svc.revoker.prepare(cmd.sub_account)
+        svc.revoker.prepare(cmd)
 
 
 def handed_at_once(body: dict[str, Any], *, svc: Services) -> bool:
