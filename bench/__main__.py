@@ -39,10 +39,12 @@ def run(cfg: Config, phases: list[str], workdir: Path, *, mode: str = "custom",
     """Run `phases` in order; returns the results with the targets checked."""
     procs.RUN_OPTIONS[:] = [] if cfg.worker else ["--no-worker"]
     scene.SLACK_TLS[:] = [cfg.slack_tls]
+    scene.KUCOIN_TLS[:] = [cfg.kucoin_tls]
     try:
         return _run(cfg, phases, workdir, mode, progress)
     finally:
         scene.SLACK_TLS[:] = [False]
+        scene.KUCOIN_TLS[:] = [False]
 
 
 def _run(cfg: Config, phases: list[str], workdir: Path, mode: str, progress: Callable[[str], None]) -> dict[str, Any]:
@@ -93,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="run kukey with --no-worker: the work behind the acks in the serving process")
     parser.add_argument("--slack-tls", action="store_true",
                         help="the Slack fake on HTTPS, as Slack is (its own CA, trusted through SSL_CERT_FILE)")
+    parser.add_argument("--kucoin-tls", action="store_true",
+                        help="the KuCoin sandbox on HTTPS, as KuCoin is (its own CA, trusted through SSL_CERT_FILE)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (databases, bot logs)")
     parser.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
                         help="first wait up to SECONDS for other processes to leave the CPUs (mostly) idle")
@@ -106,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="kukey-bench-"))
     try:
         cfg = dataclasses.replace(QUICK if args.quick else FULL, db=args.db, worker=not args.no_worker,
-                                  slack_tls=args.slack_tls)
+                                  slack_tls=args.slack_tls, kucoin_tls=args.kucoin_tls)
         results = run(cfg, phases, workdir, mode="quick" if args.quick else "full",
                       progress=lambda line: print(f"[bench] {line}", file=sys.stderr, flush=True))
     finally:

@@ -31,6 +31,7 @@ class Config:
     startup_idle: float = 2.0  # seconds the bot sits idle before its memory is read
     worker: bool = True  # False: `kukey run --no-worker` (the work behind the acks in the serving process)
     slack_tls: bool = False  # True: the Slack fake speaks HTTPS, as Slack does (kukey_sandbox.tls)
+    kucoin_tls: bool = False  # True: the KuCoin sandbox speaks HTTPS, as KuCoin does (kukey_sandbox.tls)
     db: str = "sqlite"  # the database of kukey in every phase: sqlite or postgres (--db)
     failover_replicas: int = 3
     failover_keys: int = 30  # keys an incident revoke deletes while its replica is killed

@@ -186,7 +186,9 @@ def _db(r: dict[str, Any]) -> str:
 
 def _setup(r: dict[str, Any]) -> str:
     """The run's database, and Slack's transport when the fake spoke HTTPS (--slack-tls)."""
-    return f"--db {_db(r)}" + (", Slack over HTTPS" if r.get("config", {}).get("slack_tls") else "")
+    config = r.get("config", {})
+    return (f"--db {_db(r)}" + (", Slack over HTTPS" if config.get("slack_tls") else "")
+            + (", KuCoin over HTTPS" if config.get("kucoin_tls") else ""))
 
 
 def _failover_title(f: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@ kukey itself as `kukey run --http` in its own process, with the real clock, plus
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +31,7 @@ from kukey_sandbox.world import (
 
 SUB_ACCOUNTS = ("alpha-trading", "delta-research", "beta-spot")  # open for Spot; gamma-frozen is frozen
 SLACK_TLS: list[bool] = [False]  # every scene's Slack fake on HTTPS (bench --slack-tls)
+KUCOIN_TLS: list[bool] = [False]  # every scene's KuCoin sandbox on HTTPS (bench --kucoin-tls)
 
 
 class Scene:
@@ -51,7 +53,9 @@ class Scene:
         # policy max_keys is the most a rule allows (20): lifecycles create keys in several sub-accounts
         self.world = KukeyWorld(home=home, run_bot=False, clock=SystemClock(), sandbox_kwargs=sandbox,
                                 policy_text=default_policy(max_keys=20), database_url=database_url,
-                                slack_tls=SLACK_TLS[0])
+                                slack_tls=SLACK_TLS[0], kucoin_tls=KUCOIN_TLS[0])
+        certificate = self.world.certificate if KUCOIN_TLS[0] else None
+        self._trusting = _trust(certificate.bundle_file if certificate else None)
         self.bot: procs.Served | None = None
         self._answers_at_start = 0
         self._reader: Engine | None = None
@@ -117,6 +121,7 @@ class Scene:
     def close(self) -> None:
         self.stop_bot(kill=True)
         self.world.stop()
+        _trust(None, before=self._trusting)
         if self._reader is not None:
             self._reader.dispose()
 
@@ -150,3 +155,24 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, *, every
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(every)
+
+
+def _trust(bundle: Path | None, *, before: tuple[bool, str | None] = (False, None)) -> tuple[bool, str | None]:
+    """KuCoin on HTTPS: this process's own KuCoin clients (the keys' seeding) and the processes it starts (the
+    direct deletes) trust the run's CA through SSL_CERT_FILE, as kukey does (bot.tls); with `bundle` None,
+    SSL_CERT_FILE as it was `before`. What to restore later."""
+    from bot.tls import shared_context
+
+    changed, previous = before
+    if bundle is not None:
+        changed, previous = True, os.environ.get("SSL_CERT_FILE")
+        os.environ["SSL_CERT_FILE"] = str(bundle)
+    elif changed:
+        if previous is None:
+            os.environ.pop("SSL_CERT_FILE", None)
+        else:
+            os.environ["SSL_CERT_FILE"] = previous
+        changed = False
+    shared_context.cache_clear()
+    return changed, previous
+

@@ -95,6 +95,19 @@ def test_a_run_with_slack_on_https(tmp_path: Path) -> None:
         assert scene.fake.api_url.startswith("http://")
 
 
+def test_a_run_with_kucoin_on_https(tmp_path: Path) -> None:
+    """`--kucoin-tls`: the revoke phase runs against the KuCoin sandbox on HTTPS (kukey, the bench's seeding and
+    the direct client trusting its CA), the report says so, and afterwards this process trusts what it did."""
+    before = os.environ.get("SSL_CERT_FILE")
+    results = run(dataclasses.replace(SMOKE, kucoin_tls=True), ["revoke"], tmp_path)
+    assert results["revoke"]["warm"]["deletes_sent"] == SMOKE.revoke_keys
+    assert results["revoke"]["direct_client"]["answers_429"] == 0
+    assert "--db SQLite, KuCoin over HTTPS" in report.table(results)
+    assert os.environ.get("SSL_CERT_FILE") == before
+    with Scene(tmp_path / "after") as scene:
+        assert scene.sandbox.url.startswith("http://")
+
+
 def test_failover_phase_times_a_survivor_finishing_a_killed_replicas_revoke(tmp_path: Path) -> None:
     """The failover phase kills the replica running an incident revoke and times a survivor deleting every
     key, on PostgreSQL."""
