@@ -21,6 +21,7 @@ from bot.domain.clock import SystemClock
 from bot.domain.secret import Secret
 from bot.errors import KucoinUntrusted
 from bot.kucoin.client import KucoinClient
+from bot.kucoin.connections import ConnectionShards
 from bot.slack.client import make_web_client
 from bot.slack.courier import courier_client
 from bot.tls import http_client, shared_context
@@ -31,8 +32,13 @@ from tests.audit_stream.helpers import wait_until
 
 
 def _context_of(client: httpx.Client) -> ssl.SSLContext:
-    """The SSLContext the client's connection pool wraps its sockets with."""
-    return client._transport._pool._ssl_context  # type: ignore[attr-defined,no-any-return]
+    """The SSLContext the client's connection pools wrap their sockets with (the KuCoin client's several
+    pools, bot.kucoin.connections, all the same one)."""
+    transport = client._transport
+    pools = transport.pools if isinstance(transport, ConnectionShards) else [transport]
+    contexts = {id(pool._pool._ssl_context): pool._pool._ssl_context for pool in pools}  # type: ignore[attr-defined]
+    assert len(contexts) == 1, contexts
+    return next(iter(contexts.values()))  # type: ignore[no-any-return]
 
 
 def test_every_client_uses_the_one_shared_context() -> None:

@@ -116,6 +116,7 @@ class WorkerProcess:
         self._proc: subprocess.Popen[bytes] | None = None
         self._link: Connection | None = None
         self._threads: list[threading.Thread] = []
+        self._reader: threading.Thread | None = None  # the current worker's messages (_read_loop)
         self._listener: Callable[[dict[str, Any]], None] | None = None
         self.starts = 0  # workers started (restarts: starts - 1)
 
@@ -178,6 +179,10 @@ class WorkerProcess:
         for thread in self._threads:
             thread.join(timeout=10)
         with self._lock:
+            reader = self._reader
+        if reader is not None:  # what the worker said before it exited (its last "done"s) is read to the end
+            reader.join(timeout=10)
+        with self._lock:
             if self._link is not None:
                 self._link.close()
             left = len(self._pending)
@@ -198,7 +203,10 @@ class WorkerProcess:
             again = sorted(self._pending)
         if old is not None:
             old.close()
-        threading.Thread(target=self._read_loop, args=(link,), name="kukey-worker-read", daemon=True).start()
+        reader = threading.Thread(target=self._read_loop, args=(link,), name="kukey-worker-read", daemon=True)
+        reader.start()
+        with self._lock:
+            self._reader = reader
         for number in again:  # what the last worker did not finish, in order
             self._outgoing.put(number)
 

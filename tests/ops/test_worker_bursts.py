@@ -169,3 +169,26 @@ def test_a_burst_goes_on_through_a_short_pause_and_creates_typed_20_a_second_are
     for _ in range(100):
         clock.now += 0.05
         assert steady.arrived()[1] is False
+
+
+def test_stop_returns_once_what_the_worker_said_before_exiting_is_read() -> None:
+    """The worker says "done" for its last frames and exits; stop() returns only once those words are read
+    (not merely once the process is gone), so nothing it finished is counted as owed. Here the reading is held
+    up: the listener, hearing the last frame, waits (at most a second) for stop() to have returned."""
+    returned = threading.Event()
+    heard: list[str] = []
+
+    def slow(message: dict[str, object]) -> None:
+        if message["reached"] == "last":
+            returned.wait(timeout=1.0)
+        heard.append(str(message["reached"]))
+
+    worker = WorkerProcess([sys.executable, "-c", WORKER], restart_after=0.05, bursts=Bursts(quiet=60.0, cap=60.0))
+    worker.listen(slow)
+    worker.start()
+    worker.send({"name": "first", "urgent": False})
+    worker.send({"name": "last", "urgent": False})  # within a burst: held until stop() sends it
+    _wait(lambda: heard == ["first"])
+    worker.stop()
+    returned.set()
+    assert heard == ["first", "last"] and worker.owed() == 0
