@@ -63,6 +63,18 @@ class KillSwitch:
         with session_scope(self.d.engine) as s:
             return Outcome(True, reason="offered", data={"count": len(ks.held_keys(s))})
 
+    def prepare(self, user: str, channel: str) -> None:
+        """While a responder who may pull it types the code and the count: the first window's deletes are
+        readied as an incident revoke's are (Exchange.ready_deletes: the rate pool learnt, a connection opened
+        per delete, at most a window's). Reads only; nothing for someone the form is refused to (refused and
+        audited once, by `offer`)."""
+        if not self.rules.may_revoke_alone(user, channel).allowed:
+            return
+        with session_scope(self.d.engine) as s:
+            keys = [] if ks.running(s) is not None else ks.held_keys(s)
+        if keys:
+            self.d.exchange.ready_deletes(keys[0].sub_account, len(keys))
+
     def start(self, user: str, channel: str, *, code: str, typed_count: str, reason: str,
               dedupe_key: str | None) -> Outcome:
         """Check, then record the kill switch; its deletes run after the ack. Raises Refused."""

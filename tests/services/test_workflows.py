@@ -150,6 +150,26 @@ def test_an_incident_revoke_form_readies_one_delete_per_key_it_will_delete(kukey
     assert backend.exchange.readied == [(SUB, 3), (SUB, 1)]
 
 
+@pytest.mark.parametrize("backend", ["memory"], indirect=True)
+def test_the_kill_switch_form_readies_its_first_window_for_a_responder_only(kukey: Kukey, people: People,
+                                                                          backend: Backend) -> None:
+    """A responder in an incident channel opening the kill switch's form readies its deletes (every key kukey
+    holds, the exchange opening at most a window's connections); anyone else readies nothing, and nothing
+    more is audited than the form's own refusal (none here: `prepare` alone)."""
+    svc = kukey.services
+    for _ in range(2):
+        new_key(svc, people)
+    with session_scope(svc.deps.engine) as s:
+        events = len(audit_read.events(s))
+    svc.kill_switch.prepare(REQUESTER, TRADING)
+    svc.kill_switch.prepare(RESPONDER, TRADING)
+    assert isinstance(backend.exchange, MemoryExchange) and backend.exchange.readied == []
+    svc.kill_switch.prepare(RESPONDER, INCIDENT)
+    assert backend.exchange.readied == [(SUB, 2)]
+    with session_scope(svc.deps.engine) as s:
+        assert len(audit_read.events(s)) == events
+
+
 def test_reconcile_marks_keys_gone_and_records_foreign_ones(kukey: Kukey, people: People, backend: Backend) -> None:
     """A key deleted outside kukey becomes `gone`; a key kukey never made is recorded as `external`."""
     svc = kukey.services

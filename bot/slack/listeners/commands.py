@@ -99,11 +99,15 @@ def open_form(body: dict[str, Any], client: WebClient, *, svc: Services) -> None
 
 
 def prepare_form(body: dict[str, Any], *, svc: Services) -> None:
-    """Beside `open_form`, where the deletes run (kukey's worker): an incident revoke's form is open, so the
-    exchange's rate limits are learnt while the code is typed (Revoker.prepare)."""
+    """Beside `open_form`, where the deletes run (kukey's worker): an incident revoke's or the kill switch's
+    form is open, so the exchange's rate limits are learnt and its connections opened while the code is
+    typed (Revoker.prepare, KillSwitch.prepare; only for someone who may use the form)."""
     cmd = _parsed(svc, body)
-    if isinstance(cmd, cmds.Revoke) and _form_for(svc, body, cmd) == "revoke":
+    form = _form_for(svc, body, cmd)
+    if isinstance(cmd, cmds.Revoke) and form == "revoke":
         svc.revoker.prepare(cmd)
+    elif isinstance(cmd, cmds.RevokeEverything) and form == "kill switch":
+        svc.kill_switch.prepare(payload.user(body), payload.channel(body))
 
 
 def handed_at_once(body: dict[str, Any], *, svc: Services) -> bool:
