@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -38,6 +39,7 @@ PAGE_SIZE = 100
 # They are spread over several pools (bot.kucoin.connections: httpcore's pool is slow with many).
 POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=t.DELETES_PER_WINDOW,
                            keepalive_expiry=MANAGEMENT_WINDOW_S + 5)
+AHEAD_KEPT_S = MANAGEMENT_WINDOW_S  # connections opened ahead count as open this long (kept a little longer)
 
 
 class KucoinClient:
@@ -59,6 +61,8 @@ class KucoinClient:
     ) -> None:
         self._owns_http = http is None
         self._base_url = base_url.rstrip("/")
+        self._ahead_lock = threading.Lock()
+        self._ahead: tuple[datetime | None, int] = (None, 0)  # when open_connections last opened, and how many
         self._http = http if http is not None else sharded_client(POOL_LIMITS)
         self._clock = clock
         self._sleep = sleep
@@ -172,10 +176,18 @@ class KucoinClient:
         each; their answers are not used), each on a connection of its own while they overlap, kept alive
         as POOL_LIMITS says. Against KuCoin a new connection costs a TCP and a TLS handshake, round trips
         and CPU, before its first request can leave; an incident revoke opens them while the responder types
-        the code. Best effort, one try each, nothing raised; how many were answered."""
+        the code. Best effort, one try each, nothing raised; how many were answered.
+
+        Not again while the last ones are still kept alive (AHEAD_KEPT_S) and were as many: forms opened one
+        after another do not spend the Public pool, which the clock's sync needs, a window's worth each."""
         count = min(count, t.DELETES_PER_WINDOW)
-        if count < 1:
-            return 0
+        now = self._clock.now()
+        with self._ahead_lock:
+            opened_at, opened = self._ahead
+            if count < 1 or (opened >= count and opened_at is not None
+                             and (now - opened_at).total_seconds() < AHEAD_KEPT_S):
+                return 0
+            self._ahead = (now, count)
         url = self._base_url + t.SERVER_TIME.path
 
         def one(_: int) -> bool:

@@ -16,7 +16,7 @@ import pytest
 from bot.domain.clock import FakeClock
 from bot.errors import KucoinUnavailable
 from bot.kucoin import KucoinClient
-from bot.kucoin.client import POOL_LIMITS
+from bot.kucoin.client import AHEAD_KEPT_S, POOL_LIMITS
 from bot.kucoin.connections import SHARDS, ConnectionShards, sharded_client
 from bot.kucoin.transport import DELETES_PER_WINDOW
 from kukey_sandbox.kucoin import KucoinSandbox
@@ -144,12 +144,32 @@ def test_connections_opened_ahead_are_the_ones_a_burst_then_uses(sandbox: Kucoin
         assert sandbox.connections_opened() == opened
 
 
-def test_connections_ahead_are_a_window_of_deletes_at_most_and_never_raise(sandbox: KucoinSandbox,
-                                                                          clock: FakeClock) -> None:
+def test_connections_ahead_are_a_window_of_deletes_at_most(sandbox: KucoinSandbox, clock: FakeClock) -> None:
     with client_for(sandbox, clock) as client:
         assert client.open_connections(0) == 0
         assert client.open_connections(500) == DELETES_PER_WINDOW
         assert sandbox.call_counts()["GET /api/v1/timestamp"] == DELETES_PER_WINDOW
+
+
+def test_connections_ahead_are_not_opened_again_while_the_last_ones_are_kept(sandbox: KucoinSandbox,
+                                                                            clock: FakeClock) -> None:
+    """A form opened again soon after (or another one) does not spend the Public pool again on connections
+    that are still kept alive; more than last time, or once they may have been closed, it does."""
+    def asked() -> int:
+        return sandbox.call_counts().get("GET /api/v1/timestamp", 0)
+
+    with client_for(sandbox, clock) as client:
+        assert client.open_connections(10) == 10 and asked() == 10
+        assert client.open_connections(10) == 0 and client.open_connections(4) == 0 and asked() == 10
+        clock.advance(AHEAD_KEPT_S - 1)
+        assert client.open_connections(10) == 0 and asked() == 10
+        assert client.open_connections(12) == 12 and asked() == 22  # more than last time
+        clock.advance(AHEAD_KEPT_S)
+        assert client.open_connections(12) == 12 and asked() == 34
+
+
+def test_connections_ahead_never_raise(sandbox: KucoinSandbox, clock: FakeClock) -> None:
+    """KuCoin out of reach: none opened, nothing raised (the deletes then open their own or fail as usual)."""
     with KucoinSandbox(clock=clock) as gone:
         url = gone.url
     with client_for(sandbox, clock, base_url=url) as client:  # nobody listens there
