@@ -55,8 +55,7 @@ class KucoinExchange:
 
     def ready_deletes(self, sub_account: str, deletes: int) -> None:
         self.client.learn_budget(sub_account)
-        if deletes > 1:  # one delete finds the connection the listing used
-            self.client.open_connections(deletes)
+        self.client.open_connections(deletes)
 
     def list_sub_accounts(self) -> list[SubAccount]:
         return [SubAccount(name=a.name, frozen=a.frozen) for a in self.client.list_sub_accounts()]
