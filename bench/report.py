@@ -185,7 +185,7 @@ def _db(r: dict[str, Any]) -> str:
 
 
 def _setup(r: dict[str, Any]) -> str:
-    """The run's database, and Slack's transport when the fake spoke HTTPS (--slack-tls)."""
+    """The run's database, and HTTPS where the Slack fake or the KuCoin sandbox spoke it (--slack-tls, --kucoin-tls)."""
     config = r.get("config", {})
     return (f"--db {_db(r)}" + (", Slack over HTTPS" if config.get("slack_tls") else "")
             + (", KuCoin over HTTPS" if config.get("kucoin_tls") else ""))
