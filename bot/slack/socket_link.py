@@ -17,6 +17,7 @@ Built-in behaviour kept: the handshake, the reader and message threads, the ping
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import socket
@@ -30,6 +31,7 @@ from slack_sdk.socket_mode.builtin import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 
 from bot.slack.http import AckObserver
+from bot.tls import shared_context
 
 PING_INTERVAL = 2.0
 # Slack's servers sometimes take over 5 s to answer a ping (bolt-js issue 2496); a dead connection must still be
@@ -70,8 +72,9 @@ class Link(SocketModeClient):
         self.opened = time.time()
         self._count_lock = threading.Lock()
         self._unanswered = 0
-        super().__init__(app_token=app_token, logger=logger, web_client=web_client, auto_reconnect_enabled=False,
-                         ping_interval=PING_INTERVAL, proxy=web_client.proxy, on_message_listeners=[self._heard])
+        super().__init__(app_token=app_token, logger=logger, web_client=_verifying(web_client),
+                         auto_reconnect_enabled=False, ping_interval=PING_INTERVAL, proxy=web_client.proxy,
+                         on_message_listeners=[self._heard])
         self.socket_mode_request_listeners.append(handler.handle)  # type: ignore[arg-type] # as Bolt does
 
     def _heard(self, message: str) -> None:
@@ -126,3 +129,14 @@ class Link(SocketModeClient):
         while closing.is_alive():
             self.current_session_state.terminated = True
             closing.join(CLOSE_CHECK_S)
+
+
+def _verifying(web_client: WebClient) -> WebClient:
+    """The link's WebClient: kukey's, with the shared TLS context as its `ssl`, which slack_sdk's built-in client
+    also wraps its WebSocket in (its `web_client.ssl`; without one it makes `ssl.create_default_context()` for
+    every connection, the system's CAs rather than kukey's). Its one Web API call per link
+    (apps.connections.open) then brings its own urllib opener: once per link, not per call (bot.tls)."""
+    link_client = copy.copy(web_client)
+    link_client.ssl = shared_context()
+    return link_client
+

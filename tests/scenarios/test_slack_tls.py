@@ -57,3 +57,17 @@ def test_a_whole_lifecycle_over_https_makes_no_tls_context(world: KukeyWorld, co
     assert contexts_made == []
     assert re.search(r"Secret", next(e.content for e in world.fake.ephemerals(REQUESTER) if "Secret" in e.content))
     assert world.fake.messages(APPROVALS)
+
+
+def test_a_new_socket_mode_link_makes_no_tls_context(tmp_path: Path, contexts_made: list[type]) -> None:
+    """Slack asks kukey to replace its Socket Mode connections: the new links (their apps.connections.open and
+    their WebSocket) take the process's TLS context; slack_sdk's built-in client would otherwise make
+    `ssl.create_default_context()` (the system's CAs, not kukey's) for each one."""
+    with KukeyWorld(home=tmp_path, slack_tls=True, socket=True) as world:
+        world.wait(lambda: world.fake.socket.connection_count >= 1, what="connected")
+        first = max(number for number, _ in world.fake.socket.connections())
+        contexts_made.clear()
+        world.fake.socket.disconnect("refresh_requested")
+        world.wait(lambda: [n for n, told in world.fake.socket.connections() if not told and n > first],
+                   timeout=20, what="a new link")
+        assert contexts_made == []
