@@ -16,7 +16,8 @@ A copy of the context is the context itself: Bolt deep-copies every request it h
 WebClient in it included, and an SSLContext cannot be copied (nor should it be: it is made to be shared).
 
 slack_sdk's WebClient reaches the context through urllib's process-wide opener (`install_urllib_opener`), not
-its `ssl` argument: urllib builds a whole opener for each call that brings a context of its own.
+its `ssl` argument: urllib builds a whole opener for each call that brings a context of its own. A Socket Mode
+link's WebClient is the exception (bot.slack.socket_link): slack_sdk wraps the link's WebSocket in its `ssl`.
 """
 
 from __future__ import annotations
