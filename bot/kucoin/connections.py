@@ -95,9 +95,9 @@ def _share(limit: int | None, shards: int) -> int | None:
 
 
 def sharded_client(limits: httpx.Limits, *, shards: int = SHARDS) -> httpx.Client:
-    """An `httpx.Client` on `ConnectionShards`, verifying servers with the shared TLS context. With a proxy in
-    the environment (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY) httpx's own client with the whole `limits`: httpx
-    honours the environment's proxies (and NO_PROXY) only for a client without a transport of its own."""
+    """An `httpx.Client` on `ConnectionShards` (its pools verify servers with the shared TLS context). With a
+    proxy in the environment (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY) httpx's own client with the whole `limits`:
+    httpx honours the environment's proxies (and NO_PROXY) only for a client without a transport of its own."""
     if {"http", "https", "all"} & urllib.request.getproxies().keys():
         return http_client(limits=limits)
-    return httpx.Client(verify=shared_context(), limits=limits, transport=ConnectionShards(limits, shards=shards))
+    return httpx.Client(transport=ConnectionShards(limits, shards=shards))

@@ -68,10 +68,10 @@ class KillSwitch:
         readied as an incident revoke's are (Exchange.ready_deletes: the rate pool learnt, a connection opened
         per delete, at most a window's). Reads only; nothing for someone the form is refused to (refused and
         audited once, by `offer`)."""
-        if not self.rules.may_revoke_alone(user, channel).allowed:
+        if self._refusal(user, channel) is not None:
             return
         with session_scope(self.d.engine) as s:
-            keys = [] if ks.running(s) is not None else ks.held_keys(s)
+            keys = ks.held_keys(s)
         if keys:
             self.d.exchange.ready_deletes(keys[0].sub_account, len(keys))
 
@@ -94,14 +94,20 @@ class KillSwitch:
             return Outcome(True, "Already running.", "duplicate", {"request_id": first.id if first else ""})
 
     def _may(self, user: str, channel: str) -> None:
+        refusal = self._refusal(user, channel)
+        if refusal is not None:
+            self._refuse(user, channel, *refusal)
+
+    def _refusal(self, user: str, channel: str) -> tuple[str, str] | None:
+        """Why `user` may not pull the kill switch in `channel` now (reason, message), or None; not audited."""
         decision = self.rules.may_revoke_alone(user, channel)
         if not decision.allowed:
-            self._refuse(user, channel, decision.reason,
-                         "`revoke everything` works only in an incident channel, for a responder.")
+            return decision.reason, "`revoke everything` works only in an incident channel, for a responder."
         with session_scope(self.d.engine) as s:
             under_way = ks.running(s)
         if under_way is not None:
-            self._refuse(user, channel, "running", f"A kill switch is already running: `{under_way.id}`.")
+            return "running", f"A kill switch is already running: `{under_way.id}`."
+        return None
 
     def _check_count(self, user: str, channel: str, typed: str) -> None:
         with session_scope(self.d.engine) as s:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from bot.domain import commands as cmds
 from bot.domain.actions import AuditAction
@@ -44,8 +45,7 @@ class Revoker:
         deletes = 1
         if cmd.all:
             with session_scope(self.d.engine) as s:
-                deletes = sum(1 for k in repos.keys_of(s, sub_account=cmd.sub_account, states=DELETABLE)
-                              if k.passphrase_enc is not None)
+                deletes = len(_deletable(s, cmd.sub_account))
         self.d.exchange.ready_deletes(cmd.sub_account, deletes)
 
     def incident(self, user: str, channel: str, cmd: cmds.Revoke, code: str, *, dedupe_key: str | None) -> Outcome:
@@ -91,8 +91,7 @@ class Revoker:
             if row is None or row.state != State.REVOKING:
                 return
             if row.revoke_all:
-                targets = [k.api_key for k in repos.keys_of(s, sub_account=row.sub_account, states=DELETABLE)
-                           if k.passphrase_enc is not None]
+                targets = _deletable(s, row.sub_account)
             else:
                 targets = [row.target_api_key] if row.target_api_key else []
             sub, actor, incident = row.sub_account, row.requester, row.incident
@@ -142,3 +141,10 @@ class Revoker:
             return [k.api_key for k in self.d.exchange.list_keys(sub) if k.api_key not in ours]
         except Exception:  # listing is informational here; the revoke itself already happened
             return []
+
+
+def _deletable(s: Session, sub_account: str) -> list[str]:
+    """The keys of `sub_account` a revoke of all of them deletes: not deleted yet, with a passphrase kukey holds."""
+    return [k.api_key for k in repos.keys_of(s, sub_account=sub_account, states=DELETABLE)
+            if k.passphrase_enc is not None]
+
