@@ -21,14 +21,14 @@ from slack_sdk import WebClient
 from bot.ops.endpoints import ops_server
 from bot.ops.health import Readiness
 from bot.ops.metrics import Metrics
+from bot.slack.connections import keep_alive
 from bot.slack.http import HttpTransport
-from bot.tls import install_urllib_opener
 
 
 def make_app(*, signing_secret: str, token: str, api_url: str) -> App:
     quiet = logging.getLogger("bench.bare.bolt")
     quiet.setLevel(logging.ERROR)
-    install_urllib_opener()  # its WebClient verifies HTTPS as kukey's do (bot.slack.client.make_web_client)
+    keep_alive(api_url)  # its WebClient calls Slack as kukey's do (bot.slack.client.make_web_client)
     app = App(logger=quiet, token=token, signing_secret=signing_secret,
               client=WebClient(token=token, base_url=api_url), process_before_response=True,
               token_verification_enabled=False, request_verification_enabled=True)

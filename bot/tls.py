@@ -15,16 +15,15 @@ on theirs too.
 A copy of the context is the context itself: Bolt deep-copies every request it hands to a lazy listener, the
 WebClient in it included, and an SSLContext cannot be copied (nor should it be: it is made to be shared).
 
-slack_sdk's WebClient reaches the context through urllib's process-wide opener (`install_urllib_opener`), not
-its `ssl` argument: urllib builds a whole opener for each call that brings a context of its own. A Socket Mode
-link's WebClient is the exception (bot.slack.socket_link): slack_sdk wraps the link's WebSocket in its `ssl`.
+slack_sdk's WebClient reaches the context through urllib's process-wide opener (bot.slack.connections, which
+also keeps its connections to Slack alive), not its `ssl` argument: urllib builds a whole opener for each call
+that brings a context of its own. A Socket Mode link's WebClient is the exception (bot.slack.socket_link):
+slack_sdk wraps the link's WebSocket in its `ssl`.
 """
 
 from __future__ import annotations
 
-import http.client
 import ssl
-import urllib.request
 from functools import cache
 from typing import Any
 
@@ -47,25 +46,6 @@ def shared_context() -> ssl.SSLContext:
     context = httpx.create_ssl_context()
     context.__class__ = _Shared  # what httpx made, as it made it; only copying it changes
     return context
-
-
-class _SharedContextHandler(urllib.request.HTTPSHandler):
-    """urllib's HTTPS handler verifying with the shared context, looked up for each connection (the tests make
-    it anew when they change the trusted CAs)."""
-
-    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(http.client.HTTPSConnection, req, context=shared_context())
-
-
-@cache
-def install_urllib_opener() -> None:
-    """Install, once, urllib's process-wide opener (what `urlopen` uses when it is handed no context) with an
-    HTTPS handler on the shared context. slack_sdk hands urllib its WebClient's `ssl` on every call, and urllib
-    then builds a whole opener for that one call (~0.2 ms of CPU: ten handlers, each introspected), a dozen
-    times per request lifecycle; a WebClient without `ssl` uses this one. Written here because urllib has no
-    other way to give its shared opener a context. Through a proxy slack_sdk builds its own opener for each
-    call anyway, from the WebClient's `ssl` (bot.slack.client.make_web_client gives it the shared context)."""
-    urllib.request.install_opener(urllib.request.build_opener(_SharedContextHandler()))
 
 
 def certificate_refused(exc: BaseException) -> ssl.SSLCertVerificationError | None:

@@ -77,5 +77,6 @@ done_at  # unused variable (bot/storage/tables.py:130): when a kill switch recor
 _.starts  # unused attribute (bot/ops/worker.py): how many workers were started, read by tests/cli/test_worker.py
 _.lazy_listener_runner  # unused attribute (bot/slack/handoff.py): Bolt's runner of lazy functions, which Bolt reads
 _.__class__  # unused attribute (bot/tls.py): the shared TLS context's class, which copy and deepcopy read
-https_open  # unused method (bot/tls.py): urllib's HTTPS handler method, which urllib's opener calls
+https_open  # unused method (bot/slack/connections.py): urllib's HTTPS handler method, which urllib's opener calls
+http_open  # unused method (bot/slack/connections.py): urllib's HTTP handler method, which urllib's opener calls
 in_flight  # unused method (bot/kucoin/connections.py): calls in flight per pool, read by tests/kucoin/test_connections.py

@@ -14,7 +14,8 @@
   and updates whose worst repeat is a duplicate line, never a duplicate action.
 
 Every client verifies Slack with the process's one TLS context (bot.tls), through urllib's process-wide
-opener (bot.tls.install_urllib_opener; through a proxy, the client's `ssl`). Left with urllib's own opener,
+opener, which also keeps the connections to Slack alive (bot.slack.connections; through a proxy, the client's
+`ssl`, a new connection for each call). Left with urllib's own opener,
 Python 3.11's http.client builds a new context for each connection, loading the whole CA bundle into it:
 ~30 ms of CPU on every Web API call (a dozen per request lifecycle), unseen against a plain-HTTP fake
 (tests/scenarios/test_slack_tls.py runs the fake on HTTPS); handed the context as `ssl`, urllib builds a
@@ -46,7 +47,8 @@ from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 from slack_sdk.web import SlackResponse
 
 from bot.config import Settings
-from bot.tls import certificate_refused, install_urllib_opener, shared_context
+from bot.slack.connections import keep_alive
+from bot.tls import certificate_refused, shared_context
 
 log = logging.getLogger("kukey.slack")
 
@@ -83,8 +85,8 @@ def make_web_client(settings: Settings, *, budget: RetryBudget = DEFAULT_BUDGET,
     retry policy (`handlers`: these instead)."""
     client = WebClient(token=settings.slack_bot_token.reveal(), base_url=settings.slack_api_url, timeout=TIMEOUT_S,
                        retry_handlers=retry_handlers(budget) if handlers is None else handlers)
-    if client.proxy is None:  # urllib's process-wide opener, built once, on the shared context
-        install_urllib_opener()
+    if client.proxy is None:  # urllib's process-wide opener, on the shared context, Slack's connections kept alive
+        keep_alive(settings.slack_api_url)
     else:  # HTTPS_PROXY: slack_sdk builds an opener for every call, with the client's context
         client.ssl = shared_context()
     return client

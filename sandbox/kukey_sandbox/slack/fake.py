@@ -160,6 +160,21 @@ class SlackFake:
         """Make Slack's clock (its answers' Date header) `seconds` ahead of the fake's; negative: behind."""
         self._http.set_clock_skew(seconds)
 
+    @property
+    def connections(self) -> int:
+        """HTTP connections made to the fake's Web API and response_url endpoints so far."""
+        return self._http.connections
+
+    @property
+    def idle_closed(self) -> int:
+        """Kept-alive connections the fake closed after they sat idle (`set_idle_timeout`)."""
+        return self._http.idle_closed
+
+    def set_idle_timeout(self, seconds: float) -> None:
+        """Close a kept-alive connection after `seconds` without a request, as Slack's load balancers do (60 s
+        unless set; applies to connections made from now on)."""
+        self._http.set_idle_timeout(seconds)
+
     def disable_home_tab(self) -> None:
         """The app is installed without its Home tab (the manifest's home_tab_enabled false): views.publish
         answers not_enabled."""

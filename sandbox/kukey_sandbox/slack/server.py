@@ -4,12 +4,20 @@ Bodies are read the way Slack reads them: query string, form-encoded or JSON, me
 argument dict. Answers are HTTP 200 with Slack's JSON, except response_url failures (404/400 + code).
 Every answer carries a `Date` header, like Slack's: the fake's clock, moved by `HttpServer.clock_skew`.
 With a certificate (kukey_sandbox.tls) it speaks HTTPS, as Slack does (kukey_sandbox.tls.TlsServing).
+
+HTTP/1.1 with keep-alive, as Slack's API servers: a client may send call after call on one connection (urllib
+asks for it to be closed after each answer, and it is), and a connection left idle for `idle_timeout` seconds
+is closed by the fake, as a load balancer closes it. `HttpServer.connections` counts the connections made and
+`idle_closed` those the fake closed that way; `stop()` closes every open connection, so nothing kept alive
+answers once the fake is gone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -24,6 +32,7 @@ from kukey_sandbox.slack.world import World
 from kukey_sandbox.tls import LocalCertificate, TlsServing
 
 _MAX_BODY = 2_000_000
+IDLE_TIMEOUT_S = 60.0  # an idle kept-alive connection is closed after this (AWS load balancers' default)
 
 
 class _Server(TlsServing, ThreadingHTTPServer):
@@ -35,11 +44,36 @@ class _Server(TlsServing, ThreadingHTTPServer):
     faults: Faults
     holds: Holds
     clock_skew = 0.0  # seconds added to the Date header (Slack's clock ahead of the fake's)
+    idle_timeout = IDLE_TIMEOUT_S
+    connections = 0  # connections made to the fake
+    idle_closed = 0  # kept-alive connections the fake closed after `idle_timeout` seconds without a request
+    live: set[socket.socket]  # connections open now
+    lock: threading.Lock
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "SlackFake/1.0"
+    protocol_version = "HTTP/1.1"  # keep-alive, unless the client asks for the connection to be closed
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.idle_timeout)  # waiting for the next request included
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no 40 ms Nagle stalls
+        with self.server.lock:
+            self.server.connections += 1
+            self.server.live.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.lock:
+            self.server.live.discard(self.connection)
+        with contextlib.suppress(OSError):  # the client went away mid-answer
+            super().finish()
+
+    def log_error(self, format: str, *args: Any) -> None:
+        if format.startswith("Request timed out"):  # http.server's idle timeout: the connection is closed
+            with self.server.lock:
+                self.server.idle_closed += 1
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: request lines carry response_url secrets."""
@@ -111,6 +145,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
+        if self.close_connection:  # the client asked for it (urllib does): said, as Slack's servers say it
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
 
@@ -149,6 +185,7 @@ class HttpServer:
         self._server.tls = tls.server_context() if tls else None
         self._server.world, self._server.api = world, api
         self._server.faults, self._server.holds = faults, holds
+        self._server.live, self._server.lock = set(), threading.Lock()
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="slack-fake-http", daemon=True)
 
@@ -161,6 +198,22 @@ class HttpServer:
         """Slack's clock `seconds` ahead of the fake's (negative: behind), as the Date header shows it."""
         self._server.clock_skew = seconds
 
+    @property
+    def connections(self) -> int:
+        """Connections made to the fake so far."""
+        with self._server.lock:
+            return self._server.connections
+
+    @property
+    def idle_closed(self) -> int:
+        """Kept-alive connections the fake closed because they sat idle for `idle_timeout` seconds."""
+        with self._server.lock:
+            return self._server.idle_closed
+
+    def set_idle_timeout(self, seconds: float) -> None:
+        """Close a kept-alive connection after `seconds` without a request (new connections)."""
+        self._server.idle_timeout = seconds
+
     def start(self) -> None:
         self._thread.start()
 
@@ -169,3 +222,8 @@ class HttpServer:
             self._server.shutdown()
             self._thread.join(timeout=5)
         self._server.server_close()
+        with self._server.lock:
+            live = list(self._server.live)
+        for connection in live:  # what a client kept alive is cut, as when Slack goes away
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
