@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -44,6 +45,12 @@ from bot.tls import shared_context
 KEEP_S = 30.0  # seconds an idle connection is kept: under common load balancers' idle timeouts (60 s and up)
 KEPT = 8  # idle connections kept at most; calls at once beyond that each get a connection, as with urllib
 _TIMEOUTS = ("connect", "read", "write", "pool")  # httpcore's: each gets the call's timeout, as urllib's socket
+# TCP keepalive on a kept connection: a probe after 10 s idle, every 5 s: a NAT or firewall on the way keeps its
+# state for it, and a connection dropped on the way silently is closed by the kernel within 25 s, so the pool
+# (which checks a connection before using it again) makes a new one instead of waiting out a call's timeout.
+KEEPALIVE_PROBES = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)] + [
+    (socket.IPPROTO_TCP, getattr(socket, name), value)
+    for name, value in (("TCP_KEEPIDLE", 10), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 3)) if hasattr(socket, name)]
 DEFAULT_TIMEOUT_S = 30.0  # a call that set none (slack_sdk always does: bot.slack.client.TIMEOUT_S)
 
 
@@ -92,7 +99,8 @@ class KeptAliveHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
             if self._connections is None or self._context is not context:
                 old, self._context = self._connections, context
                 self._connections = httpcore.ConnectionPool(ssl_context=context, max_connections=None,
-                                                            max_keepalive_connections=KEPT, keepalive_expiry=KEEP_S)
+                                                            max_keepalive_connections=KEPT, keepalive_expiry=KEEP_S,
+                                                            socket_options=KEEPALIVE_PROBES)
                 if old is not None:
                     old.close()
             return self._connections

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -19,6 +20,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.config import Settings
 from bot.domain.secret import Secret
+from bot.slack import connections
 from bot.slack.client import make_web_client
 from kukey_sandbox.slack import SlackFake
 
@@ -165,6 +167,17 @@ def test_a_read_that_times_out_raises_what_urllib_raises(fake: SlackFake) -> Non
                            ssl=ssl_context)
         with fake.hold("chat.postMessage"), pytest.raises(TimeoutError):
             client.chat_postMessage(channel=CHANNEL, text="slow")
+
+
+def test_kept_connections_send_tcp_keepalive_probes(fake: SlackFake) -> None:
+    """A kept connection has TCP keepalive on (probes after 10 s idle, every 5 s, 3 of them): a NAT on the way
+    keeps it, and one dropped silently is closed by the kernel before the pool would use it again."""
+    kukeys(fake)
+    answer = connections._handler()._pool().request("POST", fake.api_url + "auth.test")
+    sock = answer.extensions["network_stream"].get_extra_info("socket")
+    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+    assert [sock.getsockopt(socket.IPPROTO_TCP, option) for option in
+            (socket.TCP_KEEPIDLE, socket.TCP_KEEPINTVL, socket.TCP_KEEPCNT)] == [10, 5, 3]
 
 
 def test_other_origins_are_not_kept_alive(fake: SlackFake) -> None:
