@@ -46,7 +46,7 @@ KEEP_S = 30.0  # seconds an idle connection is kept: under common load balancers
 KEPT = 8  # idle connections kept at most; calls at once beyond that each get a connection, as with urllib
 _TIMEOUTS = ("connect", "read", "write", "pool")  # httpcore's: each gets the call's timeout, as urllib's socket
 # TCP keepalive on a kept connection: a probe after 10 s idle, every 5 s: a NAT or firewall on the way keeps its
-# state for it, and a connection dropped on the way silently is closed by the kernel within 25 s, so the pool
+# state for it, and a connection dropped on the way silently is closed by the kernel once 25 s idle, so the pool
 # (which checks a connection before using it again) makes a new one instead of waiting out a call's timeout.
 KEEPALIVE_PROBES = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)] + [
     (socket.IPPROTO_TCP, getattr(socket, name), value)
