@@ -43,7 +43,9 @@ import httpcore
 from bot.tls import shared_context
 
 KEEP_S = 30.0  # seconds an idle connection is kept: under common load balancers' idle timeouts (60 s and up)
-KEPT = 8  # idle connections kept at most; calls at once beyond that each get a connection, as with urllib
+KEPT = None  # every connection made is kept (until idle KEEP_S): httpcore may close a surplus idle one that it has
+# just handed to a waiting call, which then fails or hangs until its timeout (encode/httpcore#1110, open); at most
+# as many as Slack calls ever ran at once
 _TIMEOUTS = ("connect", "read", "write", "pool")  # httpcore's: each gets the call's timeout, as urllib's socket
 # TCP keepalive on a kept connection: a probe after 10 s idle, every 5 s: a NAT or firewall on the way keeps its
 # state for it, and a connection dropped on the way silently is closed by the kernel once 25 s idle, so the pool
@@ -94,15 +96,15 @@ class KeptAliveHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
         return not req.has_proxy() and self.kept(req.full_url)
 
     def _pool(self) -> httpcore.ConnectionPool:
-        context = shared_context()
         with self._lock:
+            context = shared_context()  # under the lock: threads starting at once see one context and one pool
             if self._connections is None or self._context is not context:
-                old, self._context = self._connections, context
+                # A context made anew (the tests change the trusted CAs): a new pool verifying with it. The old one
+                # is left to the calls still on it (closing it would cut them); its sockets close when collected.
+                self._context = context
                 self._connections = httpcore.ConnectionPool(ssl_context=context, max_connections=None,
                                                             max_keepalive_connections=KEPT, keepalive_expiry=KEEP_S,
                                                             socket_options=KEEPALIVE_PROBES)
-                if old is not None:
-                    old.close()
             return self._connections
 
     def _send(self, req: urllib.request.Request) -> urllib.response.addinfourl:

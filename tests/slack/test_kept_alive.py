@@ -22,6 +22,7 @@ from bot.config import Settings
 from bot.domain.secret import Secret
 from bot.slack import connections
 from bot.slack.client import make_web_client
+from bot.tls import shared_context
 from kukey_sandbox.slack import SlackFake
 
 CHANNEL = "C0GENERAL"
@@ -189,3 +190,29 @@ def test_other_origins_are_not_kept_alive(fake: SlackFake) -> None:
         for _ in range(3):
             client.auth_test()
         assert other.connections - before == 3
+
+
+def test_many_threads_calling_at_once_all_get_their_answers(fake: SlackFake) -> None:
+    """16 threads, 15 calls each, no retries, starting at once on a process that has made no TLS context yet:
+    every call answered. Found by the benchmark's bare app (10 calls at once as it started, 2 or 3 failed with
+    EBADF every run): each thread made the shared context at once, the handler took each new context for a
+    change of trust and replaced its pool, closing the old one under the calls in flight on it."""
+    shared_context.cache_clear()  # as in a process just started: the first calls make it
+    kukeys(fake)
+    failures: list[str] = []
+
+    def calls() -> None:
+        client = WebClient(base_url=fake.api_url, token=fake.bot_token, retry_handlers=[], timeout=5)
+        for _ in range(15):
+            try:
+                client.auth_test()
+            except Exception as exc:  # what failed is the finding
+                failures.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=calls) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert failures == []
+    assert len(fake.calls("auth.test")) == 16 * 15
