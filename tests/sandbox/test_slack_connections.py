@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import http.client
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
 
 from kukey_sandbox.slack import SlackFake
+from tests.slack.helpers import wait_until
 
 
 @pytest.fixture
@@ -30,13 +30,6 @@ def auth_test(conn: http.client.HTTPConnection, fake: SlackFake, **headers: str)
     answer = conn.getresponse()
     assert json.loads(answer.read())["ok"] is True
     return answer
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 def test_calls_one_after_another_are_answered_on_one_connection(fake: SlackFake) -> None:

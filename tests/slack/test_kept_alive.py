@@ -10,7 +10,6 @@ import logging
 import socket
 import ssl
 import threading
-import time
 import urllib.error
 from collections.abc import Callable, Iterator
 
@@ -18,32 +17,18 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.config import Settings
-from bot.domain.secret import Secret
 from bot.slack import connections
-from bot.slack.client import make_web_client
 from bot.tls import shared_context
 from kukey_sandbox.slack import SlackFake
+from tests.slack.helpers import CHANNEL, fake_with_channel, kukeys_client, wait_until
 
-CHANNEL = "C0GENERAL"
+kukeys = kukeys_client
 
 
 @pytest.fixture
 def fake() -> Iterator[SlackFake]:
-    with SlackFake() as fake:
-        fake.add_channel(CHANNEL, "general", members=[fake.bot_user_id])
+    with fake_with_channel() as fake:
         yield fake
-
-
-def kukeys(fake: SlackFake) -> WebClient:
-    return make_web_client(Settings(slack_api_url=fake.api_url, slack_bot_token=Secret(fake.bot_token)))
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 def test_calls_one_after_another_share_one_connection(fake: SlackFake) -> None:
@@ -145,8 +130,7 @@ def test_answers_and_failures_read_as_with_urllibs_own_opener(fault: str | None)
     error, Retry-After and content type (no retries: what slack_sdk's handlers are handed)."""
     seen = []
     for kept in (True, False):
-        with SlackFake() as fake:
-            fake.add_channel(CHANNEL, "general", members=[fake.bot_user_id])
+        with fake_with_channel() as fake:
             kukeys(fake)  # registers the fake's origin
             client = WebClient(base_url=fake.api_url, token=fake.bot_token, retry_handlers=[],
                                ssl=None if kept else ssl.create_default_context())

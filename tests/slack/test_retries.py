@@ -14,20 +14,18 @@ from bot.config import Settings
 from bot.domain.secret import Secret
 from bot.slack.client import DEFAULT_BUDGET, SlackRateLimited, auth_probe, make_web_client
 from kukey_sandbox.slack import SlackFake
-
-CHANNEL = "C0GENERAL"
+from tests.slack.helpers import CHANNEL, fake_with_channel, kukeys_client
 
 
 @pytest.fixture
 def fake() -> Iterator[SlackFake]:
-    with SlackFake() as fake:
-        fake.add_channel(CHANNEL, "general", members=[fake.bot_user_id])
+    with fake_with_channel() as fake:
         yield fake
 
 
 @pytest.fixture
 def client(fake: SlackFake) -> WebClient:
-    return make_web_client(Settings(slack_api_url=fake.api_url, slack_bot_token=Secret(fake.bot_token)))
+    return kukeys_client(fake)
 
 
 def post(client: WebClient) -> float:
