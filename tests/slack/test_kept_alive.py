@@ -22,8 +22,6 @@ from bot.tls import shared_context
 from kukey_sandbox.slack import SlackFake
 from tests.slack.helpers import CHANNEL, fake_with_channel, kukeys_client, wait_until
 
-kukeys = kukeys_client
-
 
 @pytest.fixture
 def fake() -> Iterator[SlackFake]:
@@ -33,7 +31,7 @@ def fake() -> Iterator[SlackFake]:
 
 def test_calls_one_after_another_share_one_connection(fake: SlackFake) -> None:
     """Twenty posts in a row reach Slack over one connection; with urllib's own opener each made its own."""
-    client, before = kukeys(fake), fake.connections
+    client, before = kukeys_client(fake), fake.connections
     for n in range(20):
         assert client.chat_postMessage(channel=CHANNEL, text=f"hello {n}")["ok"]
     assert fake.connections - before == 1
@@ -48,7 +46,7 @@ def test_calls_one_after_another_share_one_connection(fake: SlackFake) -> None:
 def test_the_clients_bolt_makes_for_each_request_use_the_same_connections(fake: SlackFake) -> None:
     """Bolt builds a WebClient for every request it dispatches (no `ssl`, kukey's base URL): its calls go over
     the connection kukey's own client left open."""
-    kukeys(fake).auth_test()
+    kukeys_client(fake).auth_test()
     before = fake.connections
     for _ in range(5):
         per_request = WebClient(base_url=fake.api_url, token=fake.bot_token)  # as slack_bolt's App makes it
@@ -59,7 +57,7 @@ def test_the_clients_bolt_makes_for_each_request_use_the_same_connections(fake: 
 def test_calls_at_once_each_get_a_connection_and_later_calls_reuse_them(fake: SlackFake) -> None:
     """Eight calls at once are not queued behind one connection (each gets its own, as with urllib); the
     next eight reuse those."""
-    client, before = kukeys(fake), fake.connections
+    client, before = kukeys_client(fake), fake.connections
     with fake.hold("chat.postMessage", count=8) as held:
         threads = [threading.Thread(target=client.chat_postMessage, kwargs={"channel": CHANNEL, "text": "x"})
                    for _ in range(8)]
@@ -80,7 +78,7 @@ def test_a_connection_slack_closed_while_idle_is_replaced_without_a_failure(fake
     """Slack's load balancer closes a kept-alive connection after it sat idle: the next call goes over a new
     one, at once and without an error or a retry."""
     fake.set_idle_timeout(0.2)
-    client, before = kukeys(fake), fake.connections
+    client, before = kukeys_client(fake), fake.connections
     assert client.chat_postMessage(channel=CHANNEL, text="first")["ok"]
     wait_until(lambda: fake.idle_closed == 1)
     with caplog.at_level(logging.INFO):
@@ -94,7 +92,7 @@ def test_a_kept_connection_is_cut_when_slack_goes_away(fake: SlackFake) -> None:
     """Slack gone (the fake stopped) while a connection is kept: the next call cannot be answered over it and
     fails as a call to an unreachable Slack does (URLError), not with an answer from a ghost."""
     client = WebClient(base_url=fake.api_url, token=fake.bot_token, retry_handlers=[])
-    kukeys(fake)  # the origin is kept alive
+    kukeys_client(fake)  # the origin is kept alive
     assert client.auth_test()["ok"]
     fake.stop()
     with pytest.raises(urllib.error.URLError):
@@ -131,7 +129,7 @@ def test_answers_and_failures_read_as_with_urllibs_own_opener(fault: str | None)
     seen = []
     for kept in (True, False):
         with fake_with_channel() as fake:
-            kukeys(fake)  # registers the fake's origin
+            kukeys_client(fake)  # registers the fake's origin
             client = WebClient(base_url=fake.api_url, token=fake.bot_token, retry_handlers=[],
                                ssl=None if kept else ssl.create_default_context())
             if fault is not None:
@@ -146,7 +144,7 @@ def test_answers_and_failures_read_as_with_urllibs_own_opener(fault: str | None)
 def test_a_read_that_times_out_raises_what_urllib_raises(fake: SlackFake) -> None:
     """Slack holding the answer past the client's timeout: TimeoutError, as from urllib's own opener (slack_sdk
     does not retry it; the call may have landed)."""
-    kukeys(fake)
+    kukeys_client(fake)
     for ssl_context in (None, ssl.create_default_context()):
         client = WebClient(base_url=fake.api_url, token=fake.bot_token, retry_handlers=[], timeout=0.3,
                            ssl=ssl_context)
@@ -157,7 +155,7 @@ def test_a_read_that_times_out_raises_what_urllib_raises(fake: SlackFake) -> Non
 def test_kept_connections_send_tcp_keepalive_probes(fake: SlackFake) -> None:
     """A kept connection has TCP keepalive on (probes after 10 s idle, every 5 s, 3 of them): a NAT on the way
     keeps it, and one dropped silently is closed by the kernel before the pool would use it again."""
-    kukeys(fake)
+    kukeys_client(fake)
     answer = connections._handler()._pool().request("POST", fake.api_url + "auth.test")
     sock = answer.extensions["network_stream"].get_extra_info("socket")
     assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
@@ -168,7 +166,7 @@ def test_kept_connections_send_tcp_keepalive_probes(fake: SlackFake) -> None:
 def test_other_origins_are_not_kept_alive(fake: SlackFake) -> None:
     """Only Slack's origin is pooled: a WebClient pointed anywhere else (here: a second fake nobody registered)
     still gets urllib's connection per call."""
-    kukeys(fake)
+    kukeys_client(fake)
     with SlackFake() as other:
         client, before = WebClient(base_url=other.api_url, token=other.bot_token), other.connections
         for _ in range(3):
@@ -182,7 +180,7 @@ def test_many_threads_calling_at_once_all_get_their_answers(fake: SlackFake) -> 
     EBADF every run): each thread made the shared context at once, the handler took each new context for a
     change of trust and replaced its pool, closing the old one under the calls in flight on it."""
     shared_context.cache_clear()  # as in a process just started: the first calls make it
-    kukeys(fake)
+    kukeys_client(fake)
     failures: list[str] = []
 
     def calls() -> None:
