@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench import growth
+from bench.revoke import CASES as REVOKE_CASES
 
 ACK_P99_MS = 100.0  # at 50 concurrent senders
 VS_BARE = 1.5  # kukey's p99 within 1.5 times the bare Bolt app's
@@ -153,7 +154,7 @@ def table(r: dict[str, Any]) -> str:
     if revoke:
         lines += ["", f"Incident revoke of {revoke['keys']} keys, KuCoin at {revoke['kucoin_latency_s'] * 1000:g} ms "
                       f"per call; floor {revoke['floor_s'] * 1000:g} ms ({revoke['pool']})"]
-        for case in ("direct_client", "warm", "cold"):
+        for case in REVOKE_CASES:
             if case in revoke:
                 c = revoke[case]
                 lines.append(f"  {case:14} last key gone {c['last_key_gone_s'] * 1000:7.1f} ms  "
@@ -279,7 +280,7 @@ def markdown(r: dict[str, Any]) -> str:
                     f"floor {revoke['floor_s'] * 1000:g} ms**", "",
                 "| case | last key gone | vs floor | 429 answers |", "|---|---:|---:|---:|"]
         out += [f"| {case} | {revoke[case]['last_key_gone_s'] * 1000:.1f} ms | {revoke[case]['vs_floor']}x | "
-                f"{revoke[case]['answers_429']} |" for case in ("direct_client", "warm", "cold") if case in revoke]
+                f"{revoke[case]['answers_429']} |" for case in REVOKE_CASES if case in revoke]
     if r.get("killswitch"):
         out += ["", _kill_line(r["killswitch"])]
     failover = r.get("failover")

@@ -15,6 +15,10 @@ responder types the code (Revoker.prepare), before that the first delete probed 
 code comes faster than KuCoin answers that listing, the least time is one call more than the floor,
 `probe_floor_s`, reported next to the floor.
 
+"stand_in": the same deletes with no HTTP client at all (bench.direct.delete_raw): connected beforehand,
+written from one thread, the least this machine's sandbox lets anything reach. "direct_client": kukey's
+KuCoin client alone in a process of its own (bench.direct.delete_all).
+
 The responder types the code `revoke_typing` seconds after the form opened (a person reading six digits off
 an authenticator and typing them takes seconds; 1 s is a fast one); the time is counted from the submission.
 """
@@ -46,6 +50,8 @@ BUDGET = MANAGEMENT_POOL_BUDGET
 DELETE_WEIGHT = DELETE_KEY.weight
 LIST_SUB_ACCOUNTS = "GET /api/v2/sub/user"
 SANDBOX_SWITCH_INTERVAL = 0.0005  # seconds (see quick_handovers)
+STAND_IN_SUB = "epsilon-floor"  # the stand-in's floor deletes its own keys (bench.direct.delete_raw)
+CASES = ("stand_in", "direct_client", "warm", "cold")
 
 
 class ShiftedClock:
@@ -92,16 +98,19 @@ def run(cfg: Config, home: Path) -> dict[str, Any]:
 
 
 def _run(cfg: Config, home: Path) -> dict[str, Any]:
-    # The seeding and the direct deletes happen two windows in the sandbox's past, so kukey starts in a
+    # The seeding and the floors' deletes happen three windows in the sandbox's past, so kukey starts in a
     # fresh window with KuCoin's clock back on the real one (`kukey run` refuses a clock 5 s off).
-    clock = ShiftedClock(-2 * (WINDOW_S + 1))
+    clock = ShiftedClock(-3 * (WINDOW_S + 1))
     subs = ["alpha-trading", *(["delta-research"] if cfg.revoke_cold else [])]
-    with Scene(home, keys_per_sub=cfg.revoke_keys + 10, sandbox_clock=clock,
+    with Scene(home, keys_per_sub=cfg.revoke_keys + 10, sandbox_clock=clock, more_sub_accounts=[STAND_IN_SUB],
                database_url=pg.database_url(cfg)) as scene:
         seeded = {sub: seed_keys(scene, sub, cfg.revoke_keys, clock) for sub in subs}
         direct_keys = seed_keys(scene, "beta-spot", cfg.revoke_keys, clock, record=False)
+        raw_keys = seed_keys(scene, STAND_IN_SUB, cfg.revoke_keys, clock, record=False)
         scene.sandbox.set_latency(cfg.revoke_latency)
         clock.shift(WINDOW_S + 1)  # the seeding's creates spent this window
+        stand_in = direct_deletes(scene, STAND_IN_SUB, raw_keys, raw=True)
+        clock.shift(WINDOW_S + 1)  # the stand-in's floor the next one
         direct = direct_deletes(scene, "beta-spot", direct_keys)
         clock.shift(WINDOW_S + 1)  # and the direct deletes the next one: kukey starts in a fresh window
         listed = scene.sandbox.call_counts().get(LIST_SUB_ACCOUNTS, 0)
@@ -114,14 +123,14 @@ def _run(cfg: Config, home: Path) -> dict[str, Any]:
                                "floor_s": floor_s(cfg.revoke_keys, cfg.revoke_latency),
                                "probe_floor_s": floor_s(cfg.revoke_keys, cfg.revoke_latency) + cfg.revoke_latency,
                                "pool": f"Management: {BUDGET} per {WINDOW_S:g} s, {DELETE_WEIGHT} per delete",
-                               "direct_client": direct,
+                               "stand_in": stand_in, "direct_client": direct,
                                "typing_s": cfg.revoke_typing,
                                "warm": revoke_all(scene, subs[0], set(seeded[subs[0]]), typing=cfg.revoke_typing)}
         if cfg.revoke_cold:
             idle_until = started + WINDOW_S + 1  # kukey's last answer said the window resets before this
             wait_until(lambda: time.monotonic() > idle_until, WINDOW_S + 5, "an idle window", every=0.1)
             out["cold"] = revoke_all(scene, subs[1], set(seeded[subs[1]]), typing=cfg.revoke_typing)
-        for case in ("direct_client", "warm", "cold"):
+        for case in CASES:
             if case in out:
                 out[case]["vs_floor"] = round(out[case]["last_key_gone_s"] / out["floor_s"], 2)
         if "cold" in out:
@@ -136,14 +145,15 @@ def started_up(sandbox: Any, listed_before: int) -> bool:
     return answered and sandbox.call_counts().get(LIST_SUB_ACCOUNTS, 0) > listed_before
 
 
-def direct_deletes(scene: Scene, sub: str, keys: dict[str, Secret]) -> dict[str, Any]:
-    """The same deletes from the bare client in its own process (see bench.direct), timed the same way."""
+def direct_deletes(scene: Scene, sub: str, keys: dict[str, Secret], *, raw: bool = False) -> dict[str, Any]:
+    """The same deletes from the bare client in its own process, or with no client at all if `raw` (see
+    bench.direct), timed the same way."""
     sandbox, creds = scene.sandbox, scene.sandbox.master_credentials
     before = sandbox.answer_counts()
     proc = direct.run_in_process({"url": sandbox.url, "sub_account": sub,
                                   "credentials": [creds.api_key, creds.api_secret.reveal(),
                                                   creds.api_passphrase.reveal()],
-                                  "keys": [[k, p.reveal()] for k, p in keys.items()]})
+                                  "keys": [[k, p.reveal()] for k, p in keys.items()], "raw": raw})
     assert sandbox.wait_keys_gone(sub, keys, 120), "the direct deletes left keys behind"
     gone = time.perf_counter()
     times = direct.result(proc)

@@ -52,10 +52,12 @@ def test_audit_phase_verifies_the_log_it_built(tmp_path: Path) -> None:
 
 
 def test_revoke_phase_deletes_every_key_without_a_429(tmp_path: Path) -> None:
-    """The revoke phase deletes every seeded key once through kukey, and once through the bare client."""
+    """The revoke phase deletes every seeded key once through kukey, once through the bare client and once
+    with no client at all (the stand-in's floor: raw signed requests the sandbox accepts)."""
     out = revoke.run(SMOKE, tmp_path)
     assert out["warm"]["deletes_sent"] == SMOKE.revoke_keys and out["warm"]["answers_429"] == 0
     assert out["direct_client"]["answers_429"] == 0 and out["floor_s"] == SMOKE.revoke_latency
+    assert out["stand_in"]["answers_429"] == 0 and out["stand_in"]["last_key_gone_s"] >= SMOKE.revoke_latency
 
 
 def test_killswitch_phase_deletes_every_key_across_sub_accounts(tmp_path: Path) -> None:
