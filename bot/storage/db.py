@@ -9,9 +9,7 @@ SQLite: every connection runs in WAL mode with synchronous=FULL (a commit is on 
 busy timeout and foreign keys on. pysqlite's own transaction handling is switched off and every
 transaction starts with `BEGIN IMMEDIATE` (SQLAlchemy's documented pysqlite recipe): the write lock. The
 threads of one process take turns for it in a queue of their own (`_Turns`) before asking SQLite, so that
-only one of them at a time waits in SQLite's busy handler, and only for another process. The WAL is copied
-back into the database file by a thread of each kukey process (`_Checkpoints`), not by whichever commit
-happens to cross SQLite's threshold.
+only one of them at a time waits in SQLite's busy handler, and only for another process.
 
 PostgreSQL (psycopg 3): READ COMMITTED, and every transaction first takes the transaction-level advisory
 lock WRITE_LOCK (`pg_advisory_xact_lock`), released at commit or rollback: PostgreSQL's counterpart of
@@ -31,11 +29,9 @@ import os
 import sqlite3
 import threading
 import time
-import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cache
-from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, Table, create_engine, event, literal_column
@@ -52,7 +48,6 @@ from bot.storage import urls
 from bot.storage.schema import prepare
 
 BUSY_TIMEOUT_S = 15.0
-CHECKPOINT_EVERY_S = 1.0  # SQLite: how often each kukey process copies the WAL back (_Checkpoints)
 Select_T = TypeVar("Select_T", bound=Select[Any])
 # pg_advisory_xact_lock key of kukey's write lock: any fixed bigint; these are the bytes of "kukey-wr".
 WRITE_LOCK = int.from_bytes(b"kukey-wr", "big")
@@ -165,67 +160,6 @@ class _TurnTakingConnection(sqlite3.Connection):
         self.give_turn_back()
 
 
-class _Checkpoints:
-    """Copies one SQLite database's WAL back into its file, in a thread of its own (PASSIVE checkpoints every
-    CHECKPOINT_EVERY_S, while an engine of this process on the file lives); kukey's connections do not
-    checkpoint themselves (wal_autocheckpoint=0).
-
-    Why our own: by default the commit that takes the WAL past 1,000 pages copies them into the database
-    file and flushes it before it returns, and whoever waits on that commit waits with it: 20-500 ms on the
-    benchmark's machine against the usual 1-2 ms, a few times a minute at 20 creates a second, the approvals
-    post held that long behind it (docs/benchmarks.md, "Commits that do not checkpoint"). SQLite has no
-    background checkpointing of its own. A PASSIVE checkpoint takes no lock that writers or readers wait on
-    and is skipped while another is running. Several kukey processes each run one (harmless: they take
-    turns at SQLite's checkpoint lock); any other program's connections keep SQLite's default."""
-
-    _by_file: dict[str, _Checkpoints] = {}
-    _made = threading.Lock()
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.engines: weakref.WeakSet[Engine] = weakref.WeakSet()
-        self.copied = 0  # WAL frames copied into the database file so far (tests, diagnostics)
-        self._thread: threading.Thread | None = None
-
-    @classmethod
-    def watch(cls, database: str | None, engine: Engine) -> bool:
-        """Keep `database`'s WAL checkpointed while `engine` lives; False for an in-memory database."""
-        if not database or database == ":memory:" or database.startswith("file:"):
-            return False
-        with cls._made:
-            checkpoints = cls._by_file.setdefault(os.path.realpath(database), cls(os.path.realpath(database)))
-            checkpoints.engines.add(engine)
-            if checkpoints._thread is None:
-                checkpoints._thread = threading.Thread(target=checkpoints._run, name="kukey-checkpoint",
-                                                       daemon=True)
-                checkpoints._thread.start()
-        return True
-
-    def _run(self) -> None:
-        while True:
-            time.sleep(CHECKPOINT_EVERY_S)
-            with _Checkpoints._made:
-                if not self.engines:  # every engine on the file is gone: so is this thread
-                    del _Checkpoints._by_file[self.path]
-                    return
-            self.checkpoint()
-
-    def checkpoint(self) -> None:
-        """One PASSIVE checkpoint on a connection of its own; a file gone or not yet made is left alone."""
-        try:
-            conn = sqlite3.connect(Path(self.path).as_uri() + "?mode=rw", uri=True, timeout=0, isolation_level=None)
-        except sqlite3.Error:
-            return
-        try:
-            busy, _frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            if not busy and copied > 0:
-                self.copied += copied
-        except sqlite3.Error:  # another process's checkpoint, or the file gone: the next tick tries again
-            pass
-        finally:
-            conn.close()
-
-
 def _connection_class(database: str | None, busy_timeout_s: float) -> type[_TurnTakingConnection]:
     """The connection class of one engine: its database file's turns and its busy timeout."""
     return type("TurnTakingConnection", (_TurnTakingConnection,),
@@ -241,7 +175,6 @@ def _sqlite_engine(url: str, busy_timeout_s: float, flushed: bool = True) -> Eng
     )
     synchronous = "FULL" if flushed else "NORMAL"
     busy_ms = int(busy_timeout_s * 1000)
-    checkpointed = _Checkpoints.watch(urls.normalized(url).database, engine)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -252,8 +185,6 @@ def _sqlite_engine(url: str, busy_timeout_s: float, flushed: bool = True) -> Eng
             cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
             cursor.execute("PRAGMA foreign_keys=ON")
-            if checkpointed:  # this process's _Checkpoints thread copies the WAL back, not the commits
-                cursor.execute("PRAGMA wal_autocheckpoint=0")
         finally:
             cursor.close()
 
