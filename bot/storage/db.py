@@ -7,9 +7,7 @@ must never act on the same reading.
 
 SQLite: every connection runs in WAL mode with synchronous=FULL (a commit is on disk when it returns), a
 busy timeout and foreign keys on. pysqlite's own transaction handling is switched off and every
-transaction starts with `BEGIN IMMEDIATE` (SQLAlchemy's documented pysqlite recipe): the write lock. The
-threads of one process take turns for it in a queue of their own (`_Turns`) before asking SQLite, so that
-only one of them at a time waits in SQLite's busy handler, and only for another process.
+transaction starts with `BEGIN IMMEDIATE` (SQLAlchemy's documented pysqlite recipe): the write lock.
 
 PostgreSQL (psycopg 3): READ COMMITTED, and every transaction first takes the transaction-level advisory
 lock WRITE_LOCK (`pg_advisory_xact_lock`), released at commit or rollback: PostgreSQL's counterpart of
@@ -25,9 +23,6 @@ writing.
 
 from __future__ import annotations
 
-import os
-import sqlite3
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -36,7 +31,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, Table, create_engine, event, literal_column
 from sqlalchemy.engine import URL, Connection
-from sqlalchemy.exc import InvalidatePoolError, OperationalError
+from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.dml import Insert
@@ -85,93 +80,10 @@ def make_engine(url: str, *, busy_timeout_s: float = BUSY_TIMEOUT_S, flushed: bo
     return _postgres_engine(target, busy_timeout_s, flushed, ping_idle_after_s)
 
 
-class _Turns:
-    """The threads of this process waiting for one SQLite database's write lock, in a queue of their own.
-
-    Why our own: SQLite's busy handler (the only one Python's sqlite3 offers) sleeps 1, 2, 5, 10, 15, 20,
-    25, 25, 25, 50, 50, then 100 ms between tries, though a transaction holds the lock for about a
-    millisecond; a thread that keeps losing to others sleeps hundreds of ms (a post of the approvals
-    message waited 0.1-1.6 s behind the worker's sixteen threads at 20 creates a second; docs/benchmarks.md,
-    "One SQLite waiter per process"). Here the threads of one process wait on a lock that wakes the next one
-    as the last commits, and only the thread whose turn it is asks SQLite, whose handler then only waits
-    for another process (kukey's worker, a second `kukey` command). Waits no longer than the busy timeout,
-    then fails as SQLite does ("database is locked")."""
-
-    _by_file: dict[str, _Turns] = {}
-    _made = threading.Lock()
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-
-    @classmethod
-    def of(cls, database: str) -> _Turns | None:
-        """The queue of the database file `database` in this process (None for an in-memory database)."""
-        if not database or database == ":memory:" or database.startswith("file:"):
-            return None
-        path = os.path.realpath(database)
-        with cls._made:
-            return cls._by_file.setdefault(path, _Turns())
-
-    def take(self, timeout_s: float) -> None:
-        if not self._lock.acquire(timeout=timeout_s):  # as SQLAlchemy raises SQLite's own busy timeout
-            raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
-
-    def give_back(self) -> None:
-        self._lock.release()
-
-
-class _TurnTakingConnection(sqlite3.Connection):
-    """A pysqlite connection that holds its process's turn (`_Turns`) from BEGIN IMMEDIATE (taken by the
-    engine's begin event) until its commit, rollback or close has returned, and then wakes the next."""
-
-    turns: _Turns | None = None
-    timeout_s = BUSY_TIMEOUT_S
-
-    def take_turn(self) -> None:
-        if self.turns is not None and not getattr(self, "_holding", False):
-            self.turns.take(self.timeout_s)
-            self._holding = True
-
-    def give_turn_back(self) -> None:
-        if getattr(self, "_holding", False):
-            self._holding = False
-            assert self.turns is not None
-            self.turns.give_back()
-
-    def commit(self) -> None:
-        try:
-            super().commit()
-        finally:
-            self.give_turn_back()
-
-    def rollback(self) -> None:
-        try:
-            super().rollback()
-        finally:
-            self.give_turn_back()
-
-    def close(self) -> None:
-        try:
-            super().close()
-        finally:
-            self.give_turn_back()
-
-    def __del__(self) -> None:  # dropped without close (a pool finalizer): never keep the turn
-        self.give_turn_back()
-
-
-def _connection_class(database: str | None, busy_timeout_s: float) -> type[_TurnTakingConnection]:
-    """The connection class of one engine: its database file's turns and its busy timeout."""
-    return type("TurnTakingConnection", (_TurnTakingConnection,),
-                {"turns": _Turns.of(database or ""), "timeout_s": busy_timeout_s})
-
-
 def _sqlite_engine(url: str, busy_timeout_s: float, flushed: bool = True) -> Engine:
-    factory = _connection_class(urls.normalized(url).database, busy_timeout_s)
     engine = create_engine(
         url,
-        connect_args={"check_same_thread": False, "timeout": busy_timeout_s, "isolation_level": None,
-                      "factory": factory},
+        connect_args={"check_same_thread": False, "timeout": busy_timeout_s, "isolation_level": None},
     )
     synchronous = "FULL" if flushed else "NORMAL"
     busy_ms = int(busy_timeout_s * 1000)
@@ -190,16 +102,7 @@ def _sqlite_engine(url: str, busy_timeout_s: float, flushed: bool = True) -> Eng
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        raw = conn.connection.dbapi_connection
-        turns = raw if isinstance(raw, _TurnTakingConnection) else None
-        if turns is not None:
-            turns.take_turn()
-        try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        except BaseException:
-            if turns is not None:
-                turns.give_turn_back()
-            raise
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

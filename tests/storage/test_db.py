@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, inspect, text
+from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
 from bot.storage.db import init_db, make_engine, session_scope
 from bot.storage.tables import KeyRecord
-from tests.storage.audit_helpers import db_url, new_engine, open_engine
+from tests.storage.audit_helpers import new_engine, open_engine
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -169,76 +169,3 @@ def test_make_engine_refuses_other_databases(url: str) -> None:
     with pytest.raises(ValueError, match="KUKEY_DATABASE_URL") as caught:
         make_engine(url)
     assert "hunter2" not in str(caught.value)
-
-
-def _no_busy_wait(engine: Engine) -> Engine:
-    """`engine` with SQLite's busy handler off on every new connection: a BEGIN IMMEDIATE that finds the
-    write lock taken fails at once instead of sleeping."""
-    @event.listens_for(engine, "connect")
-    def _off(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.execute("PRAGMA busy_timeout=0")
-
-    return engine
-
-
-def test_threads_of_one_process_take_turns_without_sqlites_busy_handler(tmp_path: Path) -> None:
-    """The threads of one process, on two engines of the same file (as the bot's main and records engines),
-    queue for the write lock among themselves (bot.storage.db._Turns): with SQLite's busy handler off, none
-    of 240 transactions from 12 threads finds the lock taken, where each would otherwise have slept in it
-    (1, 2, 5 ... 100 ms)."""
-    url = db_url(tmp_path)
-    init_db(make_engine(url))
-    engines = [_no_busy_wait(make_engine(url)) for _ in range(2)]
-    failures: list[BaseException] = []
-
-    def work(worker: int) -> None:
-        for i in range(20):
-            try:
-                with session_scope(engines[worker % 2]) as session:
-                    session.add(KeyRecord(api_key=f"k{worker}-{i}", sub_account="sub-a", created_at=NOW))
-            except OperationalError as exc:
-                failures.append(exc)
-
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(12)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    try:
-        assert failures == []
-        with session_scope(engines[0]) as session:
-            assert len(session.exec(select(KeyRecord)).all()) == 240
-    finally:
-        for engine in engines:
-            engine.dispose()
-
-
-def test_a_transaction_that_fails_or_cannot_begin_gives_its_turn_back(tmp_path: Path) -> None:
-    """The turn is given back when a block raises, and when BEGIN IMMEDIATE gives up on another process's
-    lock: the next transaction, in another thread, begins as soon as the lock is free."""
-    url = db_url(tmp_path)
-    engine = make_engine(url, busy_timeout_s=0.3)
-    init_db(engine)
-    other_process = sqlite3.connect(tmp_path / "kukey.db", isolation_level=None)
-    try:
-        with pytest.raises(RuntimeError), session_scope(engine) as session:
-            session.add(KeyRecord(api_key="k1", sub_account="sub-a", created_at=NOW))
-            raise RuntimeError("boom")
-        other_process.execute("BEGIN IMMEDIATE")
-        with pytest.raises(OperationalError, match="database is locked"), session_scope(engine) as session:
-            session.execute(text("SELECT 1"))
-        other_process.execute("COMMIT")
-        done: list[int] = []
-
-        def add() -> None:
-            with session_scope(engine) as session:
-                session.add(KeyRecord(api_key="k2", sub_account="sub-a", created_at=NOW))
-            done.append(1)
-
-        thread = threading.Thread(target=add)
-        thread.start()
-        thread.join(timeout=10)
-        assert done == [1]
-    finally:
-        other_process.close()
-        engine.dispose()
